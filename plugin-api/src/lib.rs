@@ -1,0 +1,44 @@
+//! The stable plugin ABI of the platform's agents, and the safe SDK that plugins are written in.
+//!
+//! A plugin is a `cdylib` that calls [`export_plugin!`] once. The agents (`gearman`, `nodus`,
+//! `gearctl`) load it with `dlopen` and talk to it only through the types in [`abi`].
+//!
+//! Layout:
+//! - [`abi`]: the `#[repr(C)]` root module ([`abi::PluginMod`]) and what crosses the boundary;
+//!   used by the host's loader and by the code [`export_plugin!`] generates.
+//! - [`values`]: collectd-shaped value lists that read plugins emit and write plugins receive.
+//! - [`sdk`]: the safe traits a plugin implements ([`Plugin`], [`InfoPlugin`], [`ReadPlugin`],
+//!   [`WritePlugin`]), the [`InitContext`] helpers, and the panic guard every entry point runs in.
+//! - [`args`]: splitting and parsing the `-a "<arguments>"` string of an info call.
+//!
+//! The ABI version is this crate's version ([`ABI_VERSION`]); abi_stable checks it, and the type
+//! layouts, when the host loads a plugin.
+
+pub mod abi;
+pub mod args;
+pub mod sdk;
+pub mod values;
+
+pub use abi::{ConfigEntry, InitContext, PluginError, PluginInfo, Roles};
+pub use sdk::{InfoPlugin, Plugin, ReadPlugin, WritePlugin};
+pub use values::{DsType, Value, ValueList};
+
+/// Re-exported so that [`export_plugin!`] works in crates that do not name abi_stable themselves.
+pub use abi_stable;
+/// Re-exported for info plugins, whose answers are JSON documents.
+pub use serde_json;
+
+/// The plugin ABI version: the version of this crate a plugin was built against.
+pub const ABI_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Error codes a plugin returns in [`PluginError::code`]; they are the platform's retcodes.
+pub mod codes {
+    /// The arguments or options given to the plugin are wrong (the seed's "Invalid params").
+    pub const INVALID_PARAMS: u32 = 3021;
+    /// The plugin ran but could not do its work (a file it needs is missing, a read failed).
+    pub const FAILED: u32 = 3023;
+    /// The plugin panicked; the SDK caught the panic at the ABI boundary.
+    pub const PANICKED: u32 = 3024;
+    /// The plugin was asked for a role it does not implement, or was used before `init`.
+    pub const UNSUPPORTED: u32 = 3025;
+}

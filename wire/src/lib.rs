@@ -1,0 +1,12 @@
+//! Messages that cross a process boundary, shared by Polaris (`server/`) and the agents and
+//! control tools (`host/`), which never depend on each other.
+//!
+//! Layout:
+//! - [`retcode`]: the platform's retcodes and their messages (the seed's 2, 203, 3021, ...).
+//! - [`command`]: the per-host result object of a command (`resp`, `retcode`, `message`, `data`),
+//!   printed by `gearctl` and returned by `POST /api/v1/commands`.
+
+pub mod command;
+pub mod retcode;
+
+pub use command::{CommandResult, Resp};
