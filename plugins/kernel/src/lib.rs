@@ -82,11 +82,20 @@ impl InfoPlugin for Kernel {
         doc.insert("machine".into(), text(uts.machine()).into());
         let cmdline = read_trimmed(&self.proc_root.join("cmdline"))?;
         doc.insert("cmdline".into(), cmdline.into());
+        let mut unavailable = Vec::new();
         if with_modules {
-            let modules = parse_modules(&read_trimmed(&self.proc_root.join("modules"))?);
-            doc.insert("modules".into(), serde_json::to_value(modules).unwrap_or_default());
+            // Containers and kernels without module support have no /proc/modules.
+            let modules = match read_trimmed(&self.proc_root.join("modules")) {
+                Ok(text) => serde_json::to_value(parse_modules(&text)).unwrap_or_default(),
+                Err(e) => {
+                    unavailable.push(Value::from(format!("modules: {}", e.message)));
+                    Value::Null
+                }
+            };
+            doc.insert("modules".into(), modules);
         }
         doc.insert("sysctl".into(), Value::Object(self.sysctls(&sysctls)?));
+        doc.insert("unavailable".into(), Value::Array(unavailable));
         Ok(Value::Object(doc))
     }
 }

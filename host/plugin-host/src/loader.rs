@@ -1,0 +1,120 @@
+//! Loading one plugin file: ELF check, `dlopen`, ABI version and layout checks, description.
+//!
+//! Each file is loaded with `lib_header_from_path(..).init_root_module()`, never
+//! `RootModule::load_from_file`, which keeps one module per interface type per process (abi_stable
+//! issue #92) and would hand every later plugin the first one's functions. abi_stable never
+//! unloads a library, so a loaded file stays mapped until the process exits.
+
+use std::path::Path;
+
+use abi_stable::library::{LibraryError, RootModule, lib_header_from_path};
+use plugin_api::abi::PluginModRef;
+
+use crate::plugin::LoadedPlugin;
+
+/// Why a file was not loaded, as one line for logs and `gearctl -l`.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Io(String),
+    /// The file is not a plugin (not ELF, not a shared object, another architecture).
+    #[error("not a plugin: {0}")]
+    NotAPlugin(String),
+    /// The file is shorter than its headers say (a partial download or copy).
+    #[error("truncated file: {0}")]
+    Truncated(String),
+    /// `dlopen` refused the file (missing dependency, undefined symbol, ...).
+    #[error("dlopen failed: {0}")]
+    Open(String),
+    /// A shared library without the plugin root module.
+    #[error(
+        "missing symbol `{0}`: a shared library, but not a plugin built with plugin_api::export_plugin!"
+    )]
+    MissingSymbol(String),
+    /// Built against another plugin-api version.
+    #[error(
+        "ABI version mismatch: expected plugin-api {expected}, found {found}; rebuild the plugin against plugin-api {expected}"
+    )]
+    AbiVersion {
+        /// The version this host was built with.
+        expected: String,
+        /// The version the plugin was built with.
+        found: String,
+    },
+    /// Same version number but different type layouts (e.g. a hand-edited plugin-api).
+    #[error("ABI layout mismatch with plugin-api {expected}: {detail}")]
+    AbiLayout {
+        /// The version this host was built with.
+        expected: String,
+        /// abi_stable's description of the difference (first lines).
+        detail: String,
+    },
+    /// The plugin's root-module constructor failed or panicked.
+    #[error("the plugin's root module failed to initialise: {0}")]
+    RootModule(String),
+    /// The plugin describes itself with an unusable name.
+    #[error("bad description: {0}")]
+    BadDescription(String),
+    /// Another file already provides a plugin of this name.
+    #[error("duplicate name `{name}`, already loaded from {first}")]
+    Duplicate {
+        /// The plugin name.
+        name: String,
+        /// The file that provided it first.
+        first: String,
+    },
+    /// `init` returned an error.
+    #[error("init failed: {0}")]
+    InitFailed(String),
+    /// `init` panicked (caught by the SDK).
+    #[error("init panicked: {0}")]
+    InitPanicked(String),
+}
+
+/// Loads `path` as a plugin: checks the file, opens it, checks its ABI and reads its description.
+pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    crate::elf::check(path)?;
+    let module = lib_header_from_path(path)
+        .and_then(|header| header.init_root_module::<PluginModRef>())
+        .map_err(describe_library_error)?;
+    LoadedPlugin::new(path.to_path_buf(), module)
+}
+
+/// Turns abi_stable's error into our one-line reason.
+fn describe_library_error(err: LibraryError) -> LoadError {
+    let expected = || PluginModRef::VERSION_STRINGS.version.to_string();
+    match err {
+        LibraryError::OpenError { err, .. } => LoadError::Open(err.to_string()),
+        LibraryError::GetSymbolError { symbol, .. } => {
+            LoadError::MissingSymbol(String::from_utf8_lossy(&symbol).trim_end_matches('\0').into())
+        }
+        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
+            LoadError::AbiVersion {
+                expected: expected_version.to_string(),
+                found: actual_version.to_string(),
+            }
+        }
+        LibraryError::ParseVersionError(e) => {
+            LoadError::AbiVersion { expected: expected(), found: format!("unparsable ({e})") }
+        }
+        LibraryError::AbiInstability(e) => LoadError::AbiLayout {
+            expected: expected(),
+            detail: e.to_string().lines().take(6).collect::<Vec<_>>().join(" "),
+        },
+        LibraryError::InvalidAbiHeader(header) => LoadError::AbiLayout {
+            expected: expected(),
+            detail: format!("built with an incompatible abi_stable ({header:?})"),
+        },
+        LibraryError::InvalidCAbi { .. } => LoadError::AbiLayout {
+            expected: expected(),
+            detail: "built by a compiler with another C ABI".into(),
+        },
+        LibraryError::RootModule { err, .. } => LoadError::RootModule(err.to_string()),
+        LibraryError::Many(errors) => errors
+            .into_iter()
+            .next()
+            .map(describe_library_error)
+            .unwrap_or_else(|| LoadError::RootModule("unknown abi_stable error".into())),
+    }
+}
