@@ -73,3 +73,71 @@ pub fn getinfo(name: &str, args: &str) -> serde_json::Value {
     assert_eq!(result["resp"], "success", "{result}");
     result["data"].clone()
 }
+
+/// Builds the fixture crate `tests/fixtures/<name>` (outside the workspace, as a third party
+/// would) and returns the path of its `.so`.
+///
+/// With `abi_version`, the fixture is built against a copy of `plugin-api` whose version is
+/// changed to it, to produce a plugin of another ABI version. Fixtures get their own target
+/// directory (`target/fixtures`) and the workspace's `Cargo.lock`, so dependency versions match.
+pub fn build_fixture(name: &str, lib_name: &str, abi_version: Option<&str>) -> PathBuf {
+    let root = workspace_root();
+    let tag = abi_version.unwrap_or("current");
+    let work = root.join("target/fixtures/src").join(format!("{name}-{tag}"));
+    let _ = std::fs::remove_dir_all(&work);
+    copy_dir(&root.join("tests/fixtures").join(name), &work.join(name));
+    let api_path = match abi_version {
+        None => root.join("plugin-api"),
+        Some(version) => {
+            let api = work.join("plugin-api");
+            copy_dir(&root.join("plugin-api"), &api);
+            let manifest = api.join("Cargo.toml");
+            let text = std::fs::read_to_string(&manifest).expect("read plugin-api manifest");
+            let text = text.replacen("version = \"1.0.0\"", &format!("version = \"{version}\""), 1);
+            std::fs::write(&manifest, text).expect("write plugin-api manifest");
+            api
+        }
+    };
+    let manifest = work.join(name).join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("read fixture manifest");
+    let text = text.replace("../../../plugin-api", &api_path.display().to_string());
+    std::fs::write(&manifest, text).expect("write fixture manifest");
+    std::fs::copy(root.join("Cargo.lock"), work.join(name).join("Cargo.lock")).expect("copy lock");
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = root.join("target/fixtures").join(tag);
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .expect("run cargo build for the fixture");
+    assert!(status.success(), "building fixture {name} ({tag}) failed");
+    target.join("debug").join(format!("lib{lib_name}.so"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create fixture copy");
+    for entry in std::fs::read_dir(from).expect("read fixture dir").flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            copy_dir(&path, &to.join(name));
+        } else {
+            std::fs::copy(&path, to.join(name)).expect("copy fixture file");
+        }
+    }
+}
+
+/// A fresh directory holding copies of the given files under the given names.
+pub fn plugin_dir_with(files: &[(&Path, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (from, name) in files {
+        std::fs::copy(from, dir.path().join(name)).expect("copy plugin");
+    }
+    dir
+}
