@@ -25,8 +25,12 @@ pub fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut args = vec!["build", "--workspace", "--bins", "--lib", "--quiet"];
+        if build_dir().ends_with("release") {
+            args.push("--release");
+        }
         let status = Command::new(cargo)
-            .args(["build", "--workspace", "--bins", "--lib", "--quiet"])
+            .args(&args)
             .current_dir(workspace_root())
             .status()
             .expect("run cargo build");
