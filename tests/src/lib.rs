@@ -79,12 +79,16 @@ pub fn getinfo(name: &str, args: &str) -> serde_json::Value {
 }
 
 /// Builds the fixture crate `tests/fixtures/<name>` (outside the workspace, as a third party
-/// would) and returns the path of its `.so`.
+/// would) and returns the path of a copy of its `.so`.
 ///
 /// With `abi_version`, the fixture is built against a copy of `plugin-api` whose version is
-/// changed to it, to produce a plugin of another ABI version. Fixtures get their own target
-/// directory (`target/fixtures`) and the workspace's `Cargo.lock`, so dependency versions match.
+/// changed to it, to produce a plugin of another ABI version. Fixtures share one target
+/// directory (`target/fixtures`, so abi_stable is compiled once) and the workspace's
+/// `Cargo.lock`, so dependency versions match. Builds are serialised because every variant
+/// writes the same output file before it is copied aside.
 pub fn build_fixture(name: &str, lib_name: &str, abi_version: Option<&str>) -> PathBuf {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let root = workspace_root();
     let tag = abi_version.unwrap_or("current");
     let work = root.join("target/fixtures/src").join(format!("{name}-{tag}"));
@@ -109,7 +113,7 @@ pub fn build_fixture(name: &str, lib_name: &str, abi_version: Option<&str>) -> P
     std::fs::copy(root.join("Cargo.lock"), work.join(name).join("Cargo.lock")).expect("copy lock");
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target = root.join("target/fixtures").join(tag);
+    let target = root.join("target/fixtures");
     let status = Command::new(cargo)
         .args(["build", "--quiet", "--manifest-path"])
         .arg(&manifest)
@@ -118,7 +122,10 @@ pub fn build_fixture(name: &str, lib_name: &str, abi_version: Option<&str>) -> P
         .status()
         .expect("run cargo build for the fixture");
     assert!(status.success(), "building fixture {name} ({tag}) failed");
-    target.join("debug").join(format!("lib{lib_name}.so"))
+    let built = target.join("debug").join(format!("lib{lib_name}.so"));
+    let copy = target.join(format!("{lib_name}-{tag}.so"));
+    std::fs::copy(&built, &copy).expect("copy the fixture's .so aside");
+    copy
 }
 
 fn copy_dir(from: &Path, to: &Path) {
