@@ -1,0 +1,285 @@
+//! Reading one process from `<proc>/<pid>/{stat,status,cmdline}`, and the parsers for those files.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::passwd::Users;
+
+/// The fields of `/proc/<pid>/stat` this plugin uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stat {
+    /// Process id.
+    pub pid: u32,
+    /// Command name (`comm`, at most 15 bytes), without the parentheses.
+    pub comm: String,
+    /// State letter (`R`, `S`, `D`, `Z`, `T`, `t`, `X`, `I`, ...).
+    pub state: char,
+    /// Parent process id.
+    pub ppid: u32,
+    /// User-mode CPU time, clock ticks.
+    pub utime: u64,
+    /// Kernel-mode CPU time, clock ticks.
+    pub stime: u64,
+    /// Number of threads.
+    pub num_threads: u64,
+    /// Start time, clock ticks after boot.
+    pub starttime: u64,
+    /// Virtual memory size, bytes.
+    pub vsize: u64,
+    /// Resident set size, pages.
+    pub rss_pages: u64,
+}
+
+/// Clock and memory units, and the boot time, needed to turn `stat` fields into seconds and
+/// bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Units {
+    /// `sysconf(_SC_CLK_TCK)`.
+    pub ticks_per_second: u64,
+    /// `sysconf(_SC_PAGESIZE)`.
+    pub page_size: u64,
+    /// `btime` of `/proc/stat`: boot time, Unix seconds.
+    pub boot_time: Option<u64>,
+}
+
+/// One process in the answer.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Process {
+    /// Process id.
+    pub pid: u32,
+    /// Parent process id (0 for init and kthreadd).
+    pub ppid: u32,
+    /// Effective uid (the one `ps -o user` shows).
+    pub uid: Option<u32>,
+    /// Name of `uid` in `/etc/passwd`, or the uid in decimal when it has no entry.
+    pub user: Option<String>,
+    /// State letter, e.g. `S`.
+    pub state: String,
+    /// State in words, e.g. `sleeping`.
+    pub state_name: &'static str,
+    /// Command name (`comm`).
+    pub command: String,
+    /// Arguments (`argv`); empty for kernel threads and zombies.
+    pub cmdline: Vec<String>,
+    /// Resident memory (`VmRSS`, or `rss` pages when `status` lacks it).
+    pub rss_bytes: u64,
+    /// Virtual memory size.
+    pub vsize_bytes: u64,
+    /// Number of threads.
+    pub threads: u64,
+    /// User plus system CPU time, seconds.
+    pub cpu_time_seconds: f64,
+    /// Start time, Unix seconds (boot time plus start ticks); `None` without `btime`.
+    pub start_time: Option<u64>,
+}
+
+/// Parses `/proc/<pid>/stat`. The command name may hold spaces and parentheses, so it runs
+/// from the first `(` to the last `)`.
+pub fn parse_stat(text: &str) -> Option<Stat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let pid = text.get(..open)?.trim().parse().ok()?;
+    let comm = text.get(open + 1..close)?.to_string();
+    // Fields from 3 (state) on; field N (1-based, as in proc(5)) is rest[N - 3].
+    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+    let num = |field: usize| -> Option<u64> { rest.get(field - 3)?.parse().ok() };
+    Some(Stat {
+        pid,
+        comm,
+        state: rest.first()?.chars().next()?,
+        ppid: u32::try_from(num(4)?).ok()?,
+        utime: num(14)?,
+        stime: num(15)?,
+        num_threads: num(20)?,
+        starttime: num(22)?,
+        vsize: num(23)?,
+        rss_pages: num(24)?,
+    })
+}
+
+/// The fields of `/proc/<pid>/status` this plugin uses: the effective uid and `VmRSS` in bytes.
+pub fn parse_status(text: &str) -> (Option<u32>, Option<u64>) {
+    let mut uid = None;
+    let mut rss = None;
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("Uid:") {
+            // Real, effective, saved, filesystem.
+            uid = v.split_whitespace().nth(1).and_then(|u| u.parse().ok());
+        } else if let Some(v) = line.strip_prefix("VmRSS:") {
+            rss = v
+                .split_whitespace()
+                .next()
+                .and_then(|kb| kb.parse::<u64>().ok())
+                .map(|kb| kb * 1024);
+        }
+    }
+    (uid, rss)
+}
+
+/// Splits `/proc/<pid>/cmdline` (NUL-separated, NUL-terminated) into arguments.
+pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|b| *b == 0)
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
+}
+
+/// The `btime` line of `/proc/stat`: boot time in Unix seconds.
+pub fn parse_btime(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("btime")?.trim().parse().ok())
+}
+
+/// The word `ps` and `proc(5)` use for a state letter.
+pub fn state_name(state: char) -> &'static str {
+    match state {
+        'R' => "running",
+        'S' => "sleeping",
+        'D' => "disk sleep",
+        'Z' => "zombie",
+        'T' => "stopped",
+        't' => "tracing stop",
+        'X' | 'x' => "dead",
+        'K' => "wakekill",
+        'W' => "waking",
+        'P' => "parked",
+        'I' => "idle",
+        _ => "unknown",
+    }
+}
+
+/// The process ids under `proc_root` (its all-digit entries), ascending.
+pub fn list_pids(proc_root: &Path) -> io::Result<Vec<u32>> {
+    let mut pids: Vec<u32> = fs::read_dir(proc_root)?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// Reads one process; `None` when it does not exist (any more) or its files are unreadable.
+pub fn read_process(proc_root: &Path, pid: u32, units: &Units, users: &Users) -> Option<Process> {
+    let dir = proc_root.join(pid.to_string());
+    let stat = parse_stat(&fs::read_to_string(dir.join("stat")).ok()?)?;
+    let (uid, vm_rss) = parse_status(&fs::read_to_string(dir.join("status")).ok()?);
+    let cmdline = parse_cmdline(&fs::read(dir.join("cmdline")).ok()?);
+    let ticks = units.ticks_per_second.max(1);
+    Some(Process {
+        pid: stat.pid,
+        ppid: stat.ppid,
+        uid,
+        user: uid.map(|u| users.name(u).map_or_else(|| u.to_string(), str::to_string)),
+        state: stat.state.to_string(),
+        state_name: state_name(stat.state),
+        command: stat.comm,
+        cmdline,
+        rss_bytes: vm_rss.unwrap_or(stat.rss_pages * units.page_size),
+        vsize_bytes: stat.vsize,
+        threads: stat.num_threads,
+        cpu_time_seconds: (stat.utime + stat.stime) as f64 / ticks as f64,
+        start_time: units.boot_time.map(|b| b + stat.starttime / ticks),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UNITS: Units = Units {
+        ticks_per_second: 100,
+        page_size: 4096,
+        boot_time: Some(1_700_000_000),
+    };
+
+    fn proc_root() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/basic/proc")
+    }
+
+    fn users() -> Users {
+        Users::parse(&fs::read_to_string(proc_root().join("../etc/passwd")).unwrap())
+    }
+
+    #[test]
+    fn parses_stat_with_odd_command_names() {
+        let s = parse_stat(&fs::read_to_string(proc_root().join("4242/stat")).unwrap()).unwrap();
+        assert_eq!(s.pid, 4242);
+        assert_eq!(s.comm, "tmux: server");
+        assert_eq!(s.state, 'S');
+        assert_eq!(s.ppid, 1);
+        assert_eq!((s.utime, s.stime), (1234, 567));
+        assert_eq!(s.num_threads, 1);
+        assert_eq!(s.starttime, 300_000);
+        assert_eq!(s.vsize, 12_345_678);
+        assert_eq!(s.rss_pages, 1000);
+
+        let odd = parse_stat(
+            "77 (a) (b)) R 1 77 77 0 -1 0 0 0 0 0 5 6 0 0 20 0 3 0 99 1000 10 0 0 0 0 0",
+        )
+        .unwrap();
+        assert_eq!(odd.comm, "a) (b)");
+        assert_eq!(odd.state, 'R');
+        assert_eq!(odd.num_threads, 3);
+        assert_eq!(parse_stat("12 (truncated) S 1 2"), None);
+    }
+
+    #[test]
+    fn parses_status_cmdline_and_btime() {
+        let (uid, rss) =
+            parse_status("Name:\tbash\nUid:\t1000\t1001\t1000\t1000\nVmRSS:\t    5120 kB\n");
+        assert_eq!(uid, Some(1001));
+        assert_eq!(rss, Some(5120 * 1024));
+        assert_eq!(
+            parse_status("Name:\tkthreadd\nUid:\t0\t0\t0\t0\n"),
+            (Some(0), None)
+        );
+        assert_eq!(parse_cmdline(b"sleep\x0030\x00"), ["sleep", "30"]);
+        assert_eq!(
+            parse_cmdline(b"nginx: master process\x00"),
+            ["nginx: master process"]
+        );
+        assert_eq!(parse_cmdline(b"a\x00\x00b\x00"), ["a", "", "b"]);
+        assert!(parse_cmdline(b"").is_empty());
+        let stat = fs::read_to_string(proc_root().join("stat")).unwrap();
+        assert_eq!(parse_btime(&stat), Some(1_700_000_000));
+    }
+
+    #[test]
+    fn reads_a_process() {
+        let p = read_process(&proc_root(), 4242, &UNITS, &users()).unwrap();
+        assert_eq!(p.user.as_deref(), Some("alice"));
+        assert_eq!(p.uid, Some(1000));
+        assert_eq!(p.state_name, "sleeping");
+        assert_eq!(p.cmdline, ["tmux", "new", "-s", "work session"]);
+        assert_eq!(p.rss_bytes, 3_900 * 1024);
+        assert_eq!(p.vsize_bytes, 12_345_678);
+        assert!((p.cpu_time_seconds - 18.01).abs() < 1e-9);
+        assert_eq!(p.start_time, Some(1_700_000_000 + 3000));
+
+        let kthread = read_process(&proc_root(), 2, &UNITS, &users()).unwrap();
+        assert!(kthread.cmdline.is_empty());
+        assert_eq!(kthread.rss_bytes, 0);
+        assert_eq!(kthread.user.as_deref(), Some("root"));
+        assert_eq!(kthread.state_name, "sleeping");
+
+        // uid 4321 has no passwd entry.
+        let orphan = read_process(&proc_root(), 31337, &UNITS, &users()).unwrap();
+        assert_eq!(orphan.user.as_deref(), Some("4321"));
+        assert_eq!(orphan.state, "Z");
+        assert_eq!(orphan.rss_bytes, 0);
+
+        assert_eq!(read_process(&proc_root(), 999_999, &UNITS, &users()), None);
+    }
+
+    #[test]
+    fn lists_only_numeric_entries() {
+        assert_eq!(list_pids(&proc_root()).unwrap(), [1, 2, 4242, 31337]);
+    }
+}
