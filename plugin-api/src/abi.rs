@@ -67,11 +67,15 @@ impl Roles {
 
     /// The names of the roles, in a fixed order ("info", "read", "write").
     pub fn names(self) -> Vec<&'static str> {
-        [(Self::INFO, "info"), (Self::READ, "read"), (Self::WRITE, "write")]
-            .into_iter()
-            .filter(|(role, _)| self.contains(*role))
-            .map(|(_, name)| name)
-            .collect()
+        [
+            (Self::INFO, "info"),
+            (Self::READ, "read"),
+            (Self::WRITE, "write"),
+        ]
+        .into_iter()
+        .filter(|(role, _)| self.contains(*role))
+        .map(|(_, name)| name)
+        .collect()
     }
 }
 
@@ -137,12 +141,18 @@ pub struct PluginError {
 impl PluginError {
     /// An error with the given code and message.
     pub fn new(code: u32, message: impl Into<String>) -> Self {
-        PluginError { code, message: RString::from(message.into()) }
+        PluginError {
+            code,
+            message: RString::from(message.into()),
+        }
     }
 
     /// "Invalid params" (3021) with the reason.
     pub fn invalid_params(message: impl std::fmt::Display) -> Self {
-        Self::new(crate::codes::INVALID_PARAMS, format!("Invalid params: {message}"))
+        Self::new(
+            crate::codes::INVALID_PARAMS,
+            format!("Invalid params: {message}"),
+        )
     }
 
     /// The plugin could not do its work (3023).

@@ -33,9 +33,15 @@ mod tests {
 
     #[test]
     fn splits_quotes() {
-        assert_eq!(split(r#"-U "my user" -A"#).unwrap(), ["-U", "my user", "-A"]);
+        assert_eq!(
+            split(r#"-U "my user" -A"#).unwrap(),
+            ["-U", "my user", "-A"]
+        );
         assert_eq!(split("").unwrap(), Vec::<String>::new());
-        assert_eq!(split("'unterminated").unwrap_err().code, crate::codes::INVALID_PARAMS);
+        assert_eq!(
+            split("'unterminated").unwrap_err().code,
+            crate::codes::INVALID_PARAMS
+        );
     }
 
     #[test]

@@ -81,7 +81,11 @@ impl InitContext {
 
     /// A host fact such as `hostname` or `proc_root`.
     pub fn host_fact(&self, key: &str) -> Option<&str> {
-        self.host.iter().rev().find(|e| e.key == key).map(|e| e.value.as_str())
+        self.host
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
     }
 
     /// Where `/proc` is (`proc_root`, default `/proc`).
@@ -111,7 +115,10 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, Plugin
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".to_string());
-            RErr(PluginError::new(codes::PANICKED, format!("plugin panicked: {what}")))
+            RErr(PluginError::new(
+                codes::PANICKED,
+                format!("plugin panicked: {what}"),
+            ))
         }
     }
 }
@@ -163,7 +170,9 @@ extern "C" fn shutdown<T: InstanceSlot>() -> RResult<(), PluginError> {
 }
 
 /// Entry point of role *info*.
-pub extern "C" fn info<T: InstanceSlot + InfoPlugin>(args: RStr<'_>) -> RResult<RString, PluginError> {
+pub extern "C" fn info<T: InstanceSlot + InfoPlugin>(
+    args: RStr<'_>,
+) -> RResult<RString, PluginError> {
     with_instance::<T, _>(|p| {
         let doc = p.info(args.as_str())?;
         serde_json::to_string(&doc)
@@ -190,7 +199,10 @@ pub extern "C" fn flush<T: InstanceSlot + WritePlugin>() -> RResult<(), PluginEr
 }
 
 fn unsupported(role: &str) -> PluginError {
-    PluginError::new(codes::UNSUPPORTED, format!("this plugin has no {role} role"))
+    PluginError::new(
+        codes::UNSUPPORTED,
+        format!("this plugin has no {role} role"),
+    )
 }
 
 extern "C" fn no_info(_: RStr<'_>) -> RResult<RString, PluginError> {
@@ -297,9 +309,15 @@ macro_rules! export_plugin {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __plugin_role {
-    (bit info) => { $crate::abi::Roles::INFO };
-    (bit read) => { $crate::abi::Roles::READ };
-    (bit write) => { $crate::abi::Roles::WRITE };
+    (bit info) => {
+        $crate::abi::Roles::INFO
+    };
+    (bit read) => {
+        $crate::abi::Roles::READ
+    };
+    (bit write) => {
+        $crate::abi::Roles::WRITE
+    };
     (set $m:ident, $plugin:ty, info) => {
         $m.info = $crate::sdk::info::<$plugin>;
     };
@@ -336,8 +354,14 @@ mod tests {
     fn options_are_case_insensitive_and_repeatable() {
         let ctx = InitContext {
             options: vec![
-                crate::ConfigEntry { key: "Interface".into(), value: "eth0".into() },
-                crate::ConfigEntry { key: "interface".into(), value: "lo".into() },
+                crate::ConfigEntry {
+                    key: "Interface".into(),
+                    value: "eth0".into(),
+                },
+                crate::ConfigEntry {
+                    key: "interface".into(),
+                    value: "lo".into(),
+                },
             ]
             .into(),
             host: RVec::new(),

@@ -3,6 +3,7 @@
 //!   describe), on fresh copies so every load is a real first `dlopen`;
 //! - the whole-process time of `gearctl -c getinfo.kernel`, next to `/bin/true` as the floor of
 //!   starting any process on this machine.
+//!
 //! Targets: load <= 1 ms, gearctl <= 5 ms.
 
 use std::path::Path;
@@ -15,7 +16,12 @@ const RUNS: usize = 200;
 fn summary(mut samples: Vec<Duration>) -> String {
     samples.sort();
     let pick = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
-    format!("median {:.3} ms  p90 {:.3} ms  min {:.3} ms", pick(0.5), pick(0.9), pick(0.0))
+    format!(
+        "median {:.3} ms  p90 {:.3} ms  min {:.3} ms",
+        pick(0.5),
+        pick(0.9),
+        pick(0.0)
+    )
 }
 
 fn time_process(program: &Path, args: &[&str]) -> Vec<Duration> {
@@ -62,8 +68,24 @@ fn main() {
     let runs = time_process(&gearctl, &["-d", &dir, "-c", "getinfo.kernel"]);
     let floor = time_process(Path::new("/bin/true"), &[]);
 
-    println!("plugin foundation benchmark ({} build)", if plugins.ends_with("release") { "release" } else { "debug" });
-    println!("  load one plugin (ELF check + dlopen + ABI checks), {LOADS} fresh files: {}", summary(loads));
-    println!("  gearctl -c getinfo.kernel, whole process, {RUNS} runs:         {}", summary(runs));
-    println!("  /bin/true, whole process, {RUNS} runs (floor):                 {}", summary(floor));
+    println!(
+        "plugin foundation benchmark ({} build)",
+        if plugins.ends_with("release") {
+            "release"
+        } else {
+            "debug"
+        }
+    );
+    println!(
+        "  load one plugin (ELF check + dlopen + ABI checks), {LOADS} fresh files: {}",
+        summary(loads)
+    );
+    println!(
+        "  gearctl -c getinfo.kernel, whole process, {RUNS} runs:         {}",
+        summary(runs)
+    );
+    println!(
+        "  /bin/true, whole process, {RUNS} runs (floor):                 {}",
+        summary(floor)
+    );
 }

@@ -7,14 +7,20 @@ use std::sync::OnceLock;
 
 /// The workspace root (parent of this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The directory with the debug build's binaries and plugin `.so` files.
 pub fn build_dir() -> PathBuf {
     // target/debug/deps/<test binary> -> target/debug
     let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// Builds every binary and plugin of the workspace once per test process.
@@ -91,7 +97,9 @@ pub fn build_fixture(name: &str, lib_name: &str, abi_version: Option<&str>) -> P
     let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let root = workspace_root();
     let tag = abi_version.unwrap_or("current");
-    let work = root.join("target/fixtures/src").join(format!("{name}-{tag}"));
+    let work = root
+        .join("target/fixtures/src")
+        .join(format!("{name}-{tag}"));
     let _ = std::fs::remove_dir_all(&work);
     copy_dir(&root.join("tests/fixtures").join(name), &work.join(name));
     let api_path = match abi_version {
@@ -101,7 +109,11 @@ pub fn build_fixture(name: &str, lib_name: &str, abi_version: Option<&str>) -> P
             copy_dir(&root.join("plugin-api"), &api);
             let manifest = api.join("Cargo.toml");
             let text = std::fs::read_to_string(&manifest).expect("read plugin-api manifest");
-            let text = text.replacen("version = \"1.0.0\"", &format!("version = \"{version}\""), 1);
+            let text = text.replacen(
+                "version = \"1.0.0\"",
+                &format!("version = \"{version}\""),
+                1,
+            );
             std::fs::write(&manifest, text).expect("write plugin-api manifest");
             api
         }

@@ -32,13 +32,23 @@ fn cmdline_modules_and_sysctls_match_proc() {
     match std::fs::read_to_string("/proc/modules") {
         Ok(text) => {
             let names: Vec<&str> = text.lines().filter_map(|l| l.split(' ').next()).collect();
-            let got: Vec<&str> =
-                data["modules"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+            let got: Vec<&str> = data["modules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["name"].as_str().unwrap())
+                .collect();
             assert_eq!(got, names);
         }
         Err(_) => {
             assert!(data["modules"].is_null());
-            assert!(data["unavailable"][0].as_str().unwrap().starts_with("modules:"), "{data}");
+            assert!(
+                data["unavailable"][0]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("modules:"),
+                "{data}"
+            );
         }
     }
     let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap();

@@ -15,7 +15,10 @@ fn hello_plugin() -> &'static Path {
 fn json_of(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {stdout}{}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "not JSON ({e}): {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }
 
@@ -31,7 +34,11 @@ fn gearctl_in(dir: &Path, args: &[&str]) -> Output {
 /// `gearctl -l --json` in `dir`: (loaded plugin names, skipped file name → reason).
 fn listing(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
     let out = gearctl_in(dir, &["-l", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json_of(&out);
     let names = doc["plugins"]
         .as_array()
@@ -79,24 +86,43 @@ fn plugin_error_becomes_failure_object() {
     let result = json_of(&out);
     assert_eq!(result["resp"], "failed");
     assert_eq!(result["retcode"], 3021);
-    assert!(result["message"].as_str().unwrap().starts_with("Invalid params"), "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid params"),
+        "{result}"
+    );
 }
 
 #[test]
 fn panic_in_info_call_is_a_failure_not_a_crash() {
     let dir = e2e::plugin_dir_with(&[(hello_plugin(), "hello.so")]);
     let out = gearctl_in(dir.path(), &["-c", "getinfo.hello", "-a", "--panic"]);
-    assert_eq!(out.status.code(), Some(1), "gearctl must exit 1, not die of a signal");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "gearctl must exit 1, not die of a signal"
+    );
     let result = json_of(&out);
     assert_eq!(result["resp"], "failed");
     assert_eq!(result["retcode"], 3024);
-    assert!(result["message"].as_str().unwrap().contains("hello fixture asked to panic"), "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("hello fixture asked to panic"),
+        "{result}"
+    );
 }
 
 #[test]
 fn init_that_fails_or_panics_is_reported() {
     let dir = e2e::plugin_dir_with(&[(hello_plugin(), "hello.so"), (&kernel_so(), "kernel.so")]);
-    for (mode, expected) in [("fail", "init failed: told to fail"), ("panic", "init panicked")] {
+    for (mode, expected) in [
+        ("fail", "init failed: told to fail"),
+        ("panic", "init panicked"),
+    ] {
         let out = std::process::Command::new(e2e::bin("gearctl"))
             .arg("-d")
             .arg(dir.path())
@@ -105,8 +131,17 @@ fn init_that_fails_or_panics_is_reported() {
             .output()
             .unwrap();
         let doc = json_of(&out);
-        let names: Vec<_> = doc["plugins"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
-        assert_eq!(names, ["kernel"], "the bad plugin is dropped, the good one stays");
+        let names: Vec<_> = doc["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["kernel"],
+            "the bad plugin is dropped, the good one stays"
+        );
         let reason = doc["skipped"][0]["reason"].as_str().unwrap();
         assert!(reason.contains(expected), "{mode}: {reason}");
     }
@@ -122,7 +157,10 @@ fn other_abi_version_is_rejected_naming_both_versions() {
     let (file, reason) = &skipped[0];
     assert_eq!(file, "hello.so");
     assert!(reason.contains("ABI version mismatch"), "{reason}");
-    assert!(reason.contains("1.0.0") && reason.contains("2.0.0"), "{reason}");
+    assert!(
+        reason.contains("1.0.0") && reason.contains("2.0.0"),
+        "{reason}"
+    );
 
     let out = gearctl_in(dir.path(), &["-c", "getinfo.hello", "-a", "x"]);
     assert!(!out.status.success());
@@ -131,11 +169,15 @@ fn other_abi_version_is_rejected_naming_both_versions() {
 
 #[test]
 fn bad_files_are_skipped_with_a_reason_and_the_rest_loads() {
-    let libm = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib64/libm.so.6"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("a system libm to copy");
+    let libm = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .expect("a system libm to copy");
     let dir = e2e::plugin_dir_with(&[(&libm, "libm.so"), (&kernel_so(), "kernel.so")]);
     let whole = std::fs::read(kernel_so()).unwrap();
     std::fs::write(dir.path().join("cut.so"), &whole[..whole.len() / 3]).unwrap();
@@ -145,12 +187,28 @@ fn bad_files_are_skipped_with_a_reason_and_the_rest_loads() {
     let (names, skipped) = listing(dir.path());
     assert_eq!(names, ["kernel"]);
     let reason = |file: &str| {
-        skipped.iter().find(|(f, _)| f == file).map(|(_, r)| r.clone()).unwrap_or_default()
+        skipped
+            .iter()
+            .find(|(f, _)| f == file)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
     };
-    assert!(reason("libm.so").starts_with("missing symbol"), "{skipped:?}");
-    assert!(reason("cut.so").starts_with("truncated file"), "{skipped:?}");
-    assert!(reason("notes.so").starts_with("not a plugin"), "{skipped:?}");
-    assert!(reason("empty.so").starts_with("not a plugin"), "{skipped:?}");
+    assert!(
+        reason("libm.so").starts_with("missing symbol"),
+        "{skipped:?}"
+    );
+    assert!(
+        reason("cut.so").starts_with("truncated file"),
+        "{skipped:?}"
+    );
+    assert!(
+        reason("notes.so").starts_with("not a plugin"),
+        "{skipped:?}"
+    );
+    assert!(
+        reason("empty.so").starts_with("not a plugin"),
+        "{skipped:?}"
+    );
 
     // The good plugin still answers from the same directory.
     let out = gearctl_in(dir.path(), &["-c", "getinfo.kernel"]);
@@ -164,7 +222,10 @@ fn duplicate_names_keep_the_first_file() {
     assert_eq!(names, ["kernel"]);
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].0, "b-kernel.so");
-    assert!(skipped[0].1.contains("duplicate name `kernel`"), "{skipped:?}");
+    assert!(
+        skipped[0].1.contains("duplicate name `kernel`"),
+        "{skipped:?}"
+    );
     assert!(skipped[0].1.contains("a-kernel.so"), "{skipped:?}");
 }
 
@@ -178,5 +239,11 @@ fn unknown_command_and_missing_directory() {
     assert!(!out.status.success());
     let result = json_of(&out);
     assert_eq!(result["resp"], "failed");
-    assert!(result["message"].as_str().unwrap().contains("/nonexistent/plugins"), "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/plugins"),
+        "{result}"
+    );
 }

@@ -44,7 +44,9 @@ impl CommandResult {
             host: None,
             resp: Resp::Success,
             retcode: retcode::NORMAL_TERMINATION,
-            message: retcode::message(retcode::NORMAL_TERMINATION).unwrap_or_default().into(),
+            message: retcode::message(retcode::NORMAL_TERMINATION)
+                .unwrap_or_default()
+                .into(),
             data: Some(data),
         }
     }
@@ -69,13 +71,17 @@ mod tests {
     #[test]
     fn failure_object_has_the_seed_shape() {
         let text = serde_json::to_string(&CommandResult::failed(3021, "Invalid params")).unwrap();
-        assert_eq!(text, r#"{"resp":"failed","retcode":3021,"message":"Invalid params"}"#);
+        assert_eq!(
+            text,
+            r#"{"resp":"failed","retcode":3021,"message":"Invalid params"}"#
+        );
     }
 
     #[test]
     fn success_round_trips() {
         let ok = CommandResult::success(serde_json::json!({"a": 1}));
-        let back: CommandResult = serde_json::from_str(&serde_json::to_string(&ok).unwrap()).unwrap();
+        let back: CommandResult =
+            serde_json::from_str(&serde_json::to_string(&ok).unwrap()).unwrap();
         assert_eq!(back, ok);
         assert_eq!(back.retcode, 2);
         assert_eq!(back.message, "Normal termination");

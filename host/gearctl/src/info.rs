@@ -21,7 +21,11 @@ pub fn run(dir: &Path, command: &str, args: &str) -> ExitCode {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("gearctl: cannot print the result: {e}"),
     }
-    if result.resp == wire::Resp::Success { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if result.resp == wire::Resp::Success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn call(dir: &Path, command: &str, args: &str) -> CommandResult {
@@ -36,25 +40,32 @@ fn call(dir: &Path, command: &str, args: &str) -> CommandResult {
         Ok(_) => {
             return failed(
                 retcode::NO_SUCH_METHOD,
-                format!("No such method: no plugin in {} answers `{command}` (see gearctl -l)", dir.display()),
+                format!(
+                    "No such method: no plugin in {} answers `{command}` (see gearctl -l)",
+                    dir.display()
+                ),
             );
         }
         Err(e) => {
-            return failed(retcode::FAILED, format!("cannot read plugin directory {}: {e}", dir.display()));
+            return failed(
+                retcode::FAILED,
+                format!("cannot read plugin directory {}: {e}", dir.display()),
+            );
         }
     };
-    let answer = plugin
-        .init(&context::init_context([]))
-        .and_then(|()| {
-            let answer = plugin.call_info(args);
-            // A failing shutdown does not change the answer already given.
-            let _ = plugin.shutdown();
-            answer
-        });
+    let answer = plugin.init(&context::init_context([])).and_then(|()| {
+        let answer = plugin.call_info(args);
+        // A failing shutdown does not change the answer already given.
+        let _ = plugin.shutdown();
+        answer
+    });
     match answer {
         Ok(text) => match serde_json::from_str::<Value>(&text) {
             Ok(doc) => CommandResult::success(doc),
-            Err(e) => failed(retcode::FAILED, format!("plugin `{name}` answered invalid JSON: {e}")),
+            Err(e) => failed(
+                retcode::FAILED,
+                format!("plugin `{name}` answered invalid JSON: {e}"),
+            ),
         },
         Err(err) => plugin_failure(err),
     }

@@ -11,7 +11,11 @@ use serde_json::json;
 
 /// The commands a plugin answers.
 fn commands(plugin: &LoadedPlugin) -> Vec<String> {
-    if plugin.has_role(Roles::INFO) { vec![format!("getinfo.{}", plugin.name())] } else { Vec::new() }
+    if plugin.has_role(Roles::INFO) {
+        vec![format!("getinfo.{}", plugin.name())]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Prints the listing of `dir`; exits 1 only when the directory cannot be read.
@@ -19,7 +23,10 @@ pub fn run(dir: &Path, as_json: bool) -> ExitCode {
     let mut registry = match Registry::scan(dir) {
         Ok(registry) => registry,
         Err(e) => {
-            eprintln!("gearctl: cannot read plugin directory {}: {e}", dir.display());
+            eprintln!(
+                "gearctl: cannot read plugin directory {}: {e}",
+                dir.display()
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -37,7 +44,10 @@ pub fn run(dir: &Path, as_json: bool) -> ExitCode {
 
 fn print_table(dir: &Path, registry: &Registry) {
     println!("Plugins in {}:", dir.display());
-    println!("{:<12} {:<8} {:<16} {:<20} FILE", "NAME", "VERSION", "ROLES", "COMMANDS");
+    println!(
+        "{:<12} {:<8} {:<16} {:<20} FILE",
+        "NAME", "VERSION", "ROLES", "COMMANDS"
+    );
     for (plugin, _) in registry.plugins() {
         let info = plugin.info();
         println!(

@@ -23,11 +23,21 @@ const PLUGIN_DIR_ENV: &str = "GEARMAN_PLUGIN_DIR";
 #[command(version, about, long_about = None)]
 struct Cli {
     /// The command to run, e.g. `getinfo.users`.
-    #[arg(short = 'c', long = "command", value_name = "COMMAND", conflicts_with = "list")]
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "COMMAND",
+        conflicts_with = "list"
+    )]
     command: Option<String>,
 
     /// Arguments for the command, as one string, e.g. `-a "-U root"`.
-    #[arg(short = 'a', long = "args", value_name = "ARGUMENTS", allow_hyphen_values = true)]
+    #[arg(
+        short = 'a',
+        long = "args",
+        value_name = "ARGUMENTS",
+        allow_hyphen_values = true
+    )]
     args: Option<String>,
 
     /// List the plugins found, their commands, and the files skipped with the reason.
@@ -53,7 +63,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(command) => info::run(&dir, &command, cli.args.as_deref().unwrap_or("")),
         None => {
-            eprintln!("gearctl: nothing to do: give -c <command> [-a <arguments>] or -l (see --help)");
+            eprintln!(
+                "gearctl: nothing to do: give -c <command> [-a <arguments>] or -l (see --help)"
+            );
             ExitCode::from(2)
         }
     }

@@ -13,7 +13,10 @@ const ROOT_VARIABLES: [(&str, &str, &str); 3] = [
 ];
 
 fn entry(key: &str, value: &str) -> ConfigEntry {
-    ConfigEntry { key: key.into(), value: value.into() }
+    ConfigEntry {
+        key: key.into(),
+        value: value.into(),
+    }
 }
 
 /// Host facts from the environment: `proc_root`, `sys_root`, `etc_root` and `hostname`.

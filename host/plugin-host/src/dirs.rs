@@ -49,7 +49,11 @@ mod tests {
     #[test]
     fn falls_back_to_install_or_executable_dir() {
         let dir = plugin_dir(None, "SURELY_UNSET_PLUGIN_DIR_VARIABLE", "no-such-agent");
-        let exe_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        let exe_dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
         assert_eq!(dir, exe_dir);
     }
 }

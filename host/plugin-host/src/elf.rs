@@ -25,12 +25,19 @@ const HOST_MACHINE: u16 = 0;
 /// Checks that `path` is a complete 64-bit ELF shared object for this machine.
 pub fn check(path: &Path) -> Result<(), LoadError> {
     let file = File::open(path).map_err(|e| LoadError::Io(e.to_string()))?;
-    let len = file.metadata().map_err(|e| LoadError::Io(e.to_string()))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| LoadError::Io(e.to_string()))?
+        .len();
     let cache = ReadCache::new(file);
     let not_so = |why: &str| LoadError::NotAPlugin(format!("not an ELF shared library ({why})"));
 
     let header = FileHeader64::<Endianness>::parse(&cache).map_err(|_| {
-        if len < 64 { not_so("file too short") } else { not_so("no 64-bit ELF header") }
+        if len < 64 {
+            not_so("file too short")
+        } else {
+            not_so("no 64-bit ELF header")
+        }
     })?;
     let endian = header.endian().map_err(|_| not_so("unknown byte order"))?;
     if header.e_type(endian) != elf::ET_DYN {
@@ -42,23 +49,25 @@ pub fn check(path: &Path) -> Result<(), LoadError> {
             "built for another architecture (ELF machine {machine}, this host is {HOST_MACHINE})"
         )));
     }
-    let segments = header
-        .program_headers(endian, &cache)
-        .map_err(|_| LoadError::Truncated(format!("program headers missing, file is {len} bytes")))?;
+    let segments = header.program_headers(endian, &cache).map_err(|_| {
+        LoadError::Truncated(format!("program headers missing, file is {len} bytes"))
+    })?;
     for segment in segments {
         if segment.p_type(endian) != elf::PT_LOAD {
             continue;
         }
-        let end = segment.p_offset(endian).saturating_add(segment.p_filesz(endian));
+        let end = segment
+            .p_offset(endian)
+            .saturating_add(segment.p_filesz(endian));
         if end > len {
             return Err(LoadError::Truncated(format!(
                 "a loadable segment ends at byte {end} but the file has {len} bytes"
             )));
         }
     }
-    let sections_end = header.e_shoff(endian).saturating_add(
-        u64::from(header.e_shnum(endian)) * u64::from(header.e_shentsize(endian)),
-    );
+    let sections_end = header
+        .e_shoff(endian)
+        .saturating_add(u64::from(header.e_shnum(endian)) * u64::from(header.e_shentsize(endian)));
     if sections_end > len {
         return Err(LoadError::Truncated(format!(
             "the section table ends at byte {sections_end} but the file has {len} bytes"
@@ -73,10 +82,14 @@ mod tests {
     use std::io::Write;
 
     fn system_library() -> Option<std::path::PathBuf> {
-        ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib64/libm.so.6"]
-            .iter()
-            .map(std::path::PathBuf::from)
-            .find(|p| p.exists())
+        [
+            "/lib/x86_64-linux-gnu/libm.so.6",
+            "/usr/lib/x86_64-linux-gnu/libm.so.6",
+            "/lib64/libm.so.6",
+        ]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
     }
 
     #[test]
@@ -94,7 +107,10 @@ mod tests {
 
         let lib = std::fs::read(system_library().unwrap()).unwrap();
         let cut = dir.path().join("cut.so");
-        std::fs::File::create(&cut).unwrap().write_all(&lib[..lib.len() / 2]).unwrap();
+        std::fs::File::create(&cut)
+            .unwrap()
+            .write_all(&lib[..lib.len() / 2])
+            .unwrap();
         let err = check(&cut).unwrap_err();
         assert!(matches!(err, LoadError::Truncated(_)), "{err}");
     }

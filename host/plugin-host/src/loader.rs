@@ -86,18 +86,23 @@ fn describe_library_error(err: LibraryError) -> LoadError {
     let expected = || PluginModRef::VERSION_STRINGS.version.to_string();
     match err {
         LibraryError::OpenError { err, .. } => LoadError::Open(err.to_string()),
-        LibraryError::GetSymbolError { symbol, .. } => {
-            LoadError::MissingSymbol(String::from_utf8_lossy(&symbol).trim_end_matches('\0').into())
-        }
-        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => {
-            LoadError::AbiVersion {
-                expected: expected_version.to_string(),
-                found: actual_version.to_string(),
-            }
-        }
-        LibraryError::ParseVersionError(e) => {
-            LoadError::AbiVersion { expected: expected(), found: format!("unparsable ({e})") }
-        }
+        LibraryError::GetSymbolError { symbol, .. } => LoadError::MissingSymbol(
+            String::from_utf8_lossy(&symbol)
+                .trim_end_matches('\0')
+                .into(),
+        ),
+        LibraryError::IncompatibleVersionNumber {
+            expected_version,
+            actual_version,
+            ..
+        } => LoadError::AbiVersion {
+            expected: expected_version.to_string(),
+            found: actual_version.to_string(),
+        },
+        LibraryError::ParseVersionError(e) => LoadError::AbiVersion {
+            expected: expected(),
+            found: format!("unparsable ({e})"),
+        },
         LibraryError::AbiInstability(e) => LoadError::AbiLayout {
             expected: expected(),
             detail: e.to_string().lines().take(6).collect::<Vec<_>>().join(" "),

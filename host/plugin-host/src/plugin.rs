@@ -40,7 +40,10 @@ pub struct LoadedPlugin {
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin").field("path", &self.path).field("info", &self.info).finish()
+        f.debug_struct("LoadedPlugin")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -49,7 +52,9 @@ impl LoadedPlugin {
         let info = (module.describe())();
         let name = info.name.as_str();
         let valid = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if !valid {
             return Err(LoadError::BadDescription(format!(
                 "plugin name `{name}` is empty or not made of [A-Za-z0-9_.-] ({})",
@@ -91,12 +96,14 @@ impl LoadedPlugin {
 
     /// Role *info*: the JSON text answering `getinfo.<name>` with `args`.
     pub fn call_info(&self, args: &str) -> Result<String, CallError> {
-        self.check((self.module.info())(RStr::from_str(args)).into_result()).map(String::from)
+        self.check((self.module.info())(RStr::from_str(args)).into_result())
+            .map(String::from)
     }
 
     /// Role *read*: one round of values.
     pub fn read(&self) -> Result<Vec<ValueList>, CallError> {
-        self.check((self.module.read())().into_result()).map(Vec::from)
+        self.check((self.module.read())().into_result())
+            .map(Vec::from)
     }
 
     /// Role *write*: one batch of values.

@@ -115,15 +115,21 @@ impl Registry {
         match result {
             Ok(plugin) => {
                 let name = plugin.name().to_string();
-                self.reports.push(FileReport::Loaded { path: path.to_path_buf(), name: name.clone() });
-                let entry = self
-                    .entries
-                    .entry(name)
-                    .or_insert(Entry { plugin, state: PluginState::Loaded });
+                self.reports.push(FileReport::Loaded {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                });
+                let entry = self.entries.entry(name).or_insert(Entry {
+                    plugin,
+                    state: PluginState::Loaded,
+                });
                 Ok(&entry.plugin)
             }
             Err(reason) => {
-                self.reports.push(FileReport::Skipped { path: path.to_path_buf(), reason: reason.clone() });
+                self.reports.push(FileReport::Skipped {
+                    path: path.to_path_buf(),
+                    reason: reason.clone(),
+                });
                 Err(reason)
             }
         }
@@ -139,7 +145,9 @@ impl Registry {
             .map(|(name, _)| name.clone())
             .collect();
         for name in pending {
-            let Some(entry) = self.entries.get_mut(&name) else { continue };
+            let Some(entry) = self.entries.get_mut(&name) else {
+                continue;
+            };
             match entry.plugin.init(&ctx(&entry.plugin)) {
                 Ok(()) => entry.state = PluginState::Running,
                 Err(err) => {
@@ -156,7 +164,10 @@ impl Registry {
             if let FileReport::Loaded { path: p, .. } = report
                 && p == path
             {
-                *report = FileReport::Skipped { path: path.to_path_buf(), reason: reason.clone() };
+                *report = FileReport::Skipped {
+                    path: path.to_path_buf(),
+                    reason: reason.clone(),
+                };
             }
         }
     }
@@ -178,7 +189,10 @@ impl Registry {
 
     /// Registered plugins with every role in `roles`.
     pub fn with_role(&self, roles: Roles) -> impl Iterator<Item = &LoadedPlugin> {
-        self.entries.values().map(|e| &e.plugin).filter(move |p| p.has_role(roles))
+        self.entries
+            .values()
+            .map(|e| &e.plugin)
+            .filter(move |p| p.has_role(roles))
     }
 
     /// What happened to each file, in the order they were looked at.
@@ -188,7 +202,10 @@ impl Registry {
 
     /// Stops a running plugin: calls its `shutdown`; the entry stays, state `Stopped`.
     pub fn stop(&mut self, name: &str) -> Result<(), RegistryError> {
-        let entry = self.entries.get_mut(name).ok_or_else(|| RegistryError::unknown(name))?;
+        let entry = self
+            .entries
+            .get_mut(name)
+            .ok_or_else(|| RegistryError::unknown(name))?;
         if entry.state == PluginState::Running {
             entry.state = PluginState::Stopped;
             entry.plugin.shutdown().map_err(RegistryError::Call)?;
@@ -198,7 +215,10 @@ impl Registry {
 
     /// Starts a loaded or stopped plugin again with `ctx`.
     pub fn start(&mut self, name: &str, ctx: &InitContext) -> Result<(), RegistryError> {
-        let entry = self.entries.get_mut(name).ok_or_else(|| RegistryError::unknown(name))?;
+        let entry = self
+            .entries
+            .get_mut(name)
+            .ok_or_else(|| RegistryError::unknown(name))?;
         if entry.state != PluginState::Running {
             entry.plugin.init(ctx).map_err(RegistryError::Call)?;
             entry.state = PluginState::Running;
@@ -210,13 +230,20 @@ impl Registry {
     /// the module documentation); the returned handle must not be called any more.
     pub fn remove(&mut self, name: &str) -> Result<LoadedPlugin, RegistryError> {
         self.stop(name)?;
-        let entry = self.entries.remove(name).ok_or_else(|| RegistryError::unknown(name))?;
+        let entry = self
+            .entries
+            .remove(name)
+            .ok_or_else(|| RegistryError::unknown(name))?;
         Ok(entry.plugin)
     }
 }
 
 fn init_error(err: CallError) -> LoadError {
-    if err.is_panic() { LoadError::InitPanicked(err.message) } else { LoadError::InitFailed(err.message) }
+    if err.is_panic() {
+        LoadError::InitPanicked(err.message)
+    } else {
+        LoadError::InitFailed(err.message)
+    }
 }
 
 /// An error from a registry operation.

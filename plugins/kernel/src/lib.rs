@@ -47,7 +47,9 @@ impl Plugin for Kernel {
     const DESCRIPTION: &'static str = "uname, boot command line, loaded modules and sysctls";
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
-        Ok(Kernel { proc_root: ctx.proc_root() })
+        Ok(Kernel {
+            proc_root: ctx.proc_root(),
+        })
     }
 }
 
@@ -106,14 +108,18 @@ impl Kernel {
         let mut out = Map::new();
         for name in names {
             if name.is_empty() || name.split('.').any(|part| part.is_empty() || part == "..") {
-                return Err(PluginError::invalid_params(format!("bad sysctl name `{name}`")));
+                return Err(PluginError::invalid_params(format!(
+                    "bad sysctl name `{name}`"
+                )));
             }
             let path = self.proc_root.join("sys").join(name.replace('.', "/"));
             match fs::read_to_string(&path) {
                 // Multi-value sysctls are tab separated, as `sysctl` prints them.
                 Ok(v) => out.insert(name.clone(), v.trim_end().replace('\t', " ").into()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(PluginError::invalid_params(format!("no such sysctl `{name}`")));
+                    return Err(PluginError::invalid_params(format!(
+                        "no such sysctl `{name}`"
+                    )));
                 }
                 // Some sysctls are readable by root only: report them as unknown.
                 Err(_) => out.insert(name.clone(), Value::Null),
@@ -144,7 +150,13 @@ fn parse_modules(text: &str) -> Vec<Module> {
                 .map(str::to_string)
                 .collect();
             let state = f.next().unwrap_or("").to_string();
-            Some(Module { name, size, instances, used_by, state })
+            Some(Module {
+                name,
+                size,
+                instances,
+                used_by,
+                state,
+            })
         })
         .collect()
 }
@@ -171,7 +183,9 @@ mod tests {
 
     #[test]
     fn rejects_unknown_and_escaping_sysctls() {
-        let k = Kernel { proc_root: "/proc".into() };
+        let k = Kernel {
+            proc_root: "/proc".into(),
+        };
         assert_eq!(k.sysctls(&["no.such.thing".into()]).unwrap_err().code, 3021);
         assert_eq!(k.sysctls(&["..".into()]).unwrap_err().code, 3021);
         let v = k.sysctls(&["kernel.pid_max".into()]).unwrap();
