@@ -247,3 +247,36 @@ fn unknown_command_and_missing_directory() {
         "{result}"
     );
 }
+
+/// The life a running agent gives a plugin (nodusctl stop/start/remove): stop shuts it down and
+/// calls fail cleanly, start brings it back with a fresh instance, remove forgets it.
+#[test]
+fn registry_stop_start_remove() {
+    use plugin_host::{PluginState, Registry, context};
+
+    let dir = e2e::plugin_dir_with(&[(hello_plugin(), "hello.so"), (&kernel_so(), "kernel.so")]);
+    let mut registry = Registry::scan(dir.path()).unwrap();
+    registry.init_all(|_| context::init_context([]));
+    assert_eq!(registry.state("hello"), Some(PluginState::Running));
+    let hello = registry.get("hello").unwrap().clone();
+    let first: Value = serde_json::from_str(&hello.call_info("a").unwrap()).unwrap();
+    assert_eq!(first["calls"], 1);
+
+    registry.stop("hello").unwrap();
+    assert_eq!(registry.state("hello"), Some(PluginState::Stopped));
+    let err = hello.call_info("a").unwrap_err();
+    assert_eq!(err.code, 3025, "{err}");
+
+    registry.start("hello", &context::init_context([])).unwrap();
+    let again: Value = serde_json::from_str(&hello.call_info("a").unwrap()).unwrap();
+    assert_eq!(again["calls"], 1, "start creates a fresh instance");
+
+    registry.remove("hello").unwrap();
+    assert!(registry.get("hello").is_none());
+    assert!(registry.stop("hello").is_err());
+    assert_eq!(
+        registry.state("kernel"),
+        Some(PluginState::Running),
+        "others are untouched"
+    );
+}

@@ -22,7 +22,7 @@ const PLUGIN_DIR_ENV: &str = "GEARMAN_PLUGIN_DIR";
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Cli {
-    /// The command to run, e.g. `getinfo.users`.
+    /// The command to run: `getinfo.<plugin>`.
     #[arg(
         short = 'c',
         long = "command",
