@@ -10,13 +10,18 @@
 //! - [`sdk`]: the safe traits a plugin implements ([`Plugin`], [`InfoPlugin`], [`ReadPlugin`],
 //!   [`WritePlugin`]), the [`InitContext`] helpers, and the panic guard every entry point runs in.
 //! - [`args`]: splitting and parsing the `-a "<arguments>"` string of an info call.
+//! - [`options`]: typed option access (`option_bool`, `option_parse`) and nodus's host facts.
+//! - [`types_db`]: collectd's `types.db` data sets, for the agent's checks and for write plugins
+//!   that need source names.
 //!
 //! The ABI version is this crate's version ([`ABI_VERSION`]); abi_stable checks it, and the type
 //! layouts, when the host loads a plugin.
 
 pub mod abi;
 pub mod args;
+pub mod options;
 pub mod sdk;
+pub mod types_db;
 pub mod values;
 
 pub use abi::{ConfigEntry, InitContext, PluginError, PluginInfo, Roles};

@@ -6,13 +6,15 @@
 //! A plugin has one instance per loaded `.so`, created by `init` and dropped by `shutdown`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use abi_stable::prefix_type::WithMetadata;
 use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec};
 
-use crate::abi::{InitContext, PluginError, PluginInfo, PluginMod, PluginModRef, Roles};
+use crate::abi::{
+    ConfigEntry, InitContext, PluginError, PluginInfo, PluginMod, PluginModRef, Roles,
+};
 use crate::codes;
 use crate::values::ValueList;
 
@@ -101,6 +103,34 @@ impl InitContext {
     /// Where `/etc` is (`etc_root`, default `/etc`).
     pub fn etc_root(&self) -> PathBuf {
         PathBuf::from(self.host_fact("etc_root").unwrap_or("/etc"))
+    }
+
+    /// A context for tests: no options, and the host facts `proc_root`, `sys_root` and
+    /// `etc_root` set to `base/proc`, `base/sys` and `base/etc`.
+    ///
+    /// `base` is a fixture tree such as `testdata/<case>`; a subfolder it lacks is fine, the
+    /// plugin just finds no files there.
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// # use plugin_api::InitContext;
+    /// let ctx = InitContext::rooted_at(Path::new("testdata/basic"));
+    /// assert_eq!(ctx.proc_root(), Path::new("testdata/basic/proc"));
+    /// ```
+    pub fn rooted_at(base: &Path) -> InitContext {
+        let fact = |key: &str, dir: &str| ConfigEntry {
+            key: key.into(),
+            value: base.join(dir).to_string_lossy().as_ref().into(),
+        };
+        InitContext {
+            options: RVec::new(),
+            host: vec![
+                fact("proc_root", "proc"),
+                fact("sys_root", "sys"),
+                fact("etc_root", "etc"),
+            ]
+            .into(),
+        }
     }
 }
 
@@ -369,5 +399,16 @@ mod tests {
         assert_eq!(ctx.options("INTERFACE").collect::<Vec<_>>(), ["eth0", "lo"]);
         assert_eq!(ctx.option("interface"), Some("lo"));
         assert_eq!(ctx.proc_root(), PathBuf::from("/proc"));
+    }
+
+    #[test]
+    fn rooted_at_relocates_proc_sys_and_etc() {
+        let ctx = InitContext::rooted_at(Path::new("/fixtures/case"));
+        assert_eq!(ctx.proc_root(), PathBuf::from("/fixtures/case/proc"));
+        assert_eq!(ctx.sys_root(), PathBuf::from("/fixtures/case/sys"));
+        assert_eq!(ctx.etc_root(), PathBuf::from("/fixtures/case/etc"));
+        assert_eq!(ctx.host.len(), 3);
+        assert!(ctx.options.is_empty());
+        assert_eq!(ctx.host_fact("hostname"), None);
     }
 }

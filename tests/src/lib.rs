@@ -84,6 +84,48 @@ pub fn getinfo(name: &str, args: &str) -> serde_json::Value {
     result["data"].clone()
 }
 
+/// Runs `gearctl -c getinfo.<plugin> -a <args>`, a call that must fail with "Invalid params":
+/// checks the non-zero exit, `resp` `failed` and retcode 3021, and returns the result object so
+/// that the caller can check its message.
+pub fn assert_invalid_params(plugin: &str, args: &str) -> serde_json::Value {
+    let command = format!("getinfo.{plugin}");
+    let out = gearctl(&["-c", &command, "-a", args]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "gearctl -c {command} -a {args:?} exited 0: {stdout}"
+    );
+    let result: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("gearctl printed no JSON ({e}): {stdout}{stderr}"));
+    assert_eq!(result["resp"], "failed", "{args:?}: {result}");
+    assert_eq!(result["retcode"], 3021, "{args:?}: {result}");
+    result
+}
+
+/// The unsigned integer `doc[key]`; panics, showing `doc`, when it is missing or not one.
+pub fn num(doc: &serde_json::Value, key: &str) -> u64 {
+    doc[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key}: {doc}"))
+}
+
+/// Runs `program args...` with `LC_ALL=C` (so its output is not translated), checks that it
+/// succeeded, and returns its trimmed stdout.
+pub fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Builds the fixture crate `tests/fixtures/<name>` (outside the workspace, as a third party
 /// would) and returns the path of a copy of its `.so`.
 ///

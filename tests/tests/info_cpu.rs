@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+use e2e::num;
 use serde_json::Value;
 
 /// Runs a command and returns its trimmed stdout, or `None` if it is missing or fails.
@@ -42,12 +43,6 @@ fn lscpu() -> Option<BTreeMap<String, String>> {
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect(),
     )
-}
-
-fn num(doc: &Value, key: &str) -> u64 {
-    doc[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no {key}: {doc}"))
 }
 
 #[test]
@@ -162,12 +157,6 @@ fn no_flags_option_drops_flags() {
 #[test]
 fn unknown_option_is_invalid_params() {
     for args in ["-z", "--flags=no", "extra"] {
-        let out = e2e::gearctl(&["-c", "getinfo.cpu", "-a", args]);
-        assert!(!out.status.success(), "gearctl -a {args:?} exited 0");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let result: Value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("gearctl printed no JSON ({e}): {stdout}"));
-        assert_eq!(result["resp"], "failed", "{result}");
-        assert_eq!(result["retcode"], 3021, "{result}");
+        e2e::assert_invalid_params("cpu", args);
     }
 }

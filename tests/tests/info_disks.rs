@@ -180,21 +180,9 @@ fn block_devices_match_sys_block_and_lsblk() {
     }
 }
 
-fn assert_invalid_params(args: &str) {
-    let out = e2e::gearctl(&["-c", "getinfo.disks", "-a", args]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success(),
-        "gearctl succeeded for {args:?}: {stdout}"
-    );
-    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    assert_eq!(result["resp"], "failed", "{result}");
-    assert_eq!(result["retcode"], 3021, "{result}");
-}
-
 #[test]
 fn bad_arguments_are_invalid_params() {
-    assert_invalid_params("-x");
-    assert_invalid_params("-m /no/such/mount/point");
-    assert_invalid_params("-m");
+    e2e::assert_invalid_params("disks", "-x");
+    e2e::assert_invalid_params("disks", "-m /no/such/mount/point");
+    e2e::assert_invalid_params("disks", "-m");
 }

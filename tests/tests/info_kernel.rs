@@ -66,10 +66,6 @@ fn selected_sysctls_and_bad_arguments() {
     assert!(data.get("modules").is_none());
 
     for bad in ["-s no.such.sysctl", "-Z", "-s"] {
-        let out = e2e::gearctl(&["-c", "getinfo.kernel", "-a", bad]);
-        assert!(!out.status.success(), "{bad}");
-        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(result["resp"], "failed", "{bad}");
-        assert_eq!(result["retcode"], 3021, "{bad}: {result}");
+        e2e::assert_invalid_params("kernel", bad);
     }
 }

@@ -1,9 +1,8 @@
 //! End-to-end: `gearctl -c getinfo.memory` against `/proc/meminfo` read here and `free -b`.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
-use serde_json::Value;
+use e2e::num;
 
 /// Our own reading of `/proc/meminfo`: key -> (number, has the `kB` unit).
 fn meminfo() -> BTreeMap<String, (u64, bool)> {
@@ -20,13 +19,7 @@ fn meminfo() -> BTreeMap<String, (u64, bool)> {
 
 /// `free -b`'s `Mem:` and `Swap:` rows.
 fn free_b() -> BTreeMap<String, Vec<u64>> {
-    let out = Command::new("free")
-        .arg("-b")
-        .env("LC_ALL", "C")
-        .output()
-        .expect("run free -b");
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
+    e2e::run("free", &["-b"])
         .lines()
         .filter_map(|l| {
             let (name, rest) = l.split_once(':')?;
@@ -38,12 +31,6 @@ fn free_b() -> BTreeMap<String, Vec<u64>> {
             ))
         })
         .collect()
-}
-
-fn num(doc: &Value, key: &str) -> u64 {
-    doc[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no {key}: {doc}"))
 }
 
 #[test]
@@ -122,12 +109,6 @@ fn summary_is_consistent_and_matches_free() {
 #[test]
 fn any_argument_is_invalid_params() {
     for args in ["-h", "all"] {
-        let out = e2e::gearctl(&["-c", "getinfo.memory", "-a", args]);
-        assert!(!out.status.success(), "gearctl -a {args:?} exited 0");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let result: Value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("gearctl printed no JSON ({e}): {stdout}"));
-        assert_eq!(result["resp"], "failed", "{result}");
-        assert_eq!(result["retcode"], 3021, "{result}");
+        e2e::assert_invalid_params("memory", args);
     }
 }

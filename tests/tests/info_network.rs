@@ -161,21 +161,9 @@ fn counters_lie_between_two_reads_of_proc_net_dev() {
     assert!(before <= rx && rx <= after, "{before} <= {rx} <= {after}");
 }
 
-fn assert_invalid_params(args: &str) {
-    let out = e2e::gearctl(&["-c", "getinfo.network", "-a", args]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success(),
-        "gearctl succeeded for {args:?}: {stdout}"
-    );
-    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    assert_eq!(result["resp"], "failed", "{result}");
-    assert_eq!(result["retcode"], 3021, "{result}");
-}
-
 #[test]
 fn bad_arguments_are_invalid_params() {
-    assert_invalid_params("-x");
-    assert_invalid_params("-i nosuchif0");
-    assert_invalid_params("-i ../../etc");
+    e2e::assert_invalid_params("network", "-x");
+    e2e::assert_invalid_params("network", "-i nosuchif0");
+    e2e::assert_invalid_params("network", "-i ../../etc");
 }

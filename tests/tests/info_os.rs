@@ -2,24 +2,9 @@
 //! parsed here, `/proc/uptime`, `/proc/stat`'s `btime`, `date -u`, `/proc/loadavg`.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
+use e2e::run;
 use serde_json::Value;
-
-/// Runs a command and returns its trimmed stdout; panics if it fails.
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Our own reading of os-release: `KEY=value` with one level of quotes removed.
 fn os_release() -> BTreeMap<String, String> {
@@ -129,28 +114,15 @@ fn load_matches_proc_loadavg() {
         .split_once('/')
         .and_then(|(_, t)| t.parse().ok())
         .expect("tasks");
-    let got = doc["total_tasks"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no total_tasks: {doc}"));
+    let got = e2e::num(&doc, "total_tasks");
     assert!(
         got > 0 && got.abs_diff(total) < 200,
         "total_tasks {got} vs {total}"
     );
 }
 
-/// Runs a call that must fail with "Invalid params".
-fn assert_invalid_params(args: &str) {
-    let out = e2e::gearctl(&["-c", "getinfo.os", "-a", args]);
-    assert!(!out.status.success(), "gearctl -a {args:?} exited 0");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let result: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("gearctl printed no JSON ({e}): {stdout}"));
-    assert_eq!(result["resp"], "failed", "{result}");
-    assert_eq!(result["retcode"], 3021, "{result}");
-}
-
 #[test]
 fn any_argument_is_invalid_params() {
-    assert_invalid_params("-x");
-    assert_invalid_params("extra");
+    e2e::assert_invalid_params("os", "-x");
+    e2e::assert_invalid_params("os", "extra");
 }

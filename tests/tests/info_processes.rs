@@ -4,6 +4,7 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use e2e::run;
 use serde_json::Value;
 
 /// A `sleep` child, killed and reaped when dropped (also when an assertion fails).
@@ -51,19 +52,6 @@ impl Drop for Sleeper {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn processes(data: &Value) -> &Vec<Value> {
@@ -195,23 +183,11 @@ fn full_listing_agrees_with_ps_on_init_and_sorts() {
     assert!(rss.windows(2).all(|w| w[0] >= w[1]), "{rss:?}");
 }
 
-fn assert_invalid_params(args: &str) {
-    let out = e2e::gearctl(&["-c", "getinfo.processes", "-a", args]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !out.status.success(),
-        "gearctl succeeded for {args:?}: {stdout}"
-    );
-    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    assert_eq!(result["resp"], "failed", "{result}");
-    assert_eq!(result["retcode"], 3021, "{result}");
-}
-
 #[test]
 fn bad_arguments_are_invalid_params() {
-    assert_invalid_params("-u nosuchuser");
-    assert_invalid_params("-p abc");
-    assert_invalid_params("-s memory");
-    assert_invalid_params("-l 0");
-    assert_invalid_params("-x");
+    e2e::assert_invalid_params("processes", "-u nosuchuser");
+    e2e::assert_invalid_params("processes", "-p abc");
+    e2e::assert_invalid_params("processes", "-s memory");
+    e2e::assert_invalid_params("processes", "-l 0");
+    e2e::assert_invalid_params("processes", "-x");
 }

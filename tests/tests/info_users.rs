@@ -2,24 +2,9 @@
 //! (`/etc/passwd` parsed here, `id`, `chage -l`).
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
+use e2e::run;
 use serde_json::Value;
-
-/// Runs a command and returns its trimmed stdout; panics if it fails.
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn users(doc: &Value) -> &Vec<Value> {
     doc["users"]
@@ -221,16 +206,9 @@ fn shadow_fields_match_chage() {
     }
 }
 
-/// Runs a call that must fail with "Invalid params".
+/// Runs a call that must fail with "Invalid params" and whose answer mentions `mention`.
 fn assert_invalid_params(args: &str, mention: &str) {
-    let out = e2e::gearctl(&["-c", "getinfo.users", "-a", args]);
-    assert!(!out.status.success(), "gearctl -a {args:?} exited 0");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let result: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("gearctl printed no JSON ({e}): {stdout}{stderr}"));
-    assert_eq!(result["resp"], "failed", "{result}");
-    assert_eq!(result["retcode"], 3021, "{result}");
+    let result = e2e::assert_invalid_params("users", args);
     assert!(
         result.to_string().contains(mention),
         "{result} does not mention {mention}"

@@ -5,8 +5,11 @@
 //! - [`retcode`]: the platform's retcodes and their messages (the seed's 2, 203, 3021, ...).
 //! - [`command`]: the per-host result object of a command (`resp`, `retcode`, `message`, `data`),
 //!   printed by `gearctl` and returned by `POST /api/v1/commands`.
+//! - [`metrics`]: the value-list batches nodus's `http` writer posts to Polaris (collectd's
+//!   write_http JSON).
 
 pub mod command;
+pub mod metrics;
 pub mod retcode;
 
 pub use command::{CommandResult, Resp};

@@ -319,22 +319,13 @@ plugin_api::export_plugin!(Cpu, roles: [info]);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plugin_api::ConfigEntry;
     use serde_json::json;
 
     fn fixture(case: &str) -> Cpu {
         let base = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")
             .join(case);
-        let fact = |key: &str, dir: &str| ConfigEntry {
-            key: key.into(),
-            value: base.join(dir).to_string_lossy().into_owned().into(),
-        };
-        let ctx = InitContext {
-            options: Default::default(),
-            host: vec![fact("proc_root", "proc"), fact("sys_root", "sys")].into(),
-        };
-        Cpu::init(&ctx).unwrap()
+        Cpu::init(&InitContext::rooted_at(&base)).unwrap()
     }
 
     #[test]

@@ -163,11 +163,8 @@ mod tests {
     use super::*;
 
     fn fixture() -> Disks {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/basic");
-        Disks {
-            proc_root: root.join("proc"),
-            sys_root: root.join("sys"),
-        }
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/basic");
+        Disks::init(&InitContext::rooted_at(&base)).unwrap()
     }
 
     /// Pretends every filesystem has 1000 blocks of 4 KiB, except `/run` which is empty.

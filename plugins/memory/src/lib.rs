@@ -163,23 +163,13 @@ plugin_api::export_plugin!(Memory, roles: [info]);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plugin_api::ConfigEntry;
     use std::path::Path;
 
     fn fixture(case: &str) -> Memory {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        let base = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")
-            .join(case)
-            .join("proc");
-        let ctx = InitContext {
-            options: Default::default(),
-            host: vec![ConfigEntry {
-                key: "proc_root".into(),
-                value: root.to_string_lossy().into_owned().into(),
-            }]
-            .into(),
-        };
-        Memory::init(&ctx).unwrap()
+            .join(case);
+        Memory::init(&InitContext::rooted_at(&base)).unwrap()
     }
 
     #[test]

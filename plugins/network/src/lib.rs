@@ -145,11 +145,8 @@ mod tests {
     use std::path::Path;
 
     fn fixture() -> Network {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/basic");
-        Network {
-            proc_root: root.join("proc"),
-            sys_root: root.join("sys"),
-        }
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/basic");
+        Network::init(&InitContext::rooted_at(&base)).unwrap()
     }
 
     fn fake_addresses() -> Result<AddressMap, String> {

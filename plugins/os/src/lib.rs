@@ -291,21 +291,12 @@ plugin_api::export_plugin!(Os, roles: [info]);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plugin_api::ConfigEntry;
 
     fn fixture(case: &str) -> Os {
         let base = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")
             .join(case);
-        let fact = |key: &str, dir: &str| ConfigEntry {
-            key: key.into(),
-            value: base.join(dir).to_string_lossy().into_owned().into(),
-        };
-        let ctx = InitContext {
-            options: Default::default(),
-            host: vec![fact("proc_root", "proc"), fact("etc_root", "etc")].into(),
-        };
-        Os::init(&ctx).unwrap()
+        Os::init(&InitContext::rooted_at(&base)).unwrap()
     }
 
     #[test]

@@ -231,11 +231,8 @@ mod tests {
     use std::path::Path;
 
     fn fixture() -> Processes {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/basic");
-        Processes {
-            proc_root: root.join("proc"),
-            etc_root: root.join("etc"),
-        }
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/basic");
+        Processes::init(&InitContext::rooted_at(&base)).unwrap()
     }
 
     fn run(args: &str) -> Result<Value, PluginError> {

@@ -226,19 +226,10 @@ mod tests {
     use super::*;
 
     fn fixture(case: &str) -> Users {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")
-            .join(case)
-            .join("etc");
-        let ctx = InitContext {
-            host: vec![plugin_api::ConfigEntry {
-                key: "etc_root".into(),
-                value: root.to_string_lossy().as_ref().into(),
-            }]
-            .into(),
-            ..Default::default()
-        };
-        Users::init(&ctx).unwrap()
+            .join(case);
+        Users::init(&InitContext::rooted_at(&base)).unwrap()
     }
 
     fn names(doc: &Value) -> Vec<&str> {
