@@ -105,26 +105,8 @@ impl Registry {
 
     /// Loads one more file (`nodusctl plugin load <path>`); refuses a name already registered.
     pub fn load_file(&mut self, path: &Path) -> Result<&LoadedPlugin, LoadError> {
-        let result = load(path).and_then(|plugin| match self.entries.get(plugin.name()) {
-            Some(first) => Err(LoadError::Duplicate {
-                name: plugin.name().to_string(),
-                first: first.plugin.path().display().to_string(),
-            }),
-            None => Ok(plugin),
-        });
-        match result {
-            Ok(plugin) => {
-                let name = plugin.name().to_string();
-                self.reports.push(FileReport::Loaded {
-                    path: path.to_path_buf(),
-                    name: name.clone(),
-                });
-                let entry = self.entries.entry(name).or_insert(Entry {
-                    plugin,
-                    state: PluginState::Loaded,
-                });
-                Ok(&entry.plugin)
-            }
+        match load(path) {
+            Ok(plugin) => self.add(plugin),
             Err(reason) => {
                 self.reports.push(FileReport::Skipped {
                     path: path.to_path_buf(),
@@ -133,6 +115,33 @@ impl Registry {
                 Err(reason)
             }
         }
+    }
+
+    /// Registers a plugin loaded elsewhere (e.g. by [`Registry::load_named`]); refuses a name
+    /// already registered.
+    pub fn add(&mut self, plugin: LoadedPlugin) -> Result<&LoadedPlugin, LoadError> {
+        let path = plugin.path().to_path_buf();
+        if let Some(first) = self.entries.get(plugin.name()) {
+            let reason = LoadError::Duplicate {
+                name: plugin.name().to_string(),
+                first: first.plugin.path().display().to_string(),
+            };
+            self.reports.push(FileReport::Skipped {
+                path,
+                reason: reason.clone(),
+            });
+            return Err(reason);
+        }
+        let name = plugin.name().to_string();
+        self.reports.push(FileReport::Loaded {
+            path,
+            name: name.clone(),
+        });
+        let entry = self.entries.entry(name).or_insert(Entry {
+            plugin,
+            state: PluginState::Loaded,
+        });
+        Ok(&entry.plugin)
     }
 
     /// Initialises every loaded plugin with the context `ctx` gives it; a plugin whose `init`

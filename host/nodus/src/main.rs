@@ -1,0 +1,221 @@
+//! nodus, the platform's metrics agent, modelled on collectd: read plugins collect values on
+//! their own schedule, every value list is checked against types.db, and each write plugin
+//! drains its own bounded queue.
+//!
+//! Layout:
+//! - `config`: the TOML configuration and its defaults.
+//! - `plugins`: finding the configured `.so` files and building each plugin's init context.
+//! - `agent`: the running agent: workers, threads, control requests.
+//! - `worker`: one plugin's shared state (run state, counters, write queue).
+//! - `reader` / `writer`: the thread of a read / write plugin.
+//! - `schedule`: pure interval rules (penalty doubling); `queue`: the watermark queue.
+//! - `dispatch`: stamp, check against types.db, fan out to writers.
+//! - `control`: the unix socket `nodusctl` talks to.
+//! - `check` (`-t`) and `once` (`-T`): the same code paths, run once.
+
+mod agent;
+mod check;
+mod config;
+mod control;
+mod dispatch;
+mod once;
+mod plugins;
+mod queue;
+mod reader;
+mod schedule;
+mod worker;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use plugin_api::types_db::TypesDb;
+
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+
+/// The environment variable that overrides the plugin directory.
+const PLUGIN_DIR_ENV: &str = "NODUS_PLUGIN_DIR";
+/// Where a daemonised nodus logs when no -L is given.
+const DEFAULT_LOG: &str = "/var/log/cargo/nodus.log";
+
+/// nodus: collects metrics through read plugins and hands them to write plugins.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Configuration file.
+    #[arg(short = 'C', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Log file (default: stderr in the foreground, /var/log/cargo/nodus.log as a daemon).
+    #[arg(short = 'L', value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// PID file.
+    #[arg(short = 'P', value_name = "FILE")]
+    pid: Option<PathBuf>,
+    /// Stay in the foreground (do not daemonise).
+    #[arg(short = 'f')]
+    foreground: bool,
+    /// Test the configuration and exit: prints `Success` (exit 0) or `Failed!!!` (exit 1).
+    #[arg(short = 't', conflicts_with = "test_read")]
+    test_config: bool,
+    /// Run every read plugin once, print the values, and exit (1 if any read failed).
+    #[arg(short = 'T')]
+    test_read: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.test_config {
+        return test_config(&cli);
+    }
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("nodus: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let log = if cli.foreground || cli.test_read {
+        cli.log.clone()
+    } else {
+        cli.log.clone().or(Some(DEFAULT_LOG.into()))
+    };
+    if let Err(e) = init_logging(log.as_deref(), &config.log_level) {
+        eprintln!("nodus: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let result = if cli.test_read {
+        test_read(&config)
+    } else {
+        run(&cli, config)
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("nodus: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn plugin_dir(config: &Config) -> PathBuf {
+    plugin_host::dirs::plugin_dir(config.plugin_dir.as_deref(), PLUGIN_DIR_ENV, "nodus")
+}
+
+fn hostname(config: &Config) -> String {
+    config.hostname.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "localhost".into())
+    })
+}
+
+fn test_config(cli: &Cli) -> ExitCode {
+    let _ = init_logging(cli.log.as_deref(), "info");
+    let problems = check::problems(&cli.config, plugin_dir);
+    if problems.is_empty() {
+        println!("Success");
+        return ExitCode::SUCCESS;
+    }
+    for problem in &problems {
+        tracing::error!("{problem}");
+        if cli.log.is_some() {
+            eprintln!("{problem}");
+        }
+    }
+    println!("Failed!!!");
+    ExitCode::FAILURE
+}
+
+fn test_read(config: &Config) -> anyhow::Result<ExitCode> {
+    let types_db = TypesDb::load(&config.types_db_paths()).context("types.db")?;
+    let dispatcher = Dispatcher::new(hostname(config), types_db);
+    let names: Vec<String> = config.plugin.keys().cloned().collect();
+    let loaded = plugins::load_configured(&plugin_dir(config), &names);
+    Ok(if once::run(config, &dispatcher, &loaded) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
+    let types_db = TypesDb::load(&config.types_db_paths()).context("types.db")?;
+    let listener = control::bind(&config.socket)?;
+    let _socket = control::SocketFile(config.socket.clone());
+    if !cli.foreground {
+        nix::unistd::daemon(false, false).context("daemonise")?;
+    }
+    let _pid = cli.pid.as_deref().map(PidFile::write).transpose()?;
+    let dir = plugin_dir(&config);
+    tracing::info!(dir = %dir.display(), "nodus {} starting.", env!("CARGO_PKG_VERSION"));
+    let dispatcher = Arc::new(Dispatcher::new(hostname(&config), types_db));
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("install signal handlers")?;
+    let agent = Agent::start(config, dispatcher.clone(), &dir);
+    let control_agent = agent.clone();
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || control::serve(listener, control_agent))?;
+    if let Some(signal) = signals.forever().next() {
+        tracing::info!("signal {signal} received, shutting down.");
+    }
+    agent.shutdown();
+    tracing::info!(rejected = dispatcher.rejected(), "nodus stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+use crate::agent::Agent;
+
+/// Sends logs to `file` (appending) or stderr, at `level` unless `NODUS_LOG` says otherwise.
+fn init_logging(file: Option<&Path>, level: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NODUS_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .context("log level")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match file {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("create {}", dir.display()))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("open log file {}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+/// The PID file, removed when nodus exits.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: &Path) -> anyhow::Result<PidFile> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("write PID file {}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
