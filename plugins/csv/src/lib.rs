@@ -1,0 +1,182 @@
+//! `csv`: nodus write plugin storing value lists in CSV files laid out like collectd 5.12's csv.
+//! Files read: none (types.db through the agent); writes `<DataDir>/<host>/<plugin>/<type>-<date>`.
+
+mod files;
+mod format;
+mod rates;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+
+use plugin_api::types_db::TypesDb;
+use plugin_api::{InitContext, Plugin, PluginError, ValueList, WritePlugin};
+
+use files::Chunk;
+use rates::{Outcome, RateCache};
+
+/// Where the lines go (`DataDir`).
+#[derive(Clone, Debug, PartialEq)]
+enum Target {
+    /// Files under this directory.
+    Dir(PathBuf),
+    /// PUTVAL lines on standard output (`DataDir "stdout"`).
+    Stdout,
+    /// PUTVAL lines on standard error (`DataDir "stderr"`).
+    Stderr,
+}
+
+/// The plugin instance: where to write, whether to store rates, and the rate cache.
+pub struct Csv {
+    target: Target,
+    store_rates: bool,
+    types: TypesDb,
+    rates: RateCache,
+}
+
+impl Plugin for Csv {
+    const NAME: &'static str = "csv";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "writes value lists to CSV files like collectd's csv plugin";
+    const CONFIG_KEYS: &'static [&'static str] = &["DataDir", "StoreRates"];
+
+    fn init(ctx: &InitContext) -> Result<Self, PluginError> {
+        let dir = ctx
+            .option("DataDir")
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| PluginError::invalid_params("option DataDir is required"))?;
+        let target = if dir.eq_ignore_ascii_case("stdout") {
+            Target::Stdout
+        } else if dir.eq_ignore_ascii_case("stderr") {
+            Target::Stderr
+        } else {
+            let path = PathBuf::from(dir);
+            std::fs::create_dir_all(&path).map_err(|e| {
+                PluginError::failed(format!("cannot create DataDir {}: {e}", path.display()))
+            })?;
+            Target::Dir(path)
+        };
+        let store_rates = ctx.option_bool("StoreRates", false)?;
+        format::reload_time_zone();
+        Ok(Csv {
+            target,
+            store_rates,
+            types: ctx.types_db()?,
+            rates: RateCache::default(),
+        })
+    }
+}
+
+impl WritePlugin for Csv {
+    /// Writes the batch, each file's new lines in one `write`; on any error nothing of the
+    /// batch is kept in the files (appended bytes are truncated away) and the rate cache is
+    /// left as it was, so the host's retry writes every line once.
+    fn write(&mut self, values: &[ValueList]) -> Result<(), PluginError> {
+        let mut pending = HashMap::new();
+        let mut chunks: BTreeMap<PathBuf, Chunk> = BTreeMap::new();
+        let mut stdio = String::new();
+        for vl in values {
+            let Some(fields) = self.fields(vl, &mut pending)? else {
+                continue;
+            };
+            match &self.target {
+                Target::Dir(dir) => {
+                    let path = files::path_of(dir, vl)?;
+                    let chunk = chunks.entry(path).or_insert_with(|| Chunk {
+                        header: self.header(vl),
+                        lines: String::new(),
+                    });
+                    chunk.lines.push_str(&format::line(vl.time, &fields));
+                    chunk.lines.push('\n');
+                }
+                Target::Stdout | Target::Stderr => {
+                    stdio.push_str(&format::putval(vl, &fields));
+                    stdio.push('\n');
+                }
+            }
+        }
+        match &self.target {
+            Target::Dir(_) => files::write_all(&chunks)?,
+            Target::Stdout => print_to(std::io::stdout().lock(), &stdio, "standard output")?,
+            Target::Stderr => print_to(std::io::stderr().lock(), &stdio, "standard error")?,
+        }
+        self.rates.commit(pending);
+        Ok(())
+    }
+}
+
+impl Csv {
+    /// The printed values of `vl`, or `None` when `StoreRates` has no rate for it yet.
+    fn fields(
+        &self,
+        vl: &ValueList,
+        pending: &mut HashMap<String, rates::Sample>,
+    ) -> Result<Option<Vec<String>>, PluginError> {
+        let set = self.types.get(&vl.type_).ok_or_else(|| {
+            PluginError::failed(format!(
+                "type `{}` of {} is not in types.db",
+                vl.type_,
+                id(vl)
+            ))
+        })?;
+        if set.len() != vl.values.len() {
+            return Err(PluginError::failed(format!(
+                "{} has {} values but types.db's `{}` has {} sources",
+                id(vl),
+                vl.values.len(),
+                vl.type_,
+                set.len()
+            )));
+        }
+        if !(self.store_rates && rates::needs_rate(vl)) {
+            return Ok(Some(
+                vl.values.iter().map(|v| format::raw_value(*v)).collect(),
+            ));
+        }
+        let key = id(vl);
+        let outcome = rates::compute(pending.get(&key).or_else(|| self.rates.get(&key)), vl);
+        match outcome {
+            Outcome::TooOld => Ok(None),
+            Outcome::First => {
+                pending.insert(key, rates::Sample::of(vl));
+                Ok(None)
+            }
+            Outcome::Rates(r) => {
+                pending.insert(key, rates::Sample::of(vl));
+                Ok(Some(r.into_iter().map(format::lf).collect()))
+            }
+        }
+    }
+
+    /// The header line of `vl`'s file (the type was checked by [`Csv::fields`]).
+    fn header(&self, vl: &ValueList) -> String {
+        let names: Vec<&str> = self
+            .types
+            .get(&vl.type_)
+            .unwrap_or_default()
+            .iter()
+            .map(|ds| ds.name.as_str())
+            .collect();
+        format::header(&names)
+    }
+}
+
+/// `host/plugin[-instance]/type[-instance]`, for messages and the rate cache.
+fn id(vl: &ValueList) -> String {
+    format!("{}/{}", vl.host, vl.identifier())
+}
+
+/// Writes the PUTVAL lines of a batch in one call.
+fn print_to(mut out: impl Write, text: &str, what: &str) -> Result<(), PluginError> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| PluginError::failed(format!("cannot write to {what}: {e}")))
+}
+
+plugin_api::export_plugin!(Csv, roles: [write]);

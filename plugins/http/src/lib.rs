@@ -1,0 +1,236 @@
+//! `http`: nodus write plugin POSTing value lists as collectd write_http JSON (`Format "JSON"`).
+//! Files read: the CACert PEM file when configured (types.db through the agent).
+
+mod json;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use plugin_api::types_db::TypesDb;
+use plugin_api::{InitContext, Plugin, PluginError, ValueList, WritePlugin};
+use ureq::http::{HeaderName, HeaderValue, Uri};
+use ureq::tls::{PemItem, RootCerts, TlsConfig};
+use wire::metrics::MetricsBatch;
+
+/// Seconds to wait for one POST when `Timeout` is not given.
+const DEFAULT_TIMEOUT: f64 = 5.0;
+/// Value lists per POST when `BatchSize` is not given.
+const DEFAULT_BATCH_SIZE: usize = 500;
+
+/// The plugin instance: where and how to POST.
+pub struct Http {
+    agent: ureq::Agent,
+    url: Uri,
+    /// The URL without user info, for messages.
+    shown_url: String,
+    authorization: Option<String>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    batch_size: usize,
+    types: TypesDb,
+}
+
+fn invalid(message: impl std::fmt::Display) -> PluginError {
+    PluginError::invalid_params(message)
+}
+
+/// `URL`: http or https, with a host.
+fn parse_url(text: &str) -> Result<(Uri, String), PluginError> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|e| invalid(format!("option URL `{text}`: {e}")))?;
+    let scheme = uri.scheme_str().unwrap_or("");
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(invalid(format!(
+            "option URL `{text}` must start with http:// or https://"
+        )));
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| invalid(format!("option URL `{text}` has no host")))?;
+    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let shown = format!("{scheme}://{host}{port}{path}");
+    Ok((uri, shown))
+}
+
+/// `Header "Name: value"`, repeatable.
+fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), PluginError> {
+    let bad = |why: &str| invalid(format!("option Header `{text}`: {why}"));
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| bad("expected `Name: value`"))?;
+    let name =
+        HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad("bad header name"))?;
+    let value = HeaderValue::from_str(value.trim()).map_err(|_| bad("bad header value"))?;
+    Ok((name, value))
+}
+
+/// `CACert`: the PEM file of the certificates that may sign the server's certificate.
+fn root_certs(path: &str) -> Result<RootCerts, PluginError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| PluginError::failed(format!("cannot read CACert {path}: {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(_) => {}
+            Err(e) => return Err(invalid(format!("CACert {path}: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(invalid(format!("CACert {path} holds no PEM certificate")));
+    }
+    Ok(RootCerts::new_with_certs(&certs))
+}
+
+impl Plugin for Http {
+    const NAME: &'static str = "http";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "POSTs value lists as collectd write_http JSON";
+    const CONFIG_KEYS: &'static [&'static str] = &[
+        "URL",
+        "User",
+        "Password",
+        "Timeout",
+        "BatchSize",
+        "Header",
+        "Format",
+        "CACert",
+    ];
+
+    fn init(ctx: &InitContext) -> Result<Self, PluginError> {
+        let url_text = ctx.option("URL").map(str::trim).filter(|u| !u.is_empty());
+        let (url, shown_url) =
+            parse_url(url_text.ok_or_else(|| invalid("option URL is required"))?)?;
+        if let Some(format) = ctx.option("Format")
+            && !format.trim().eq_ignore_ascii_case("JSON")
+        {
+            return Err(invalid(format!(
+                "option Format = `{format}`: only JSON is supported"
+            )));
+        }
+        let authorization = match (ctx.option("User"), ctx.option("Password")) {
+            (Some(user), password) => {
+                let pair = format!("{user}:{}", password.unwrap_or(""));
+                Some(format!("Basic {}", json::base64(pair.as_bytes())))
+            }
+            (None, Some(_)) => return Err(invalid("option Password needs User")),
+            (None, None) => None,
+        };
+        let timeout = ctx
+            .option_parse::<f64>("Timeout")?
+            .unwrap_or(DEFAULT_TIMEOUT);
+        if !(timeout.is_finite() && timeout > 0.0) {
+            return Err(invalid(
+                "option Timeout must be a positive number of seconds",
+            ));
+        }
+        let batch_size = ctx
+            .option_parse::<usize>("BatchSize")?
+            .unwrap_or(DEFAULT_BATCH_SIZE);
+        if batch_size == 0 {
+            return Err(invalid("option BatchSize must be at least 1"));
+        }
+        let headers = ctx
+            .options("Header")
+            .map(parse_header)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut config = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs_f64(timeout)))
+            // Statuses are ours to judge; redirects are not followed (libcurl's default too).
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(format!("nodus-http/{}", Self::VERSION));
+        if let Some(path) = ctx.option("CACert") {
+            let tls = TlsConfig::builder()
+                .root_certs(root_certs(path.trim())?)
+                .build();
+            config = config.tls_config(tls);
+        }
+        Ok(Http {
+            agent: config.build().into(),
+            url,
+            shown_url,
+            authorization,
+            headers,
+            batch_size,
+            types: ctx.types_db()?,
+        })
+    }
+}
+
+impl WritePlugin for Http {
+    /// POSTs the batch in chunks of `BatchSize` value lists. Any failure returns an error and
+    /// the host retries the whole batch, so chunks that were accepted are sent again.
+    fn write(&mut self, values: &[ValueList]) -> Result<(), PluginError> {
+        let mut batch: MetricsBatch = Vec::with_capacity(values.len());
+        for vl in values {
+            match self.types.get(&vl.type_) {
+                Some(set) if set.len() == vl.values.len() => batch.push(json::value_list(vl, set)),
+                _ => {
+                    return Err(PluginError::failed(format!(
+                        "{}/{} does not match types.db",
+                        vl.host,
+                        vl.identifier()
+                    )));
+                }
+            }
+        }
+        let parts = batch.len().div_ceil(self.batch_size);
+        for (index, chunk) in batch.chunks(self.batch_size).enumerate() {
+            self.post(chunk).map_err(|e| {
+                PluginError::failed(format!(
+                    "POST {} (part {} of {}, {} value lists): {e}",
+                    self.shown_url,
+                    index + 1,
+                    parts,
+                    chunk.len()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Http {
+    /// One POST; `Err` for a transport error or a status other than 2xx.
+    fn post(&self, chunk: &[wire::metrics::ValueListJson]) -> Result<(), String> {
+        let body = serde_json::to_vec(chunk).map_err(|e| format!("cannot encode JSON: {e}"))?;
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", "application/json");
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        if let Some(auth) = &self.authorization {
+            request = request.header("Authorization", auth);
+        }
+        let mut response = request.send(&body[..]).map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(4096)
+            .read_to_string()
+            .unwrap_or_default();
+        if status.is_success() {
+            Ok(())
+        } else {
+            let text: String = text.trim().chars().take(200).collect();
+            Err(format!(
+                "server answered {status}{}",
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {text}")
+                }
+            ))
+        }
+    }
+}
+
+plugin_api::export_plugin!(Http, roles: [write]);
