@@ -174,14 +174,13 @@ fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
 
 use crate::agent::Agent;
 
-/// Sends logs to `file` (appending) or stderr, at `level` unless `NODUS_LOG` says otherwise.
+/// Sends logs to `file` (appending) or stderr, at `level` (error, warn, info, debug, trace)
+/// unless `NODUS_LOG` names another level.
 fn init_logging(file: Option<&Path>, level: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NODUS_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .context("log level")?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let level = std::env::var("NODUS_LOG").unwrap_or_else(|_| level.to_string());
+    let filter: tracing_subscriber::filter::LevelFilter =
+        level.parse().map_err(|_| anyhow::anyhow!("log level `{level}` is not one of error, warn, info, debug, trace"))?;
+    let builder = tracing_subscriber::fmt().with_max_level(filter).with_target(false).with_ansi(false);
     match file {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
