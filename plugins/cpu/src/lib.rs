@@ -1,5 +1,5 @@
-//! `getinfo.cpu`: processor model, topology (sockets, cores, threads), flags and frequencies.
-//! Files read: `/proc/cpuinfo`, `/sys/devices/system/cpu/online`, `/sys/devices/system/cpu/cpu*/cpufreq/*`.
+//! `getinfo.cpu`: processor model, topology, flags and frequencies; read role: collectd's cpu plugin.
+//! Files read: `/proc/cpuinfo`, `/proc/stat` (read role), `/sys/devices/system/cpu/online`, `/sys/devices/system/cpu/cpu*/cpufreq/*`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -10,10 +10,13 @@ use plugin_api::args::{self, lexopt::Arg};
 use plugin_api::{InfoPlugin, InitContext, Plugin, PluginError};
 use serde_json::{Map, Value};
 
-/// The plugin instance: where to read `/proc` and `/sys` from.
+mod read;
+
+/// The plugin instance: where to read `/proc` and `/sys` from, and the read role's state.
 pub struct Cpu {
     proc_root: PathBuf,
     sys_root: PathBuf,
+    read: read::CpuRead,
 }
 
 /// One `processor` block of `/proc/cpuinfo`: its `key : value` lines.
@@ -37,11 +40,13 @@ impl Plugin for Cpu {
     const NAME: &'static str = "cpu";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "processor model, topology, flags and frequencies";
+    const CONFIG_KEYS: &'static [&'static str] = read::CONFIG_KEYS;
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Cpu {
             proc_root: ctx.proc_root(),
             sys_root: ctx.sys_root(),
+            read: read::CpuRead::from_options(ctx)?,
         })
     }
 }
@@ -314,7 +319,7 @@ fn parse_cpu_list(text: &str) -> Result<Vec<u32>, String> {
     Ok(out)
 }
 
-plugin_api::export_plugin!(Cpu, roles: [info]);
+plugin_api::export_plugin!(Cpu, roles: [info, read]);
 
 #[cfg(test)]
 mod tests {

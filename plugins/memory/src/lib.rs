@@ -1,4 +1,4 @@
-//! `getinfo.memory`: every `/proc/meminfo` line in bytes, plus the summary `free` prints.
+//! `getinfo.memory`: every `/proc/meminfo` line in bytes plus `free`'s summary; read role: collectd's memory plugin.
 //! Files read: `/proc/meminfo` (under the context's proc root).
 
 use std::fs;
@@ -8,9 +8,12 @@ use plugin_api::args;
 use plugin_api::{InfoPlugin, InitContext, Plugin, PluginError};
 use serde_json::{Map, Value};
 
-/// The plugin instance: where to read `/proc` from.
+mod read;
+
+/// The plugin instance: where to read `/proc` from, and the read role's options.
 pub struct Memory {
     proc_root: PathBuf,
+    read: read::MemoryRead,
 }
 
 /// One `/proc/meminfo` line: the snake_cased key (with `_bytes` when it had a unit) and value.
@@ -28,10 +31,12 @@ impl Plugin for Memory {
     const NAME: &'static str = "memory";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "/proc/meminfo in bytes and a free-style summary";
+    const CONFIG_KEYS: &'static [&'static str] = read::CONFIG_KEYS;
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Memory {
             proc_root: ctx.proc_root(),
+            read: read::MemoryRead::from_options(ctx)?,
         })
     }
 }
@@ -158,7 +163,7 @@ fn summary(lines: &[Line]) -> Result<Map<String, Value>, String> {
     Ok(doc)
 }
 
-plugin_api::export_plugin!(Memory, roles: [info]);
+plugin_api::export_plugin!(Memory, roles: [info, read]);
 
 #[cfg(test)]
 mod tests {

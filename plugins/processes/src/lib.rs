@@ -1,8 +1,9 @@
-//! `getinfo.processes`: the running processes as `ps -eo pid,ppid,user,stat,rss,vsz,nlwp,time,lstart,args` sees them, with filters.
-//! Files read: `/proc/<pid>/{stat,status,cmdline}`, `/proc/stat` (btime) and `/etc/passwd` (user names).
+//! `getinfo.processes`: the running processes as `ps -eo pid,ppid,user,stat,rss,vsz,nlwp,time,lstart,args` sees them, with filters; read role: collectd's processes plugin.
+//! Files read: `/proc/<pid>/{stat,status,cmdline,io}`, `/proc/stat` (btime, processes) and `/etc/passwd` (user names).
 
 mod passwd;
 mod procfs;
+mod read;
 
 use std::fs;
 use std::path::PathBuf;
@@ -14,10 +15,11 @@ use serde_json::{Value, json};
 use passwd::Users;
 use procfs::{Process, Units};
 
-/// The plugin instance: where to read `/proc` and `/etc` from.
+/// The plugin instance: where to read `/proc` and `/etc` from, and the read role's state.
 pub struct Processes {
     proc_root: PathBuf,
     etc_root: PathBuf,
+    read: read::ProcessesRead,
 }
 
 /// The order of the answer (`-s`).
@@ -52,11 +54,13 @@ impl Plugin for Processes {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str =
         "running processes: owner, state, memory, CPU time, command line";
+    const CONFIG_KEYS: &'static [&'static str] = read::CONFIG_KEYS;
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Processes {
             proc_root: ctx.proc_root(),
             etc_root: ctx.etc_root(),
+            read: read::ProcessesRead::from_options(ctx)?,
         })
     }
 }
@@ -223,7 +227,7 @@ fn bad(flag: &str, value: &str, wanted: &str) -> PluginError {
     PluginError::invalid_params(format!("{flag} wants {wanted}, not `{value}`"))
 }
 
-plugin_api::export_plugin!(Processes, roles: [info]);
+plugin_api::export_plugin!(Processes, roles: [info, read]);
 
 #[cfg(test)]
 mod tests {
@@ -315,6 +319,7 @@ mod tests {
         let p = Processes {
             proc_root: root.join("proc"),
             etc_root: root.join("nope"),
+            read: read::ProcessesRead::default(),
         };
         let doc = p.report(&Options::default(), 100, 4096).unwrap();
         assert_eq!(doc["processes"][0]["user"], "0");
@@ -329,6 +334,7 @@ mod tests {
         let none = Processes {
             proc_root: root.join("nope"),
             etc_root: root.join("etc"),
+            read: read::ProcessesRead::default(),
         };
         assert_eq!(
             none.report(&Options::default(), 100, 4096)
