@@ -1,7 +1,94 @@
-//! Polaris, the central server. This crate only builds for now; its HTTP API, database and
-//! package server arrive with the server issue. It depends on `wire` and never on `host/`.
+//! `polaris`: the server binary.
+//!
+//! `polaris serve -c <file>` serves; `polaris migrate -c <file>` applies the database
+//! migrations; `polaris check-config -c <file>` checks the file and the database connection;
+//! `polaris dev` runs the whole platform on one machine (see `dev`).
 
-fn main() {
-    eprintln!("polaris: not built yet; see the README's roadmap");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use polaris::{app, config::Config, db::Db, dev};
+
+/// Polaris, the platform's central server.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the API, the BootAgent protocol and the package server.
+    Serve {
+        /// Configuration file.
+        #[arg(short = 'c', long, default_value = "/etc/cargo/polaris.toml")]
+        config: PathBuf,
+    },
+    /// Apply the database migrations and exit.
+    Migrate {
+        /// Configuration file.
+        #[arg(short = 'c', long, default_value = "/etc/cargo/polaris.toml")]
+        config: PathBuf,
+    },
+    /// Check the configuration and the database connection, then exit.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(short = 'c', long, default_value = "/etc/cargo/polaris.toml")]
+        config: PathBuf,
+    },
+    /// Run Polaris on SQLite in ./polaris-dev with the agents built beside it.
+    Dev(dev::DevOptions),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("polaris: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("polaris: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { config } => {
+            let config = Config::load(&config)?;
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            tracing::info!("Polaris listening on http://{}", config.listen);
+            let state = app::state(config).await?;
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            app::run(listener, state, shutdown).await
+        }
+        Command::Migrate { config } => {
+            let config = Config::load(&config)?;
+            Db::connect(&config.database).await?.migrate().await?;
+            println!("migrations applied to {}", config.database);
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let config = Config::load(&config)?;
+            let latency = Db::connect(&config.database).await?.ping().await?;
+            println!("configuration OK; database answered in {:.1} ms", latency.as_secs_f64() * 1e3);
+            Ok(())
+        }
+        Command::Dev(options) => dev::run(options).await,
+    }
 }

@@ -3,12 +3,14 @@
 //!
 //! Layout:
 //! - [`retcode`]: the platform's retcodes and their messages (the seed's 2, 203, 3021, ...).
+//! - [`boot`]: the BootAgent protocol (`/agent/status`, `/agent/job/result`).
 //! - [`command`]: the per-host result object of a command (`resp`, `retcode`, `message`, `data`),
 //!   printed by `gearctl` and returned by `POST /api/v1/commands`.
 //! - [`control`]: `nodusctl` ⇄ `nodus` requests and answers over the agent's unix socket.
 //! - [`metrics`]: the value-list batches nodus's `http` writer posts to Polaris (collectd's
 //!   write_http JSON).
 
+pub mod boot;
 pub mod command;
 pub mod control;
 pub mod metrics;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// One value list, as collectd's write_http sends it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValueListJson {
     /// The values, in data-set order (`null` stands for NaN, collectd's "unknown").
     pub values: Vec<Option<f64>>,

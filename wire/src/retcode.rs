@@ -18,6 +18,17 @@ pub const PLUGIN_PANICKED: u32 = 3024;
 /// The plugin does not implement what was asked of it, or is not initialised.
 pub const UNSUPPORTED: u32 = 3025;
 
+/// Polaris: a job id that was never handed out.
+pub const NO_SUCH_JOB: u32 = 3030;
+/// Polaris: missing or wrong credentials.
+pub const UNAUTHORIZED: u32 = 3031;
+/// Polaris: the request body is over the limit.
+pub const PAYLOAD_TOO_LARGE: u32 = 3032;
+/// Polaris: no such resource (route, file).
+pub const NOT_FOUND: u32 = 3033;
+/// Polaris: the database or another internal part failed; the request may be retried.
+pub const INTERNAL: u32 = 3040;
+
 /// The standard message of a retcode, or `None` for codes without one.
 pub fn message(code: u32) -> Option<&'static str> {
     Some(match code {
@@ -28,6 +39,11 @@ pub fn message(code: u32) -> Option<&'static str> {
         FAILED => "Failed",
         PLUGIN_PANICKED => "Plugin panicked",
         UNSUPPORTED => "Unsupported",
+        NO_SUCH_JOB => "No such job",
+        UNAUTHORIZED => "Unauthorized",
+        PAYLOAD_TOO_LARGE => "Payload too large",
+        NOT_FOUND => "Not found",
+        INTERNAL => "Internal error",
         _ => return None,
     })
 }

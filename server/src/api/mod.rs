@@ -1,0 +1,48 @@
+//! The HTTP API, one file per audience:
+//! - [`agent`]: the BootAgent protocol (`/agent/status`, `/agent/job/result`), agent-initiated;
+//! - [`admin`]: the admin API under `/api/v1` (bearer token): hosts, boot jobs;
+//! - [`metrics`]: the metrics ingest nodus's `http` writer posts to, and the query endpoint.
+
+pub mod admin;
+pub mod agent;
+pub mod metrics;
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Middleware: requires `Authorization: Bearer <admin_token>`.
+pub async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    let given = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(token) if constant_time_eq(token.as_bytes(), state.config.admin_token.as_bytes()) => {
+            Ok(next.run(request).await)
+        }
+        Some(_) => Err(ApiError::unauthorized("Unauthorized: wrong bearer token")),
+        None => Err(ApiError::unauthorized("Unauthorized: send Authorization: Bearer <admin_token>")),
+    }
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compares_tokens() {
+        assert!(super::constant_time_eq(b"secret-token", b"secret-token"));
+        assert!(!super::constant_time_eq(b"secret-token", b"secret-tokeN"));
+        assert!(!super::constant_time_eq(b"secret", b"secret-token"));
+    }
+}

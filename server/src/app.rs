@@ -1,0 +1,77 @@
+//! The router and the server's life: routes, body limits, the offline sweeper, and `run`, which
+//! serves on a listener the caller bound (tests bind 127.0.0.1:0) until a shutdown future
+//! resolves.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::api::{self, admin, agent, metrics};
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::telemetry::{self, Telemetry};
+use crate::{openapi, packages};
+
+/// Builds the state: connects to and migrates the database.
+pub async fn state(config: Config) -> anyhow::Result<AppState> {
+    let db = Db::connect(&config.database).await?;
+    db.migrate().await?;
+    Ok(AppState { db, config: Arc::new(config), telemetry: Arc::new(Telemetry::default()) })
+}
+
+/// Every route of Polaris.
+pub fn router(state: AppState) -> anyhow::Result<Router> {
+    let admin = Router::new()
+        .route("/hosts", get(admin::hosts))
+        .route("/hosts/{hostname}", get(admin::host))
+        .route("/jobs", post(admin::create_job))
+        .route("/jobs/{id}", get(admin::job))
+        .route("/metrics/query", get(metrics::query))
+        .route_layer(middleware::from_fn_with_state(state.clone(), api::require_admin));
+    let mut router = Router::new()
+        .route("/agent/status", post(agent::status))
+        .route("/agent/job/result", post(agent::job_result))
+        .route("/api/v1/metrics", post(metrics::ingest))
+        .nest("/api/v1", admin)
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/metrics", get(telemetry::metrics))
+        .fallback(|| async { ApiError::not_found(wire::retcode::NOT_FOUND, "Not found: no such route") })
+        .layer(DefaultBodyLimit::max(state.config.max_body))
+        .layer(middleware::from_fn_with_state(state.telemetry.clone(), telemetry::track));
+    if let Some(packages) = &state.config.packages {
+        router = router.nest("/packages", packages::router(packages)?);
+    }
+    Ok(router.with_state(state))
+}
+
+/// Marks silent hosts offline every second, until the process ends.
+fn spawn_sweeper(state: &AppState) {
+    let (db, steps) = (state.db.clone(), state.config.offline_after_steps);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            match db.mark_offline(steps).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("{n} host(s) went offline."),
+                Err(e) => tracing::warn!("offline sweep failed: {e}"),
+            }
+        }
+    });
+}
+
+/// Serves Polaris on `listener` until `shutdown` resolves.
+pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    spawn_sweeper(&state);
+    let router = router(state)?;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! API errors: every failure answers JSON `{"errcode": <retcode>, "message": "..."}` with a
+//! fitting HTTP status, so agents and scripts can always parse the body. [`ApiJson`] is the
+//! JSON extractor that turns malformed bodies into such errors instead of axum's plain text.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use wire::retcode;
+
+use crate::db::DbError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Platform retcode (see `wire::retcode`).
+    pub errcode: u32,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The JSON body of an error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Platform retcode, never 0.
+    pub errcode: u32,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with status, retcode and message.
+    pub fn new(status: StatusCode, errcode: u32, message: impl Into<String>) -> Self {
+        ApiError { status, errcode, message: message.into() }
+    }
+
+    /// 400 "Invalid params: <why>" (3021).
+    pub fn invalid(why: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, retcode::INVALID_PARAMS, format!("Invalid params: {why}"))
+    }
+
+    /// 404 with the given retcode.
+    pub fn not_found(errcode: u32, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, errcode, message)
+    }
+
+    /// 401 (3031), with a bearer challenge.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, retcode::UNAUTHORIZED, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(ErrorBody { errcode: self.errcode, message: self.message });
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer realm=\"polaris\""));
+        }
+        response
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::UnknownJob(id) => Self::not_found(retcode::NO_SUCH_JOB, format!("No such job: {id}")),
+            DbError::UnknownHosts(hosts) => {
+                Self::not_found(retcode::NO_SUCH_HOST, format!("No such host: {}", hosts.join(", ")))
+            }
+            DbError::Invalid(why) => Self::invalid(why),
+            other => {
+                tracing::error!("{other}");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, retcode::INTERNAL, format!("Internal error: {other}"))
+            }
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s: 400/3021 for syntax, missing fields and wrong
+/// types (naming the field), 413/3032 for bodies over the limit, 415 for a wrong content type.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    retcode::PAYLOAD_TOO_LARGE,
+                    "Payload too large: the request body is over the server's limit",
+                ),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    retcode::INVALID_PARAMS,
+                    "Invalid params: send the body as Content-Type: application/json",
+                ),
+                _ => ApiError::invalid(rejection.body_text()),
+            }),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Polaris, the platform's central server.
+//!
+//! Layout:
+//! - [`config`]: the TOML configuration.
+//! - [`app`]: the router, the offline sweeper and [`app::run`] (serve on a bound listener).
+//! - [`api`]: the handlers: BootAgent protocol, admin API, metrics ingest and query.
+//! - [`db`]: hosts, agents, boot jobs and metrics on SQLite / MySQL / PostgreSQL.
+//! - [`packages`]: the package file server under `/packages/` (basic auth, autoindex, Range,
+//!   atomic uploads), replacing nginx + vsftpd.
+//! - [`telemetry`]: Polaris's own `/metrics`; [`openapi`]: the generated API document.
+//! - [`error`]: JSON error answers; [`state`]: what handlers share; [`dev`]: `polaris dev`.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod dev;
+pub mod error;
+pub mod openapi;
+pub mod packages;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,53 @@
+//! The OpenAPI 3 document of the whole HTTP API, generated from the handlers' `#[utoipa::path]`
+//! annotations and the types' `ToSchema` derives, served at `/api/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{admin, agent, metrics};
+use crate::telemetry;
+
+/// Adds the admin API's bearer scheme.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Polaris", description = "The platform's central server: BootAgent protocol, admin API, metrics."),
+    paths(
+        agent::status,
+        agent::job_result,
+        admin::hosts,
+        admin::host,
+        admin::create_job,
+        admin::job,
+        metrics::ingest,
+        metrics::query,
+        telemetry::metrics,
+        openapi_json,
+    ),
+    components(schemas(crate::error::ErrorBody, wire::metrics::ValueListJson)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "bootagent", description = "Agent-initiated BootAgent protocol"),
+        (name = "admin", description = "Hosts and boot jobs (bearer token)"),
+        (name = "metrics", description = "Metric ingest and queries"),
+        (name = "telemetry", description = "Polaris's own metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /api/openapi.json`: this document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "telemetry",
+    responses((status = 200, description = "The OpenAPI 3 document", content_type = "application/json")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
