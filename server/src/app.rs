@@ -47,7 +47,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(DefaultBodyLimit::max(state.config.max_body))
         .layer(middleware::from_fn_with_state(state.telemetry.clone(), telemetry::track));
     if let Some(packages) = &state.config.packages {
-        router = router.nest("/packages", packages::router(packages)?);
+        // As a service: every path under the prefix, "/packages/" included, reaches it.
+        router = router.nest_service("/packages", packages::router(packages)?);
     }
     Ok(router.with_state(state))
 }

@@ -88,6 +88,11 @@ fn start_nodus(dir: &Path, listen: SocketAddr) -> anyhow::Result<Option<tokio::p
     Ok(Some(child))
 }
 
+/// This machine's host name, as nodus stamps it on values.
+fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+}
+
 /// Runs `polaris dev` until Ctrl-C.
 pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     let (config, password) = prepare(&opts)?;
@@ -106,7 +111,8 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
         match start_nodus(&dir, opts.listen)? {
             Some(child) => {
                 println!("  agent nodus:   running, log {}/nodus.log, metrics posted here", dir.display());
-                println!("  example:       curl -H 'Authorization: Bearer {token}' '{base}/api/v1/metrics/query?host=$(hostname)&plugin=load&type=load'");
+                let host = nix_hostname();
+                println!("  example:       curl -H 'Authorization: Bearer {token}' '{base}/api/v1/metrics/query?host={host}&plugin=load&type=load'");
                 agents.push(child);
             }
             None => println!("  agent nodus:   not built beside polaris (cargo build --workspace)"),

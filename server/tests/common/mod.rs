@@ -24,12 +24,20 @@ impl Scratch {
     /// A fresh database, or `None` (after a loud line on stderr) when the backend's server is not
     /// configured.
     pub async fn new(backend: Backend) -> Option<Scratch> {
-        let name = format!("polaris_t_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let name = format!(
+            "polaris_t_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let var = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("polaris.db").display());
-                return Some(Scratch { backend, url, drop: None, _dir: Some(dir) });
+                return Some(Scratch {
+                    backend,
+                    url,
+                    drop: None,
+                    _dir: Some(dir),
+                });
             }
             Backend::MySql => "POLARIS_TEST_MYSQL_URL",
             Backend::Postgres => "POLARIS_TEST_POSTGRES_URL",
@@ -38,7 +46,9 @@ impl Scratch {
             static WARN: [Once; 2] = [Once::new(), Once::new()];
             WARN[(backend == Backend::Postgres) as usize].call_once(|| {
                 // Straight to the process's stderr, past the test harness's capture.
-                let line = format!("\n*** SKIPPED: {backend:?} database tests: set {var}=<url> to run them ***\n");
+                let line = format!(
+                    "\n*** SKIPPED: {backend:?} database tests: set {var}=<url> to run them ***\n"
+                );
                 let _ = std::io::stderr().write_all(line.as_bytes());
             });
             return None;
@@ -54,14 +64,27 @@ impl Scratch {
                 format!("{server}{separator}options=-c%20search_path%3D{name}")
             }
         };
-        Some(Scratch { backend, url, drop: Some((server, name)), _dir: None })
+        Some(Scratch {
+            backend,
+            url,
+            drop: Some((server, name)),
+            _dir: None,
+        })
     }
 
     /// Drops the database or schema (shared servers).
     pub async fn remove(self) {
         if let Some((server, name)) = &self.drop {
-            let kind = if self.backend == Backend::MySql { "DATABASE" } else { "SCHEMA" };
-            let cascade = if self.backend == Backend::MySql { "" } else { " CASCADE" };
+            let kind = if self.backend == Backend::MySql {
+                "DATABASE"
+            } else {
+                "SCHEMA"
+            };
+            let cascade = if self.backend == Backend::MySql {
+                ""
+            } else {
+                " CASCADE"
+            };
             admin(server, &format!("DROP {kind} IF EXISTS {name}{cascade}")).await;
         }
     }
@@ -71,11 +94,21 @@ impl Scratch {
 pub async fn admin(server: &str, statement: &str) {
     let sql = AssertSqlSafe(statement.to_owned());
     if server.starts_with("mysql:") || server.starts_with("mariadb:") {
-        let mut conn = sqlx::MySqlConnection::connect(server).await.expect("connect to MySQL");
-        sqlx::raw_sql(sql).execute(&mut conn).await.expect(statement);
+        let mut conn = sqlx::MySqlConnection::connect(server)
+            .await
+            .expect("connect to MySQL");
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
     } else {
-        let mut conn = sqlx::PgConnection::connect(server).await.expect("connect to PostgreSQL");
-        sqlx::raw_sql(sql).execute(&mut conn).await.expect(statement);
+        let mut conn = sqlx::PgConnection::connect(server)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
     }
 }
 
@@ -83,7 +116,9 @@ pub async fn admin(server: &str, statement: &str) {
 pub fn with_database(url: &str, name: &str) -> String {
     let authority = url.find("://").map_or(0, |i| i + 3);
     let (base, query) = url.split_at(url.find('?').unwrap_or(url.len()));
-    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
     format!("{}/{name}{query}", &base[..path])
 }
 

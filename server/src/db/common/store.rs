@@ -1,0 +1,538 @@
+//! The database API implemented once, generic over a backend's [`Dialect`]: the few statements
+//! that differ between SQLite, MySQL and PostgreSQL live in the dialects (`sqlite.rs`, ...),
+//! every other statement is written here with `?` placeholders ([`Dialect::sql`] numbers them
+//! for PostgreSQL) or built with a [`QueryBuilder`], which knows each backend's placeholders.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::{
+    Database, Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, SqlSafeStr, SqlStr,
+    Transaction, Type,
+};
+use uuid::Uuid;
+use wire::boot::{BootJob, JobResult, StatusReport};
+use wire::metrics::ValueListJson;
+
+use super::series::{self, BucketRow, SeriesCache};
+use super::{AgentRow, HostJobRow, HostRow, JobRow};
+use crate::db::{DbError, HostView, JobView, MetricQuery, SeriesPoints, Target};
+
+/// What differs between the backends. Statements use `?` placeholders, each bound once, in the
+/// order the documentation gives.
+pub trait Dialect: Database {
+    /// Opens a transaction that writes (SQLite takes its write lock at once, so a transaction
+    /// never fails half-way for a lock another one holds).
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    /// Bind parameters one statement may carry.
+    const MAX_BINDS: usize = 65_535;
+    /// Registers or updates a host and returns its id, or returns no row (the id is then looked
+    /// up). Binds: hostname, region of a new host, step, version, now (last_seen, gmt_create,
+    /// gmt_modify), region or NULL (keep).
+    const UPSERT_HOST: &'static str = "INSERT INTO hosts \
+        (hostname, region, status, step, version, last_seen, gmt_create, gmt_modify) \
+        VALUES (?, ?, 'online', ?, ?, ?, ?, ?) \
+        ON CONFLICT (hostname) DO UPDATE SET region = COALESCE(?, hosts.region), \
+        status = 'online', step = excluded.step, version = excluded.version, \
+        last_seen = excluded.last_seen, \
+        gmt_modify = excluded.gmt_modify \
+        RETURNING id";
+    /// Inserts a metric series if it is new and returns its id, or returns no row (the id is
+    /// then looked up). Binds: host, plugin, plugin_instance, type, type_instance, dsname, dstype.
+    const UPSERT_SERIES: &'static str = "INSERT INTO metric_series \
+        (host, plugin, plugin_instance, type, type_instance, dsname, dstype) \
+        VALUES (?, ?, ?, ?, ?, ?, ?) \
+        ON CONFLICT (host, plugin, plugin_instance, type, type_instance, dsname) DO NOTHING \
+        RETURNING id";
+    /// A table that takes new metric values before they move, many at a time, into
+    /// `metric_values`; queries read both.
+    const STAGING: Option<Staging> = None;
+    /// Marks offline the online hosts whose `last_seen` is older than now − steps × step.
+    /// Binds: now (gmt_modify), now, steps.
+    const MARK_OFFLINE: &'static str;
+
+    /// The backend's migrations (`server/migrations/<backend>`).
+    fn migrator() -> &'static Migrator;
+
+    /// A statement of this module in the backend's placeholder syntax.
+    fn sql(text: &'static str) -> SqlStr {
+        text.into_sql_str()
+    }
+
+    /// Appends the expression for the bucket index of `v.time`: `floor(v.time / step)`, an
+    /// integer.
+    fn push_bucket(query: &mut QueryBuilder<Self>, step: f64);
+
+    /// Rows a statement changed.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+/// Where metric values are kept (the tables are `metric_values` plus any [`Staging`] table).
+const VALUES: &str = "metric_values";
+
+/// A staging table for metric values (SQLite). Every commit of SQLite's WAL writes each page it
+/// changed, and values of different series land on different pages of the `(series_id, time)`
+/// index, so inserting them there batch by batch writes a page per value; an unindexed table
+/// takes them in a few pages, and moving them sorted, many per series at once, is cheap.
+#[derive(Clone, Copy)]
+pub struct Staging {
+    /// The table (same columns as `metric_values`, no index).
+    pub table: &'static str,
+    /// A query for (an upper bound of) the number of rows in it.
+    pub count: &'static str,
+    /// Rows at which an ingest moves them, in its own transaction.
+    pub limit: i64,
+    /// The statements that move them into `metric_values` and empty the table.
+    pub flush: &'static [&'static str],
+}
+
+const HOST_ID: &str = "SELECT id FROM hosts WHERE hostname = ?";
+const HOSTS: &str = "SELECT h.id, h.hostname, h.region, h.status, h.step, h.version, h.last_seen, \
+    h.gmt_create, h.gmt_modify FROM hosts h";
+const AGENTS: &str = "SELECT a.host_id, a.name, a.version, a.status, a.uptime, a.gmt_modify \
+    FROM host_agents a JOIN hosts h ON h.id = a.host_id";
+const HAND_OUT: &str = "UPDATE host_job SET handed_out = handed_out + 1, gmt_modify = ? \
+    WHERE host_id = ? AND status = 'pending'";
+const PENDING: &str = "SELECT hj.id, j.spec FROM host_job hj JOIN jobs j ON j.id = hj.job_id \
+    WHERE hj.host_id = ? AND hj.status = 'pending' ORDER BY j.gmt_create, j.id";
+/// Binds: status, errcode, message, now, id, hostname or NULL, hostname or NULL.
+const FINISH: &str = "UPDATE host_job SET status = ?, errcode = ?, message = ?, gmt_modify = ? \
+    WHERE id = ? AND status = 'pending' \
+    AND (? IS NULL OR host_id IN (SELECT id FROM hosts WHERE hostname = ?))";
+const KNOWN_JOB: &str = "SELECT host_id FROM host_job WHERE id = ? \
+    AND (? IS NULL OR host_id IN (SELECT id FROM hosts WHERE hostname = ?))";
+const JOB: &str = "SELECT spec, gmt_create FROM jobs WHERE id = ?";
+const JOB_HOSTS: &str = "SELECT hj.id, h.hostname, hj.status, hj.handed_out, hj.errcode, \
+    hj.message, hj.gmt_modify FROM host_job hj JOIN hosts h ON h.id = hj.host_id \
+    WHERE hj.job_id = ?";
+const SERIES_ID: &str = "SELECT id FROM metric_series WHERE host = ? AND plugin = ? \
+    AND plugin_instance = ? AND type = ? AND type_instance = ? AND dsname = ?";
+
+/// A backend's database handle: its pool and the metric series cache.
+pub struct Store<D: Database> {
+    pool: Pool<D>,
+    series: SeriesCache,
+}
+
+impl<D: Database> Clone for Store<D> {
+    fn clone(&self) -> Self {
+        Store {
+            pool: self.pool.clone(),
+            series: self.series.clone(),
+        }
+    }
+}
+
+impl<D: Database> Store<D> {
+    /// A store over a connected pool.
+    pub fn new(pool: Pool<D>) -> Self {
+        Store {
+            pool,
+            series: SeriesCache::default(),
+        }
+    }
+}
+
+impl<D> Store<D>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Connection: Migrate,
+    D::Arguments: IntoArguments<D>,
+    i64: Type<D> + for<'q> Encode<'q, D>,
+    f64: Type<D> + for<'q> Encode<'q, D>,
+    DateTime<Utc>: Type<D> + for<'q> Encode<'q, D>,
+    for<'a> &'a str: Type<D> + Encode<'a, D>,
+    for<'a> Option<&'a str>: Type<D> + Encode<'a, D>,
+    Option<f64>: Type<D> + for<'q> Encode<'q, D>,
+    for<'r> (i64,): FromRow<'r, D::Row>,
+    for<'r> (i64, String): FromRow<'r, D::Row>,
+    for<'r> (String, i64): FromRow<'r, D::Row>,
+    for<'r> (String, String): FromRow<'r, D::Row>,
+    for<'r> HostRow: FromRow<'r, D::Row>,
+    for<'r> AgentRow: FromRow<'r, D::Row>,
+    for<'r> JobRow: FromRow<'r, D::Row>,
+    for<'r> HostJobRow: FromRow<'r, D::Row>,
+    for<'r> BucketRow: FromRow<'r, D::Row>,
+{
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        D::migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query::<D>("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, D>, DbError> {
+        Ok(self.pool.begin_with(D::BEGIN_WRITE).await?)
+    }
+
+    pub async fn report_status(&self, report: &StatusReport) -> Result<i64, DbError> {
+        let report = super::check_report(report)?;
+        let now = super::now();
+        let mut tx = self.begin_write().await?;
+        let upserted = sqlx::query_scalar::<D, i64>(D::sql(D::UPSERT_HOST))
+            .bind(report.hostname)
+            .bind(report.region.unwrap_or("unknown"))
+            .bind(report.step)
+            .bind(report.version)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .bind(report.region)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = match upserted {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar(D::sql(HOST_ID))
+                    .bind(report.hostname)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        sqlx::query(D::sql("DELETE FROM host_agents WHERE host_id = ?"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for agents in report.agents.chunks(D::MAX_BINDS / 6) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO host_agents (host_id, name, version, status, uptime, gmt_modify) ",
+            );
+            insert.push_values(agents, |mut row, agent| {
+                row.push_bind(id)
+                    .push_bind(agent.name)
+                    .push_bind(agent.version);
+                row.push_bind(agent.status)
+                    .push_bind(agent.uptime)
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn pending_jobs(&self, host_id: i64) -> Result<Vec<BootJob>, DbError> {
+        let mut tx = self.begin_write().await?;
+        let handed = sqlx::query(D::sql(HAND_OUT))
+            .bind(super::now())
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<(String, String)> = if D::rows_affected(&handed) == 0 {
+            Vec::new()
+        } else {
+            sqlx::query_as(D::sql(PENDING))
+                .bind(host_id)
+                .fetch_all(&mut *tx)
+                .await?
+        };
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|(id, spec)| super::handed_out(id, &spec))
+            .collect()
+    }
+
+    pub async fn store_results(&self, results: &[JobResult]) -> Result<(), DbError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let now = super::now();
+        let mut tx = self.begin_write().await?;
+        for result in results {
+            let status = if result.errcode == 0 {
+                "done"
+            } else {
+                "failed"
+            };
+            let host = result.hostname.as_deref();
+            let finished = sqlx::query(D::sql(FINISH))
+                .bind(status)
+                .bind(i64::from(result.errcode))
+                .bind(result.message.replace('\0', "\u{fffd}").as_str())
+                .bind(now)
+                .bind(result.id.as_str())
+                .bind(host)
+                .bind(host)
+                .execute(&mut *tx)
+                .await?;
+            if D::rows_affected(&finished) == 0 {
+                // Already finished (a re-sent result: ignored), or not a job of this host at all.
+                let known: Option<i64> = sqlx::query_scalar(D::sql(KNOWN_JOB))
+                    .bind(result.id.as_str())
+                    .bind(host)
+                    .bind(host)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if known.is_none() {
+                    return Err(DbError::UnknownJob(result.id.clone()));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn mark_offline(&self, steps: u32) -> Result<u64, DbError> {
+        let now = super::now();
+        let marked = sqlx::query(D::sql(D::MARK_OFFLINE))
+            .bind(now)
+            .bind(now)
+            .bind(i64::from(steps))
+            .execute(&self.pool)
+            .await?;
+        Ok(D::rows_affected(&marked))
+    }
+
+    pub async fn hosts(&self, region: Option<&str>) -> Result<Vec<HostView>, DbError> {
+        self.select_hosts(region, None).await
+    }
+
+    pub async fn host(&self, hostname: &str) -> Result<Option<HostView>, DbError> {
+        Ok(self.select_hosts(None, Some(hostname)).await?.pop())
+    }
+
+    async fn select_hosts(
+        &self,
+        region: Option<&str>,
+        hostname: Option<&str>,
+    ) -> Result<Vec<HostView>, DbError> {
+        // Plain `WHERE column = ?` (no `? IS NULL OR ...`), so that every backend uses its index.
+        let filter = |select: &mut QueryBuilder<D>| {
+            if let Some(hostname) = hostname {
+                select.push(" WHERE h.hostname = ").push_bind(hostname);
+            } else if let Some(region) = region {
+                select.push(" WHERE h.region = ").push_bind(region);
+            }
+        };
+        let mut select = QueryBuilder::new(HOSTS);
+        filter(&mut select);
+        let hosts = select
+            .build_query_as::<HostRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        if hosts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut select = QueryBuilder::new(AGENTS);
+        filter(&mut select);
+        let agents = select
+            .build_query_as::<AgentRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        super::host_views(hosts, agents)
+    }
+
+    pub async fn status_counts(&self) -> Result<BTreeMap<String, u64>, DbError> {
+        let rows = sqlx::query_as(D::sql("SELECT status, COUNT(*) FROM hosts GROUP BY status"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(super::status_counts(rows))
+    }
+
+    pub async fn create_job(&self, spec: &BootJob, target: &Target) -> Result<JobView, DbError> {
+        let stored = super::check_spec(spec)?;
+        let mut tx = self.begin_write().await?;
+        let hosts: Vec<(i64, String)> = match target {
+            Target::Hosts(names) => {
+                let names = super::unique_names(names)?;
+                let mut found = Vec::with_capacity(names.len());
+                for chunk in names.chunks(D::MAX_BINDS) {
+                    let mut select =
+                        QueryBuilder::new("SELECT id, hostname FROM hosts WHERE hostname IN (");
+                    let mut list = select.separated(", ");
+                    for name in chunk {
+                        list.push_bind(*name);
+                    }
+                    select.push(")");
+                    found.extend(
+                        select
+                            .build_query_as::<(i64, String)>()
+                            .fetch_all(&mut *tx)
+                            .await?,
+                    );
+                }
+                super::all_found(&names, &found)?;
+                found
+            }
+            Target::Region(region) => {
+                let found: Vec<(i64, String)> =
+                    sqlx::query_as(D::sql("SELECT id, hostname FROM hosts WHERE region = ?"))
+                        .bind(region.as_str())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                if found.is_empty() {
+                    return Err(DbError::Invalid(format!("region `{region}` has no hosts")));
+                }
+                found
+            }
+        };
+        let now = super::now();
+        sqlx::query(D::sql(
+            "INSERT INTO jobs (id, action, spec, gmt_create) VALUES (?, ?, ?, ?)",
+        ))
+        .bind(spec.id.as_str())
+        .bind(spec.action.as_str())
+        .bind(stored.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| super::conflict(e, || format!("job `{}` already exists", spec.id)))?;
+        let parts: Vec<(i64, HostJobRow)> = hosts
+            .into_iter()
+            .map(|(host_id, hostname)| {
+                (
+                    host_id,
+                    HostJobRow::pending(Uuid::new_v4().to_string(), hostname, now),
+                )
+            })
+            .collect();
+        for chunk in parts.chunks(D::MAX_BINDS / 5) {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO host_job \
+                 (id, job_id, host_id, status, handed_out, gmt_create, gmt_modify) ",
+            );
+            insert.push_values(chunk, |mut row, (host_id, part)| {
+                row.push_bind(part.id())
+                    .push_bind(spec.id.as_str())
+                    .push_bind(*host_id);
+                row.push("'pending'")
+                    .push("0")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        let parts = parts.into_iter().map(|(_, part)| part).collect();
+        super::job_view(&spec.id, super::new_job_row(stored, now), parts)
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Option<JobView>, DbError> {
+        let job: Option<JobRow> = sqlx::query_as(D::sql(JOB))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(job) = job else {
+            return Ok(None);
+        };
+        let parts = sqlx::query_as(D::sql(JOB_HOSTS))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        super::job_view(id, job, parts).map(Some)
+    }
+
+    pub async fn ingest(&self, batch: &[ValueListJson]) -> Result<usize, DbError> {
+        let plan = self.series.plan(batch)?;
+        if plan.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut ids = Vec::with_capacity(plan.new_series.len());
+        for series in &plan.new_series {
+            let mut upsert = sqlx::query_scalar(D::sql(D::UPSERT_SERIES));
+            for field in series.identity().into_iter().chain([series.dstype]) {
+                upsert = upsert.bind(field);
+            }
+            let id = match upsert.fetch_optional(&mut *tx).await? {
+                Some(id) => id,
+                None => {
+                    let mut select = sqlx::query_scalar(D::sql(SERIES_ID));
+                    for field in series.identity() {
+                        select = select.bind(field);
+                    }
+                    select.fetch_one(&mut *tx).await?
+                }
+            };
+            ids.push(id);
+        }
+        let rows = plan.rows(&ids);
+        let table = D::STAGING.map_or(VALUES, |staging| staging.table);
+        for chunk in rows.chunks(D::MAX_BINDS / 3) {
+            let mut insert =
+                QueryBuilder::new(format!("INSERT INTO {table} (series_id, time, value) "));
+            insert.push_values(chunk, |mut row, &(series, time, value)| {
+                row.push_bind(series).push_bind(time).push_bind(value);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        if let Some(staging) = D::STAGING {
+            let staged: i64 = sqlx::query_scalar(D::sql(staging.count))
+                .fetch_one(&mut *tx)
+                .await?;
+            if staged >= staging.limit {
+                for statement in staging.flush {
+                    sqlx::query(D::sql(statement)).execute(&mut *tx).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        self.series.remember(plan, &ids);
+        Ok(rows.len())
+    }
+
+    pub async fn query_metrics(&self, query: &MetricQuery) -> Result<Vec<SeriesPoints>, DbError> {
+        series::check_query(query)?;
+        let mut select = QueryBuilder::new("");
+        for (i, table) in std::iter::once(VALUES)
+            .chain(D::STAGING.map(|staging| staging.table))
+            .enumerate()
+        {
+            if i > 0 {
+                select.push(" UNION ALL ");
+            }
+            push_buckets(&mut select, table, query);
+        }
+        select.push(" ORDER BY series_id, bucket");
+        let rows = select
+            .build_query_as::<BucketRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(series::series_points(rows, query.step))
+    }
+}
+
+/// Appends the select of the sum and count of each bucket of the matching series in `table`.
+fn push_buckets<D>(select: &mut QueryBuilder<D>, table: &str, query: &MetricQuery)
+where
+    D: Dialect,
+    f64: Type<D> + for<'q> Encode<'q, D>,
+    for<'a> &'a str: Type<D> + Encode<'a, D>,
+{
+    select
+        .push("SELECT s.id AS series_id, s.plugin_instance, s.type_instance, s.dsname, s.dstype, ");
+    D::push_bucket(select, query.step);
+    select.push(" AS bucket, SUM(v.value) AS total, COUNT(v.value) AS n");
+    select.push(format_args!(
+        " FROM metric_series s JOIN {table} v ON v.series_id = s.id"
+    ));
+    select
+        .push(" WHERE s.host = ")
+        .push_bind(query.host.as_str());
+    select
+        .push(" AND s.plugin = ")
+        .push_bind(query.plugin.as_str());
+    select
+        .push(" AND s.type = ")
+        .push_bind(query.type_.as_str());
+    let optional = [
+        ("plugin_instance", &query.plugin_instance),
+        ("type_instance", &query.type_instance),
+        ("dsname", &query.dsname),
+    ];
+    for (column, value) in optional {
+        if let Some(value) = value {
+            select
+                .push(format_args!(" AND s.{column} = "))
+                .push_bind(value.as_str());
+        }
+    }
+    select.push(" AND v.time >= ").push_bind(query.from);
+    select.push(" AND v.time < ").push_bind(query.to);
+    select.push(" GROUP BY s.id, s.plugin_instance, s.type_instance, s.dsname, s.dstype, bucket");
+}

@@ -1,0 +1,56 @@
+//! MySQL / MariaDB. No `RETURNING`: the upserts return no row and the store looks the id up in
+//! the same transaction. Tables use `utf8mb4_bin`, so names compare byte for byte as on the
+//! other backends; sqlx sets the session time zone to UTC, and times are `DATETIME(6)` in UTC.
+
+use sqlx::migrate::Migrator;
+use sqlx::mysql::{MySqlPoolOptions, MySqlQueryResult};
+use sqlx::{MySql, QueryBuilder};
+
+use super::DbError;
+use super::common::{self, Dialect};
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/mysql");
+
+/// The MySQL / MariaDB store.
+pub type Store = common::Store<MySql>;
+
+impl Store {
+    /// Connects to the database a `mysql://` or `mariadb://` URL names.
+    pub async fn connect(url: &str) -> Result<Store, DbError> {
+        let url = match url.strip_prefix("mariadb:") {
+            Some(rest) => format!("mysql:{rest}"),
+            None => url.to_owned(),
+        };
+        Ok(Store::new(MySqlPoolOptions::new().connect(&url).await?))
+    }
+}
+
+impl Dialect for MySql {
+    const UPSERT_HOST: &'static str = "INSERT INTO hosts \
+        (hostname, region, status, step, version, last_seen, gmt_create, gmt_modify) \
+        VALUES (?, ?, 'online', ?, ?, ?, ?, ?) \
+        ON DUPLICATE KEY UPDATE region = COALESCE(?, region), status = 'online', \
+        step = VALUES(step), \
+        version = VALUES(version), last_seen = VALUES(last_seen), gmt_modify = VALUES(gmt_modify)";
+    const UPSERT_SERIES: &'static str = "INSERT INTO metric_series \
+        (host, plugin, plugin_instance, type, type_instance, dsname, dstype) \
+        VALUES (?, ?, ?, ?, ?, ?, ?) \
+        ON DUPLICATE KEY UPDATE id = id";
+    const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
+        WHERE status = 'online' AND last_seen < ? - INTERVAL (? * step) SECOND";
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn push_bucket(query: &mut QueryBuilder<MySql>, step: f64) {
+        query
+            .push("CAST(FLOOR(v.time / ")
+            .push_bind(step)
+            .push(") AS SIGNED)");
+    }
+
+    fn rows_affected(result: &MySqlQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}

@@ -1,0 +1,89 @@
+//! SQLite: the default backend, one file. WAL journal, `synchronous = NORMAL`, foreign keys on,
+//! the file created if missing; every writing transaction is `BEGIN IMMEDIATE`, so writers queue
+//! on the busy timeout instead of failing when they upgrade a read lock. New metric values go to
+//! the unindexed `metric_values_recent` and move to `metric_values` 128 Ki rows at a time (see
+//! [`Staging`]).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::DbError;
+use super::common::{self, Dialect, Staging};
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The SQLite store.
+pub type Store = common::Store<Sqlite>;
+
+impl Store {
+    /// Opens (creating if needed) the database file a `sqlite://` URL names.
+    pub async fn connect(url: &str) -> Result<Store, DbError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            // Room for the index pages a staging flush touches, and fewer, larger checkpoints:
+            // both measured (ingest_rate in tests/db.rs) to matter for the metrics rate.
+            .pragma("cache_size", "-32768")
+            .pragma("wal_autocheckpoint", "10000")
+            .pragma("journal_size_limit", "67108864");
+        // One writer at a time anyway; a few readers beside it. Bounds the page caches too.
+        let mut pool = SqlitePoolOptions::new().max_connections(4);
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            // Every connection to an in-memory database is a database of its own: keep one.
+            pool = pool
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        Ok(Store::new(pool.connect_with(options).await?))
+    }
+}
+
+impl Dialect for Sqlite {
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const MAX_BINDS: usize = 32_766;
+    const STAGING: Option<Staging> = Some(Staging {
+        table: "metric_values_recent",
+        count: "SELECT COALESCE(MAX(rowid), 0) FROM metric_values_recent",
+        limit: 131_072,
+        flush: &[
+            "INSERT INTO metric_values (series_id, time, value) \
+             SELECT series_id, time, value FROM metric_values_recent ORDER BY series_id, time",
+            "DELETE FROM metric_values_recent",
+        ],
+    });
+    const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
+        WHERE status = 'online' \
+        AND unixepoch(last_seen, 'subsec') < unixepoch(?, 'subsec') - ? * step";
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    fn push_bucket(query: &mut QueryBuilder<Sqlite>, step: f64) {
+        // floor() without SQLite's optional math functions: CAST truncates toward zero.
+        query
+            .push("(CAST(v.time / ")
+            .push_bind(step)
+            .push(" AS INTEGER) - (v.time / ")
+            .push_bind(step);
+        query
+            .push(" < CAST(v.time / ")
+            .push_bind(step)
+            .push(" AS INTEGER)))");
+    }
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}

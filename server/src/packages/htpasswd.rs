@@ -1,0 +1,221 @@
+//! The htpasswd user file: read at start, re-read whenever its mtime, size or inode changes (so
+//! users are added without a restart), plus a short cache of successful checks so bcrypt's
+//! ~70 ms is paid about once a minute per user rather than on every request.
+//! Checking one password against one hash is [`super::hash`]'s job.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Semaphore;
+
+use super::hash::{self, Scheme};
+
+/// How long a successful check is remembered.
+pub const CACHE_TTL: Duration = Duration::from_secs(60);
+/// Most remembered checks; past this, expired ones are dropped, then all if still full.
+const CACHE_MAX: usize = 4096;
+
+/// Users and hashes from one htpasswd file.
+pub struct Htpasswd {
+    path: PathBuf,
+    /// The parsed file and the stamp it was read at. Never held across an `.await`.
+    loaded: Mutex<Loaded>,
+    /// SHA-256(salt, user, password, stored hash) → when it was verified. Keyed by the stored
+    /// hash too, so changing a user's password in the file invalidates the entry at once; the
+    /// random per-process salt keeps these digests useless outside this process.
+    good: Mutex<HashMap<[u8; 32], Instant>>,
+    salt: [u8; 16],
+    /// Bounds concurrent bcrypt checks so a burst of wrong passwords cannot take every
+    /// blocking thread.
+    bcrypt_slots: Semaphore,
+}
+
+/// One reading of the file.
+struct Loaded {
+    stamp: Stamp,
+    users: Arc<HashMap<String, String>>,
+}
+
+/// What tells a changed file: modification time, size, inode (an editor's rename).
+type Stamp = (Option<SystemTime>, u64, u64);
+
+impl Htpasswd {
+    /// Reads the file once; an unreadable file is a configuration error.
+    pub fn open(path: &Path) -> anyhow::Result<Htpasswd> {
+        let (stamp, users) =
+            read(path).with_context(|| format!("cannot read htpasswd file {}", path.display()))?;
+        if users.is_empty() {
+            tracing::warn!(path = %path.display(), "htpasswd file has no usable users yet");
+        }
+        let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Htpasswd {
+            path: path.to_owned(),
+            loaded: Mutex::new(Loaded {
+                stamp,
+                users: Arc::new(users),
+            }),
+            good: Mutex::new(HashMap::new()),
+            salt: *uuid::Uuid::new_v4().as_bytes(),
+            bcrypt_slots: Semaphore::new(slots),
+        })
+    }
+
+    /// Checks a user's password. `Err` only when the file cannot be read any more.
+    pub async fn check(&self, user: &str, password: &str) -> io::Result<bool> {
+        let users = self.current()?;
+        let Some(stored) = users.get(user) else {
+            return Ok(false);
+        };
+        let key = self.key(user, password, stored);
+        if self.remembered(&key) {
+            return Ok(true);
+        }
+        let ok = if Scheme::of(stored) == Some(Scheme::Bcrypt) {
+            let _slot = self.bcrypt_slots.acquire().await.ok();
+            let (password, stored) = (password.to_owned(), stored.clone());
+            tokio::task::spawn_blocking(move || hash::verify(password.as_bytes(), &stored))
+                .await
+                .unwrap_or(false)
+        } else {
+            hash::verify(password.as_bytes(), stored)
+        };
+        if ok {
+            self.remember(key);
+        }
+        Ok(ok)
+    }
+
+    /// The users as of now, re-reading the file if it changed.
+    fn current(&self) -> io::Result<Arc<HashMap<String, String>>> {
+        let stamp = stamp(&std::fs::metadata(&self.path)?);
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        if loaded.stamp != stamp {
+            let (stamp, users) = read(&self.path)?;
+            tracing::info!(path = %self.path.display(), users = users.len(), "htpasswd file re-read");
+            *loaded = Loaded {
+                stamp,
+                users: Arc::new(users),
+            };
+        }
+        Ok(loaded.users.clone())
+    }
+
+    fn key(&self, user: &str, password: &str, stored: &str) -> [u8; 32] {
+        let mut digest = Sha256::new();
+        for part in [
+            &self.salt[..],
+            user.as_bytes(),
+            password.as_bytes(),
+            stored.as_bytes(),
+        ] {
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part);
+        }
+        digest.finalize().into()
+    }
+
+    fn remembered(&self, key: &[u8; 32]) -> bool {
+        let good = self.good.lock().unwrap_or_else(PoisonError::into_inner);
+        good.get(key).is_some_and(|at| at.elapsed() < CACHE_TTL)
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        let mut good = self.good.lock().unwrap_or_else(PoisonError::into_inner);
+        if good.len() >= CACHE_MAX {
+            good.retain(|_, at| at.elapsed() < CACHE_TTL);
+            if good.len() >= CACHE_MAX {
+                good.clear();
+            }
+        }
+        good.insert(key, Instant::now());
+    }
+}
+
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    (meta.modified().ok(), meta.len(), meta.ino())
+}
+
+/// Reads and parses the file, stamping it with the metadata of the handle actually read.
+fn read(path: &Path) -> io::Result<(Stamp, HashMap<String, String>)> {
+    let mut file = std::fs::File::open(path)?;
+    let stamp = stamp(&file.metadata()?);
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes)?;
+    Ok((stamp, parse(path, &String::from_utf8_lossy(&bytes))))
+}
+
+/// Parses `user:hash` lines (nginx also allows a trailing `:comment`); blank lines and `#`
+/// comments are skipped, the first line of a user wins (as in Apache), and lines whose hash
+/// this server cannot check are logged and left out.
+pub fn parse(path: &Path, text: &str) -> HashMap<String, String> {
+    let mut users = HashMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((user, rest)) = line.split_once(':') else {
+            tracing::warn!(path = %path.display(), line = number + 1, "htpasswd line without `:` ignored");
+            continue;
+        };
+        let stored = rest.split(':').next().unwrap_or_default();
+        if Scheme::of(stored).is_none() {
+            tracing::warn!(
+                path = %path.display(), line = number + 1, user,
+                "unsupported password hash ignored (use htpasswd -B, -m or -s)"
+            );
+            continue;
+        }
+        users
+            .entry(user.to_owned())
+            .or_insert_with(|| stored.to_owned());
+    }
+    users
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lines_comments_and_duplicates() {
+        let text = "# users\r\nalice:$apr1$j0idDb.J$wSWydqt6Mne0vp5QqtOEh1:comment\r\n\n\
+                    bob:plain\nalice:{SHA}x\nno-colon\nerin:{SHA}KkPcK3XYeA35EhWhKYmaCyAgadY=\n";
+        let users = parse(Path::new("t"), text);
+        assert_eq!(users.len(), 2);
+        assert_eq!(users["alice"], "$apr1$j0idDb.J$wSWydqt6Mne0vp5QqtOEh1");
+        assert!(users.contains_key("erin"));
+        assert!(!users.contains_key("bob"));
+    }
+
+    #[tokio::test]
+    async fn rereads_the_file_and_caches_good_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        std::fs::write(&path, "erin:{SHA}KkPcK3XYeA35EhWhKYmaCyAgadY=\n").unwrap();
+        let users = Htpasswd::open(&path).unwrap();
+        assert!(users.check("erin", "sha-secret").await.unwrap());
+        assert!(!users.check("erin", "wrong").await.unwrap());
+        assert!(!users.check("alice", "apr-secret").await.unwrap());
+        assert_eq!(users.good.lock().unwrap().len(), 1);
+
+        // A new user appears without a restart; the removed one is refused at once even
+        // though its good check is still cached (the key includes the stored hash).
+        std::fs::write(
+            &path,
+            "alice:$apr1$j0idDb.J$wSWydqt6Mne0vp5QqtOEh1\nerin:{SHA}x\n",
+        )
+        .unwrap();
+        assert!(users.check("alice", "apr-secret").await.unwrap());
+        assert!(!users.check("erin", "sha-secret").await.unwrap());
+
+        std::fs::remove_file(&path).unwrap();
+        assert!(users.check("alice", "apr-secret").await.is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! The database API ([`polaris::db::Db`]) against every backend: one suite of cases, run on
+//! SQLite (a temporary file) always, on MySQL/MariaDB when `POLARIS_TEST_MYSQL_URL` names a
+//! server and on PostgreSQL when `POLARIS_TEST_POSTGRES_URL` does (CI sets both). On a shared
+//! server each test works in a database (MySQL) or schema (PostgreSQL) of its own with a random
+//! name, dropped at the end.
+//!
+//! `cargo test -p polaris --test db -- --ignored ingest_rate` measures SQLite's
+//! ingest rate (build with `--release` for a meaningful figure).
+
+#[path = "../common/mod.rs"]
+mod common;
+mod jobs;
+mod metrics;
+
+use std::future::Future;
+
+use common::Scratch;
+use polaris::db::{Backend, Db};
+
+/// What a case gets: a migrated database, and its URL for a second handle.
+pub struct Ctx {
+    pub db: Db,
+    pub url: String,
+}
+
+async fn run<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(scratch) = Scratch::new(backend).await else {
+        return;
+    };
+    let db = Db::connect(&scratch.url).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    // Spawned: the database's futures must be Send for the handlers, and the clean-up below
+    // runs even when the case panics.
+    let outcome = tokio::spawn(case(Ctx {
+        db,
+        url: scratch.url.clone(),
+    }))
+    .await;
+    scratch.remove().await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+macro_rules! backend {
+    ($module:ident, $backend:expr, $($group:ident::$case:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::run($backend, super::$group::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! suite {
+    ($($group:ident::$case:ident),* $(,)?) => {
+        backend!(sqlite, polaris::db::Backend::Sqlite, $($group::$case),*);
+        backend!(mysql, polaris::db::Backend::MySql, $($group::$case),*);
+        backend!(postgres, polaris::db::Backend::Postgres, $($group::$case),*);
+    };
+}
+
+suite!(
+    jobs::migrates_twice,
+    jobs::status_report_registers_and_updates,
+    jobs::bad_reports_store_nothing,
+    jobs::jobs_target_hosts_or_region,
+    jobs::pending_jobs_until_result,
+    jobs::results_are_all_or_nothing,
+    jobs::marks_silent_hosts_offline,
+    metrics::ingests_and_averages,
+    metrics::mismatched_arrays_store_nothing,
+    metrics::concurrent_ingests_share_new_series,
+    metrics::many_values_move_to_the_index,
+);

@@ -1,0 +1,383 @@
+//! Metrics: ingest, averages, staging, and SQLite's ingest rate.
+
+use std::io::Write;
+use std::time::Instant;
+
+use polaris::db::{Backend, Db, DbError, MetricQuery};
+use sqlx::{AssertSqlSafe, Connection};
+use wire::metrics::ValueListJson;
+
+use super::{Ctx, Scratch};
+
+fn values(
+    host: &str,
+    plugin: (&str, &str),
+    type_: (&str, &str),
+    time: f64,
+    ds: &[(&str, Option<f64>)],
+) -> ValueListJson {
+    ValueListJson {
+        values: ds.iter().map(|(_, v)| *v).collect(),
+        dstypes: ds.iter().map(|_| "gauge".to_owned()).collect(),
+        dsnames: ds.iter().map(|(name, _)| (*name).to_owned()).collect(),
+        time,
+        interval: 10.0,
+        host: host.into(),
+        plugin: plugin.0.into(),
+        plugin_instance: plugin.1.into(),
+        type_: type_.0.into(),
+        type_instance: type_.1.into(),
+    }
+}
+
+fn query(host: &str, plugin: &str, type_: &str, from: f64, to: f64, step: f64) -> MetricQuery {
+    MetricQuery {
+        host: host.into(),
+        plugin: plugin.into(),
+        plugin_instance: None,
+        type_: type_.into(),
+        type_instance: None,
+        dsname: None,
+        from,
+        to,
+        step,
+    }
+}
+
+pub async fn ingests_and_averages(ctx: Ctx) {
+    let db = ctx.db;
+    let mut batch = Vec::new();
+    for (i, time) in [100.0, 105.0, 110.0, 115.0, 120.0].into_iter().enumerate() {
+        let v = i as f64 + 1.0;
+        batch.push(values(
+            "h1",
+            ("cpu", "0"),
+            ("cpu", "idle"),
+            time,
+            &[("value", Some(v))],
+        ));
+        batch.push(values(
+            "h1",
+            ("cpu", "0"),
+            ("cpu", "user"),
+            time,
+            &[("value", Some(10.0 * v))],
+        ));
+        let load = [
+            ("shortterm", Some(v)),
+            ("midterm", Some(v * 2.0)),
+            ("longterm", None),
+        ];
+        batch.push(values("h1", ("load", ""), ("load", ""), time, &load));
+    }
+    batch.push(values(
+        "h1",
+        ("cpu", "0"),
+        ("cpu", "idle"),
+        -15.0,
+        &[("value", Some(42.0))],
+    ));
+    batch.push(values(
+        "h1",
+        ("cpu", "0"),
+        ("cpu", "idle"),
+        130.0,
+        &[("value", Some(f64::NAN))],
+    ));
+    assert_eq!(db.ingest(&batch).await.unwrap(), 5 * 5 + 2);
+
+    let idle = MetricQuery {
+        plugin_instance: Some("0".into()),
+        type_instance: Some("idle".into()),
+        ..query("h1", "cpu", "cpu", 100.0, 120.0, 10.0)
+    };
+    let series = db.query_metrics(&idle).await.unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(
+        (
+            series[0].type_instance.as_str(),
+            series[0].dsname.as_str(),
+            series[0].dstype.as_str()
+        ),
+        ("idle", "value", "gauge")
+    );
+    assert_eq!(series[0].points, [(100.0, 1.5), (110.0, 3.5)]);
+    // Buckets are floor(time / step) × step, before 1970 too; unknown values are left out.
+    let wide = db
+        .query_metrics(&MetricQuery {
+            from: -100.0,
+            to: 1000.0,
+            step: 20.0,
+            ..idle.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(wide[0].points, [(-20.0, 42.0), (100.0, 2.5), (120.0, 5.0)]);
+
+    let cpu = db
+        .query_metrics(&query("h1", "cpu", "cpu", 0.0, 200.0, 60.0))
+        .await
+        .unwrap();
+    let seen: Vec<_> = cpu
+        .iter()
+        .map(|s| (s.type_instance.as_str(), s.points.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("idle", vec![(60.0, 2.5), (120.0, 5.0)]),
+            ("user", vec![(60.0, 25.0), (120.0, 50.0)])
+        ]
+    );
+
+    let load = db
+        .query_metrics(&query("h1", "load", "load", 100.0, 121.0, 5.0))
+        .await
+        .unwrap();
+    let names: Vec<_> = load.iter().map(|s| s.dsname.as_str()).collect();
+    assert_eq!(names, ["longterm", "midterm", "shortterm"]);
+    assert!(load[0].points.is_empty());
+    assert_eq!(
+        load[1].points,
+        [
+            (100.0, 2.0),
+            (105.0, 4.0),
+            (110.0, 6.0),
+            (115.0, 8.0),
+            (120.0, 10.0)
+        ]
+    );
+    let midterm = MetricQuery {
+        dsname: Some("midterm".into()),
+        ..query("h1", "load", "load", 100.0, 121.0, 100.0)
+    };
+    assert_eq!(
+        db.query_metrics(&midterm).await.unwrap()[0].points,
+        [(100.0, 6.0)]
+    );
+    assert!(
+        db.query_metrics(&query("h2", "cpu", "cpu", 0.0, 200.0, 60.0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let bad_step = db
+        .query_metrics(&query("h1", "cpu", "cpu", 0.0, 200.0, 0.0))
+        .await;
+    assert!(matches!(bad_step, Err(DbError::Invalid(_))));
+
+    // Known series again (from the cache), and from a second handle whose cache is empty.
+    let more = [values(
+        "h1",
+        ("cpu", "0"),
+        ("cpu", "idle"),
+        101.0,
+        &[("value", Some(6.5))],
+    )];
+    assert_eq!(db.ingest(&more).await.unwrap(), 1);
+    let other = Db::connect(&ctx.url).await.unwrap();
+    let more = [
+        values(
+            "h1",
+            ("cpu", "0"),
+            ("cpu", "idle"),
+            102.0,
+            &[("value", Some(0.5))],
+        ),
+        values(
+            "h1",
+            ("cpu", "1"),
+            ("cpu", "idle"),
+            102.0,
+            &[("value", Some(1.0))],
+        ),
+    ];
+    assert_eq!(other.ingest(&more).await.unwrap(), 2);
+    assert_eq!(
+        db.query_metrics(&idle).await.unwrap()[0].points,
+        [(100.0, 2.5), (110.0, 3.5)]
+    );
+    let all_idle = MetricQuery {
+        type_instance: Some("idle".into()),
+        ..query("h1", "cpu", "cpu", 100.0, 110.0, 10.0)
+    };
+    let instances: Vec<_> = db
+        .query_metrics(&all_idle)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.plugin_instance)
+        .collect();
+    assert_eq!(instances, ["0", "1"]);
+}
+
+pub async fn mismatched_arrays_store_nothing(ctx: Ctx) {
+    let db = ctx.db;
+    let good = values(
+        "h1",
+        ("cpu", "0"),
+        ("cpu", "idle"),
+        100.0,
+        &[("value", Some(1.0))],
+    );
+    let mut bad = values(
+        "h1",
+        ("load", ""),
+        ("load", ""),
+        100.0,
+        &[("shortterm", Some(1.0)), ("midterm", Some(2.0))],
+    );
+    bad.dsnames.pop();
+    let refused = db.ingest(&[good.clone(), bad]).await;
+    assert!(
+        matches!(&refused, Err(DbError::Invalid(message)) if message.contains("value list 1")),
+        "{refused:?}"
+    );
+    let mut nul = good.clone();
+    nul.plugin_instance = "a\0b".into();
+    assert!(matches!(
+        db.ingest(&[good.clone(), nul]).await,
+        Err(DbError::Invalid(_))
+    ));
+    assert!(
+        db.query_metrics(&query("h1", "cpu", "cpu", 0.0, 1000.0, 10.0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(db.ingest(&[]).await.unwrap(), 0);
+    assert_eq!(db.ingest(&[good]).await.unwrap(), 1);
+}
+
+pub async fn concurrent_ingests_share_new_series(ctx: Ctx) {
+    let batch: Vec<_> = (0..50)
+        .map(|i| {
+            values(
+                "h1",
+                ("df", &format!("disk{i}")),
+                ("df", "used"),
+                100.0,
+                &[("value", Some(1.0))],
+            )
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (db, batch) = (Db::connect(&ctx.url).await.unwrap(), batch.clone());
+        tasks.push(tokio::spawn(
+            async move { db.ingest(&batch).await.unwrap() },
+        ));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 50);
+    }
+    let series = ctx
+        .db
+        .query_metrics(&query("h1", "df", "df", 0.0, 1000.0, 1000.0))
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 50);
+    assert!(series.iter().all(|s| s.points == [(0.0, 1.0)]));
+}
+
+pub async fn many_values_move_to_the_index(ctx: Ctx) {
+    // More values than SQLite stages (128 Ki) before moving them to the indexed table.
+    const LISTS: i32 = 66_000;
+    let db = ctx.db;
+    let list = |time: f64, rx: Option<f64>, tx: Option<f64>| {
+        values(
+            "h1",
+            ("interface", "eth0"),
+            ("if_octets", ""),
+            time,
+            &[("rx", rx), ("tx", tx)],
+        )
+    };
+    let batch: Vec<_> = (0..LISTS)
+        .map(|i| list(f64::from(i) / 100.0, Some(1.0), Some(f64::from(i % 2))))
+        .collect();
+    assert_eq!(db.ingest(&batch).await.unwrap(), 2 * LISTS as usize);
+    assert_eq!(db.ingest(&[list(1.0, Some(4.0), None)]).await.unwrap(), 2);
+    if ctx.url.starts_with("sqlite:") {
+        // The big batch is in the indexed table, the last two values are staged.
+        let mut conn = sqlx::SqliteConnection::connect(&ctx.url).await.unwrap();
+        let count = |table| AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+        let indexed: i64 = sqlx::query_scalar(count("metric_values"))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let recent: i64 = sqlx::query_scalar(count("metric_values_recent"))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!((indexed, recent), (2 * i64::from(LISTS), 2));
+    }
+    // Buckets with values in both tables average over both.
+    let series = db
+        .query_metrics(&query("h1", "interface", "if_octets", 0.0, 1000.0, 1000.0))
+        .await
+        .unwrap();
+    let points: Vec<_> = series
+        .iter()
+        .map(|s| (s.dsname.as_str(), s.points.clone()))
+        .collect();
+    let rx = (f64::from(LISTS) + 4.0) / f64::from(LISTS + 1);
+    assert_eq!(points, [("rx", vec![(0.0, rx)]), ("tx", vec![(0.0, 0.5)])]);
+    let early = db
+        .query_metrics(&query("h1", "interface", "if_octets", 0.0, 100.0, 50.0))
+        .await
+        .unwrap();
+    assert_eq!(early[0].points, [(0.0, 5_004.0 / 5_001.0), (50.0, 1.0)]);
+}
+
+/// SQLite's ingest rate with batches like nodus sends: 500 value lists of 1 or 2 values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: cargo test --release -p polaris --test db -- --ignored ingest_rate"]
+pub async fn ingest_rate() {
+    let scratch = Scratch::new(Backend::Sqlite).await.unwrap();
+    let db = Db::connect(&scratch.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let batches: Vec<Vec<ValueListJson>> = (0..2000)
+        .map(|round| {
+            (0..500)
+                .map(|i| {
+                    let host = format!("host{}", i % 50);
+                    let time = 1_700_000_000.0 + f64::from(round) * 10.0;
+                    let plugin = format!("{}", i / 50);
+                    if i % 2 == 0 {
+                        values(
+                            &host,
+                            ("cpu", &plugin),
+                            ("cpu", "idle"),
+                            time,
+                            &[("value", Some(f64::from(i)))],
+                        )
+                    } else {
+                        let ds = [("rx", Some(f64::from(i))), ("tx", Some(f64::from(round)))];
+                        values(&host, ("interface", &plugin), ("if_octets", ""), time, &ds)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    db.ingest(&batches[0]).await.unwrap(); // creates the series
+    let mut calls = Vec::with_capacity(batches.len());
+    let started = Instant::now();
+    let mut stored = 0;
+    for batch in &batches[1..] {
+        let call = Instant::now();
+        stored += db.ingest(batch).await.unwrap();
+        calls.push(call.elapsed());
+    }
+    let elapsed = started.elapsed();
+    let rate = stored as f64 / elapsed.as_secs_f64();
+    calls.sort();
+    let (median, slowest) = (calls[calls.len() / 2], calls[calls.len() - 1]);
+    // Straight to stderr, past the test harness's capture.
+    let report = format!(
+        "SQLite ingest: {stored} values in {} batches of 500 value lists, {elapsed:.2?}: \
+         {rate:.0} values/s; median call {median:.2?}, slowest {slowest:.2?}\n",
+        batches.len() - 1
+    );
+    std::io::stderr().write_all(report.as_bytes()).unwrap();
+}
