@@ -76,15 +76,25 @@ fn start_nodus(dir: &Path, listen: SocketAddr) -> anyhow::Result<Option<tokio::p
             socket = dir.join("nodus.sock"),
         ),
     )?;
-    let child = tokio::process::Command::new(&nodus)
+    let mut command = tokio::process::Command::new(&nodus);
+    command
         .arg("-f")
         .arg("-C")
         .arg(&config)
         .arg("-L")
         .arg(dir.join("nodus.log"))
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("start {}", nodus.display()))?;
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal the agent when
+    // `polaris dev` dies, so a killed dev server never leaves agents running.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
+        });
+    }
+    let child = command.spawn().with_context(|| format!("start {}", nodus.display()))?;
     Ok(Some(child))
 }
 
@@ -118,10 +128,7 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
             None => println!("  agent nodus:   not built beside polaris (cargo build --workspace)"),
         }
     }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    app::run(listener, state, shutdown).await?;
+    app::run(listener, state, app::shutdown_signal()).await?;
     for mut agent in agents {
         let _ = agent.kill().await;
     }

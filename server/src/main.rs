@@ -72,10 +72,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
             tracing::info!("Polaris listening on http://{}", config.listen);
             let state = app::state(config).await?;
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            app::run(listener, state, shutdown).await
+            app::run(listener, state, app::shutdown_signal()).await
         }
         Command::Migrate { config } => {
             let config = Config::load(&config)?;
