@@ -7,22 +7,76 @@ use plugin_api::{Value, ValueList};
 
 /// A float as C's `printf("%lf")` prints it: six decimals, `nan`/`-nan`, `inf`/`-inf`.
 pub fn lf(v: f64) -> String {
+    let mut out = String::new();
+    push_lf(&mut out, v);
+    out
+}
+
+/// [`lf`], appended to `out`.
+pub fn push_lf(out: &mut String, v: f64) {
     if v.is_nan() {
-        if v.is_sign_negative() { "-nan" } else { "nan" }.to_string()
+        out.push_str(if v.is_sign_negative() { "-nan" } else { "nan" });
     } else if v.is_infinite() {
-        if v > 0.0 { "inf" } else { "-inf" }.to_string()
+        out.push_str(if v > 0.0 { "inf" } else { "-inf" });
     } else {
-        format!("{v:.6}")
+        let _ = write!(out, "{v:.6}");
     }
 }
 
 /// One value as collectd's csv plugin prints it without `StoreRates`: gauges with `%lf`,
 /// derives as signed and counters/absolutes as unsigned integers.
 pub fn raw_value(v: Value) -> String {
-    match v {
-        Value::Gauge(g) => lf(g),
-        Value::Derive(d) => d.to_string(),
-        Value::Counter(c) | Value::Absolute(c) => c.to_string(),
+    let mut out = String::new();
+    push_raw_value(&mut out, v);
+    out
+}
+
+/// [`raw_value`], appended to `out`.
+pub fn push_raw_value(out: &mut String, v: Value) {
+    let _ = match v {
+        Value::Gauge(g) => {
+            push_lf(out, g);
+            Ok(())
+        }
+        Value::Derive(d) => write!(out, "{d}"),
+        Value::Counter(c) | Value::Absolute(c) => write!(out, "{c}"),
+    };
+}
+
+/// What is printed of a value list: its values, or (`StoreRates`) their rates.
+#[derive(Debug, PartialEq)]
+pub enum Fields<'a> {
+    /// The values as they are ([`raw_value`]).
+    Raw(&'a [Value]),
+    /// Rates and gauges, printed with [`lf`].
+    Rates(Vec<f64>),
+}
+
+impl Fields<'_> {
+    /// Appends the fields to `out`, each preceded by `sep`.
+    pub fn push_to(&self, out: &mut String, sep: char) {
+        match self {
+            Fields::Raw(values) => {
+                for v in values.iter() {
+                    out.push(sep);
+                    push_raw_value(out, *v);
+                }
+            }
+            Fields::Rates(rates) => {
+                for r in rates {
+                    out.push(sep);
+                    push_lf(out, *r);
+                }
+            }
+        }
+    }
+
+    /// The fields as strings.
+    pub fn strings(&self) -> Vec<String> {
+        match self {
+            Fields::Raw(values) => values.iter().map(|v| raw_value(*v)).collect(),
+            Fields::Rates(rates) => rates.iter().map(|r| lf(*r)).collect(),
+        }
     }
 }
 
@@ -34,6 +88,13 @@ pub fn line(time: f64, fields: &[String]) -> String {
         out.push_str(f);
     }
     out
+}
+
+/// [`line`] with its newline, appended to `out`.
+pub fn push_line(out: &mut String, time: f64, fields: &Fields<'_>) {
+    let _ = write!(out, "{time:.3}");
+    fields.push_to(out, ',');
+    out.push('\n');
 }
 
 /// The header of a new file: `epoch,<dsname>,...`.
@@ -80,16 +141,37 @@ unsafe extern "C" {
 
 /// A file-name component from an identifier field: `/` becomes `_`, and a name of only dots
 /// (`.`, `..`) becomes underscores, so no field can leave DataDir.
+#[cfg(test)]
 pub fn component(s: &str) -> String {
-    let s = s.replace('/', "_");
-    if !s.is_empty() && s.chars().all(|c| c == '.') {
-        "_".repeat(s.len())
-    } else {
-        s
+    let mut out = String::new();
+    push_component(&mut out, s, "");
+    out
+}
+
+/// Appends the component of [`with_instance`]`(name, instance)` to `out`, without building
+/// the joined name first.
+pub fn push_component(out: &mut String, name: &str, instance: &str) {
+    if instance.is_empty() && !name.is_empty() && name.bytes().all(|b| b == b'.') {
+        out.extend(std::iter::repeat_n('_', name.len()));
+        return;
+    }
+    let mut push = |s: &str| {
+        for (i, part) in s.split('/').enumerate() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push_str(part);
+        }
+    };
+    push(name);
+    if !instance.is_empty() {
+        push("-");
+        push(instance);
     }
 }
 
 /// `name` or `name-instance`, the way collectd joins a plugin or type with its instance.
+#[cfg(test)]
 pub fn with_instance(name: &str, instance: &str) -> String {
     if instance.is_empty() {
         name.to_string()

@@ -9,12 +9,13 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use plugin_api::types_db::TypesDb;
+use plugin_api::types_db::{DataSource, TypesDb};
 use plugin_api::{InitContext, Plugin, PluginError, ValueList, WritePlugin};
 
-use files::Chunk;
+use files::{Chunk, Files, Namer};
+use format::Fields;
 use rates::{Outcome, RateCache};
 
 /// Where the lines go (`DataDir`).
@@ -28,12 +29,17 @@ enum Target {
     Stderr,
 }
 
-/// The plugin instance: where to write, whether to store rates, and the rate cache.
+/// The plugin instance: where to write, whether to store rates, the rate cache and the open
+/// files.
 pub struct Csv {
     target: Target,
     store_rates: bool,
     types: TypesDb,
     rates: RateCache,
+    files: Files,
+    namer: Namer,
+    /// The file name being built, reused.
+    path: String,
 }
 
 impl Plugin for Csv {
@@ -66,7 +72,16 @@ impl Plugin for Csv {
             store_rates,
             types: ctx.types_db()?,
             rates: RateCache::default(),
+            files: Files::default(),
+            namer: Namer::default(),
+            path: String::new(),
         })
+    }
+
+    /// Closes the open files.
+    fn shutdown(&mut self) -> Result<(), PluginError> {
+        self.files.close_all();
+        Ok(())
     }
 }
 
@@ -76,91 +91,91 @@ impl WritePlugin for Csv {
     /// left as it was, so the host's retry writes every line once.
     fn write(&mut self, values: &[ValueList]) -> Result<(), PluginError> {
         let mut pending = HashMap::new();
-        let mut chunks: BTreeMap<PathBuf, Chunk> = BTreeMap::new();
-        let mut stdio = String::new();
-        for vl in values {
-            let Some(fields) = self.fields(vl, &mut pending)? else {
-                continue;
-            };
-            match &self.target {
-                Target::Dir(dir) => {
-                    let path = files::path_of(dir, vl)?;
-                    let chunk = chunks.entry(path).or_insert_with(|| Chunk {
-                        header: self.header(vl),
-                        lines: String::new(),
-                    });
-                    chunk.lines.push_str(&format::line(vl.time, &fields));
-                    chunk.lines.push('\n');
+        match &self.target {
+            Target::Dir(dir) => {
+                let mut chunks: BTreeMap<PathBuf, Chunk> = BTreeMap::new();
+                for vl in values {
+                    let Some((sources, fields)) =
+                        fields(&self.types, &self.rates, self.store_rates, vl, &mut pending)?
+                    else {
+                        continue;
+                    };
+                    self.namer.path_into(dir, vl, &mut self.path)?;
+                    let path = Path::new(&self.path);
+                    let chunk = match chunks.get_mut(path) {
+                        Some(chunk) => chunk,
+                        None => chunks.entry(path.to_path_buf()).or_insert(Chunk {
+                            sources,
+                            lines: String::new(),
+                        }),
+                    };
+                    format::push_line(&mut chunk.lines, vl.time, &fields);
                 }
-                Target::Stdout | Target::Stderr => {
-                    stdio.push_str(&format::putval(vl, &fields));
+                self.files.write_all(&chunks)?;
+            }
+            Target::Stdout | Target::Stderr => {
+                let mut stdio = String::new();
+                for vl in values {
+                    let Some((_, fields)) =
+                        fields(&self.types, &self.rates, self.store_rates, vl, &mut pending)?
+                    else {
+                        continue;
+                    };
+                    stdio.push_str(&format::putval(vl, &fields.strings()));
                     stdio.push('\n');
                 }
+                if self.target == Target::Stdout {
+                    print_to(std::io::stdout().lock(), &stdio, "standard output")?;
+                } else {
+                    print_to(std::io::stderr().lock(), &stdio, "standard error")?;
+                }
             }
-        }
-        match &self.target {
-            Target::Dir(_) => files::write_all(&chunks)?,
-            Target::Stdout => print_to(std::io::stdout().lock(), &stdio, "standard output")?,
-            Target::Stderr => print_to(std::io::stderr().lock(), &stdio, "standard error")?,
         }
         self.rates.commit(pending);
         Ok(())
     }
 }
 
-impl Csv {
-    /// The printed values of `vl`, or `None` when `StoreRates` has no rate for it yet.
-    fn fields(
-        &self,
-        vl: &ValueList,
-        pending: &mut HashMap<String, rates::Sample>,
-    ) -> Result<Option<Vec<String>>, PluginError> {
-        let set = self.types.get(&vl.type_).ok_or_else(|| {
-            PluginError::failed(format!(
-                "type `{}` of {} is not in types.db",
-                vl.type_,
-                id(vl)
-            ))
-        })?;
-        if set.len() != vl.values.len() {
-            return Err(PluginError::failed(format!(
-                "{} has {} values but types.db's `{}` has {} sources",
-                id(vl),
-                vl.values.len(),
-                vl.type_,
-                set.len()
-            )));
-        }
-        if !(self.store_rates && rates::needs_rate(vl)) {
-            return Ok(Some(
-                vl.values.iter().map(|v| format::raw_value(*v)).collect(),
-            ));
-        }
-        let key = id(vl);
-        let outcome = rates::compute(pending.get(&key).or_else(|| self.rates.get(&key)), vl);
-        match outcome {
-            Outcome::TooOld => Ok(None),
-            Outcome::First => {
-                pending.insert(key, rates::Sample::of(vl));
-                Ok(None)
-            }
-            Outcome::Rates(r) => {
-                pending.insert(key, rates::Sample::of(vl));
-                Ok(Some(r.into_iter().map(format::lf).collect()))
-            }
-        }
+/// The data sources of `vl`'s type and what to print of it, or `None` when `StoreRates` has
+/// no rate for it yet.
+fn fields<'a>(
+    types: &'a TypesDb,
+    cache: &RateCache,
+    store_rates: bool,
+    vl: &'a ValueList,
+    pending: &mut HashMap<String, rates::Sample>,
+) -> Result<Option<(&'a [DataSource], Fields<'a>)>, PluginError> {
+    let set = types.get(&vl.type_).ok_or_else(|| {
+        PluginError::failed(format!(
+            "type `{}` of {} is not in types.db",
+            vl.type_,
+            id(vl)
+        ))
+    })?;
+    if set.len() != vl.values.len() {
+        return Err(PluginError::failed(format!(
+            "{} has {} values but types.db's `{}` has {} sources",
+            id(vl),
+            vl.values.len(),
+            vl.type_,
+            set.len()
+        )));
     }
-
-    /// The header line of `vl`'s file (the type was checked by [`Csv::fields`]).
-    fn header(&self, vl: &ValueList) -> String {
-        let names: Vec<&str> = self
-            .types
-            .get(&vl.type_)
-            .unwrap_or_default()
-            .iter()
-            .map(|ds| ds.name.as_str())
-            .collect();
-        format::header(&names)
+    if !(store_rates && rates::needs_rate(vl)) {
+        return Ok(Some((set, Fields::Raw(&vl.values))));
+    }
+    let key = id(vl);
+    let outcome = rates::compute(pending.get(&key).or_else(|| cache.get(&key)), vl);
+    match outcome {
+        Outcome::TooOld => Ok(None),
+        Outcome::First => {
+            pending.insert(key, rates::Sample::of(vl));
+            Ok(None)
+        }
+        Outcome::Rates(r) => {
+            pending.insert(key, rates::Sample::of(vl));
+            Ok(Some((set, Fields::Rates(r))))
+        }
     }
 }
 

@@ -257,3 +257,52 @@ fn lists_of_unknown_types_are_refused() {
     };
     assert!(p.write(&[short]).is_err());
 }
+
+#[test]
+fn a_file_removed_or_renamed_between_batches_is_created_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = csv(tmp.path(), false);
+    let file = tmp.path().join("web1/load/load-2024-03-01");
+    let header = "epoch,shortterm,midterm,longterm\n";
+    let line = |t: u32| format!("{t}.000,0.500000,0.250000,0.125000\n");
+    p.write(&[load(DAY1)]).unwrap();
+    fs::remove_file(&file).unwrap();
+    p.write(&[load(DAY1 + 10.0)]).unwrap();
+    assert_eq!(read(&file), format!("{header}{}", line(1709294410)));
+
+    // Moved away, as log rotation does: the name gets a new file, the old one no more lines.
+    let rotated = tmp.path().join("rotated");
+    fs::rename(&file, &rotated).unwrap();
+    p.write(&[load(DAY1 + 20.0)]).unwrap();
+    assert_eq!(read(&file), format!("{header}{}", line(1709294420)));
+    assert_eq!(read(&rotated), format!("{header}{}", line(1709294410)));
+
+    fs::remove_dir_all(tmp.path().join("web1")).unwrap();
+    p.write(&[load(DAY1 + 30.0)]).unwrap();
+    assert_eq!(read(&file), format!("{header}{}", line(1709294430)));
+}
+
+#[test]
+fn lines_appended_by_others_survive_and_a_failed_batch_still_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = csv(tmp.path(), false);
+    p.write(&[load(DAY1)]).unwrap();
+    let file = tmp.path().join("web1/load/load-2024-03-01");
+    // Someone else appends to the open file between two batches.
+    let mut other = fs::OpenOptions::new().append(true).open(&file).unwrap();
+    std::io::Write::write_all(&mut other, b"# note\n").unwrap();
+    let before = read(&file);
+    let blocker = tmp.path().join("web1/uptime/uptime-2024-03-01");
+    fs::create_dir_all(&blocker).unwrap();
+    let uptime = stamped(
+        ValueList::new("uptime", "uptime", vec![Value::Gauge(42.0)]),
+        DAY1,
+    );
+    p.write(&[load(DAY1 + 10.0), uptime]).unwrap_err();
+    assert_eq!(read(&file), before);
+    p.write(&[load(DAY1 + 20.0)]).unwrap();
+    assert_eq!(
+        read(&file),
+        format!("{before}1709294420.000,0.500000,0.250000,0.125000\n")
+    );
+}

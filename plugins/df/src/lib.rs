@@ -1,8 +1,9 @@
 //! `df` read plugin: used, reserved and free space (and inodes) of each mounted file system, as collectd's df plugin.
 //! Files read: `/proc/self/mounts` (or `/proc/mounts`); `statvfs(3)` of each mount point.
 
-use std::fs;
+use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Value, ValueList};
@@ -44,6 +45,20 @@ pub struct Df {
     absolute: bool,
     percentage: bool,
     stat: StatFn,
+    mounts: MountTable,
+}
+
+/// The mount table file, kept open, and what was parsed of it last time.
+#[derive(Debug, Default)]
+struct MountTable {
+    /// The table file that could be read, open: reading it again from offset 0 gives the
+    /// current table.
+    file: Option<File>,
+    /// The table as read last time, and the buffer for the next read.
+    text: Vec<u8>,
+    next: Vec<u8>,
+    /// `text`, parsed.
+    list: Vec<Mount>,
 }
 
 impl Plugin for Df {
@@ -73,6 +88,7 @@ impl Plugin for Df {
             absolute: ctx.option_bool("ValuesAbsolute", true)?,
             percentage: ctx.option_bool("ValuesPercentage", false)?,
             stat: Box::new(statvfs),
+            mounts: MountTable::default(),
         })
     }
 }
@@ -81,7 +97,8 @@ impl ReadPlugin for Df {
     /// Per file system `df-<name>/df_complex-{free,reserved,used}` (bytes), with the options
     /// also `percent_bytes-*`, `df_inodes-*` and `percent_inodes-*`.
     fn read(&mut self) -> Result<Vec<ValueList>, PluginError> {
-        let list = self.mount_list()?;
+        self.refresh_mounts()?;
+        let list = &self.mounts.list;
         let mut out = Vec::new();
         for (index, m) in list.iter().enumerate() {
             if self.devices.ignores(&m.device)
@@ -127,13 +144,29 @@ impl ReadPlugin for Df {
 }
 
 impl Df {
-    fn mount_list(&self) -> Result<Vec<Mount>, PluginError> {
-        let own = self.proc_root.join("self/mounts");
-        let text = match fs::read_to_string(&own) {
-            Ok(text) => text,
-            Err(_) => {
+    /// Reads the mount table (`<proc>/self/mounts`, else `<proc>/mounts`) into
+    /// `self.mounts.list`, parsing it only when it changed since the last read.
+    fn refresh_mounts(&mut self) -> Result<(), PluginError> {
+        let table = &mut self.mounts;
+        let held = table.file.as_ref().map(|f| read_text(f, &mut table.next));
+        let len = match held {
+            Some(Ok(len)) => len,
+            _ => {
+                table.file = None;
+                let own = self.proc_root.join("self/mounts");
                 let all = self.proc_root.join("mounts");
-                fs::read_to_string(&all).map_err(|e| {
+                let mut result = Err(io::Error::from(io::ErrorKind::NotFound));
+                for path in [&own, &all] {
+                    result = File::open(path).and_then(|file| {
+                        let len = read_text(&file, &mut table.next)?;
+                        table.file = Some(file);
+                        Ok(len)
+                    });
+                    if result.is_ok() {
+                        break;
+                    }
+                }
+                result.map_err(|e| {
                     PluginError::failed(format!(
                         "cannot read {} or {}: {e}",
                         own.display(),
@@ -142,7 +175,14 @@ impl Df {
                 })?
             }
         };
-        Ok(mounts::parse_mounts(&text))
+        table.next.truncate(len);
+        if table.next != table.text {
+            std::mem::swap(&mut table.next, &mut table.text);
+            // read_text checked that it is UTF-8.
+            let text = std::str::from_utf8(&table.text).unwrap_or_default();
+            table.list = mounts::parse_mounts(text);
+        }
+        Ok(())
     }
 
     /// collectd's sanity fixes and arithmetic, then the lists in its order.
@@ -197,6 +237,27 @@ impl Df {
             }
         }
         out
+    }
+}
+
+/// Reads `file` from offset 0 into `buf` (grown as needed), returning the length; the text
+/// must be UTF-8. A read that leaves room in the buffer got the whole file: the kernel
+/// generates the mount table in one go, and regular files only read short at their end.
+fn read_text(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut size = buf.capacity().max(4096);
+    loop {
+        buf.resize(size, 0);
+        let len = file.read_at(buf, 0)?;
+        if len < size {
+            return match std::str::from_utf8(&buf[..len]) {
+                Ok(_) => Ok(len),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "stream did not contain valid UTF-8",
+                )),
+            };
+        }
+        size *= 2;
     }
 }
 

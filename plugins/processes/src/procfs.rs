@@ -157,12 +157,22 @@ pub fn state_name(state: char) -> &'static str {
 
 /// The process ids under `proc_root` (its all-digit entries), ascending.
 pub fn list_pids(proc_root: &Path) -> io::Result<Vec<u32>> {
-    let mut pids: Vec<u32> = fs::read_dir(proc_root)?
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
-    pids.sort_unstable();
+    let mut pids = Vec::new();
+    list_pids_into(proc_root, &mut pids)?;
     Ok(pids)
+}
+
+/// [`list_pids`] into `pids` (cleared first), reusing its allocation.
+pub fn list_pids_into(proc_root: &Path, pids: &mut Vec<u32>) -> io::Result<()> {
+    pids.clear();
+    for entry in fs::read_dir(proc_root)? {
+        let Ok(entry) = entry else { continue };
+        if let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    Ok(())
 }
 
 /// Reads one process; `None` when it does not exist (any more) or its files are unreadable.

@@ -209,3 +209,31 @@ fn the_real_system_passes_types_db() {
         assert!(lists.len() >= 7);
     }
 }
+
+#[test]
+fn running_is_procs_running_of_proc_stat() {
+    // One process in state R, but /proc/stat says 3 tasks are runnable (the reader, caught
+    // running, rarely shows R itself): like collectd, running is `procs_running`.
+    let mut p = fixture("running", &[]).unwrap();
+    let got = read(&mut p, "running", "proc");
+    let state = |name: &str| get(&got, &format!("processes/ps_state-{name}")).map(|v| v[0]);
+    assert_eq!(state("running"), Some(3.0));
+    assert_eq!(state("sleeping"), Some(2.0));
+    assert_eq!(state("zombies"), Some(1.0));
+    assert_eq!(state("stopped"), Some(1.0));
+    // collectd 5.12 counts blocked processes (state D) itself; `procs_blocked` is not used.
+    assert_eq!(state("blocked"), Some(1.0));
+    assert_eq!(get(&got, "processes/fork_rate"), Some(&[7000.0][..]));
+
+    // Without a `procs_running` line the processes seen in state R are counted.
+    let got = read(&mut p, "running", "old-kernel");
+    assert_eq!(
+        get(&got, "processes/ps_state-running").map(|v| v[0]),
+        Some(1.0)
+    );
+    assert_eq!(
+        parse_proc_stat(b"processes 5\nprocs_running 2\n").running,
+        Some(2)
+    );
+    assert_eq!(parse_proc_stat(b"procs_running\n").running, None);
+}
