@@ -24,22 +24,32 @@ impl InitContext {
             Some(v) => match v.as_str() {
                 "true" | "yes" | "on" | "1" => Ok(true),
                 "false" | "no" | "off" | "0" => Ok(false),
-                _ => Err(PluginError::invalid_params(format!("option {key} = `{v}` is not a boolean"))),
+                _ => Err(PluginError::invalid_params(format!(
+                    "option {key} = `{v}` is not a boolean"
+                ))),
             },
         }
     }
 
     /// The plugin's collection interval in seconds (host fact `interval`; 10 when not given).
     pub fn interval(&self) -> f64 {
-        self.host_fact("interval").and_then(|v| v.parse().ok()).unwrap_or(10.0)
+        self.host_fact("interval")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10.0)
     }
 
     /// The types.db files the agent uses (host fact `types_db`, paths separated by `:`), loaded.
     pub fn types_db(&self) -> Result<TypesDb, PluginError> {
-        let paths: Vec<&str> =
-            self.host_fact("types_db").unwrap_or("").split(':').filter(|p| !p.is_empty()).collect();
+        let paths: Vec<&str> = self
+            .host_fact("types_db")
+            .unwrap_or("")
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .collect();
         if paths.is_empty() {
-            return Err(PluginError::failed("the agent passed no types_db host fact"));
+            return Err(PluginError::failed(
+                "the agent passed no types_db host fact",
+            ));
         }
         TypesDb::load(&paths).map_err(PluginError::failed)
     }
@@ -52,17 +62,32 @@ mod tests {
 
     fn ctx(options: &[(&str, &str)], host: &[(&str, &str)]) -> InitContext {
         let entries = |pairs: &[(&str, &str)]| {
-            pairs.iter().map(|(k, v)| ConfigEntry { key: (*k).into(), value: (*v).into() }).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| ConfigEntry {
+                    key: (*k).into(),
+                    value: (*v).into(),
+                })
+                .collect()
         };
-        InitContext { options: entries(options), host: entries(host) }
+        InitContext {
+            options: entries(options),
+            host: entries(host),
+        }
     }
 
     #[test]
     fn parses_typed_options() {
-        let c = ctx(&[("Port", "9103"), ("Store", "yes"), ("Bad", "maybe")], &[("interval", "2.5")]);
+        let c = ctx(
+            &[("Port", "9103"), ("Store", "yes"), ("Bad", "maybe")],
+            &[("interval", "2.5")],
+        );
         assert_eq!(c.option_parse::<u16>("port").unwrap(), Some(9103));
         assert_eq!(c.option_parse::<u16>("missing").unwrap(), None);
-        assert_eq!(c.option_parse::<u8>("port").unwrap_err().code, crate::codes::INVALID_PARAMS);
+        assert_eq!(
+            c.option_parse::<u8>("port").unwrap_err().code,
+            crate::codes::INVALID_PARAMS
+        );
         assert!(c.option_bool("store", false).unwrap());
         assert!(!c.option_bool("absent", false).unwrap());
         assert!(c.option_bool("bad", false).is_err());

@@ -91,7 +91,12 @@ impl std::fmt::Display for Mismatch {
             Mismatch::Count { expected, found } => {
                 write!(f, "{found} values, but the data set has {expected} sources")
             }
-            Mismatch::DsType { index, source, expected, found } => write!(
+            Mismatch::DsType {
+                index,
+                source,
+                expected,
+                found,
+            } => write!(
                 f,
                 "value {index} (`{source}`) is {}, types.db says {}",
                 found.name(),
@@ -106,7 +111,9 @@ fn bound(text: &str) -> Result<Option<f64>, String> {
     if text.eq_ignore_ascii_case("U") {
         return Ok(None);
     }
-    text.parse::<f64>().map(Some).map_err(|_| format!("bad bound `{text}`"))
+    text.parse::<f64>()
+        .map(Some)
+        .map_err(|_| format!("bad bound `{text}`"))
 }
 
 fn parse_source(text: &str) -> Result<DataSource, String> {
@@ -114,11 +121,17 @@ fn parse_source(text: &str) -> Result<DataSource, String> {
     let [name, ds_type, min, max] = parts[..] else {
         return Err(format!("data source `{text}` is not name:TYPE:min:max"));
     };
-    let ds_type = DsType::parse(ds_type).ok_or_else(|| format!("unknown data-source type `{ds_type}`"))?;
+    let ds_type =
+        DsType::parse(ds_type).ok_or_else(|| format!("unknown data-source type `{ds_type}`"))?;
     if name.is_empty() {
         return Err(format!("data source `{text}` has no name"));
     }
-    Ok(DataSource { name: name.to_string(), ds_type, min: bound(min)?, max: bound(max)? })
+    Ok(DataSource {
+        name: name.to_string(),
+        ds_type,
+        min: bound(min)?,
+        max: bound(max)?,
+    })
 }
 
 impl TypesDb {
@@ -129,7 +142,11 @@ impl TypesDb {
             if line.is_empty() {
                 continue;
             }
-            let error = |message: String| ParseError { file: file.into(), line: index + 1, message };
+            let error = |message: String| ParseError {
+                file: file.into(),
+                line: index + 1,
+                message,
+            };
             let (name, rest) = line
                 .split_once(char::is_whitespace)
                 .ok_or_else(|| error(format!("type `{line}` has no data sources")))?;
@@ -156,8 +173,11 @@ impl TypesDb {
         for path in paths {
             let path = path.as_ref();
             let file = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ParseError { file: file.clone(), line: 0, message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|e| ParseError {
+                file: file.clone(),
+                line: 0,
+                message: e.to_string(),
+            })?;
             db.parse_into(&text, &file)?;
         }
         Ok(db)
@@ -180,9 +200,14 @@ impl TypesDb {
 
     /// Checks a value list against its data set: count, data-source types and bounds.
     pub fn check(&self, vl: &ValueList) -> Result<&[DataSource], Mismatch> {
-        let set = self.get(&vl.type_).ok_or_else(|| Mismatch::UnknownType(vl.type_.to_string()))?;
+        let set = self
+            .get(&vl.type_)
+            .ok_or_else(|| Mismatch::UnknownType(vl.type_.to_string()))?;
         if set.len() != vl.values.len() {
-            return Err(Mismatch::Count { expected: set.len(), found: vl.values.len() });
+            return Err(Mismatch::Count {
+                expected: set.len(),
+                found: vl.values.len(),
+            });
         }
         for (index, (source, value)) in set.iter().zip(vl.values.iter()).enumerate() {
             if source.ds_type != value.ds_type() {
@@ -200,7 +225,10 @@ impl TypesDb {
                 let below = source.min.is_some_and(|min| v < min);
                 let above = source.max.is_some_and(|max| v > max);
                 if !v.is_nan() && (below || above) {
-                    return Err(Mismatch::Range { source: source.name.clone(), value: v });
+                    return Err(Mismatch::Range {
+                        source: source.name.clone(),
+                        value: v,
+                    });
                 }
             }
         }
@@ -249,22 +277,40 @@ mod tests {
         assert!(db.check(&load(vec![g(f64::NAN), g(2.0), g(3.0)])).is_ok());
         assert_eq!(
             db.check(&load(vec![g(1.0), g(2.0)])).unwrap_err(),
-            Mismatch::Count { expected: 3, found: 2 }
+            Mismatch::Count {
+                expected: 3,
+                found: 2
+            }
         );
         assert!(matches!(
             db.check(&load(vec![g(1.0), Value::Derive(2), g(3.0)])),
             Err(Mismatch::DsType { index: 1, .. })
         ));
-        assert!(matches!(db.check(&load(vec![g(-1.0), g(2.0), g(3.0)])), Err(Mismatch::Range { .. })));
+        assert!(matches!(
+            db.check(&load(vec![g(-1.0), g(2.0), g(3.0)])),
+            Err(Mismatch::Range { .. })
+        ));
         let unknown = ValueList::new("x", "nope", vec![g(1.0)]);
-        assert_eq!(db.check(&unknown).unwrap_err(), Mismatch::UnknownType("nope".into()));
+        assert_eq!(
+            db.check(&unknown).unwrap_err(),
+            Mismatch::UnknownType("nope".into())
+        );
     }
 
     #[test]
     fn the_repository_types_db_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../types.db");
         let db = TypesDb::load(&[path]).unwrap();
-        for t in ["cpu", "load", "memory", "if_octets", "df_complex", "disk_octets", "ps_state", "uptime"] {
+        for t in [
+            "cpu",
+            "load",
+            "memory",
+            "if_octets",
+            "df_complex",
+            "disk_octets",
+            "ps_state",
+            "uptime",
+        ] {
             assert!(db.get(t).is_some(), "types.db lacks {t}");
         }
     }

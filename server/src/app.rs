@@ -24,7 +24,11 @@ use crate::{openapi, packages};
 pub async fn state(config: Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
-    Ok(AppState { db, config: Arc::new(config), telemetry: Arc::new(Telemetry::default()) })
+    Ok(AppState {
+        db,
+        config: Arc::new(config),
+        telemetry: Arc::new(Telemetry::default()),
+    })
 }
 
 /// Every route of Polaris.
@@ -35,7 +39,10 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/jobs", post(admin::create_job))
         .route("/jobs/{id}", get(admin::job))
         .route("/metrics/query", get(metrics::query))
-        .route_layer(middleware::from_fn_with_state(state.clone(), api::require_admin));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            api::require_admin,
+        ));
     let mut router = Router::new()
         .route("/agent/status", post(agent::status))
         .route("/agent/job/result", post(agent::job_result))
@@ -43,9 +50,14 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .nest("/api/v1", admin)
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(telemetry::metrics))
-        .fallback(|| async { ApiError::not_found(wire::retcode::NOT_FOUND, "Not found: no such route") })
+        .fallback(|| async {
+            ApiError::not_found(wire::retcode::NOT_FOUND, "Not found: no such route")
+        })
         .layer(DefaultBodyLimit::max(state.config.max_body))
-        .layer(middleware::from_fn_with_state(state.telemetry.clone(), telemetry::track));
+        .layer(middleware::from_fn_with_state(
+            state.telemetry.clone(),
+            telemetry::track,
+        ));
     if let Some(packages) = &state.config.packages {
         // As a service: every path under the prefix, "/packages/" included, reaches it.
         router = router.nest_service("/packages", packages::router(packages)?);
@@ -87,9 +99,15 @@ pub async fn shutdown_signal() {
 }
 
 /// Serves Polaris on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     spawn_sweeper(&state);
     let router = router(state)?;
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }

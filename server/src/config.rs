@@ -68,9 +68,11 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let config: Config =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
-        config.check().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(config)
     }
 
@@ -81,7 +83,10 @@ impl Config {
         }
         let known = ["sqlite:", "mysql:", "mariadb:", "postgres:", "postgresql:"];
         if !known.iter().any(|scheme| self.database.starts_with(scheme)) {
-            return Err(format!("database `{}` is not a sqlite://, mysql:// or postgres:// URL", self.database));
+            return Err(format!(
+                "database `{}` is not a sqlite://, mysql:// or postgres:// URL",
+                self.database
+            ));
         }
         if self.offline_after_steps == 0 {
             return Err("offline_after_steps must be at least 1".into());
@@ -107,8 +112,11 @@ mod tests {
     fn rejects_short_tokens_bad_urls_and_typos() {
         let config: Config = toml::from_str("admin_token = \"short\"").unwrap();
         assert!(config.check().is_err());
-        let config: Config = toml::from_str("admin_token = \"0123456789abcdef\"\ndatabase = \"redis://x\"").unwrap();
+        let config: Config =
+            toml::from_str("admin_token = \"0123456789abcdef\"\ndatabase = \"redis://x\"").unwrap();
         assert!(config.check().is_err());
-        assert!(toml::from_str::<Config>("admin_token = \"0123456789abcdef\"\nlisten_on = 1").is_err());
+        assert!(
+            toml::from_str::<Config>("admin_token = \"0123456789abcdef\"\nlisten_on = 1").is_err()
+        );
     }
 }

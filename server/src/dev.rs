@@ -33,14 +33,16 @@ fn secret(dir: &Path, name: &str) -> anyhow::Result<String> {
         return Ok(text.trim().to_string());
     }
     let value = uuid::Uuid::new_v4().simple().to_string();
-    std::fs::write(&path, format!("{value}\n")).with_context(|| format!("write {}", path.display()))?;
+    std::fs::write(&path, format!("{value}\n"))
+        .with_context(|| format!("write {}", path.display()))?;
     Ok(value)
 }
 
 /// Writes the dev configuration (and htpasswd) and returns it, with the package password.
 fn prepare(opts: &DevOptions) -> anyhow::Result<(Config, String)> {
     let dir = std::path::absolute(&opts.dir)?;
-    std::fs::create_dir_all(dir.join("packages")).with_context(|| format!("create {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("packages"))
+        .with_context(|| format!("create {}", dir.display()))?;
     let token = secret(&dir, "admin_token")?;
     let password = secret(&dir, "package_password")?;
     let hash = bcrypt::hash(&password, 10).context("hash the package password")?;
@@ -60,7 +62,10 @@ fn prepare(opts: &DevOptions) -> anyhow::Result<(Config, String)> {
 
 /// Starts nodus from beside this executable, posting to this server; `None` if not built.
 fn start_nodus(dir: &Path, listen: SocketAddr) -> anyhow::Result<Option<tokio::process::Child>> {
-    let exe_dir = std::env::current_exe()?.parent().map(Path::to_path_buf).unwrap_or_default();
+    let exe_dir = std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let nodus = exe_dir.join("nodus");
     if !nodus.exists() {
         return Ok(None);
@@ -91,16 +96,21 @@ fn start_nodus(dir: &Path, listen: SocketAddr) -> anyhow::Result<Option<tokio::p
     // `polaris dev` dies, so a killed dev server never leaves agents running.
     unsafe {
         command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(std::io::Error::from)
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)
         });
     }
-    let child = command.spawn().with_context(|| format!("start {}", nodus.display()))?;
+    let child = command
+        .spawn()
+        .with_context(|| format!("start {}", nodus.display()))?;
     Ok(Some(child))
 }
 
 /// This machine's host name, as nodus stamps it on values.
 fn nix_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// Runs `polaris dev` until Ctrl-C.
@@ -109,7 +119,9 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     let dir = std::path::absolute(&opts.dir)?;
     let token = config.admin_token.clone();
     let state = app::state(config).await?;
-    let listener = tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("listen on {}", opts.listen))?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("listen on {}", opts.listen))?;
     let base = format!("http://{}", opts.listen);
     println!("Polaris dev server on {base} (state in {})", dir.display());
     println!("  API document:  {base}/api/openapi.json");
@@ -120,9 +132,14 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
     if !opts.no_agents {
         match start_nodus(&dir, opts.listen)? {
             Some(child) => {
-                println!("  agent nodus:   running, log {}/nodus.log, metrics posted here", dir.display());
+                println!(
+                    "  agent nodus:   running, log {}/nodus.log, metrics posted here",
+                    dir.display()
+                );
                 let host = nix_hostname();
-                println!("  example:       curl -H 'Authorization: Bearer {token}' '{base}/api/v1/metrics/query?host={host}&plugin=load&type=load'");
+                println!(
+                    "  example:       curl -H 'Authorization: Bearer {token}' '{base}/api/v1/metrics/query?host={host}&plugin=load&type=load'"
+                );
                 agents.push(child);
             }
             None => println!("  agent nodus:   not built beside polaris (cargo build --workspace)"),

@@ -35,12 +35,20 @@ pub struct ErrorBody {
 impl ApiError {
     /// An error with status, retcode and message.
     pub fn new(status: StatusCode, errcode: u32, message: impl Into<String>) -> Self {
-        ApiError { status, errcode, message: message.into() }
+        ApiError {
+            status,
+            errcode,
+            message: message.into(),
+        }
     }
 
     /// 400 "Invalid params: <why>" (3021).
     pub fn invalid(why: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, retcode::INVALID_PARAMS, format!("Invalid params: {why}"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            retcode::INVALID_PARAMS,
+            format!("Invalid params: {why}"),
+        )
     }
 
     /// 404 with the given retcode.
@@ -56,12 +64,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(ErrorBody { errcode: self.errcode, message: self.message });
+        let body = Json(ErrorBody {
+            errcode: self.errcode,
+            message: self.message,
+        });
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer realm=\"polaris\""));
+            response.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static("Bearer realm=\"polaris\""),
+            );
         }
         response
     }
@@ -70,14 +82,21 @@ impl IntoResponse for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::UnknownJob(id) => Self::not_found(retcode::NO_SUCH_JOB, format!("No such job: {id}")),
-            DbError::UnknownHosts(hosts) => {
-                Self::not_found(retcode::NO_SUCH_HOST, format!("No such host: {}", hosts.join(", ")))
+            DbError::UnknownJob(id) => {
+                Self::not_found(retcode::NO_SUCH_JOB, format!("No such job: {id}"))
             }
+            DbError::UnknownHosts(hosts) => Self::not_found(
+                retcode::NO_SUCH_HOST,
+                format!("No such host: {}", hosts.join(", ")),
+            ),
             DbError::Invalid(why) => Self::invalid(why),
             other => {
                 tracing::error!("{other}");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, retcode::INTERNAL, format!("Internal error: {other}"))
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    retcode::INTERNAL,
+                    format!("Internal error: {other}"),
+                )
             }
         }
     }

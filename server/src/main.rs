@@ -83,7 +83,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let config = Config::load(&config)?;
             let latency = Db::connect(&config.database).await?.ping().await?;
-            println!("configuration OK; database answered in {:.1} ms", latency.as_secs_f64() * 1e3);
+            println!(
+                "configuration OK; database answered in {:.1} ms",
+                latency.as_secs_f64() * 1e3
+            );
             Ok(())
         }
         Command::Dev(options) => dev::run(options).await,

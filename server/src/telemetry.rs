@@ -44,16 +44,39 @@ impl Default for Telemetry {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("polaris");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
-        registry.register("http_request_duration_seconds", "HTTP request duration", latency.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request duration",
+            latency.clone(),
+        );
         let hosts = Family::<StatusLabels, Gauge>::default();
-        registry.register("hosts", "Registered hosts by status (online = agents reporting)", hosts.clone());
+        registry.register(
+            "hosts",
+            "Registered hosts by status (online = agents reporting)",
+            hosts.clone(),
+        );
         let ingested = Counter::default();
         registry.register("ingested_values", "Metric values stored", ingested.clone());
         let db_latency = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register("db_latency_seconds", "Database round trip measured at the last scrape", db_latency.clone());
-        Telemetry { registry, requests, latency, hosts, ingested, db_latency }
+        registry.register(
+            "db_latency_seconds",
+            "Database round trip measured at the last scrape",
+            db_latency.clone(),
+        );
+        Telemetry {
+            registry,
+            requests,
+            latency,
+            hosts,
+            ingested,
+            db_latency,
+        }
     }
 }
 
@@ -65,7 +88,11 @@ impl Telemetry {
 }
 
 /// Middleware: counts and times every request by its route pattern.
-pub async fn track(State(telemetry): State<Arc<Telemetry>>, request: Request, next: Next) -> Response {
+pub async fn track(
+    State(telemetry): State<Arc<Telemetry>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -77,7 +104,11 @@ pub async fn track(State(telemetry): State<Arc<Telemetry>>, request: Request, ne
     telemetry.latency.observe(started.elapsed().as_secs_f64());
     telemetry
         .requests
-        .get_or_create(&RequestLabels { route, method, status: response.status().as_u16() })
+        .get_or_create(&RequestLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
         .inc();
     response
 }
@@ -96,12 +127,21 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Ok(counts) = state.db.status_counts().await {
         for status in ["unknown", "online", "offline"] {
             let n = counts.get(status).copied().unwrap_or(0);
-            telemetry.hosts.get_or_create(&StatusLabels { status: status.into() }).set(n as i64);
+            telemetry
+                .hosts
+                .get_or_create(&StatusLabels {
+                    status: status.into(),
+                })
+                .set(n as i64);
         }
     }
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &telemetry.registry).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }

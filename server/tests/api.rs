@@ -23,7 +23,11 @@ struct Polaris {
 
 impl Polaris {
     fn start(backend: polaris::db::Backend) -> Option<Polaris> {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let scratch = runtime.block_on(common::Scratch::new(backend))?;
         let config: Config = toml::from_str(&format!(
             "admin_token = {TOKEN:?}\ndatabase = {:?}\nmax_body = 65536\n",
@@ -40,11 +44,26 @@ impl Polaris {
             }));
             base
         });
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Some(Polaris { base, agent, runtime: Some(runtime), scratch: Some(scratch), stop: Some(stop) })
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Some(Polaris {
+            base,
+            agent,
+            runtime: Some(runtime),
+            scratch: Some(scratch),
+            stop: Some(stop),
+        })
     }
 
-    fn send(&self, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> (u16, Value) {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let mut response = match (method, body) {
             ("GET", _) => {
@@ -65,7 +84,10 @@ impl Polaris {
         .expect("HTTP exchange");
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -81,7 +103,11 @@ impl Polaris {
     }
 
     fn text(&self, path: &str) -> String {
-        let mut response = self.agent.get(format!("{}{path}", self.base)).call().unwrap();
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .unwrap();
         response.body_mut().read_to_string().unwrap()
     }
 }
@@ -123,7 +149,10 @@ fn install_job(hosts: &[&str]) -> Value {
 fn bootagent_conversation_end_to_end() {
     each_backend(|p| {
         let (status, reply) = p.post("/agent/status", &report("host-a", 1));
-        assert_eq!((status, reply.clone()), (200, json!({ "errcode": 0, "jobs": [] })));
+        assert_eq!(
+            (status, reply.clone()),
+            (200, json!({ "errcode": 0, "jobs": [] }))
+        );
 
         let (status, job) = p.admin_post("/api/v1/jobs", &install_job(&["host-a"]));
         assert_eq!(status, 201, "{job}");
@@ -141,10 +170,17 @@ fn bootagent_conversation_end_to_end() {
             handed = Some(jobs[0]["id"].as_str().unwrap().to_string());
         }
         let host_job = handed.unwrap();
-        let (status, reply) = p.post("/agent/job/result", &json!([{ "id": host_job, "errcode": 0, "message": "success" }]));
+        let (status, reply) = p.post(
+            "/agent/job/result",
+            &json!([{ "id": host_job, "errcode": 0, "message": "success" }]),
+        );
         assert_eq!((status, reply), (200, json!({ "errcode": 0 })));
         let (_, reply) = p.post("/agent/status", &report("host-a", 1));
-        assert_eq!(reply["jobs"], json!([]), "done jobs are not handed out again");
+        assert_eq!(
+            reply["jobs"],
+            json!([]),
+            "done jobs are not handed out again"
+        );
 
         let (status, view) = p.admin_get(&format!("/api/v1/jobs/{job_id}"));
         assert_eq!(status, 200);
@@ -179,22 +215,53 @@ fn bad_input_gets_json_errors_and_stores_nothing() {
     each_backend(|p| {
         let cases: [(&str, &str, u16, &str); 6] = [
             ("/agent/status", "{ not json", 400, "Invalid params"),
-            ("/agent/status", r#"{"hostname":"h","version":"v","uptime":"long","timestamp":1,"step":600}"#, 400, "uptime"),
-            ("/agent/status", r#"{"version":"v","uptime":1,"timestamp":1,"step":600}"#, 400, "hostname"),
-            ("/agent/status", r#"{"hostname":"","version":"v","uptime":1,"timestamp":1,"step":600}"#, 400, "hostname"),
-            ("/agent/status", r#"{"hostname":"h","version":"v","uptime":1,"timestamp":1,"step":0}"#, 400, "step"),
+            (
+                "/agent/status",
+                r#"{"hostname":"h","version":"v","uptime":"long","timestamp":1,"step":600}"#,
+                400,
+                "uptime",
+            ),
+            (
+                "/agent/status",
+                r#"{"version":"v","uptime":1,"timestamp":1,"step":600}"#,
+                400,
+                "hostname",
+            ),
+            (
+                "/agent/status",
+                r#"{"hostname":"","version":"v","uptime":1,"timestamp":1,"step":600}"#,
+                400,
+                "hostname",
+            ),
+            (
+                "/agent/status",
+                r#"{"hostname":"h","version":"v","uptime":1,"timestamp":1,"step":0}"#,
+                400,
+                "step",
+            ),
             ("/agent/job/result", r#"{"id":"x"}"#, 400, "Invalid params"),
         ];
         for (path, body, expected, mention) in cases {
             let (status, reply) = p.send("POST", path, Some(body), None);
             assert_eq!(status, expected, "{body}: {reply}");
             assert_eq!(reply["errcode"], 3021, "{body}: {reply}");
-            assert!(reply["message"].as_str().unwrap().contains(mention), "{body}: {reply}");
+            assert!(
+                reply["message"].as_str().unwrap().contains(mention),
+                "{body}: {reply}"
+            );
         }
         let huge = json!({ "hostname": "big", "version": "x".repeat(70_000), "uptime": 1, "timestamp": 1, "step": 600 });
         let (status, reply) = p.post("/agent/status", &huge);
-        assert_eq!((status, reply["errcode"].clone()), (413, json!(3032)), "{reply}");
-        assert_eq!(p.admin_get("/api/v1/hosts").1, json!([]), "no host registered by bad reports");
+        assert_eq!(
+            (status, reply["errcode"].clone()),
+            (413, json!(3032)),
+            "{reply}"
+        );
+        assert_eq!(
+            p.admin_get("/api/v1/hosts").1,
+            json!([]),
+            "no host registered by bad reports"
+        );
 
         // A batch with one unknown id stores none of its results.
         p.post("/agent/status", &report("host-b", 600));
@@ -208,9 +275,20 @@ fn bad_input_gets_json_errors_and_stores_nothing() {
         assert_eq!(status, 404);
         assert_eq!(reply["errcode"], 3030);
         assert!(reply["message"].as_str().unwrap().contains("no-such-job"));
-        let view = p.admin_get(&format!("/api/v1/jobs/{}", job["id"].as_str().unwrap())).1;
-        assert_eq!(view["hosts"][0]["status"], "pending", "the valid result was not stored either");
-        assert_eq!(p.post("/agent/status", &report("host-b", 600)).1["jobs"].as_array().unwrap().len(), 1);
+        let view = p
+            .admin_get(&format!("/api/v1/jobs/{}", job["id"].as_str().unwrap()))
+            .1;
+        assert_eq!(
+            view["hosts"][0]["status"], "pending",
+            "the valid result was not stored either"
+        );
+        assert_eq!(
+            p.post("/agent/status", &report("host-b", 600)).1["jobs"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
     });
 }
 
@@ -222,21 +300,50 @@ fn admin_api_auth_and_job_targets() {
         assert_eq!((status, reply["errcode"].clone()), (401, json!(3031)));
         for host in ["r1-a", "r1-b", "r2-a"] {
             let mut body = report(host, 600);
-            body["region"] = json!(if host.starts_with("r1") { "east" } else { "west" });
+            body["region"] = json!(if host.starts_with("r1") {
+                "east"
+            } else {
+                "west"
+            });
             assert_eq!(p.post("/agent/status", &body).0, 200);
         }
-        assert_eq!(p.admin_get("/api/v1/hosts?region=east").1.as_array().unwrap().len(), 2);
+        assert_eq!(
+            p.admin_get("/api/v1/hosts?region=east")
+                .1
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
 
-        let (status, reply) = p.admin_post("/api/v1/jobs", &install_job(&["r1-a", "ghost-1", "ghost-2"]));
+        let (status, reply) = p.admin_post(
+            "/api/v1/jobs",
+            &install_job(&["r1-a", "ghost-1", "ghost-2"]),
+        );
         assert_eq!(status, 404);
         assert_eq!(reply["errcode"], 203);
         let message = reply["message"].as_str().unwrap();
-        assert!(message.contains("ghost-1") && message.contains("ghost-2") && !message.contains("r1-a"), "{message}");
-        assert_eq!(p.post("/agent/status", &report("r1-a", 600)).1["jobs"], json!([]), "nothing created");
+        assert!(
+            message.contains("ghost-1") && message.contains("ghost-2") && !message.contains("r1-a"),
+            "{message}"
+        );
+        assert_eq!(
+            p.post("/agent/status", &report("r1-a", 600)).1["jobs"],
+            json!([]),
+            "nothing created"
+        );
 
-        let (status, view) = p.admin_post("/api/v1/jobs", &json!({ "action": "restart", "name": "BasicAgent", "region": "east" }));
+        let (status, view) = p.admin_post(
+            "/api/v1/jobs",
+            &json!({ "action": "restart", "name": "BasicAgent", "region": "east" }),
+        );
         assert_eq!(status, 201, "{view}");
-        let mut hosts: Vec<&str> = view["hosts"].as_array().unwrap().iter().map(|h| h["hostname"].as_str().unwrap()).collect();
+        let mut hosts: Vec<&str> = view["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["hostname"].as_str().unwrap())
+            .collect();
         hosts.sort();
         assert_eq!(hosts, ["r1-a", "r1-b"]);
         let (status, view) = p.admin_post("/api/v1/jobs", &json!({ "action": "config", "svrlist": "127.0.0.1:8080", "step": 60, "hosts": ["r2-a"] }));
@@ -253,7 +360,11 @@ fn admin_api_auth_and_job_targets() {
             json!({ "action": "reboot", "name": "A", "hosts": ["r1-a"] }),
         ] {
             let (status, reply) = p.admin_post("/api/v1/jobs", &bad);
-            assert_eq!((status, reply["errcode"].clone()), (400, json!(3021)), "{bad}: {reply}");
+            assert_eq!(
+                (status, reply["errcode"].clone()),
+                (400, json!(3021)),
+                "{bad}: {reply}"
+            );
         }
         assert_eq!(p.admin_get("/api/v1/jobs/nope").0, 404);
     });
@@ -270,21 +381,31 @@ fn metrics_ingest_query_and_own_metrics() {
             })
             .collect();
         let (status, reply) = p.post("/api/v1/metrics", &json!(batch));
-        assert_eq!((status, reply.clone()), (200, json!({ "errcode": 0, "values": 12 })));
+        assert_eq!(
+            (status, reply.clone()),
+            (200, json!({ "errcode": 0, "values": 12 }))
+        );
         let (status, series) =
             p.admin_get("/api/v1/metrics/query?host=web-1&plugin=load&type=load&dsname=midterm&from=1000000&to=1000040&step=20");
         assert_eq!(status, 200, "{series}");
-        assert_eq!(series[0]["points"], json!([[1000000.0, 5.0], [1000020.0, 25.0]]));
+        assert_eq!(
+            series[0]["points"],
+            json!([[1000000.0, 5.0], [1000020.0, 25.0]])
+        );
 
         let bad = json!([{ "values": [1.0, 2.0], "dstypes": ["gauge"], "dsnames": ["a", "b"], "time": 1.0, "interval": 10.0,
                            "host": "web-1", "plugin": "x", "type": "y" }]);
         assert_eq!(p.post("/api/v1/metrics", &bad).0, 400);
-        let (status, _) = p.admin_get("/api/v1/metrics/query?host=web-1&plugin=load&type=load&from=10&to=5");
+        let (status, _) =
+            p.admin_get("/api/v1/metrics/query?host=web-1&plugin=load&type=load&from=10&to=5");
         assert_eq!(status, 400);
 
         p.post("/agent/status", &report("host-m", 600));
         let text = p.text("/metrics");
-        assert!(text.contains("polaris_hosts{status=\"online\"} 1"), "{text}");
+        assert!(
+            text.contains("polaris_hosts{status=\"online\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("polaris_ingested_values_total 12"), "{text}");
         assert!(text.contains("route=\"/agent/status\""), "{text}");
         assert!(text.contains("polaris_db_latency_seconds"), "{text}");
@@ -306,7 +427,15 @@ fn validator_path() -> Option<String> {
         return Some(target.into());
     }
     let installed = std::process::Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--target", target, "openapi-spec-validator"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            target,
+            "openapi-spec-validator",
+        ])
         .status()
         .is_ok_and(|s| s.success());
     (installed && probe(target)).then(|| target.into())
@@ -318,18 +447,36 @@ fn openapi_document_validates() {
     let doc = p.text("/api/openapi.json");
     let parsed: Value = serde_json::from_str(&doc).unwrap();
     assert!(parsed["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/agent/status", "/agent/job/result", "/api/v1/hosts", "/api/v1/jobs", "/api/v1/jobs/{id}", "/api/v1/metrics", "/api/v1/metrics/query", "/metrics"] {
-        assert!(parsed["paths"][path].is_object(), "{path} is not documented");
+    for path in [
+        "/agent/status",
+        "/agent/job/result",
+        "/api/v1/hosts",
+        "/api/v1/jobs",
+        "/api/v1/jobs/{id}",
+        "/api/v1/metrics",
+        "/api/v1/metrics/query",
+        "/metrics",
+    ] {
+        assert!(
+            parsed["paths"][path].is_object(),
+            "{path} is not documented"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");
     std::fs::write(&file, &doc).unwrap();
-    let path = validator_path().expect("openapi-spec-validator could not be installed with pip (needed by this test)");
+    let path = validator_path()
+        .expect("openapi-spec-validator could not be installed with pip (needed by this test)");
     let out = std::process::Command::new("python3")
         .args(["-m", "openapi_spec_validator"])
         .arg(&file)
         .env("PYTHONPATH", path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

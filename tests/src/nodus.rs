@@ -43,12 +43,17 @@ pub struct Nodus {
 impl Nodus {
     /// Writes `config_header` + the body `body(work dir)` gives and starts `nodus -f` on it
     /// with the given plugins; returns once the control socket answers.
-    pub fn start_with(body: impl FnOnce(&Path) -> String, builtin: &[&str], extra: &[(&Path, &str)]) -> Nodus {
+    pub fn start_with(
+        body: impl FnOnce(&Path) -> String,
+        builtin: &[&str],
+        extra: &[(&Path, &str)],
+    ) -> Nodus {
         let work = tempfile::tempdir().expect("temp dir");
         plugin_links(&work.path().join("plugins"), builtin, extra);
         let config = work.path().join("nodus.conf");
         let body = body(work.path());
-        std::fs::write(&config, format!("{}{body}", config_header(work.path()))).expect("write config");
+        std::fs::write(&config, format!("{}{body}", config_header(work.path())))
+            .expect("write config");
         let child = Command::new(bin("nodus"))
             .arg("-f")
             .arg("-C")
@@ -58,10 +63,17 @@ impl Nodus {
             .stdin(Stdio::null())
             .spawn()
             .expect("start nodus");
-        let nodus = Nodus { child: Some(child), work };
+        let nodus = Nodus {
+            child: Some(child),
+            work,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !nodus.ctl(&["plugin", "list"]).status.success() {
-            assert!(Instant::now() < deadline, "nodus did not come up: {}", nodus.log());
+            assert!(
+                Instant::now() < deadline,
+                "nodus did not come up: {}",
+                nodus.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         nodus
@@ -85,7 +97,11 @@ impl Nodus {
     /// `nodusctl --json plugin list`: every plugin's status object.
     pub fn list(&self) -> Vec<Value> {
         let out = self.ctl(&["--json", "plugin", "list"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let doc: Value = serde_json::from_slice(&out.stdout).expect("list JSON");
         doc["plugins"].as_array().cloned().unwrap_or_default()
     }
@@ -102,7 +118,12 @@ impl Nodus {
             if let Some(status) = self.plugin(name).filter(|s| check(s)) {
                 return status;
             }
-            assert!(Instant::now() < deadline, "{name}: condition not reached; list: {:?}\nlog:\n{}", self.plugin(name), self.log());
+            assert!(
+                Instant::now() < deadline,
+                "{name}: condition not reached; list: {:?}\nlog:\n{}",
+                self.plugin(name),
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -114,8 +135,13 @@ impl Nodus {
 
     /// Stops nodus with SIGTERM and waits for it; returns whether it exited with 0.
     pub fn stop(mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = child.try_wait() {

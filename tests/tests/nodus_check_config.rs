@@ -7,11 +7,22 @@ use e2e::nodus::{config_header, plugin_links};
 
 fn check(body: &str) -> (i32, String, String, String) {
     let work = tempfile::tempdir().unwrap();
-    plugin_links(&work.path().join("plugins"), &["load", "uptime", "csv"], &[]);
+    plugin_links(
+        &work.path().join("plugins"),
+        &["load", "uptime", "csv"],
+        &[],
+    );
     let config = work.path().join("nodus.conf");
     std::fs::write(&config, format!("{}{body}", config_header(work.path()))).unwrap();
     let log = work.path().join("test.log");
-    let out = Command::new(e2e::bin("nodus")).arg("-t").arg("-C").arg(&config).arg("-L").arg(&log).output().unwrap();
+    let out = Command::new(e2e::bin("nodus"))
+        .arg("-t")
+        .arg("-C")
+        .arg(&config)
+        .arg("-L")
+        .arg(&log)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -38,7 +49,12 @@ fn shipped_example_config_is_valid() {
         .env("NODUS_PLUGIN_DIR", e2e::plugin_dir())
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Success", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Success",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success());
 }
 
@@ -60,12 +76,18 @@ fn unknown_global_key_fails() {
 
 #[test]
 fn unknown_plugin_fails() {
-    assert_fails("[plugin.load]\n[plugin.nosuch]\n", "no plugin named `nosuch`");
+    assert_fails(
+        "[plugin.load]\n[plugin.nosuch]\n",
+        "no plugin named `nosuch`",
+    );
 }
 
 #[test]
 fn unknown_option_fails() {
-    assert_fails("[plugin.load.options]\nBogus = 1\n", "unknown option `Bogus`");
+    assert_fails(
+        "[plugin.load.options]\nBogus = 1\n",
+        "unknown option `Bogus`",
+    );
 }
 
 #[test]
@@ -73,7 +95,10 @@ fn option_refused_by_init_fails() {
     let dir = tempfile::tempdir().unwrap();
     let csv_dir = dir.path().join("not-a-dir");
     std::fs::write(&csv_dir, "a file where a directory should be").unwrap();
-    assert_fails(&format!("[plugin.csv.options]\nDataDir = {csv_dir:?}\n"), "init refused the options");
+    assert_fails(
+        &format!("[plugin.csv.options]\nDataDir = {csv_dir:?}\n"),
+        "init refused the options",
+    );
 }
 
 #[test]
@@ -83,16 +108,30 @@ fn missing_types_db_fails() {
     let config = work.path().join("nodus.conf");
     std::fs::write(&config, "types_db = [\"/nonexistent/types.db\"]\n").unwrap();
     let log = work.path().join("test.log");
-    let out = Command::new(e2e::bin("nodus")).arg("-t").arg("-C").arg(&config).arg("-L").arg(&log).output().unwrap();
+    let out = Command::new(e2e::bin("nodus"))
+        .arg("-t")
+        .arg("-C")
+        .arg(&config)
+        .arg("-L")
+        .arg(&log)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Failed!!!");
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/types.db"));
-    assert!(std::fs::read_to_string(&log).unwrap().contains("/nonexistent/types.db"));
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("/nonexistent/types.db")
+    );
 }
 
 #[test]
 fn missing_config_file_fails() {
-    let out = Command::new(e2e::bin("nodus")).args(["-t", "-C", "/nonexistent/nodus.conf"]).output().unwrap();
+    let out = Command::new(e2e::bin("nodus"))
+        .args(["-t", "-C", "/nonexistent/nodus.conf"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Failed!!!");
 }

@@ -29,19 +29,26 @@ fn ticker_lines(nodus: &Nodus) -> usize {
 fn wait_until(limit: Duration, what: &str, check: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + limit;
     while !check() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 #[test]
 fn stop_start_remove_load() {
-    let nodus = Nodus::start_with(|work| {
-        format!(
-            "hostname = \"testhost\"\ninterval = 0.1\n[plugin.ticker]\n[plugin.load]\ninterval = 5\n[plugin.csv.options]\nDataDir = {:?}\n",
-            work.join("csv")
-        )
-    }, &["load", "csv"], &[(ticker(), "ticker.so")]);
+    let nodus = Nodus::start_with(
+        |work| {
+            format!(
+                "hostname = \"testhost\"\ninterval = 0.1\n[plugin.ticker]\n[plugin.load]\ninterval = 5\n[plugin.csv.options]\nDataDir = {:?}\n",
+                work.join("csv")
+            )
+        },
+        &["load", "csv"],
+        &[(ticker(), "ticker.so")],
+    );
 
     let list = nodus.list();
     let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
@@ -52,7 +59,9 @@ fn stop_start_remove_load() {
     assert_eq!(ticker_status["interval"], 0.1);
     assert_eq!(nodus.plugin("csv").unwrap()["roles"][0], "write");
 
-    wait_until(Duration::from_secs(10), "ticker values in csv", || ticker_lines(&nodus) >= 5);
+    wait_until(Duration::from_secs(10), "ticker values in csv", || {
+        ticker_lines(&nodus) >= 5
+    });
 
     // stop: collection pauses.
     assert!(nodus.ctl(&["plugin", "stop", "ticker"]).status.success());
@@ -60,20 +69,34 @@ fn stop_start_remove_load() {
     std::thread::sleep(Duration::from_millis(400)); // let the last read's values reach the file
     let paused = ticker_lines(&nodus);
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(ticker_lines(&nodus), paused, "values kept coming while stopped");
+    assert_eq!(
+        ticker_lines(&nodus),
+        paused,
+        "values kept coming while stopped"
+    );
 
     // start: it resumes.
     assert!(nodus.ctl(&["plugin", "start", "ticker"]).status.success());
-    wait_until(Duration::from_secs(10), "collection to resume", || ticker_lines(&nodus) >= paused + 3);
+    wait_until(Duration::from_secs(10), "collection to resume", || {
+        ticker_lines(&nodus) >= paused + 3
+    });
 
     // remove: it is gone and its values end.
     let out = nodus.ctl(&["plugin", "remove", "ticker"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(nodus.plugin("ticker").is_none());
     std::thread::sleep(Duration::from_millis(400));
     let ended = ticker_lines(&nodus);
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(ticker_lines(&nodus), ended, "values kept coming after remove");
+    assert_eq!(
+        ticker_lines(&nodus),
+        ended,
+        "values kept coming after remove"
+    );
     let out = nodus.ctl(&["plugin", "stop", "ticker"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no plugin named `ticker`"));
@@ -82,9 +105,17 @@ fn stop_start_remove_load() {
     let copy = nodus.path("ticker-again.so");
     std::fs::copy(ticker(), &copy).unwrap();
     let out = nodus.ctl(&["plugin", "load", copy.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(nodus.plugin("ticker").unwrap()["state"], "running");
-    wait_until(Duration::from_secs(10), "the loaded plugin to collect", || ticker_lines(&nodus) >= ended + 3);
+    wait_until(
+        Duration::from_secs(10),
+        "the loaded plugin to collect",
+        || ticker_lines(&nodus) >= ended + 3,
+    );
 
     assert!(nodus.stop(), "nodus exits 0 on SIGTERM");
 }
@@ -100,7 +131,10 @@ fn trace_unknown_plugin_no_agent_and_no_permission() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(">> {\"command\":\"plugin_list\"}"), "{stderr}");
+    assert!(
+        stderr.contains(">> {\"command\":\"plugin_list\"}"),
+        "{stderr}"
+    );
     assert!(stderr.contains("<< {\"ok\":true"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("load"));
 
@@ -125,7 +159,12 @@ fn trace_unknown_plugin_no_agent_and_no_permission() {
         .output();
     match out {
         Ok(out) if nix_is_root() => {
-            assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(4),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"));
         }
         _ => eprintln!("SKIPPED the permission check: needs root and setpriv"),

@@ -9,17 +9,30 @@ use std::time::{Duration, Instant};
 /// A plain HTTP GET; returns (status, body).
 fn get(addr: &str, path: &str, auth: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to polaris dev");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -46,30 +59,54 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
 
     // nodus reads at start and posts to the dev server: its load values arrive.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let query = format!("/api/v1/metrics/query?host={}&plugin=load&type=load&dsname=shortterm&step=1", host.trim());
+    let query = format!(
+        "/api/v1/metrics/query?host={}&plugin=load&type=load&dsname=shortterm&step=1",
+        host.trim()
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = get(&addr, &query, &bearer);
         assert_eq!(status, 200, "{body}");
         let series: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if series[0]["points"].as_array().is_some_and(|p| !p.is_empty()) {
+        if series[0]["points"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "no metrics from nodus: {body}\n{}", std::fs::read_to_string(state.join("nodus.log")).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "no metrics from nodus: {body}\n{}",
+            std::fs::read_to_string(state.join("nodus.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     let password = std::fs::read_to_string(state.join("package_password")).unwrap();
-    let basic = format!("Basic {}", base64_encode(&format!("dev:{}", password.trim())));
+    let basic = format!(
+        "Basic {}",
+        base64_encode(&format!("dev:{}", password.trim()))
+    );
     let (status, body) = get(&addr, "/packages/", &basic);
     assert_eq!(status, 200);
     assert!(body.contains("Index of /packages/"), "{body}");
 
     // SIGTERM: polaris dev stops its agents and exits.
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(child.wait().unwrap().success());
     let mut printed = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut printed).unwrap();
-    assert!(printed.contains("curl -H 'Authorization: Bearer"), "{printed}");
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut printed)
+        .unwrap();
+    assert!(
+        printed.contains("curl -H 'Authorization: Bearer"),
+        "{printed}"
+    );
 }
 
 /// Standard base64 (RFC 4648) of `text`, for a Basic auth header.
@@ -78,7 +115,11 @@ fn base64_encode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -223,7 +223,8 @@ mod tests {
         assert_eq!(reply.jobs[0].limits["CPU"], "10%");
         assert_eq!(reply.jobs[1].step, Some(1200));
         let results: Vec<JobResult> =
-            serde_json::from_str(r#"[ { "id": "ddc8a9b9", "errcode": 0, "message": "success" } ]"#).unwrap();
+            serde_json::from_str(r#"[ { "id": "ddc8a9b9", "errcode": 0, "message": "success" } ]"#)
+                .unwrap();
         assert_eq!(results[0].errcode, 0);
     }
 }

@@ -178,9 +178,13 @@ use crate::agent::Agent;
 /// unless `NODUS_LOG` names another level.
 fn init_logging(file: Option<&Path>, level: &str) -> anyhow::Result<()> {
     let level = std::env::var("NODUS_LOG").unwrap_or_else(|_| level.to_string());
-    let filter: tracing_subscriber::filter::LevelFilter =
-        level.parse().map_err(|_| anyhow::anyhow!("log level `{level}` is not one of error, warn, info, debug, trace"))?;
-    let builder = tracing_subscriber::fmt().with_max_level(filter).with_target(false).with_ansi(false);
+    let filter: tracing_subscriber::filter::LevelFilter = level.parse().map_err(|_| {
+        anyhow::anyhow!("log level `{level}` is not one of error, warn, info, debug, trace")
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_target(false)
+        .with_ansi(false);
     match file {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -25,7 +25,10 @@ pub struct HostFilter {
 #[utoipa::path(get, path = "/api/v1/hosts", tag = "admin", params(HostFilter),
     security(("bearer" = [])),
     responses((status = 200, body = Vec<HostView>), (status = 401, body = ErrorBody)))]
-pub async fn hosts(State(state): State<AppState>, Query(filter): Query<HostFilter>) -> Result<Json<Vec<HostView>>, ApiError> {
+pub async fn hosts(
+    State(state): State<AppState>,
+    Query(filter): Query<HostFilter>,
+) -> Result<Json<Vec<HostView>>, ApiError> {
     Ok(Json(state.db.hosts(filter.region.as_deref()).await?))
 }
 
@@ -34,13 +37,13 @@ pub async fn hosts(State(state): State<AppState>, Query(filter): Query<HostFilte
     params(("hostname" = String, Path, description = "Host name / AgentSN")),
     security(("bearer" = [])),
     responses((status = 200, body = HostView), (status = 404, description = "No such host (203)", body = ErrorBody)))]
-pub async fn host(State(state): State<AppState>, Path(hostname): Path<String>) -> Result<Json<HostView>, ApiError> {
-    state
-        .db
-        .host(&hostname)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(retcode::NO_SUCH_HOST, format!("No such host: {hostname}")))
+pub async fn host(
+    State(state): State<AppState>,
+    Path(hostname): Path<String>,
+) -> Result<Json<HostView>, ApiError> {
+    state.db.host(&hostname).await?.map(Json).ok_or_else(|| {
+        ApiError::not_found(retcode::NO_SUCH_HOST, format!("No such host: {hostname}"))
+    })
 }
 
 /// A new boot job: what to do, and for which hosts (`hosts` or `region`).
@@ -73,17 +76,37 @@ pub struct NewJob {
 
 fn validate(job: &NewJob) -> Result<(), ApiError> {
     let needs_name = job.action != BootAction::Config;
-    if needs_name && job.name.as_deref().is_none_or(|n| n.is_empty() || n.len() > 64) {
-        return Err(ApiError::invalid(format!("`{}` needs the agent's name (1 to 64 characters)", job.action.as_str())));
+    if needs_name
+        && job
+            .name
+            .as_deref()
+            .is_none_or(|n| n.is_empty() || n.len() > 64)
+    {
+        return Err(ApiError::invalid(format!(
+            "`{}` needs the agent's name (1 to 64 characters)",
+            job.action.as_str()
+        )));
     }
     if matches!(job.action, BootAction::Install | BootAction::Upgrade) {
         let url = job.url.as_deref().unwrap_or("");
-        if !["http://", "https://", "ftp://"].iter().any(|s| url.starts_with(s)) || url.len() > 512 {
-            return Err(ApiError::invalid("install and upgrade need an http, https or ftp `url` (at most 512 characters)"));
+        if !["http://", "https://", "ftp://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+            || url.len() > 512
+        {
+            return Err(ApiError::invalid(
+                "install and upgrade need an http, https or ftp `url` (at most 512 characters)",
+            ));
         }
-        let hex = job.checksum.as_deref().and_then(|c| c.strip_prefix("SHA256:")).unwrap_or("");
+        let hex = job
+            .checksum
+            .as_deref()
+            .and_then(|c| c.strip_prefix("SHA256:"))
+            .unwrap_or("");
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::invalid("install and upgrade need `checksum` as SHA256:<64 hex digits>"));
+            return Err(ApiError::invalid(
+                "install and upgrade need `checksum` as SHA256:<64 hex digits>",
+            ));
         }
     }
     if job.action == BootAction::Config && job.svrlist.is_none() && job.step.is_none() {
@@ -99,7 +122,9 @@ fn target(job: &mut NewJob) -> Result<Target, ApiError> {
     match (job.hosts.take(), job.region.take()) {
         (Some(hosts), None) if !hosts.is_empty() => Ok(Target::Hosts(hosts)),
         (None, Some(region)) if !region.is_empty() => Ok(Target::Region(region)),
-        _ => Err(ApiError::invalid("give either a non-empty `hosts` list or a `region`")),
+        _ => Err(ApiError::invalid(
+            "give either a non-empty `hosts` list or a `region`",
+        )),
     }
 }
 
@@ -111,7 +136,10 @@ fn target(job: &mut NewJob) -> Result<Target, ApiError> {
         (status = 201, description = "Created", body = JobView),
         (status = 400, description = "Invalid params (3021)", body = ErrorBody),
         (status = 404, description = "No such host (203), naming every unknown host; nothing created", body = ErrorBody)))]
-pub async fn create_job(State(state): State<AppState>, ApiJson(mut job): ApiJson<NewJob>) -> Result<(StatusCode, Json<JobView>), ApiError> {
+pub async fn create_job(
+    State(state): State<AppState>,
+    ApiJson(mut job): ApiJson<NewJob>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
     validate(&job)?;
     let target = target(&mut job)?;
     let spec = BootJob {
@@ -134,7 +162,10 @@ pub async fn create_job(State(state): State<AppState>, ApiJson(mut job): ApiJson
     params(("id" = String, Path, description = "Job id")),
     security(("bearer" = [])),
     responses((status = 200, body = JobView), (status = 404, description = "No such job (3030)", body = ErrorBody)))]
-pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
     state
         .db
         .job(&id)

@@ -14,18 +14,30 @@ const MAX_HOSTNAME: usize = 256;
 
 fn check_report(report: &StatusReport) -> Result<(), ApiError> {
     if report.hostname.trim().is_empty() || report.hostname.len() > MAX_HOSTNAME {
-        return Err(ApiError::invalid(format!("hostname must be 1 to {MAX_HOSTNAME} characters")));
+        return Err(ApiError::invalid(format!(
+            "hostname must be 1 to {MAX_HOSTNAME} characters"
+        )));
     }
     if report.step == 0 {
         return Err(ApiError::invalid("step must be at least 1 second"));
     }
-    if report.version.len() > 64 || report.region.as_ref().is_some_and(|r| r.is_empty() || r.len() > 64) {
-        return Err(ApiError::invalid("version and region must be at most 64 characters (region not empty)"));
+    if report.version.len() > 64
+        || report
+            .region
+            .as_ref()
+            .is_some_and(|r| r.is_empty() || r.len() > 64)
+    {
+        return Err(ApiError::invalid(
+            "version and region must be at most 64 characters (region not empty)",
+        ));
     }
     let mut names: Vec<&str> = report.agents.iter().map(|a| a.name.as_str()).collect();
     names.sort_unstable();
-    if names.iter().any(|n| n.is_empty() || n.len() > 64) || names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(ApiError::invalid("agent names must be unique and 1 to 64 characters"));
+    if names.iter().any(|n| n.is_empty() || n.len() > 64) || names.windows(2).any(|w| w[0] == w[1])
+    {
+        return Err(ApiError::invalid(
+            "agent names must be unique and 1 to 64 characters",
+        ));
     }
     Ok(())
 }
@@ -36,7 +48,10 @@ fn check_report(report: &StatusReport) -> Result<(), ApiError> {
         (status = 200, description = "Registered; pending jobs for this host", body = StatusReply),
         (status = 400, description = "Malformed report", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody)))]
-pub async fn status(State(state): State<AppState>, ApiJson(report): ApiJson<StatusReport>) -> Result<Json<StatusReply>, ApiError> {
+pub async fn status(
+    State(state): State<AppState>,
+    ApiJson(report): ApiJson<StatusReport>,
+) -> Result<Json<StatusReply>, ApiError> {
     check_report(&report)?;
     let host_id = state.db.report_status(&report).await?;
     let jobs = state.db.pending_jobs(host_id).await?;
@@ -49,13 +64,25 @@ pub async fn status(State(state): State<AppState>, ApiJson(report): ApiJson<Stat
         (status = 200, description = "Every result stored", body = ResultReply),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 404, description = "A job id that was never handed out (errcode 3030); nothing stored", body = ErrorBody)))]
-pub async fn job_result(State(state): State<AppState>, ApiJson(results): ApiJson<Vec<JobResult>>) -> Result<Json<ResultReply>, ApiError> {
+pub async fn job_result(
+    State(state): State<AppState>,
+    ApiJson(results): ApiJson<Vec<JobResult>>,
+) -> Result<Json<ResultReply>, ApiError> {
     if results.is_empty() {
         return Err(ApiError::invalid("no results in the body"));
     }
-    if let Some(bad) = results.iter().find(|r| r.id.is_empty() || r.id.len() > 64 || r.message.len() > 4096) {
-        return Err(ApiError::invalid(format!("result `{}`: id must be 1 to 64 characters, message at most 4096", bad.id)));
+    if let Some(bad) = results
+        .iter()
+        .find(|r| r.id.is_empty() || r.id.len() > 64 || r.message.len() > 4096)
+    {
+        return Err(ApiError::invalid(format!(
+            "result `{}`: id must be 1 to 64 characters, message at most 4096",
+            bad.id
+        )));
     }
     state.db.store_results(&results).await?;
-    Ok(Json(ResultReply { errcode: 0, message: None }))
+    Ok(Json(ResultReply {
+        errcode: 0,
+        message: None,
+    }))
 }

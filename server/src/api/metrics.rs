@@ -26,7 +26,10 @@ pub struct IngestReply {
         (status = 200, body = IngestReply),
         (status = 400, description = "Malformed batch; nothing stored", body = ErrorBody),
         (status = 413, description = "Batch over the body limit", body = ErrorBody)))]
-pub async fn ingest(State(state): State<AppState>, ApiJson(batch): ApiJson<Vec<ValueListJson>>) -> Result<Json<IngestReply>, ApiError> {
+pub async fn ingest(
+    State(state): State<AppState>,
+    ApiJson(batch): ApiJson<Vec<ValueListJson>>,
+) -> Result<Json<IngestReply>, ApiError> {
     for vl in &batch {
         let n = vl.values.len();
         if n == 0 || vl.dsnames.len() != n || vl.dstypes.len() != n {
@@ -35,8 +38,11 @@ pub async fn ingest(State(state): State<AppState>, ApiJson(batch): ApiJson<Vec<V
                 vl.plugin, vl.type_
             )));
         }
-        if vl.host.is_empty() || vl.plugin.is_empty() || vl.type_.is_empty() || !vl.time.is_finite() {
-            return Err(ApiError::invalid("every value list needs host, plugin, type and a finite time"));
+        if vl.host.is_empty() || vl.plugin.is_empty() || vl.type_.is_empty() || !vl.time.is_finite()
+        {
+            return Err(ApiError::invalid(
+                "every value list needs host, plugin, type and a finite time",
+            ));
         }
     }
     let values = state.db.ingest(&batch).await?;
@@ -73,7 +79,10 @@ pub struct QueryParams {
 #[utoipa::path(get, path = "/api/v1/metrics/query", tag = "metrics", params(QueryParams),
     security(("bearer" = [])),
     responses((status = 200, body = Vec<SeriesPoints>), (status = 400, body = ErrorBody)))]
-pub async fn query(State(state): State<AppState>, Query(params): Query<QueryParams>) -> Result<Json<Vec<SeriesPoints>>, ApiError> {
+pub async fn query(
+    State(state): State<AppState>,
+    Query(params): Query<QueryParams>,
+) -> Result<Json<Vec<SeriesPoints>>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
     let to = params.to.unwrap_or(now);
     let from = params.from.unwrap_or(to - 3600.0);
@@ -82,7 +91,9 @@ pub async fn query(State(state): State<AppState>, Query(params): Query<QueryPara
         return Err(ApiError::invalid("`from` must be before `to`"));
     }
     if !(step.is_finite() && step > 0.0) || (to - from) / step > 100_000.0 {
-        return Err(ApiError::invalid("`step` must be > 0 and give at most 100000 buckets"));
+        return Err(ApiError::invalid(
+            "`step` must be > 0 and give at most 100000 buckets",
+        ));
     }
     let query = MetricQuery {
         host: params.host,

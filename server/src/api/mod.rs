@@ -16,7 +16,11 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Middleware: requires `Authorization: Bearer <admin_token>`.
-pub async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let given = request
         .headers()
         .get(AUTHORIZATION)
@@ -28,7 +32,9 @@ pub async fn require_admin(State(state): State<AppState>, request: Request, next
             Ok(next.run(request).await)
         }
         Some(_) => Err(ApiError::unauthorized("Unauthorized: wrong bearer token")),
-        None => Err(ApiError::unauthorized("Unauthorized: send Authorization: Bearer <admin_token>")),
+        None => Err(ApiError::unauthorized(
+            "Unauthorized: send Authorization: Bearer <admin_token>",
+        )),
     }
 }
 

@@ -239,7 +239,11 @@ impl Db {
             Some(Backend::Sqlite) => Pool::Sqlite(sqlite::Store::connect(url).await?),
             Some(Backend::MySql) => Pool::MySql(mysql::Store::connect(url).await?),
             Some(Backend::Postgres) => Pool::Postgres(postgres::Store::connect(url).await?),
-            None => return Err(DbError::Invalid(format!("unsupported database URL `{url}`"))),
+            None => {
+                return Err(DbError::Invalid(format!(
+                    "unsupported database URL `{url}`"
+                )));
+            }
         };
         Ok(Db { inner })
     }
