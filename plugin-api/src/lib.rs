@@ -6,13 +6,17 @@
 //! Layout:
 //! - [`abi`]: the `#[repr(C)]` root module ([`abi::PluginMod`]) and what crosses the boundary;
 //!   used by the host's loader and by the code [`export_plugin!`] generates.
-//! - [`values`]: collectd-shaped value lists that read plugins emit and write plugins receive.
+//! - [`values`]: collectd-shaped value lists that read plugins emit and write plugins receive
+//!   (with [`ValueList::multivalue`], collectd's `ValuesAbsolute`/`ValuesPercentage` dispatch).
 //! - [`sdk`]: the safe traits a plugin implements ([`Plugin`], [`InfoPlugin`], [`ReadPlugin`],
 //!   [`WritePlugin`]), the [`InitContext`] helpers, and the panic guard every entry point runs in.
 //! - [`args`]: splitting and parsing the `-a "<arguments>"` string of an info call.
-//! - [`options`]: typed option access (`option_bool`, `option_parse`) and nodus's host facts.
-//! - [`types_db`]: collectd's `types.db` data sets, for the agent's checks and for write plugins
-//!   that need source names.
+//! - [`options`]: typed option access (`option_bool`, `option_parse`), nodus's host facts, and
+//!   the builders tests make contexts with (`with_options`, `with_host_fact`).
+//! - [`select`]: collectd's ignore lists of exact names (`Disk sda`, `IgnoreSelected`), as
+//!   [`Selection`].
+//! - [`types_db`]: collectd's `types.db` data sets, for the agent's checks, for write plugins
+//!   that need source names, and for tests that check what a plugin reads (`check_all`).
 //!
 //! The ABI version is this crate's version ([`ABI_VERSION`]); abi_stable checks it, and the type
 //! layouts, when the host loads a plugin.
@@ -21,11 +25,13 @@ pub mod abi;
 pub mod args;
 pub mod options;
 pub mod sdk;
+pub mod select;
 pub mod types_db;
 pub mod values;
 
 pub use abi::{ConfigEntry, InitContext, PluginError, PluginInfo, Roles};
 pub use sdk::{InfoPlugin, Plugin, ReadPlugin, WritePlugin};
+pub use select::Selection;
 pub use values::{DsType, Value, ValueList};
 
 /// Re-exported so that [`export_plugin!`] works in crates that do not name abi_stable themselves.

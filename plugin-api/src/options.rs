@@ -1,12 +1,44 @@
 //! Typed access to a plugin's options and to the host facts nodus passes (`interval`,
-//! `types_db`), so plugins parse `true`/`10`/`1.5` the same way and fail with the same message.
+//! `types_db`), so plugins parse `true`/`10`/`1.5` the same way and fail with the same message;
+//! and builders that give tests a context with options and host facts.
 
 use std::str::FromStr;
 
-use crate::abi::{InitContext, PluginError};
+use crate::abi::{ConfigEntry, InitContext, PluginError};
 use crate::types_db::TypesDb;
 
 impl InitContext {
+    /// This context with the options `key value` of `pairs` appended, in order (keys may
+    /// repeat, as in a collectd `<Plugin>` block). For tests; the agent builds the context
+    /// from its configuration.
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// # use plugin_api::InitContext;
+    /// let ctx = InitContext::rooted_at(Path::new("testdata/basic"))
+    ///     .with_options(&[("Interface", "eth0"), ("Interface", "lo")]);
+    /// assert_eq!(ctx.options("interface").collect::<Vec<_>>(), ["eth0", "lo"]);
+    /// ```
+    pub fn with_options(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.options
+            .extend(pairs.iter().map(|(key, value)| entry(key, value)));
+        self
+    }
+
+    /// This context with the host fact `key` set to `value` (appended: it replaces an earlier
+    /// fact of that key, see [`InitContext::host_fact`]). For tests, e.g. `types_db`,
+    /// `hostname` or `proc_root`.
+    ///
+    /// ```
+    /// # use plugin_api::InitContext;
+    /// let ctx = InitContext::default().with_host_fact("hostname", "web1");
+    /// assert_eq!(ctx.host_fact("hostname"), Some("web1"));
+    /// ```
+    pub fn with_host_fact(mut self, key: &str, value: &str) -> Self {
+        self.host.push(entry(key, value));
+        self
+    }
+
     /// Option `key` parsed as `T`; `Ok(None)` when absent, "Invalid params" when malformed.
     pub fn option_parse<T: FromStr>(&self, key: &str) -> Result<Option<T>, PluginError> {
         match self.option(key) {
@@ -55,33 +87,43 @@ impl InitContext {
     }
 }
 
+fn entry(key: &str, value: &str) -> ConfigEntry {
+    ConfigEntry {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::ConfigEntry;
+    use std::path::Path;
+
     use crate::abi::InitContext;
 
-    fn ctx(options: &[(&str, &str)], host: &[(&str, &str)]) -> InitContext {
-        let entries = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| ConfigEntry {
-                    key: (*k).into(),
-                    value: (*v).into(),
-                })
-                .collect()
-        };
-        InitContext {
-            options: entries(options),
-            host: entries(host),
-        }
+    #[test]
+    fn builders_append_options_and_host_facts() {
+        let c = InitContext::rooted_at(Path::new("/case"))
+            .with_options(&[("Disk", "sda"), ("disk", "sdb")])
+            .with_options(&[("IgnoreSelected", "true")])
+            .with_host_fact("hostname", "web1")
+            .with_host_fact("proc_root", "/elsewhere/proc");
+        assert_eq!(c.options("DISK").collect::<Vec<_>>(), ["sda", "sdb"]);
+        assert_eq!(c.options.len(), 3);
+        assert_eq!(c.option("IgnoreSelected"), Some("true"));
+        assert_eq!(c.host_fact("hostname"), Some("web1"));
+        // The later fact wins; rooted_at's other roots stay.
+        assert_eq!(c.proc_root(), Path::new("/elsewhere/proc"));
+        assert_eq!(c.sys_root(), Path::new("/case/sys"));
+        assert_eq!(c.host.len(), 5);
+        let empty = InitContext::default().with_options(&[]);
+        assert!(empty.options.is_empty() && empty.host.is_empty());
     }
 
     #[test]
     fn parses_typed_options() {
-        let c = ctx(
-            &[("Port", "9103"), ("Store", "yes"), ("Bad", "maybe")],
-            &[("interval", "2.5")],
-        );
+        let c = InitContext::default()
+            .with_options(&[("Port", "9103"), ("Store", "yes"), ("Bad", "maybe")])
+            .with_host_fact("interval", "2.5");
         assert_eq!(c.option_parse::<u16>("port").unwrap(), Some(9103));
         assert_eq!(c.option_parse::<u16>("missing").unwrap(), None);
         assert_eq!(
@@ -97,8 +139,8 @@ mod tests {
     #[test]
     fn loads_types_db_from_host_fact() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../types.db");
-        let c = ctx(&[], &[("types_db", path)]);
+        let c = InitContext::default().with_host_fact("types_db", path);
         assert!(c.types_db().unwrap().get("load").is_some());
-        assert!(ctx(&[], &[]).types_db().is_err());
+        assert!(InitContext::default().types_db().is_err());
     }
 }

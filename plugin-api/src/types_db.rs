@@ -6,7 +6,7 @@
 //! `#` comments. When several files are loaded, a later definition of a type replaces an earlier.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::values::{DsType, Value, ValueList};
 
@@ -183,6 +183,38 @@ impl TypesDb {
         Ok(db)
     }
 
+    /// The `types.db` file in `dir` or in the nearest of its ancestors, if there is one.
+    ///
+    /// For tests that want their workspace's types.db wherever the crate sits in it:
+    /// `TypesDb::find(env!("CARGO_MANIFEST_DIR"))`.
+    pub fn find(dir: impl AsRef<Path>) -> Option<PathBuf> {
+        dir.as_ref()
+            .ancestors()
+            .map(|d| d.join("types.db"))
+            .find(|p| p.is_file())
+    }
+
+    /// Loads the file [`TypesDb::find`] finds from `dir`; an error names `dir` when there is
+    /// none.
+    ///
+    /// ```
+    /// # use plugin_api::types_db::TypesDb;
+    /// // In this repository: plugin-api/../types.db.
+    /// let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
+    /// assert!(db.get("load").is_some());
+    /// ```
+    pub fn load_nearest(dir: impl AsRef<Path>) -> Result<TypesDb, ParseError> {
+        let dir = dir.as_ref();
+        match TypesDb::find(dir) {
+            Some(path) => TypesDb::load(&[path]),
+            None => Err(ParseError {
+                file: dir.display().to_string(),
+                line: 0,
+                message: "no types.db in this folder or above it".into(),
+            }),
+        }
+    }
+
     /// The data set called `type_`.
     pub fn get(&self, type_: &str) -> Option<&[DataSource]> {
         self.sets.get(type_).map(Vec::as_slice)
@@ -233,6 +265,18 @@ impl TypesDb {
             }
         }
         Ok(set)
+    }
+
+    /// Checks every list with [`TypesDb::check`]; the error is the first mismatch, after the
+    /// identifier of its list (`disk-sda/disk_ops: 3 values, but the data set has 2 sources`).
+    ///
+    /// For tests: `db.check_all(&plugin.read()?).unwrap()` fails naming the list.
+    pub fn check_all(&self, lists: &[ValueList]) -> Result<(), String> {
+        for vl in lists {
+            self.check(vl)
+                .map_err(|e| format!("{}: {e}", vl.identifier()))?;
+        }
+        Ok(())
     }
 }
 
@@ -295,6 +339,48 @@ mod tests {
             db.check(&unknown).unwrap_err(),
             Mismatch::UnknownType("nope".into())
         );
+    }
+
+    #[test]
+    fn check_all_names_the_first_bad_list() {
+        let db = TypesDb::parse(SAMPLE).unwrap();
+        let g = Value::Gauge;
+        let good = ValueList::new("load", "load", vec![g(1.0), g(2.0), g(3.0)]);
+        let short = ValueList::new("load", "load", vec![g(1.0)]).plugin_instance("a");
+        let unknown = ValueList::new("x", "nope", vec![g(1.0)]).type_instance("b");
+        assert_eq!(db.check_all(&[]), Ok(()));
+        assert_eq!(db.check_all(std::slice::from_ref(&good)), Ok(()));
+        assert_eq!(
+            db.check_all(&[good.clone(), short, unknown.clone()]),
+            Err("load-a/load: 1 values, but the data set has 3 sources".into())
+        );
+        assert_eq!(
+            db.check_all(&[unknown, good]),
+            Err("x/nope-b: type `nope` is not in types.db".into())
+        );
+    }
+
+    #[test]
+    fn finds_the_nearest_types_db() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let repository = here.parent().unwrap().join("types.db");
+        // From plugin-api/src and from plugin-api: the repository's, one folder up.
+        assert_eq!(TypesDb::find(here.join("src")), Some(repository.clone()));
+        assert_eq!(TypesDb::find(here), Some(repository.clone()));
+        assert_eq!(
+            TypesDb::find(here.join("src/no/such/folder")),
+            Some(repository)
+        );
+        let db = TypesDb::load_nearest(here).unwrap();
+        assert!(db.get("if_octets").is_some());
+    }
+
+    #[test]
+    fn load_nearest_without_a_file_names_the_folder() {
+        let err = TypesDb::load_nearest("/nonexistent/nowhere").unwrap_err();
+        assert_eq!(err.file, "/nonexistent/nowhere");
+        assert_eq!(err.line, 0);
+        assert!(err.to_string().contains("no types.db"), "{err}");
     }
 
     #[test]

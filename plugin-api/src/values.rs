@@ -140,6 +140,55 @@ impl ValueList {
         self
     }
 
+    /// collectd's `plugin_dispatch_multivalue` for GAUGE values, as the memory and swap
+    /// plugins call it for their `ValuesAbsolute` and `ValuesPercentage` options.
+    ///
+    /// With `absolute`: for each `(type_instance, value)`, a copy of this list with that type
+    /// instance and that one value. Then with `percentage`: the same with type `percent` and
+    /// each value as a percentage of the sum of all (NaN values are left out of the sum; with a
+    /// sum of 0 every percentage is NaN).
+    ///
+    /// ```
+    /// # use plugin_api::{Value, ValueList};
+    /// let template = ValueList::new("memory", "memory", vec![]);
+    /// let lists = template.multivalue(&[("used", 3.0), ("free", 1.0)], true, true);
+    /// assert_eq!(lists[0].identifier(), "memory/memory-used");
+    /// assert_eq!(lists[2].identifier(), "memory/percent-used");
+    /// assert_eq!(lists[2].values.as_slice(), [Value::Gauge(75.0)]);
+    /// ```
+    pub fn multivalue(
+        &self,
+        values: &[(&str, f64)],
+        absolute: bool,
+        percentage: bool,
+    ) -> Vec<ValueList> {
+        let one = |type_: &RString, name: &str, value: f64| {
+            ValueList {
+                type_: type_.clone(),
+                values: vec![Value::Gauge(value)].into(),
+                ..self.clone()
+            }
+            .type_instance(name)
+        };
+        let mut out = Vec::new();
+        if absolute {
+            out.extend(values.iter().map(|&(name, v)| one(&self.type_, name, v)));
+        }
+        if percentage {
+            let percent = RString::from("percent");
+            let sum: f64 = values.iter().map(|(_, v)| *v).filter(|v| !v.is_nan()).sum();
+            out.extend(values.iter().map(|&(name, v)| {
+                let share = if sum == 0.0 {
+                    f64::NAN
+                } else {
+                    v * 100.0 / sum
+                };
+                one(&percent, name, share)
+            }));
+        }
+        out
+    }
+
     /// collectd's identifier without the host: `plugin[-instance]/type[-instance]`.
     pub fn identifier(&self) -> String {
         let mut id = self.plugin.to_string();
@@ -154,5 +203,82 @@ impl ValueList {
             id.push_str(&self.type_instance);
         }
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(lists: &[ValueList]) -> Vec<(String, f64)> {
+        lists
+            .iter()
+            .map(|vl| (vl.identifier(), vl.values[0].as_f64()))
+            .collect()
+    }
+
+    #[test]
+    fn multivalue_copies_the_template_per_value() {
+        let template = ValueList {
+            interval: 10.0,
+            ..ValueList::new("swap", "swap", vec![Value::Derive(7)]).plugin_instance("dev_sda2")
+        };
+        let lists = template.multivalue(&[("used", 1024.0), ("free", 3072.0)], true, false);
+        assert_eq!(
+            flat(&lists),
+            [
+                ("swap-dev_sda2/swap-used".into(), 1024.0),
+                ("swap-dev_sda2/swap-free".into(), 3072.0),
+            ]
+        );
+        assert!(
+            lists
+                .iter()
+                .all(|vl| vl.interval == 10.0 && vl.values.len() == 1)
+        );
+        assert_eq!(lists[1].values[0], Value::Gauge(3072.0));
+    }
+
+    #[test]
+    fn multivalue_percentages_of_the_sum() {
+        let template = ValueList::new("memory", "memory", vec![]);
+        let lists = template.multivalue(
+            &[("used", 1.0), ("x", f64::NAN), ("free", 3.0)],
+            false,
+            true,
+        );
+        let got = flat(&lists);
+        assert_eq!(got[0], ("memory/percent-used".into(), 25.0));
+        assert_eq!(got[1].0, "memory/percent-x");
+        assert!(got[1].1.is_nan());
+        assert_eq!(got[2], ("memory/percent-free".into(), 75.0));
+        // Nothing to divide by: unknown, as collectd reports it.
+        let zero = template.multivalue(&[("used", 0.0), ("free", 0.0)], false, true);
+        assert!(zero.iter().all(|vl| vl.values[0].as_f64().is_nan()));
+        assert!(template.multivalue(&[], true, true).is_empty());
+        assert!(
+            template
+                .multivalue(&[("used", 1.0)], false, false)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn multivalue_absolute_values_come_first() {
+        let template = ValueList::new("swap", "swap", vec![]);
+        let ids: Vec<String> = template
+            .multivalue(&[("used", 1.0), ("free", 3.0)], true, true)
+            .iter()
+            .map(ValueList::identifier)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "swap/swap-used",
+                "swap/swap-free",
+                "swap/percent-used",
+                "swap/percent-free"
+            ]
+        );
     }
 }

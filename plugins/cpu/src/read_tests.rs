@@ -1,5 +1,4 @@
 use super::*;
-use plugin_api::ConfigEntry;
 use plugin_api::Plugin;
 use plugin_api::types_db::TypesDb;
 use std::path::PathBuf;
@@ -11,29 +10,18 @@ fn base(case: &str) -> PathBuf {
 }
 
 fn fixture(case: &str, options: &[(&str, &str)]) -> Result<Cpu, PluginError> {
-    let mut ctx = InitContext::rooted_at(&base(case));
-    ctx.options = options
-        .iter()
-        .map(|(k, v)| ConfigEntry {
-            key: (*k).into(),
-            value: (*v).into(),
-        })
-        .collect();
-    Cpu::init(&ctx)
+    Cpu::init(&InitContext::rooted_at(&base(case)).with_options(options))
 }
 
 /// Reads `testdata/<case>/<proc>` (a snapshot such as `proc0`), checking every list.
 fn read(cpu: &mut Cpu, case: &str, proc: &str) -> Vec<(String, f64)> {
     cpu.proc_root = base(case).join(proc);
-    let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
-    cpu.read()
-        .unwrap()
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let lists = cpu.read().unwrap();
+    db.check_all(&lists).unwrap();
+    lists
         .iter()
-        .map(|vl| {
-            db.check(vl)
-                .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-            (vl.identifier(), vl.values[0].as_f64())
-        })
+        .map(|vl| (vl.identifier(), vl.values[0].as_f64()))
         .collect()
 }
 
@@ -229,13 +217,10 @@ fn errors() {
 fn the_real_system_passes_types_db() {
     let ctx = InitContext::rooted_at(Path::new("/"));
     let mut plugin = Cpu::init(&ctx).unwrap();
-    let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
     for _ in 0..2 {
         let lists = plugin.read().unwrap();
-        for vl in &lists {
-            db.check(vl)
-                .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-        }
+        db.check_all(&lists).unwrap();
         assert!(!lists.is_empty());
     }
 }

@@ -4,29 +4,20 @@ use std::fs;
 use std::path::Path;
 
 use plugin_api::types_db::TypesDb;
-use plugin_api::{ConfigEntry, InitContext, Plugin, Value, ValueList, WritePlugin, codes};
+use plugin_api::{InitContext, Plugin, Value, ValueList, WritePlugin, codes};
 
 use crate::{Csv, Target};
 
-const TYPES_DB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db");
 /// 2024-03-01 12:00:00 UTC; noon keeps the local date the same from UTC-11 to UTC+11.
 const DAY1: f64 = 1709294400.0;
 const DAY2: f64 = DAY1 + 86400.0;
 
 fn ctx(options: &[(&str, &str)]) -> InitContext {
-    let entries = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| ConfigEntry {
-                key: (*k).into(),
-                value: (*v).into(),
-            })
-            .collect()
-    };
-    InitContext {
-        options: entries(options),
-        host: entries(&[("types_db", TYPES_DB), ("hostname", "web1")]),
-    }
+    let types_db = TypesDb::find(env!("CARGO_MANIFEST_DIR")).unwrap();
+    InitContext::default()
+        .with_options(options)
+        .with_host_fact("types_db", &types_db.to_string_lossy())
+        .with_host_fact("hostname", "web1")
 }
 
 fn csv(dir: &Path, store_rates: bool) -> Csv {
@@ -43,7 +34,7 @@ fn stamped(vl: ValueList, time: f64) -> ValueList {
         interval: 10.0,
         ..vl
     };
-    let db = TypesDb::load(&[TYPES_DB]).unwrap();
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
     db.check(&vl).unwrap();
     vl
 }

@@ -6,11 +6,11 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Value, ValueList};
+use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Selection, Value, ValueList};
 
 mod mounts;
 
-use mounts::{Mount, Selection};
+use mounts::Mount;
 
 /// What `statvfs(3)` says about one file system (counts in `frsize` blocks).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -77,12 +77,14 @@ impl Plugin for Df {
     ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
+        // One IgnoreSelected inverts all three lists.
         let ignore_selected = ctx.option_bool("IgnoreSelected", false)?;
+        let list = |key| Selection::from_options_with(ctx, key, "value", ignore_selected);
         Ok(Df {
             proc_root: ctx.proc_root(),
-            devices: Selection::from_options(ctx, "Device", ignore_selected)?,
-            mount_points: Selection::from_options(ctx, "MountPoint", ignore_selected)?,
-            fs_types: Selection::from_options(ctx, "FSType", ignore_selected)?,
+            devices: list("Device")?,
+            mount_points: list("MountPoint")?,
+            fs_types: list("FSType")?,
             by_device: ctx.option_bool("ReportByDevice", false)?,
             report_inodes: ctx.option_bool("ReportInodes", false)?,
             absolute: ctx.option_bool("ValuesAbsolute", true)?,

@@ -1,7 +1,4 @@
-//! The mount table (`/proc/self/mounts`), collectd's names for mount points, and its ignore
-//! lists (`Device`, `MountPoint`, `FSType` with `IgnoreSelected`).
-
-use plugin_api::{InitContext, PluginError};
+//! The mount table (`/proc/self/mounts`) and collectd's names for mount points.
 
 /// One line of the mount table.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,43 +57,6 @@ pub fn instance_name(dir: &str) -> String {
         return "root".into();
     }
     dir.strip_prefix('/').unwrap_or(dir).replace('/', "-")
-}
-
-/// collectd's ignore list with exact entries.
-#[derive(Debug)]
-pub struct Selection {
-    names: Vec<String>,
-    ignore_selected: bool,
-}
-
-impl Selection {
-    /// Reads the repeated option `key`; `/regex/` entries are refused.
-    pub fn from_options(
-        ctx: &InitContext,
-        key: &str,
-        ignore_selected: bool,
-    ) -> Result<Selection, PluginError> {
-        let mut names = Vec::new();
-        for name in ctx.options(key) {
-            let name = name.trim();
-            if name.is_empty() || (name.len() > 1 && name.starts_with('/') && name.ends_with('/')) {
-                return Err(PluginError::invalid_params(format!(
-                    "option {key} = `{name}`: give an exact value (regular expressions are not supported)"
-                )));
-            }
-            names.push(name.to_string());
-        }
-        Ok(Selection {
-            names,
-            ignore_selected,
-        })
-    }
-
-    /// Whether `value` is left out: with no entries nothing is; otherwise the listed ones are
-    /// kept (or, with IgnoreSelected, left out).
-    pub fn ignores(&self, value: &str) -> bool {
-        !self.names.is_empty() && self.names.iter().any(|n| n == value) == self.ignore_selected
-    }
 }
 
 #[cfg(test)]

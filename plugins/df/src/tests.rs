@@ -1,5 +1,4 @@
 use super::*;
-use plugin_api::ConfigEntry;
 use plugin_api::types_db::TypesDb;
 
 fn base(case: &str) -> PathBuf {
@@ -9,15 +8,7 @@ fn base(case: &str) -> PathBuf {
 }
 
 fn ctx(case: &str, options: &[(&str, &str)]) -> InitContext {
-    let mut ctx = InitContext::rooted_at(&base(case));
-    ctx.options = options
-        .iter()
-        .map(|(k, v)| ConfigEntry {
-            key: (*k).into(),
-            value: (*v).into(),
-        })
-        .collect();
-    ctx
+    InitContext::rooted_at(&base(case)).with_options(options)
 }
 
 /// The file systems of the `basic` fixture, instead of statvfs(3).
@@ -49,14 +40,11 @@ fn read(case: &str, options: &[(&str, &str)]) -> Vec<(String, f64)> {
 }
 
 fn checked(lists: Vec<ValueList>) -> Vec<(String, f64)> {
-    let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
+    db.check_all(&lists).unwrap();
     lists
         .iter()
-        .map(|vl| {
-            db.check(vl)
-                .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-            (vl.identifier(), vl.values[0].as_f64())
-        })
+        .map(|vl| (vl.identifier(), vl.values[0].as_f64()))
         .collect()
 }
 
@@ -178,15 +166,11 @@ fn old_proc_without_self() {
 
 #[test]
 fn the_real_system_passes_types_db() {
-    let proc_root = ConfigEntry {
-        key: "proc_root".into(),
-        value: "/proc".into(),
-    };
-    let mut ctx = ctx(
+    let ctx = ctx(
         "basic",
         &[("ReportInodes", "true"), ("ValuesPercentage", "true")],
-    );
-    ctx.host.push(proc_root);
+    )
+    .with_host_fact("proc_root", "/proc");
     let got = checked(Df::init(&ctx).unwrap().read().unwrap());
     if let Ok(st) = statvfs(Path::new("/"))
         && st.blocks > 0

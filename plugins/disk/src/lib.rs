@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 
-use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Value, ValueList};
+use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Selection, Value, ValueList};
 
 /// The plugin instance: where `/proc` is, which disks to report, and what it remembers of
 /// each disk between reads.
@@ -15,39 +15,6 @@ pub struct Disk {
     /// The plugin's interval in seconds; collectd scales `disk_time` with it.
     interval: f64,
     disks: HashMap<String, DiskState>,
-}
-
-/// collectd's ignore list with exact names: `Disk` entries and `IgnoreSelected`.
-#[derive(Debug)]
-struct Selection {
-    names: Vec<String>,
-    ignore_selected: bool,
-}
-
-impl Selection {
-    /// Reads the repeated option `key` and `IgnoreSelected`; `/regex/` entries are refused.
-    fn from_options(ctx: &InitContext, key: &str) -> Result<Selection, PluginError> {
-        let mut names = Vec::new();
-        for name in ctx.options(key) {
-            let name = name.trim();
-            if name.is_empty() || (name.len() > 1 && name.starts_with('/') && name.ends_with('/')) {
-                return Err(PluginError::invalid_params(format!(
-                    "option {key} = `{name}`: give an exact device name such as sda (regular expressions are not supported)"
-                )));
-            }
-            names.push(name.to_string());
-        }
-        Ok(Selection {
-            names,
-            ignore_selected: ctx.option_bool("IgnoreSelected", false)?,
-        })
-    }
-
-    /// Whether `name` is left out: with no names nothing is; otherwise the listed ones are
-    /// kept (or, with IgnoreSelected, left out).
-    fn ignores(&self, name: &str) -> bool {
-        !self.names.is_empty() && self.names.iter().any(|n| n == name) == self.ignore_selected
-    }
 }
 
 /// What collectd keeps per disk (`diskstats_t`).
@@ -94,7 +61,7 @@ impl Plugin for Disk {
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Disk {
             proc_root: ctx.proc_root(),
-            select: Selection::from_options(ctx, "Disk")?,
+            select: Selection::from_options(ctx, "Disk", "device name such as sda")?,
             interval: ctx.interval(),
             disks: HashMap::new(),
         })

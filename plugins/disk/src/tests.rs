@@ -1,5 +1,4 @@
 use super::*;
-use plugin_api::ConfigEntry;
 use plugin_api::types_db::TypesDb;
 use std::path::Path;
 
@@ -10,26 +9,15 @@ fn base(case: &str) -> PathBuf {
 }
 
 fn fixture(case: &str, options: &[(&str, &str)]) -> Result<Disk, PluginError> {
-    let mut ctx = InitContext::rooted_at(&base(case));
-    ctx.options = options
-        .iter()
-        .map(|(k, v)| ConfigEntry {
-            key: (*k).into(),
-            value: (*v).into(),
-        })
-        .collect();
-    Disk::init(&ctx)
+    Disk::init(&InitContext::rooted_at(&base(case)).with_options(options))
 }
 
 /// Reads snapshot `proc<n>` of the case with `disk`.
 fn read(disk: &mut Disk, case: &str, n: usize) -> Vec<ValueList> {
     disk.proc_root = base(case).join(format!("proc{n}"));
     let lists = disk.read().unwrap();
-    let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
-    for vl in &lists {
-        db.check(vl)
-            .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-    }
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
+    db.check_all(&lists).unwrap();
     lists
 }
 
@@ -189,19 +177,10 @@ fn errors() {
 
 #[test]
 fn the_real_system_passes_types_db() {
-    let mut ctx = InitContext::rooted_at(Path::new("/"));
-    ctx.options = vec![ConfigEntry {
-        key: "IgnoreSelected".into(),
-        value: "false".into(),
-    }]
-    .into();
+    let ctx = InitContext::rooted_at(Path::new("/")).with_options(&[("IgnoreSelected", "false")]);
     let mut plugin = Disk::init(&ctx).unwrap();
-    let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
     for _ in 0..2 {
-        let lists = plugin.read().unwrap();
-        for vl in &lists {
-            db.check(vl)
-                .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-        }
+        db.check_all(&plugin.read().unwrap()).unwrap();
     }
 }

@@ -6,12 +6,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use plugin_api::types_db::TypesDb;
-use plugin_api::{ConfigEntry, InitContext, Plugin, Value, ValueList, WritePlugin, codes};
+use plugin_api::{InitContext, Plugin, Value, ValueList, WritePlugin, codes};
 use wire::metrics::{MetricsBatch, ValueListJson};
 
 use crate::Http;
-
-const TYPES_DB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db");
 
 /// What the test server saw of one request.
 #[derive(Debug)]
@@ -96,19 +94,11 @@ fn server(statuses: Vec<u16>) -> (u16, JoinHandle<Vec<Seen>>) {
 }
 
 fn ctx(options: &[(&str, &str)]) -> InitContext {
-    let entries = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| ConfigEntry {
-                key: (*k).into(),
-                value: (*v).into(),
-            })
-            .collect()
-    };
-    InitContext {
-        options: entries(options),
-        host: entries(&[("types_db", TYPES_DB), ("hostname", "web1")]),
-    }
+    let types_db = TypesDb::find(env!("CARGO_MANIFEST_DIR")).unwrap();
+    InitContext::default()
+        .with_options(options)
+        .with_host_fact("types_db", &types_db.to_string_lossy())
+        .with_host_fact("hostname", "web1")
 }
 
 fn http(port: u16, extra: &[(&str, &str)]) -> Http {
@@ -126,7 +116,10 @@ fn stamped(vl: ValueList, time: f64) -> ValueList {
         interval: 10.0,
         ..vl
     };
-    TypesDb::load(&[TYPES_DB]).unwrap().check(&vl).unwrap();
+    TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR"))
+        .unwrap()
+        .check(&vl)
+        .unwrap();
     vl
 }
 

@@ -4,46 +4,13 @@
 use std::fs;
 use std::path::PathBuf;
 
-use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Value, ValueList};
+use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Selection, Value, ValueList};
 
 /// The plugin instance: where `/proc` is and which interfaces to report.
 pub struct Interface {
     proc_root: PathBuf,
     select: Selection,
     report_inactive: bool,
-}
-
-/// collectd's ignore list with exact names: `Interface` entries and `IgnoreSelected`.
-#[derive(Debug)]
-struct Selection {
-    names: Vec<String>,
-    ignore_selected: bool,
-}
-
-impl Selection {
-    /// Reads the repeated option `key` and `IgnoreSelected`; `/regex/` entries are refused.
-    fn from_options(ctx: &InitContext, key: &str) -> Result<Selection, PluginError> {
-        let mut names = Vec::new();
-        for name in ctx.options(key) {
-            let name = name.trim();
-            if name.is_empty() || (name.len() > 1 && name.starts_with('/') && name.ends_with('/')) {
-                return Err(PluginError::invalid_params(format!(
-                    "option {key} = `{name}`: give an exact interface name (regular expressions are not supported)"
-                )));
-            }
-            names.push(name.to_string());
-        }
-        Ok(Selection {
-            names,
-            ignore_selected: ctx.option_bool("IgnoreSelected", false)?,
-        })
-    }
-
-    /// Whether `name` is left out: with no names nothing is; otherwise the listed ones are
-    /// kept (or, with IgnoreSelected, left out).
-    fn ignores(&self, name: &str) -> bool {
-        !self.names.is_empty() && self.names.iter().any(|n| n == name) == self.ignore_selected
-    }
 }
 
 impl Plugin for Interface {
@@ -55,7 +22,7 @@ impl Plugin for Interface {
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Interface {
             proc_root: ctx.proc_root(),
-            select: Selection::from_options(ctx, "Interface")?,
+            select: Selection::from_options(ctx, "Interface", "interface name")?,
             report_inactive: ctx.option_bool("ReportInactive", true)?,
         })
     }
@@ -146,7 +113,6 @@ plugin_api::export_plugin!(Interface, roles: [read]);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plugin_api::ConfigEntry;
     use plugin_api::types_db::TypesDb;
     use std::path::Path;
 
@@ -154,24 +120,13 @@ mod tests {
         let base = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")
             .join(case);
-        let mut ctx = InitContext::rooted_at(&base);
-        ctx.options = options
-            .iter()
-            .map(|(k, v)| ConfigEntry {
-                key: (*k).into(),
-                value: (*v).into(),
-            })
-            .collect();
-        Interface::init(&ctx)
+        Interface::init(&InitContext::rooted_at(&base).with_options(options))
     }
 
     fn read(case: &str, options: &[(&str, &str)]) -> Vec<ValueList> {
         let lists = fixture(case, options).unwrap().read().unwrap();
-        let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
-        for vl in &lists {
-            db.check(vl)
-                .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-        }
+        let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
+        db.check_all(&lists).unwrap();
         lists
     }
 
@@ -252,13 +207,10 @@ mod tests {
         let Ok(mut plugin) = Interface::init(&InitContext::rooted_at(Path::new("/"))) else {
             panic!("init with no options failed");
         };
-        let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+        let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
         for _ in 0..2 {
             let lists = plugin.read().unwrap();
-            for vl in &lists {
-                db.check(vl)
-                    .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-            }
+            db.check_all(&lists).unwrap();
             assert!(
                 lists.iter().any(|vl| vl.plugin_instance == "lo"),
                 "{lists:?}"

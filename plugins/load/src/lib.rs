@@ -135,26 +135,17 @@ plugin_api::export_plugin!(Load, roles: [read]);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plugin_api::ConfigEntry;
     use plugin_api::types_db::TypesDb;
 
     fn fixture(case: &str, options: &[(&str, &str)]) -> Result<Load, PluginError> {
         let base = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")
             .join(case);
-        let mut ctx = InitContext::rooted_at(&base);
-        ctx.options = options
-            .iter()
-            .map(|(k, v)| ConfigEntry {
-                key: (*k).into(),
-                value: (*v).into(),
-            })
-            .collect();
-        Load::init(&ctx)
+        Load::init(&InitContext::rooted_at(&base).with_options(options))
     }
 
     fn types_db() -> TypesDb {
-        TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap()
+        TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap()
     }
 
     fn gauges(vl: &ValueList) -> Vec<f64> {
@@ -224,13 +215,10 @@ mod tests {
         let Ok(mut plugin) = Load::init(&InitContext::rooted_at(Path::new("/"))) else {
             panic!("init with no options failed");
         };
-        let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+        let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
         for _ in 0..2 {
             let lists = plugin.read().unwrap();
-            for vl in &lists {
-                db.check(vl)
-                    .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-            }
+            db.check_all(&lists).unwrap();
             assert_eq!(lists.len(), 1);
         }
     }

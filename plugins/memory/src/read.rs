@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fs;
 
-use plugin_api::{InitContext, PluginError, ReadPlugin, Value, ValueList};
+use plugin_api::{InitContext, PluginError, ReadPlugin, ValueList};
 
 use crate::Memory;
 
@@ -90,25 +90,11 @@ fn split(text: &str) -> Result<Vec<(&'static str, f64)>, String> {
 impl MemoryRead {
     /// collectd's `plugin_dispatch_multivalue`: type `memory` and/or `percent` of the sum.
     fn lists(&self, values: &[(&str, f64)]) -> Vec<ValueList> {
-        let one = |type_: &str, name: &str, v: f64| {
-            ValueList::new("memory", type_, vec![Value::Gauge(v)]).type_instance(name)
-        };
-        let mut out = Vec::new();
-        if self.absolute {
-            out.extend(values.iter().map(|(name, v)| one("memory", name, *v)));
-        }
-        if self.percentage {
-            let sum: f64 = values.iter().map(|(_, v)| v).sum();
-            for (name, v) in values {
-                let percent = if sum == 0.0 {
-                    f64::NAN
-                } else {
-                    v * 100.0 / sum
-                };
-                out.push(one("percent", name, percent));
-            }
-        }
-        out
+        ValueList::new("memory", "memory", vec![]).multivalue(
+            values,
+            self.absolute,
+            self.percentage,
+        )
     }
 }
 
@@ -128,37 +114,24 @@ impl ReadPlugin for Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plugin_api::Plugin;
     use plugin_api::types_db::TypesDb;
-    use plugin_api::{ConfigEntry, Plugin};
     use std::path::Path;
 
     fn fixture(case: &str, options: &[(&str, &str)]) -> Result<Memory, PluginError> {
         let base = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")
             .join(case);
-        let mut ctx = InitContext::rooted_at(&base);
-        ctx.options = options
-            .iter()
-            .map(|(k, v)| ConfigEntry {
-                key: (*k).into(),
-                value: (*v).into(),
-            })
-            .collect();
-        Memory::init(&ctx)
+        Memory::init(&InitContext::rooted_at(&base).with_options(options))
     }
 
     fn read(case: &str, options: &[(&str, &str)]) -> Vec<(String, f64)> {
-        let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
-        let mut memory = fixture(case, options).unwrap();
-        memory
-            .read()
-            .unwrap()
+        let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let lists = fixture(case, options).unwrap().read().unwrap();
+        db.check_all(&lists).unwrap();
+        lists
             .iter()
-            .map(|vl| {
-                db.check(vl)
-                    .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-                (vl.identifier(), vl.values[0].as_f64())
-            })
+            .map(|vl| (vl.identifier(), vl.values[0].as_f64()))
             .collect()
     }
 
@@ -244,13 +217,10 @@ mod tests {
     fn the_real_system_passes_types_db() {
         let ctx = InitContext::rooted_at(Path::new("/"));
         let mut plugin = Memory::init(&ctx).unwrap();
-        let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+        let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
         for _ in 0..2 {
             let lists = plugin.read().unwrap();
-            for vl in &lists {
-                db.check(vl)
-                    .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-            }
+            db.check_all(&lists).unwrap();
             assert_eq!(lists.len(), 6);
         }
     }

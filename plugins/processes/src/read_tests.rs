@@ -1,6 +1,6 @@
 use super::*;
+use plugin_api::Plugin;
 use plugin_api::types_db::TypesDb;
-use plugin_api::{ConfigEntry, Plugin};
 use std::path::PathBuf;
 
 fn base(case: &str) -> PathBuf {
@@ -10,15 +10,8 @@ fn base(case: &str) -> PathBuf {
 }
 
 fn fixture(case: &str, names: &[&str]) -> Result<Processes, PluginError> {
-    let mut ctx = InitContext::rooted_at(&base(case));
-    ctx.options = names
-        .iter()
-        .map(|name| ConfigEntry {
-            key: "Process".into(),
-            value: (*name).into(),
-        })
-        .collect();
-    let mut p = Processes::init(&ctx)?;
+    let options: Vec<(&str, &str)> = names.iter().map(|name| ("Process", *name)).collect();
+    let mut p = Processes::init(&InitContext::rooted_at(&base(case)).with_options(&options))?;
     // The units the fixtures were written for.
     p.read.ticks_per_second = 100;
     p.read.page_size = 4096;
@@ -28,13 +21,12 @@ fn fixture(case: &str, names: &[&str]) -> Result<Processes, PluginError> {
 /// Reads snapshot `testdata/<case>/<proc>`, checking every list against types.db.
 fn read(p: &mut Processes, case: &str, proc: &str) -> Vec<(String, Vec<f64>)> {
     p.proc_root = base(case).join(proc);
-    let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
-    p.read()
-        .unwrap()
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let lists = p.read().unwrap();
+    db.check_all(&lists).unwrap();
+    lists
         .iter()
         .map(|vl| {
-            db.check(vl)
-                .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
             (
                 vl.identifier(),
                 vl.values.iter().map(|v| v.as_f64()).collect(),
@@ -192,20 +184,12 @@ fn errors() {
 
 #[test]
 fn the_real_system_passes_types_db() {
-    let mut ctx = InitContext::rooted_at(Path::new("/"));
-    ctx.options = vec![ConfigEntry {
-        key: "Process".into(),
-        value: "init".into(),
-    }]
-    .into();
+    let ctx = InitContext::rooted_at(Path::new("/")).with_options(&[("Process", "init")]);
     let mut plugin = Processes::init(&ctx).unwrap();
-    let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
     for _ in 0..2 {
         let lists = plugin.read().unwrap();
-        for vl in &lists {
-            db.check(vl)
-                .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-        }
+        db.check_all(&lists).unwrap();
         assert!(lists.len() >= 7);
     }
 }

@@ -5,26 +5,16 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use plugin_api::types_db::TypesDb;
-use plugin_api::{ConfigEntry, InitContext, Plugin, Value, ValueList, WritePlugin, codes};
+use plugin_api::{InitContext, Plugin, Value, ValueList, WritePlugin, codes};
 
 use crate::Prometheus;
 
-const TYPES_DB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db");
-
 fn ctx(options: &[(&str, &str)]) -> InitContext {
-    let entries = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| ConfigEntry {
-                key: (*k).into(),
-                value: (*v).into(),
-            })
-            .collect()
-    };
-    InitContext {
-        options: entries(options),
-        host: entries(&[("types_db", TYPES_DB), ("hostname", "web1")]),
-    }
+    let types_db = TypesDb::find(env!("CARGO_MANIFEST_DIR")).unwrap();
+    InitContext::default()
+        .with_options(options)
+        .with_host_fact("types_db", &types_db.to_string_lossy())
+        .with_host_fact("hostname", "web1")
 }
 
 /// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
@@ -74,7 +64,10 @@ fn stamped(vl: ValueList, time: f64, interval: f64) -> ValueList {
         interval,
         ..vl
     };
-    TypesDb::load(&[TYPES_DB]).unwrap().check(&vl).unwrap();
+    TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR"))
+        .unwrap()
+        .check(&vl)
+        .unwrap();
     vl
 }
 

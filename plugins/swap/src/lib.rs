@@ -81,27 +81,9 @@ impl Swap {
     /// collectd's `plugin_dispatch_multivalue`: the values as type `swap` (ValuesAbsolute)
     /// and/or as type `percent` of their sum (ValuesPercentage).
     fn usage(&self, instance: &str, values: &[(&str, f64)]) -> Vec<ValueList> {
-        let mut out = Vec::new();
-        let list = |type_: &str, name: &str, v: f64| {
-            ValueList::new("swap", type_, vec![Value::Gauge(v)])
-                .plugin_instance(instance)
-                .type_instance(name)
-        };
-        if self.absolute {
-            out.extend(values.iter().map(|(name, v)| list("swap", name, *v)));
-        }
-        if self.percentage {
-            let sum: f64 = values.iter().map(|(_, v)| *v).filter(|v| !v.is_nan()).sum();
-            for (name, v) in values {
-                let percent = if sum == 0.0 {
-                    f64::NAN
-                } else {
-                    v * 100.0 / sum
-                };
-                out.push(list("percent", name, percent));
-            }
-        }
-        out
+        ValueList::new("swap", "swap", vec![])
+            .plugin_instance(instance)
+            .multivalue(values, self.absolute, self.percentage)
     }
 }
 

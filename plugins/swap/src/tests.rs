@@ -1,29 +1,17 @@
 use super::*;
-use plugin_api::ConfigEntry;
 use plugin_api::types_db::TypesDb;
 
 fn fixture(case: &str, options: &[(&str, &str)]) -> Result<Swap, PluginError> {
     let base = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata")
         .join(case);
-    let mut ctx = InitContext::rooted_at(&base);
-    ctx.options = options
-        .iter()
-        .map(|(k, v)| ConfigEntry {
-            key: (*k).into(),
-            value: (*v).into(),
-        })
-        .collect();
-    Swap::init(&ctx)
+    Swap::init(&InitContext::rooted_at(&base).with_options(options))
 }
 
 fn read(case: &str, options: &[(&str, &str)]) -> Vec<ValueList> {
     let lists = fixture(case, options).unwrap().read().unwrap();
-    let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
-    for vl in &lists {
-        db.check(vl)
-            .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-    }
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
+    db.check_all(&lists).unwrap();
     lists
 }
 
@@ -147,13 +135,10 @@ fn errors() {
 fn the_real_system_passes_types_db() {
     let ctx = InitContext::rooted_at(Path::new("/"));
     let mut plugin = Swap::init(&ctx).unwrap();
-    let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+    let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
     for _ in 0..2 {
         let lists = plugin.read().unwrap();
-        for vl in &lists {
-            db.check(vl)
-                .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-        }
+        db.check_all(&lists).unwrap();
         assert!(lists.iter().any(|vl| vl.type_ == "swap"), "{lists:?}");
     }
 }

@@ -67,7 +67,7 @@ mod tests {
         assert_eq!(lists.len(), 1);
         assert_eq!(lists[0].identifier(), "uptime/uptime");
         assert_eq!(lists[0].values.as_slice(), [Value::Gauge(350_735.0)]);
-        let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+        let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
         db.check(&lists[0]).unwrap();
     }
 
@@ -91,13 +91,10 @@ mod tests {
         let Ok(mut plugin) = Uptime::init(&InitContext::rooted_at(Path::new("/"))) else {
             panic!("init with no options failed");
         };
-        let db = TypesDb::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../../types.db")]).unwrap();
+        let db = TypesDb::load_nearest(env!("CARGO_MANIFEST_DIR")).unwrap();
         for _ in 0..2 {
             let lists = plugin.read().unwrap();
-            for vl in &lists {
-                db.check(vl)
-                    .unwrap_or_else(|e| panic!("{}: {e}", vl.identifier()));
-            }
+            db.check_all(&lists).unwrap();
             assert!(lists[0].values[0].as_f64() > 0.0);
         }
     }
