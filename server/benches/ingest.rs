@@ -1,0 +1,723 @@
+//! Benchmark P4: metrics ingest through HTTP, on every configured backend.
+//!
+//! For each backend (SQLite always; MariaDB and PostgreSQL when `POLARIS_TEST_MYSQL_URL` /
+//! `POLARIS_TEST_POSTGRES_URL` name a server, loudly skipped otherwise) it starts Polaris
+//! in-process on a scratch database of its own and POSTs batches the size nodus sends
+//! (`write_batch` = 500 value lists) to `POST /api/v1/metrics` over real HTTP from
+//! `INGEST_CLIENTS` (4) concurrent blocking clients (std threads, ureq). The value lists are one
+//! collection cycle of each of `INGEST_HOSTS` (50) simulated hosts, like nodus's default read plugins produce them on a 2-CPU host (load, cpu,
+//! interface, memory, df, disk, processes: 56 value lists, 76 values, 76 series per host), one
+//! round every 10 s of metric time. It warms up for 1 s (which also creates the series), then
+//! measures for `INGEST_SECONDS` (10) and prints batches, values, seconds, values/s and the p50/p99 batch
+//! latency; every reply must be 200 with errcode 0, and the values the replies count and the
+//! rows in the database must both equal the values sent.
+//!
+//! ```text
+//! cargo bench -p polaris --bench ingest                 # every configured backend
+//! cargo bench -p polaris --bench ingest -- sqlite       # only these (sqlite, mysql, postgres)
+//! INGEST_CLIENTS=4 INGEST_SECONDS=10 INGEST_HOSTS=50 INGEST_SERIES_FIRST=1 cargo bench -p polaris --bench ingest
+//! ```
+//!
+//! The warm-up begins with the first round sent by one client, one batch after the other, so
+//! the series are created without concurrent transactions creating the same ones (in real use
+//! each nodus host creates only its own). `INGEST_SERIES_FIRST=0` sends it concurrently
+//! instead: on MariaDB, concurrent batches that create the same new series can then fail with
+//! 503 (an InnoDB deadlock, or "no rows returned": the `SELECT id` after the upsert reads the
+//! transaction's snapshot, which predates the other transaction's commit of that series).
+//!
+//! `cargo bench -p polaris --bench ingest -- breakdown` shows where SQLite's time goes without
+//! HTTP: the JSON parsing of the batches alone, then `Db::ingest` called straight from 1 and
+//! from `INGEST_CLIENTS` tasks, with the share of the calls that move staged rows to the index.
+//!
+//! The bodies are serialized before the clock starts: 5 rounds of all hosts (a whole number of
+//! batches) make templates; each send copies one and writes the round's times into its
+//! fixed-width `time` fields, so every batch carries new times at the cost of a copy.
+//!
+//! Goal: >= 500,000 values/s into SQLite on the 2-core reference machine.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use polaris::config::Config;
+use polaris::db::Backend;
+use sqlx::Connection;
+use wire::metrics::ValueListJson;
+
+/// Value lists per POST: nodus's `write_batch` default.
+const BATCH: usize = 500;
+/// Seconds of metric time between two rounds (nodus's default interval).
+const INTERVAL_S: u64 = 10;
+/// Metric time of the first round, in milliseconds.
+const T0_MS: u64 = 1_700_000_000_000;
+/// Width of a `time` field as the templates write it: `1700000000.013`.
+const TIME_WIDTH: usize = 14;
+/// The goal, SQLite only, on the 2-core reference machine.
+const GOAL: f64 = 500_000.0;
+const WARM_UP: Duration = Duration::from_secs(1);
+const TOKEN: &str = "bench-admin-token-0123456789";
+
+/// One value list of a host's collection cycle.
+struct Kind {
+    plugin: &'static str,
+    plugin_instance: String,
+    type_: &'static str,
+    type_instance: String,
+    /// Data sources: name, type.
+    ds: &'static [(&'static str, &'static str)],
+}
+
+/// What nodus's default read plugins report each cycle on a host with 2 CPUs, 2 interfaces,
+/// 2 disks and 2 file systems, with collectd's types.db names.
+fn host_cycle() -> Vec<Kind> {
+    const GAUGE: &[(&str, &str)] = &[("value", "gauge")];
+    const DERIVE: &[(&str, &str)] = &[("value", "derive")];
+    const RX_TX: &[(&str, &str)] = &[("rx", "derive"), ("tx", "derive")];
+    const READ_WRITE: &[(&str, &str)] = &[("read", "derive"), ("write", "derive")];
+    let kind = |plugin, plugin_instance: &str, type_, type_instance: &str, ds| Kind {
+        plugin,
+        plugin_instance: plugin_instance.to_owned(),
+        type_,
+        type_instance: type_instance.to_owned(),
+        ds,
+    };
+    let mut cycle = vec![kind(
+        "load",
+        "",
+        "load",
+        "",
+        &[
+            ("shortterm", "gauge"),
+            ("midterm", "gauge"),
+            ("longterm", "gauge"),
+        ],
+    )];
+    for cpu in ["0", "1"] {
+        for state in [
+            "user",
+            "nice",
+            "system",
+            "idle",
+            "wait",
+            "interrupt",
+            "softirq",
+            "steal",
+        ] {
+            cycle.push(kind("cpu", cpu, "cpu", state, DERIVE));
+        }
+    }
+    for interface in ["lo", "eth0"] {
+        for type_ in ["if_octets", "if_packets", "if_errors", "if_dropped"] {
+            cycle.push(kind("interface", interface, type_, "", RX_TX));
+        }
+    }
+    for state in [
+        "used",
+        "buffered",
+        "cached",
+        "free",
+        "slab_recl",
+        "slab_unrecl",
+    ] {
+        cycle.push(kind("memory", "", "memory", state, GAUGE));
+    }
+    for mount in ["root", "boot"] {
+        for state in ["free", "reserved", "used"] {
+            cycle.push(kind("df", mount, "df_complex", state, GAUGE));
+        }
+    }
+    for disk in ["sda", "sdb"] {
+        for type_ in ["disk_octets", "disk_ops", "disk_time", "disk_merged"] {
+            cycle.push(kind("disk", disk, type_, "", READ_WRITE));
+        }
+        let io_time: &[(&str, &str)] = &[("io_time", "derive"), ("weighted_io_time", "derive")];
+        cycle.push(kind("disk", disk, "disk_io_time", "", io_time));
+        cycle.push(kind("disk", disk, "pending_operations", "", GAUGE));
+    }
+    for state in [
+        "running", "sleeping", "zombies", "stopped", "paging", "blocked",
+    ] {
+        cycle.push(kind("processes", "", "ps_state", state, GAUGE));
+    }
+    cycle.push(kind("processes", "", "fork_rate", "", DERIVE));
+    cycle
+}
+
+/// One pre-serialized batch; its times are those of the first period.
+struct Template {
+    body: Vec<u8>,
+    /// Offset of each `time` field's number in `body`, with its time in milliseconds.
+    times: Vec<(usize, u64)>,
+    values: usize,
+}
+
+/// The batches of `rounds` rounds of every host's cycle, `BATCH` value lists each (`rounds` is
+/// chosen so that they make a whole number of batches).
+fn templates(hosts: usize, rounds: usize) -> Vec<Template> {
+    let cycle = host_cycle();
+    let mut lists = Vec::with_capacity(rounds * hosts * cycle.len());
+    for round in 0..rounds {
+        for host in 0..hosts {
+            // Hosts' clocks are not aligned: each collects at its own millisecond.
+            let time_ms = T0_MS + (round as u64 * INTERVAL_S) * 1000 + (host as u64 * 137) % 10_000;
+            for (i, kind) in cycle.iter().enumerate() {
+                let n = (round * 7919 + host * 104_729 + i * 31) as f64;
+                let values = kind
+                    .ds
+                    .iter()
+                    .map(|(_, dstype)| {
+                        Some(if *dstype == "gauge" {
+                            n / 7.0
+                        } else {
+                            1.0e9 + n * 12_345.0
+                        })
+                    })
+                    .collect();
+                let list = ValueListJson {
+                    values,
+                    dstypes: kind.ds.iter().map(|(_, t)| (*t).to_owned()).collect(),
+                    dsnames: kind.ds.iter().map(|(n, _)| (*n).to_owned()).collect(),
+                    time: 0.0,
+                    interval: INTERVAL_S as f64,
+                    host: format!("node-{host:03}.dc1.example.net"),
+                    plugin: kind.plugin.to_owned(),
+                    plugin_instance: kind.plugin_instance.clone(),
+                    type_: kind.type_.to_owned(),
+                    type_instance: kind.type_instance.clone(),
+                };
+                lists.push((list, time_ms));
+            }
+        }
+    }
+    assert_eq!(lists.len() % BATCH, 0, "the rounds must make whole batches");
+    lists
+        .chunks(BATCH)
+        .map(|chunk| {
+            let mut template = Template {
+                body: b"[".to_vec(),
+                times: Vec::with_capacity(BATCH),
+                values: 0,
+            };
+            for (i, (list, time_ms)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    template.body.push(b',');
+                }
+                let json = serde_json::to_string(list).unwrap();
+                let (before, after) = json.split_once("\"time\":0.0").expect("one time field");
+                template.body.extend_from_slice(before.as_bytes());
+                template.body.extend_from_slice(b"\"time\":");
+                template.times.push((template.body.len(), *time_ms));
+                template.body.extend_from_slice(&[b'0'; TIME_WIDTH]);
+                template.body.extend_from_slice(after.as_bytes());
+                template.values += list.values.len();
+            }
+            template.body.push(b']');
+            let mut check = template.body.clone();
+            write_times(&mut check, &template.times, 0);
+            let parsed: Vec<ValueListJson> = serde_json::from_slice(&check).expect("valid batch");
+            assert_eq!(parsed.len(), BATCH);
+            template
+        })
+        .collect()
+}
+
+/// Writes each time plus `shift_ms` as `SSSSSSSSSS.mmm` at its offset.
+fn write_times(body: &mut [u8], times: &[(usize, u64)], shift_ms: u64) {
+    for &(offset, time_ms) in times {
+        let mut t = time_ms + shift_ms;
+        let field = &mut body[offset..offset + TIME_WIDTH];
+        for i in (0..TIME_WIDTH).rev() {
+            if i == TIME_WIDTH - 4 {
+                field[i] = b'.';
+            } else {
+                field[i] = b'0' + (t % 10) as u8;
+                t /= 10;
+            }
+        }
+        assert_eq!(t, 0, "time beyond the field's width");
+    }
+}
+
+/// One POST as a client saw it.
+struct Sent {
+    started: Instant,
+    done: Instant,
+    values: usize,
+}
+
+/// Sends the batches `next` hands out until `stop` or batch `limit`; returns what it sent and
+/// had acknowledged, and the first failure, which ends it.
+fn client(
+    url: &str,
+    templates: &[Template],
+    period_ms: u64,
+    next: &AtomicUsize,
+    stop: &AtomicBool,
+    limit: usize,
+) -> (Vec<Sent>, Option<String>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut sent = Vec::new();
+    let mut body = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        if k >= limit {
+            next.fetch_sub(1, Ordering::Relaxed);
+            break;
+        }
+        let template = &templates[k % templates.len()];
+        body.clear();
+        body.extend_from_slice(&template.body);
+        write_times(
+            &mut body,
+            &template.times,
+            (k / templates.len()) as u64 * period_ms,
+        );
+        match post(&agent, url, &body, template.values) {
+            Ok(one) => sent.push(one),
+            Err(e) => return (sent, Some(format!("batch {k}: {e}"))),
+        }
+    }
+    (sent, None)
+}
+
+/// POSTs one batch; it must be answered 200, errcode 0, with all its values stored.
+fn post(agent: &ureq::Agent, url: &str, body: &[u8], expected: usize) -> Result<Sent, String> {
+    let started = Instant::now();
+    let mut response = agent
+        .post(url)
+        .content_type("application/json")
+        .send(body)
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    let done = Instant::now();
+    let reply: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+    if status != 200 || reply["errcode"] != 0 {
+        return Err(format!("HTTP {status}: {text}"));
+    }
+    let values = reply["values"]
+        .as_u64()
+        .ok_or_else(|| format!("no values: {text}"))? as usize;
+    if values != expected {
+        return Err(format!("{expected} values sent, {values} stored"));
+    }
+    Ok(Sent {
+        started,
+        done,
+        values,
+    })
+}
+
+/// Rows in the metric values tables.
+async fn stored_rows(backend: Backend, url: &str) -> Result<i64, sqlx::Error> {
+    Ok(match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await?;
+            sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM metric_values) + (SELECT COUNT(*) FROM metric_values_recent)",
+            )
+            .fetch_one(&mut conn)
+            .await?
+        }
+        Backend::MySql => {
+            let mut conn = sqlx::MySqlConnection::connect(url).await?;
+            sqlx::query_scalar("SELECT COUNT(*) FROM metric_values")
+                .fetch_one(&mut conn)
+                .await?
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            sqlx::query_scalar("SELECT COUNT(*) FROM metric_values")
+                .fetch_one(&mut conn)
+                .await?
+        }
+    })
+}
+
+struct Settings {
+    clients: usize,
+    seconds: f64,
+    hosts: usize,
+    series_first: bool,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={text} is not a valid number")),
+        Err(_) => default,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::MySql => "MariaDB",
+        Backend::Postgres => "PostgreSQL",
+    }
+}
+
+/// Runs the benchmark on one backend, or says loudly that it is not configured.
+fn bench(
+    backend: Backend,
+    settings: &Settings,
+    templates: &[Template],
+    period_ms: u64,
+    first_round: usize,
+) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(scratch) = runtime.block_on(common::Scratch::new(backend)) else {
+        let var = if backend == Backend::MySql {
+            "POLARIS_TEST_MYSQL_URL"
+        } else {
+            "POLARIS_TEST_POSTGRES_URL"
+        };
+        println!(
+            "\n*** SKIPPED: {}: set {var}=<url> to benchmark it ***",
+            name(backend)
+        );
+        return;
+    };
+    let config: Config = toml::from_str(&format!(
+        "admin_token = {TOKEN:?}\ndatabase = {:?}\n",
+        scratch.url
+    ))
+    .unwrap();
+    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+    let url = runtime.block_on(async {
+        let state = polaris::app::state(config).await.expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v1/metrics", listener.local_addr().unwrap());
+        tokio::spawn(polaris::app::run(listener, state, async {
+            let _ = stopped.await;
+        }));
+        url
+    });
+
+    let start = Instant::now();
+    let window = start + WARM_UP;
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let mut sent = Vec::new();
+    let mut failures = Vec::new();
+    if settings.series_first {
+        // The warm-up starts with the first round from one client, so the series are created
+        // one batch at a time, as each nodus host creates its own (see the `INGEST_SERIES_FIRST`
+        // note in the header).
+        let (batches, failure) = client(
+            &url,
+            templates,
+            period_ms,
+            &next,
+            &AtomicBool::new(false),
+            first_round,
+        );
+        sent.extend(batches);
+        failures.extend(failure);
+    }
+    thread::scope(|scope| {
+        let clients: Vec<_> = (0..settings.clients)
+            .map(|_| scope.spawn(|| client(&url, templates, period_ms, &next, &stop, usize::MAX)))
+            .collect();
+        thread::sleep(
+            (window + Duration::from_secs_f64(settings.seconds))
+                .saturating_duration_since(Instant::now()),
+        );
+        stop.store(true, Ordering::Relaxed);
+        for client in clients {
+            let (batches, failure) = client.join().expect("client thread");
+            sent.extend(batches);
+            failures.extend(failure);
+        }
+    });
+
+    let total_values: usize = sent.iter().map(|s| s.values).sum();
+    let stored = runtime.block_on(stored_rows(backend, &scratch.url));
+    let _ = stop_server.send(());
+    runtime.block_on(scratch.remove());
+    runtime.shutdown_timeout(Duration::from_secs(5));
+
+    let measured: Vec<&Sent> = sent.iter().filter(|s| s.started >= window).collect();
+    let values: usize = measured.iter().map(|s| s.values).sum();
+    let end = measured.iter().map(|s| s.done).max().unwrap_or(window);
+    let seconds = (end - window).as_secs_f64();
+    let rate = if seconds > 0.0 {
+        values as f64 / seconds
+    } else {
+        0.0
+    };
+    let mut latencies: Vec<Duration> = measured.iter().map(|s| s.done - s.started).collect();
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "\n== {}: {} clients, {} s after a {} s warm-up",
+        name(backend),
+        settings.clients,
+        settings.seconds,
+        WARM_UP.as_secs()
+    );
+    if latencies.is_empty() {
+        println!("   no batch completed in the measured window");
+    } else {
+        println!(
+            "   batches {}  values {}  seconds {seconds:.2}  values/s {}  batch latency p50 {:.2} ms  p99 {:.2} ms",
+            measured.len(),
+            thousands(values as f64),
+            thousands(rate),
+            ms(percentile(&latencies, 0.50)),
+            ms(percentile(&latencies, 0.99)),
+        );
+    }
+    let stored_text = match &stored {
+        Ok(rows) => thousands(*rows as f64),
+        Err(e) => format!("unknown ({e})"),
+    };
+    let counts_match = stored
+        .as_ref()
+        .is_ok_and(|&rows| rows as usize == total_values);
+    let consistent = failures.is_empty() && counts_match;
+    println!(
+        "   check: {} batches in all (warm-up included), every reply 200/errcode 0 with the values sent: {}; \
+         {} values acknowledged, {stored_text} rows in the database: {}",
+        sent.len(),
+        if failures.is_empty() { "yes" } else { "NO" },
+        thousands(total_values as f64),
+        if counts_match { "match" } else { "MISMATCH" },
+    );
+    for failure in &failures {
+        println!("   FAILED: {failure}");
+    }
+    if backend == Backend::Sqlite {
+        println!(
+            "   goal: >= {} values/s into SQLite on this {}-core machine: {} ({} values/s)",
+            thousands(GOAL),
+            thread::available_parallelism().map_or(0, |n| n.get()),
+            if rate >= GOAL { "met" } else { "NOT MET" },
+            thousands(rate),
+        );
+    }
+    assert!(consistent, "{}: the check failed", name(backend));
+}
+
+fn main() {
+    let settings = Settings {
+        clients: env_or("INGEST_CLIENTS", 4),
+        seconds: env_or("INGEST_SECONDS", 10.0),
+        hosts: env_or("INGEST_HOSTS", 50),
+        series_first: env_or("INGEST_SERIES_FIRST", 1) != 0,
+    };
+    assert!(settings.clients > 0 && settings.hosts > 0 && settings.seconds > 0.0);
+    // Backends named on the command line (cargo bench adds `--bench`: flags are ignored).
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .map(|a| a.to_lowercase())
+        .collect();
+    let cycle = host_cycle();
+    let per_host: usize = cycle.iter().map(|k| k.ds.len()).sum();
+    // Enough rounds for a whole number of batches.
+    let lists_per_round = settings.hosts * cycle.len();
+    let rounds = BATCH / gcd(BATCH, lists_per_round);
+    let started = Instant::now();
+    let templates = templates(settings.hosts, rounds);
+    let bytes: usize = templates.iter().map(|t| t.body.len()).sum();
+    let values: usize = templates.iter().map(|t| t.values).sum();
+    println!(
+        "Benchmark P4: POST /api/v1/metrics over HTTP, {BATCH} value lists per batch ({:.0} values, {:.0} KiB on average), \
+         {} hosts x {} value lists ({per_host} values, {per_host} series) per {INTERVAL_S} s round = {} series; \
+         {} distinct batches pre-serialized in {:.2?}; {} CPUs",
+        values as f64 / templates.len() as f64,
+        bytes as f64 / templates.len() as f64 / 1024.0,
+        settings.hosts,
+        cycle.len(),
+        settings.hosts * per_host,
+        templates.len(),
+        started.elapsed(),
+        thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    let period_ms = rounds as u64 * INTERVAL_S * 1000;
+    if only.iter().any(|o| o == "breakdown") {
+        breakdown(
+            &settings,
+            &templates,
+            period_ms,
+            lists_per_round.div_ceil(BATCH),
+        );
+        return;
+    }
+    for backend in common::BACKENDS {
+        let label = match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::MySql => "mysql",
+            Backend::Postgres => "postgres",
+        };
+        if only.is_empty()
+            || only
+                .iter()
+                .any(|o| o == label || o == &name(backend).to_lowercase())
+        {
+            bench(
+                backend,
+                &settings,
+                &templates,
+                period_ms,
+                lists_per_round.div_ceil(BATCH),
+            );
+        }
+    }
+}
+
+/// `breakdown`: where SQLite's time goes without HTTP. Parses the batches alone (what the JSON
+/// extractor does), then calls `Db::ingest` straight, from one task and from `clients` tasks.
+fn breakdown(settings: &Settings, templates: &[Template], period_ms: u64, first_round: usize) {
+    let seconds = Duration::from_secs_f64(settings.seconds);
+    let body = |k: usize| {
+        let template = &templates[k % templates.len()];
+        let mut body = template.body.clone();
+        write_times(
+            &mut body,
+            &template.times,
+            (k / templates.len()) as u64 * period_ms,
+        );
+        body
+    };
+    // 1. JSON parsing, one thread.
+    let bodies: Vec<Vec<u8>> = (0..templates.len()).map(body).collect();
+    let (mut n, mut values) = (0, 0);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        let batch: Vec<ValueListJson> = serde_json::from_slice(&bodies[n % bodies.len()]).unwrap();
+        values += batch.iter().map(|l| l.values.len()).sum::<usize>();
+        n += 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "\n== breakdown (SQLite, no HTTP)\n   JSON parse into Vec<ValueListJson>, 1 thread: {:.0} us per batch, {} values/s",
+        elapsed / n as f64 * 1e6,
+        thousands(values as f64 / elapsed)
+    );
+    // 2. Db::ingest straight, from 1 and from `clients` tasks.
+    let parsed: Arc<Vec<Vec<ValueListJson>>> = Arc::new(
+        bodies
+            .iter()
+            .map(|b| serde_json::from_slice(b).unwrap())
+            .collect(),
+    );
+    for tasks in [1, settings.clients] {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let scratch = runtime
+            .block_on(common::Scratch::new(Backend::Sqlite))
+            .unwrap();
+        let db = runtime.block_on(async {
+            let db = polaris::db::Db::connect(&scratch.url).await.unwrap();
+            db.migrate().await.unwrap();
+            for k in 0..first_round {
+                db.ingest(&shifted(&parsed, k, period_ms)).await.unwrap();
+            }
+            db
+        });
+        let next = Arc::new(AtomicUsize::new(first_round));
+        let started = Instant::now();
+        // On the runtime's workers, as the handlers run.
+        let workers: Vec<_> = (0..tasks)
+            .map(|_| {
+                let (db, parsed, next) = (db.clone(), parsed.clone(), next.clone());
+                runtime.spawn(async move {
+                    let mut calls = Vec::new();
+                    while started.elapsed() < seconds {
+                        let batch =
+                            shifted(&parsed, next.fetch_add(1, Ordering::Relaxed), period_ms);
+                        let call = Instant::now();
+                        let n = db.ingest(&batch).await.unwrap();
+                        calls.push((call.elapsed(), n));
+                    }
+                    calls
+                })
+            })
+            .collect();
+        let mut calls = Vec::new();
+        for worker in workers {
+            calls.extend(runtime.block_on(worker).unwrap());
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let values: usize = calls.iter().map(|(_, n)| n).sum();
+        let mut latencies: Vec<Duration> = calls.iter().map(|(d, _)| *d).collect();
+        latencies.sort();
+        println!(
+            "   Db::ingest, {tasks} task(s): {} batches, {} values/s; call p50 {:.2} ms, p99 {:.2} ms, max {:.0} ms",
+            latencies.len(),
+            thousands(values as f64 / elapsed),
+            percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            latencies.last().unwrap().as_secs_f64() * 1e3,
+        );
+        if tasks == 1 {
+            // Alone, only the calls that move the staged rows to the index take this long.
+            let flushes: Vec<Duration> = calls
+                .iter()
+                .map(|(d, _)| *d)
+                .filter(|d| d.as_millis() >= 50)
+                .collect();
+            if let (Some(first), Some(last)) = (flushes.first(), flushes.last()) {
+                println!(
+                    "     of which {} calls >= 50 ms (the staging flushes) took {:.2} s of {elapsed:.2} s; \
+                     the first {:.0} ms, the last {:.0} ms",
+                    flushes.len(),
+                    flushes.iter().sum::<Duration>().as_secs_f64(),
+                    first.as_secs_f64() * 1e3,
+                    last.as_secs_f64() * 1e3,
+                );
+            }
+        }
+        runtime.block_on(scratch.remove());
+    }
+}
+
+/// Parsed batch `k`: its template's value lists with the times of its period.
+fn shifted(parsed: &[Vec<ValueListJson>], k: usize, period_ms: u64) -> Vec<ValueListJson> {
+    let mut batch = parsed[k % parsed.len()].clone();
+    let shift = (k / parsed.len()) as u64 * period_ms;
+    for list in &mut batch {
+        list.time += shift as f64 / 1000.0;
+    }
+    batch
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
