@@ -35,7 +35,11 @@ impl Dialect for MySql {
     const UPSERT_SERIES: &'static str = "INSERT INTO metric_series \
         (host, plugin, plugin_instance, type, type_instance, dsname, dstype) \
         VALUES (?, ?, ?, ?, ?, ?, ?) \
-        ON DUPLICATE KEY UPDATE id = id";
+        ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)";
+    // A plain SELECT would read the transaction's snapshot, which may predate a series another
+    // ingest just committed; LAST_INSERT_ID() holds the id the upsert inserted or met.
+    const SERIES_ID_AFTER_UPSERT: Option<&'static str> =
+        Some("SELECT CAST(LAST_INSERT_ID() AS SIGNED)");
     const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
         WHERE status = 'online' AND last_seen < ? - INTERVAL (? * step) SECOND";
 

@@ -262,8 +262,15 @@ pub async fn concurrent_ingests_share_new_series(ctx: Ctx) {
         })
         .collect();
     let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let (db, batch) = (Db::connect(&ctx.url).await.unwrap(), batch.clone());
+    for task in 0..4 {
+        // Each task meets the new series in another order (rotated, every other one reversed),
+        // as agents' batches do: locks must not deadlock, ids must not be missed.
+        let mut batch = batch.clone();
+        batch.rotate_left(task * 13);
+        if task % 2 == 1 {
+            batch.reverse();
+        }
+        let db = Db::connect(&ctx.url).await.unwrap();
         tasks.push(tokio::spawn(
             async move { db.ingest(&batch).await.unwrap() },
         ));

@@ -45,6 +45,10 @@ pub trait Dialect: Database {
         VALUES (?, ?, ?, ?, ?, ?, ?) \
         ON CONFLICT (host, plugin, plugin_instance, type, type_instance, dsname) DO NOTHING \
         RETURNING id";
+    /// For backends whose upsert returns no row: a statement giving the id the upsert just
+    /// inserted or found, independent of the transaction's snapshot (MySQL's
+    /// `LAST_INSERT_ID()`). `None`: look the id up by identity.
+    const SERIES_ID_AFTER_UPSERT: Option<&'static str> = None;
     /// A table that takes new metric values before they move, many at a time, into
     /// `metric_values`; queries read both.
     const STAGING: Option<Staging> = None;
@@ -433,15 +437,24 @@ where
             return Ok(0);
         }
         let mut tx = self.begin_write().await?;
-        let mut ids = Vec::with_capacity(plan.new_series.len());
-        for series in &plan.new_series {
+        // New series are inserted in one global order (by identity), so concurrent ingests
+        // that meet the same new series take their locks in the same order and never deadlock.
+        let mut order: Vec<usize> = (0..plan.new_series.len()).collect();
+        order.sort_by_key(|&i| plan.new_series[i].identity());
+        let mut ids = vec![0i64; plan.new_series.len()];
+        for index in order {
+            let series = &plan.new_series[index];
             let mut upsert = sqlx::query_scalar(D::sql(D::UPSERT_SERIES));
             for field in series.identity().into_iter().chain([series.dstype]) {
                 upsert = upsert.bind(field);
             }
-            let id = match upsert.fetch_optional(&mut *tx).await? {
-                Some(id) => id,
-                None => {
+            ids[index] = match (
+                upsert.fetch_optional(&mut *tx).await?,
+                D::SERIES_ID_AFTER_UPSERT,
+            ) {
+                (Some(id), _) => id,
+                (None, Some(last)) => sqlx::query_scalar(D::sql(last)).fetch_one(&mut *tx).await?,
+                (None, None) => {
                     let mut select = sqlx::query_scalar(D::sql(SERIES_ID));
                     for field in series.identity() {
                         select = select.bind(field);
@@ -449,7 +462,6 @@ where
                     select.fetch_one(&mut *tx).await?
                 }
             };
-            ids.push(id);
         }
         let rows = plan.rows(&ids);
         let table = D::STAGING.map_or(VALUES, |staging| staging.table);
