@@ -5,16 +5,11 @@ use std::process::Command;
 
 use e2e::nodus::{config_header, plugin_links};
 
-fn check(body: &str) -> (i32, String, String, String) {
-    let work = tempfile::tempdir().unwrap();
-    plugin_links(
-        &work.path().join("plugins"),
-        &["load", "uptime", "csv"],
-        &[],
-    );
-    let config = work.path().join("nodus.conf");
-    std::fs::write(&config, format!("{}{body}", config_header(work.path()))).unwrap();
-    let log = work.path().join("test.log");
+/// `nodus -t` on a configuration of exactly `text` in `work`: (exit code, stdout, stderr, log).
+fn check_text(work: &std::path::Path, text: &str) -> (i32, String, String, String) {
+    let config = work.join("nodus.conf");
+    std::fs::write(&config, text).unwrap();
+    let log = work.join("test.log");
     let out = Command::new(e2e::bin("nodus"))
         .arg("-t")
         .arg("-C")
@@ -31,12 +26,30 @@ fn check(body: &str) -> (i32, String, String, String) {
     )
 }
 
-fn assert_fails(body: &str, reason: &str) {
-    let (code, stdout, stderr, log) = check(body);
+/// `nodus -t` on the shared test header plus `body`, with a few built-in plugins linked.
+fn check(body: &str) -> (i32, String, String, String) {
+    let work = tempfile::tempdir().unwrap();
+    plugin_links(
+        &work.path().join("plugins"),
+        &["load", "uptime", "csv"],
+        &[],
+    );
+    check_text(
+        work.path(),
+        &format!("{}{body}", config_header(work.path())),
+    )
+}
+
+/// Asserts `Failed!!!`, exit 1, and `reason` on stderr and in the log.
+fn assert_failed((code, stdout, stderr, log): (i32, String, String, String), reason: &str) {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_eq!(stdout.trim(), "Failed!!!");
     assert!(stderr.contains(reason), "stderr lacks {reason:?}: {stderr}");
     assert!(log.contains(reason), "log lacks {reason:?}: {log}");
+}
+
+fn assert_fails(body: &str, reason: &str) {
+    assert_failed(check(body), reason);
 }
 
 #[test]
@@ -105,25 +118,8 @@ fn option_refused_by_init_fails() {
 fn missing_types_db_fails() {
     // A config of its own: the shared header already names a types.db.
     let work = tempfile::tempdir().unwrap();
-    let config = work.path().join("nodus.conf");
-    std::fs::write(&config, "types_db = [\"/nonexistent/types.db\"]\n").unwrap();
-    let log = work.path().join("test.log");
-    let out = Command::new(e2e::bin("nodus"))
-        .arg("-t")
-        .arg("-C")
-        .arg(&config)
-        .arg("-L")
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Failed!!!");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/types.db"));
-    assert!(
-        std::fs::read_to_string(&log)
-            .unwrap()
-            .contains("/nonexistent/types.db")
-    );
+    let result = check_text(work.path(), "types_db = [\"/nonexistent/types.db\"]\n");
+    assert_failed(result, "/nonexistent/types.db");
 }
 
 #[test]
