@@ -2,6 +2,7 @@
 //! control tools (`host/`), which never depend on each other.
 //!
 //! Layout:
+//! - [`agent`]: gearman ⇄ Polaris over a TLS WebSocket (init, redirect, requests, results, acks).
 //! - [`retcode`]: the platform's retcodes and their messages (the seed's 2, 203, 3021, ...).
 //! - [`boot`]: the BootAgent protocol (`/agent/status`, `/agent/job/result`).
 //! - [`command`]: the per-host result object of a command (`resp`, `retcode`, `message`, `data`),
@@ -10,10 +11,11 @@
 //! - [`metrics`]: the value-list batches nodus's `http` writer posts to Polaris (collectd's
 //!   write_http JSON).
 
+pub mod agent;
 pub mod boot;
 pub mod command;
 pub mod control;
 pub mod metrics;
 pub mod retcode;
 
-pub use command::{CommandResult, Resp};
+pub use command::{CommandResult, ExecStatus, Resp};

@@ -7,6 +7,15 @@
 pub const NORMAL_TERMINATION: u32 = 2;
 /// The command named a host Polaris does not know.
 pub const NO_SUCH_HOST: u32 = 203;
+/// Polaris: the host is known but no agent of it is connected.
+pub const HOST_OFFLINE: u32 = 204;
+/// Polaris: the host did not answer before the request's deadline.
+pub const NO_ANSWER: u32 = 205;
+/// Polaris: the agent's connection closed while the command was on it; a result that still
+/// arrives later replaces this one (see `GET /api/v1/commands/{id}`).
+pub const AGENT_DISCONNECTED: u32 = 206;
+/// Polaris: no answer yet (asynchronous view only).
+pub const PENDING: u32 = 207;
 /// The request or the command's arguments are wrong.
 pub const INVALID_PARAMS: u32 = 3021;
 /// No plugin or method answers this command name.
@@ -17,6 +26,13 @@ pub const FAILED: u32 = 3023;
 pub const PLUGIN_PANICKED: u32 = 3024;
 /// The plugin does not implement what was asked of it, or is not initialised.
 pub const UNSUPPORTED: u32 = 3025;
+
+/// Agent: the command was stopped after its `timeout` (TERM, then KILL to its process group).
+pub const TIMED_OUT: u32 = 3026;
+/// Agent: the command was ended by a signal it did not get from the agent.
+pub const KILLED_BY_SIGNAL: u32 = 3027;
+/// Agent: the command could not be started (fork, exec, user switch).
+pub const NOT_STARTED: u32 = 3028;
 
 /// Polaris: a job id that was never handed out.
 pub const NO_SUCH_JOB: u32 = 3030;
@@ -34,11 +50,18 @@ pub fn message(code: u32) -> Option<&'static str> {
     Some(match code {
         NORMAL_TERMINATION => "Normal termination",
         NO_SUCH_HOST => "No such host",
+        HOST_OFFLINE => "Host offline",
+        NO_ANSWER => "No answer before deadline",
+        AGENT_DISCONNECTED => "Agent disconnected",
+        PENDING => "Pending",
         INVALID_PARAMS => "Invalid params",
         NO_SUCH_METHOD => "No such method",
         FAILED => "Failed",
         PLUGIN_PANICKED => "Plugin panicked",
         UNSUPPORTED => "Unsupported",
+        TIMED_OUT => "Timed out",
+        KILLED_BY_SIGNAL => "Killed by signal",
+        NOT_STARTED => "Could not start",
         NO_SUCH_JOB => "No such job",
         UNAUTHORIZED => "Unauthorized",
         PAYLOAD_TOO_LARGE => "Payload too large",
