@@ -7,12 +7,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use plugin_api::Roles;
+use plugin_host::info::{call_info_json, plugin_name};
 use plugin_host::{CallError, Registry, context};
-use serde_json::Value;
 use wire::{CommandResult, retcode};
-
-/// The command prefix answered by info plugins.
-const INFO_PREFIX: &str = "getinfo.";
 
 /// Runs `command` with `args` against the plugins of `dir` and prints the result.
 pub fn run(dir: &Path, command: &str, args: &str) -> ExitCode {
@@ -29,7 +26,7 @@ pub fn run(dir: &Path, command: &str, args: &str) -> ExitCode {
 }
 
 fn call(dir: &Path, command: &str, args: &str) -> CommandResult {
-    let Some(name) = command.strip_prefix(INFO_PREFIX).filter(|n| !n.is_empty()) else {
+    let Some(name) = plugin_name(command) else {
         return failed(
             retcode::NO_SUCH_METHOD,
             format!("No such method: `{command}` (gearctl runs getinfo.<plugin> commands)"),
@@ -54,19 +51,13 @@ fn call(dir: &Path, command: &str, args: &str) -> CommandResult {
         }
     };
     let answer = plugin.init(&context::init_context([])).and_then(|()| {
-        let answer = plugin.call_info(args);
+        let answer = call_info_json(&plugin, args);
         // A failing shutdown does not change the answer already given.
         let _ = plugin.shutdown();
         answer
     });
     match answer {
-        Ok(text) => match serde_json::from_str::<Value>(&text) {
-            Ok(doc) => CommandResult::success(doc),
-            Err(e) => failed(
-                retcode::FAILED,
-                format!("plugin `{name}` answered invalid JSON: {e}"),
-            ),
-        },
+        Ok(doc) => CommandResult::success(doc),
         Err(err) => plugin_failure(err),
     }
 }

@@ -26,7 +26,7 @@ mod schedule;
 mod worker;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
     } else {
         cli.log.clone().or(Some(DEFAULT_LOG.into()))
     };
-    if let Err(e) = init_logging(log.as_deref(), &config.log_level) {
+    if let Err(e) = agentkit::init_logging(log.as_deref(), &config.log_level, "NODUS_LOG") {
         eprintln!("nodus: {e:#}");
         return ExitCode::FAILURE;
     }
@@ -115,7 +115,7 @@ fn hostname(config: &Config) -> String {
 }
 
 fn test_config(cli: &Cli) -> ExitCode {
-    let _ = init_logging(cli.log.as_deref(), "info");
+    let _ = agentkit::init_logging(cli.log.as_deref(), "info", "NODUS_LOG");
     let problems = check::problems(&cli.config, plugin_dir);
     if problems.is_empty() {
         println!("Success");
@@ -150,7 +150,7 @@ fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     if !cli.foreground {
         nix::unistd::daemon(false, false).context("daemonise")?;
     }
-    let _pid = cli.pid.as_deref().map(PidFile::write).transpose()?;
+    let _pid = cli.pid.as_deref().map(agentkit::PidFile::write).transpose()?;
     let dir = plugin_dir(&config);
     tracing::info!(dir = %dir.display(), "nodus {} starting.", env!("CARGO_PKG_VERSION"));
     let dispatcher = Arc::new(Dispatcher::new(hostname(&config), types_db));
@@ -173,52 +173,3 @@ fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
 }
 
 use crate::agent::Agent;
-
-/// Sends logs to `file` (appending) or stderr, at `level` (error, warn, info, debug, trace)
-/// unless `NODUS_LOG` names another level.
-fn init_logging(file: Option<&Path>, level: &str) -> anyhow::Result<()> {
-    let level = std::env::var("NODUS_LOG").unwrap_or_else(|_| level.to_string());
-    let filter: tracing_subscriber::filter::LevelFilter = level.parse().map_err(|_| {
-        anyhow::anyhow!("log level `{level}` is not one of error, warn, info, debug, trace")
-    })?;
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(filter)
-        .with_target(false)
-        .with_ansi(false);
-    match file {
-        Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("create {}", dir.display()))?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("open log file {}", path.display()))?;
-            builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .init();
-        }
-        None => builder.with_writer(std::io::stderr).init(),
-    }
-    Ok(())
-}
-
-/// The PID file, removed when nodus exits.
-struct PidFile(PathBuf);
-
-impl PidFile {
-    fn write(path: &Path) -> anyhow::Result<PidFile> {
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .with_context(|| format!("write PID file {}", path.display()))?;
-        Ok(PidFile(path.to_path_buf()))
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}

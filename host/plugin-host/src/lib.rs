@@ -10,6 +10,7 @@
 //! - [`plugin`]: [`LoadedPlugin`], the safe handle through which agents call a plugin.
 //! - [`registry`]: [`Registry`], the plugins of one directory by name, with a report per file and
 //!   the running/stopped state used by `nodusctl plugin stop|start|remove`.
+//! - [`info`]: `getinfo.<name>`: the prefix, and one info call parsed as JSON (gearctl, gearman).
 //! - [`context`]: the [`InitContext`](plugin_api::InitContext) a plugin receives (options plus host
 //!   facts such as `proc_root`, taken from `HOST_PROC`/`HOST_SYS`/`HOST_ETC` when set).
 //!
@@ -18,6 +19,7 @@
 pub mod context;
 pub mod dirs;
 pub mod elf;
+pub mod info;
 pub mod loader;
 pub mod plugin;
 pub mod registry;

@@ -1,0 +1,169 @@
+//! `swarm`, benchmark P2: N agents that speak the real gearman protocol (gearman's own `link`
+//! code: TLS, WebSocket, init, outbox, acks), many per process, against one Polaris started
+//! here; it times `sync.bash true` sent to all of them through `POST /api/v1/commands`.
+//!
+//! For each N (cumulative: agents connected for a smaller N stay), after every agent shows in
+//! `GET /api/v1/agents`, it runs warm-up rounds then `--rounds` timed ones and prints the p50
+//! and p99 of the whole fan-out's latency, failures, the server's RSS and its CPU per round.
+//!
+//! The swarm's agents answer `sync.bash` without starting a process: this measures Polaris and
+//! the wire. What one real gearman adds per command (fork, exec, pipes) is measured by the same
+//! tool with `--real-agent`, which starts one real gearman instead of the swarm.
+
+mod fake;
+mod measure;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use gearman::link::{self, LinkConfig, ServerName};
+
+/// Benchmark P2: fan-out latency to N agents.
+#[derive(Parser, Debug)]
+#[command(about, long_about = None)]
+struct Cli {
+    /// Agent counts to measure, cumulative.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000,10000")]
+    counts: Vec<usize>,
+    /// Timed rounds per count.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// The polaris binary (default: beside this one).
+    #[arg(long)]
+    polaris: Option<PathBuf>,
+    /// Work folder (default: a new temporary one).
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    /// Measure one real gearman (forks `true` per command) instead of the swarm; N must be 1.
+    #[arg(long)]
+    real_agent: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    raise_fd_limit();
+    let temp;
+    let work = match &cli.workdir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = std::env::temp_dir().join(format!("swarm-{}", std::process::id()));
+            temp
+        }
+    };
+    std::fs::create_dir_all(&work)?;
+    let exe_dir = std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .context("no executable folder")?;
+    let polaris_bin = cli.polaris.clone().unwrap_or_else(|| exe_dir.join("polaris"));
+    let server = measure::Polaris::start(&polaris_bin, &work)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = if cli.real_agent {
+        real_agent(&cli, &server, &exe_dir, &work)
+    } else {
+        runtime.block_on(swarm(&cli, &server))
+    };
+    drop(server);
+    if cli.workdir.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    result
+}
+
+async fn swarm(cli: &Cli, server: &measure::Polaris) -> anyhow::Result<()> {
+    let tls = link::client_config(&server.ca, None)?;
+    let mut connected = 0;
+    measure::print_header();
+    for &n in &cli.counts {
+        let started = Instant::now();
+        while connected < n {
+            let config = LinkConfig {
+                hostname: format!("swarm-{connected}"),
+                version: "swarm".into(),
+                servers: vec![ServerName {
+                    host: "127.0.0.1".into(),
+                    port: server.agent_port,
+                }],
+                default_port: server.agent_port,
+                tls_name: measure::TLS_NAME.into(),
+                tls: tls.clone(),
+                hosts_file: None,
+                heartbeat: Duration::from_secs(30),
+                backoff_min: Duration::from_millis(200),
+                backoff_max: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(30),
+            };
+            tokio::spawn(link::run(config, Arc::new(fake::FakeAgent::default())));
+            connected += 1;
+            if connected % 200 == 0 {
+                // Let handshakes drain instead of overflowing the listen backlog.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let hosts: Vec<String> = (0..n).map(|i| format!("swarm-{i}")).collect();
+        let server2 = server.api.clone();
+        tokio::task::spawn_blocking(move || server2.wait_connected(connected, Duration::from_secs(600)))
+            .await??;
+        eprintln!("{n} agents connected in {:.1} s", started.elapsed().as_secs_f64());
+        let server2 = server.api.clone();
+        let rounds = cli.rounds;
+        let row = tokio::task::spawn_blocking(move || server2.measure(&hosts, rounds)).await??;
+        row.print(n);
+    }
+    Ok(())
+}
+
+fn real_agent(cli: &Cli, server: &measure::Polaris, exe_dir: &Path, work: &Path) -> anyhow::Result<()> {
+    if cli.counts != [1] {
+        anyhow::bail!("--real-agent measures one agent: give --counts 1");
+    }
+    let mut agent = start_gearman(exe_dir, server, work)?;
+    let outcome = (|| {
+        server.wait_connected(1, Duration::from_secs(30))?;
+        measure::print_header();
+        let row = server.measure(&["real-0".to_string()], cli.rounds)?;
+        row.print(1);
+        anyhow::Ok(())
+    })();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    outcome
+}
+
+fn start_gearman(exe_dir: &Path, server: &measure::Polaris, work: &Path) -> anyhow::Result<Child> {
+    let conf = work.join("gearman.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "hostname = \"real-0\"\nserver = \"127.0.0.1:{}\"\ntls_name = \"{}\"\nca = \"{}\"\n\
+             state_dir = \"{}\"\nsocket = \"{}\"\n",
+            server.agent_port,
+            measure::TLS_NAME,
+            server.ca.display(),
+            work.join("gearman-state").display(),
+            work.join("gearman.sock").display(),
+        ),
+    )?;
+    Command::new(exe_dir.join("gearman"))
+        .args(["-f", "-C"])
+        .arg(&conf)
+        .arg("-L")
+        .arg(work.join("gearman.log"))
+        .stdin(Stdio::null())
+        .spawn()
+        .context("start gearman")
+}
+
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}

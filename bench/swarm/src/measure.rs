@@ -1,0 +1,236 @@
+//! The Polaris under test (started here, on SQLite in the work folder) and the measurement:
+//! fan-out rounds through the REST API, latency percentiles, the server's RSS and CPU.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+/// The name in the server certificate the agents check.
+pub const TLS_NAME: &str = "polaris.swarm";
+const TOKEN: &str = "swarm-benchmark-admin-token";
+const WARMUP_ROUNDS: usize = 2;
+
+/// A running Polaris, stopped when dropped.
+pub struct Polaris {
+    child: Child,
+    /// How to reach it.
+    pub api: Api,
+}
+
+/// The addresses and files of the Polaris under test.
+#[derive(Clone)]
+pub struct Api {
+    http: String,
+    pid: u32,
+    /// The agents' TLS port.
+    pub agent_port: u16,
+    /// The CA file agents trust.
+    pub ca: PathBuf,
+}
+
+impl std::ops::Deref for Polaris {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Polaris {
+    /// Makes certificates and a configuration in `work`, starts `bin`, waits for it to listen.
+    pub fn start(bin: &Path, work: &Path) -> anyhow::Result<Polaris> {
+        let pki = devpki::Pki::create(&work.join("pki"), &[TLS_NAME, "127.0.0.1"])?;
+        let http_port = free_port()?;
+        let agent_port = free_port()?;
+        let db = work.join("polaris.db");
+        let _ = std::fs::remove_file(&db);
+        let conf = work.join("polaris.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen = \"127.0.0.1:{http_port}\"\ndatabase = \"sqlite://{}\"\n\
+                 admin_token = \"{TOKEN}\"\nmax_body = 67108864\n\n[agents]\n\
+                 listen = \"127.0.0.1:{agent_port}\"\ncert = \"{}\"\nkey = \"{}\"\nheartbeat = 30\n",
+                db.display(),
+                pki.server_cert.display(),
+                pki.server_key.display(),
+            ),
+        )?;
+        let log = std::fs::File::create(work.join("polaris.log"))?;
+        let child = Command::new(bin)
+            .args(["serve", "-c"])
+            .arg(&conf)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {}", bin.display()))?;
+        let http = format!("127.0.0.1:{http_port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&http).is_err() {
+            if Instant::now() > deadline {
+                anyhow::bail!("polaris did not listen on {http}; see {}", work.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Polaris {
+            api: Api {
+                http,
+                pid: child.id(),
+                agent_port,
+                ca: pki.ca,
+            },
+            child,
+        })
+    }
+}
+
+impl Drop for Polaris {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One line of the report.
+pub struct Row {
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    failures: usize,
+    rss_mb: f64,
+    cpu_per_round: f64,
+}
+
+/// Prints the report's header.
+pub fn print_header() {
+    println!(
+        "{:>7} {:>10} {:>10} {:>10} {:>9} {:>13} {:>16}",
+        "agents", "p50 ms", "p99 ms", "max ms", "failures", "server RSS MB", "server CPU s/rnd"
+    );
+}
+
+impl Row {
+    /// Prints the line for `n` agents.
+    pub fn print(&self, n: usize) {
+        println!(
+            "{n:>7} {:>10.2} {:>10.2} {:>10.2} {:>9} {:>13.1} {:>16.3}",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max),
+            self.failures,
+            self.rss_mb,
+            self.cpu_per_round
+        );
+    }
+}
+
+impl Api {
+    /// Waits until `n` agents are connected.
+    pub fn wait_connected(&self, n: usize, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let agents = self.get("/api/v1/agents")?;
+            let count = agents.as_array().map_or(0, Vec::len);
+            if count >= n {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("only {count} of {n} agents connected");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Warm-up, then `rounds` timed fan-outs of `sync.bash true` to `hosts`.
+    pub fn measure(&self, hosts: &[String], rounds: usize) -> anyhow::Result<Row> {
+        let mut times = Vec::with_capacity(rounds);
+        let mut failures = 0;
+        for _ in 0..WARMUP_ROUNDS {
+            self.fan_out(hosts)?;
+        }
+        let cpu_before = cpu_seconds(self.pid)?;
+        for _ in 0..rounds {
+            let started = Instant::now();
+            failures += self.fan_out(hosts)?;
+            times.push(started.elapsed());
+        }
+        let cpu = cpu_seconds(self.pid)? - cpu_before;
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+        Ok(Row {
+            p50: at(0.5),
+            p99: at(0.99),
+            max: times.last().copied().unwrap_or_default(),
+            failures,
+            rss_mb: rss_kb(self.pid)? as f64 / 1024.0,
+            cpu_per_round: cpu / rounds.max(1) as f64,
+        })
+    }
+
+    /// One fan-out; returns how many hosts did not answer retcode 2 with exit status 0.
+    fn fan_out(&self, hosts: &[String]) -> anyhow::Result<usize> {
+        let body = json!({"hosts": hosts, "method": "sync.bash", "cmd": "true", "timeout": 30});
+        let answer: Value = ureq::post(&format!("http://{}/api/v1/commands", self.http))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send_json(&body)
+            .context("POST /api/v1/commands")?
+            .body_mut()
+            .read_json()?;
+        let entries = answer["response"].as_array().cloned().unwrap_or_default();
+        let ok = entries
+            .iter()
+            .filter(|e| e["retcode"] == 2 && e["exit_status"] == 0)
+            .count();
+        if entries.len() != hosts.len() {
+            anyhow::bail!("{} answers for {} hosts: {answer}", entries.len(), hosts.len());
+        }
+        Ok(hosts.len() - ok)
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<Value> {
+        Ok(ureq::get(&format!("http://{}{path}", self.http))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .with_context(|| format!("GET {path}"))?
+            .body_mut()
+            .read_json()?)
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// User + system CPU seconds of a process.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100.0, |v| v as f64);
+    Ok(ticks / hz)
+}
+
+/// Resident set size of a process, kB.
+fn rss_kb(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}

@@ -1,0 +1,54 @@
+//! What every agent binary (nodus, gearman, bootagent) does at start, in one place: logs to a
+//! file (`-L`) or stderr at a level an environment variable may override, and a PID file (`-P`)
+//! removed on exit.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+/// Sends logs to `file` (appending, folders created) or stderr, at `level` (error, warn,
+/// info, debug, trace) unless the environment variable `level_env` names another level.
+pub fn init_logging(file: Option<&Path>, level: &str, level_env: &str) -> anyhow::Result<()> {
+    let level = std::env::var(level_env).unwrap_or_else(|_| level.to_string());
+    let filter: tracing_subscriber::filter::LevelFilter = level.parse().map_err(|_| {
+        anyhow::anyhow!("log level `{level}` is not one of error, warn, info, debug, trace")
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_target(false)
+        .with_ansi(false);
+    match file {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("create {}", dir.display()))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("open log file {}", path.display()))?;
+            builder.with_writer(std::sync::Mutex::new(file)).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+/// A PID file, removed when dropped.
+pub struct PidFile(PathBuf);
+
+impl PidFile {
+    /// Writes this process's id to `path`.
+    pub fn write(path: &Path) -> anyhow::Result<PidFile> {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("write PID file {}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

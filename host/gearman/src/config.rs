@@ -1,0 +1,163 @@
+//! gearman's configuration file (TOML, default `/etc/cargo/gearman.conf`).
+//!
+//! ```toml
+//! hostname = "edd6c192-52cb-4133-a17a-e7d8aec03de7"  # default: the system host name
+//! server = "config.cargo.com"        # comma-separated host[:port] list, tried in order
+//! port = 8443                        # for entries without a port
+//! ca = "/etc/cargo/ca.pem"           # the CA that signed Polaris's certificate
+//! # tls_name = "config.cargo.com"    # name in the server certificate (default: first server)
+//! # cert = "/etc/cargo/agent.pem"    # client certificate for mutual TLS, with `key`
+//! # key = "/etc/cargo/agent.key"
+//! # hosts_file = "/etc/cargo/hosts"  # /etc/hosts-style overrides, read before DNS
+//! state_dir = "/var/lib/cargo/gearman"   # gearman.db and task folders
+//! socket = "/var/run/cargo/gearman.sock" # for gearctl
+//! heartbeat = 15                     # seconds between pings
+//! kill_grace = 3                     # seconds between SIGTERM and SIGKILL of a stopped command
+//! connect_timeout = 5                # seconds per address (TCP + TLS + init answer)
+//! backoff_max = 60                   # longest wait between reconnect rounds
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the configuration is read from when `-C` is not given.
+pub const DEFAULT_CONFIG: &str = "/etc/cargo/gearman.conf";
+/// The seed's server name.
+pub const DEFAULT_SERVER: &str = "config.cargo.com";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This host's identity in `init` (default: the system host name).
+    pub hostname: Option<String>,
+    /// Servers, `host[:port]`, comma-separated.
+    #[serde(default = "default_server")]
+    pub server: String,
+    /// Port for servers given without one.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// CA certificate(s) that Polaris's certificate must chain to.
+    pub ca: PathBuf,
+    /// The name Polaris's certificate carries (default: the first server's host).
+    pub tls_name: Option<String>,
+    /// Client certificate for mutual TLS.
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    pub key: Option<PathBuf>,
+    /// `/etc/hosts`-style file read before the system resolver.
+    pub hosts_file: Option<PathBuf>,
+    /// Folder of `gearman.db` and task output.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// Plugin folder (default: `/usr/lib/cargo/gearman`, or the executable's folder).
+    pub plugin_dir: Option<PathBuf>,
+    /// The unix socket for `gearctl`.
+    #[serde(default = "default_socket")]
+    pub socket: PathBuf,
+    /// Seconds between pings.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat: u64,
+    /// Seconds between SIGTERM and SIGKILL when a command is stopped.
+    #[serde(default = "default_kill_grace")]
+    pub kill_grace: u64,
+    /// Seconds allowed for one address: TCP, TLS, WebSocket and the answer to `init`.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: u64,
+    /// Longest wait between reconnect rounds, seconds.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max: u64,
+}
+
+fn default_server() -> String {
+    DEFAULT_SERVER.into()
+}
+fn default_port() -> u16 {
+    8443
+}
+fn default_state_dir() -> PathBuf {
+    "/var/lib/cargo/gearman".into()
+}
+fn default_socket() -> PathBuf {
+    "/var/run/cargo/gearman.sock".into()
+}
+fn default_heartbeat() -> u64 {
+    15
+}
+fn default_kill_grace() -> u64 {
+    3
+}
+fn default_connect_timeout() -> u64 {
+    5
+}
+fn default_backoff_max() -> u64 {
+    60
+}
+
+impl Config {
+    /// Reads and checks the file.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn check(&self) -> Result<(), String> {
+        if self.cert.is_some() != self.key.is_some() {
+            return Err("`cert` and `key` go together".into());
+        }
+        if [self.heartbeat, self.kill_grace, self.backoff_max, self.connect_timeout].contains(&0) {
+            return Err(
+                "heartbeat, kill_grace, connect_timeout and backoff_max must be at least 1".into(),
+            );
+        }
+        crate::link::parse_list(&self.server, self.port)?;
+        Ok(())
+    }
+
+    /// The hostname sent in `init`.
+    pub fn hostname(&self) -> String {
+        self.hostname.clone().unwrap_or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|name| name.into_string().ok())
+                .unwrap_or_else(|| "localhost".into())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_the_seed_defaults() {
+        let config: Config = toml::from_str("ca = \"/ca.pem\"").unwrap();
+        config.check().unwrap();
+        assert_eq!(config.server, "config.cargo.com");
+        assert_eq!(config.port, 8443);
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let example: Config = toml::from_str(include_str!("../gearman.conf")).unwrap();
+        example.check().unwrap();
+        assert_eq!(example.ca, PathBuf::from("/etc/cargo/ca.pem"));
+    }
+
+    #[test]
+    fn rejects_typos_half_mtls_and_bad_servers() {
+        assert!(toml::from_str::<Config>("ca = \"/ca.pem\"\nsevrer = \"x\"").is_err());
+        let half: Config = toml::from_str("ca = \"/ca.pem\"\ncert = \"/c.pem\"").unwrap();
+        assert!(half.check().is_err());
+        let bad: Config = toml::from_str("ca = \"/ca.pem\"\nserver = \"a:b\"").unwrap();
+        assert!(bad.check().is_err());
+    }
+}

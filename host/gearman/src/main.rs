@@ -1,0 +1,150 @@
+//! `gearman`: the BasicAgent binary. Flags as the other agents: `-C <config>`, `-L <log>`,
+//! `-P <pid file>`, `-f` (foreground; otherwise it daemonises).
+//!
+//! `gearman __run-task <dir>` is internal: the detached runner of one task (see `tasks`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use gearman::agent::{Agent, AgentOptions};
+use gearman::bridge::AgentLink;
+use gearman::config::{self, Config};
+use gearman::link::{self, LinkConfig};
+
+/// The environment variable that overrides the plugin directory.
+const PLUGIN_DIR_ENV: &str = "GEARMAN_PLUGIN_DIR";
+/// Where a daemonised gearman logs when no -L is given.
+const DEFAULT_LOG: &str = "/var/log/cargo/gearman.log";
+
+/// gearman: runs commands, tasks and cron entries sent by Polaris.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Configuration file.
+    #[arg(short = 'C', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Log file (default: stderr in the foreground, /var/log/cargo/gearman.log as a daemon).
+    #[arg(short = 'L', value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// PID file.
+    #[arg(short = 'P', value_name = "FILE")]
+    pid: Option<PathBuf>,
+    /// Stay in the foreground (do not daemonise).
+    #[arg(short = 'f')]
+    foreground: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__run-task") {
+        return gearman::tasks::shim_main(&args[2..]);
+    }
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gearman: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let log = match (&cli.log, cli.foreground) {
+        (Some(log), _) => Some(log.clone()),
+        (None, true) => None,
+        (None, false) => Some(DEFAULT_LOG.into()),
+    };
+    if let Err(e) = agentkit::init_logging(log.as_deref(), "info", "GEARMAN_LOG") {
+        eprintln!("gearman: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    match start(&cli, config) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("gearman: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
+    // Checked before daemonising, so a wrong CA or key is reported on the terminal.
+    let tls = link::client_config(
+        &config.ca,
+        config.cert.as_deref().zip(config.key.as_deref()),
+    )?;
+    if !cli.foreground {
+        nix::unistd::daemon(false, false).context("daemonise")?;
+    }
+    let _pid = cli.pid.as_deref().map(agentkit::PidFile::write).transpose()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(run(config, tls))
+}
+
+async fn run(config: Config, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<ExitCode> {
+    let servers = link::parse_list(&config.server, config.port).map_err(anyhow::Error::msg)?;
+    let tls_name = config
+        .tls_name
+        .clone()
+        .unwrap_or_else(|| servers[0].host.clone());
+    let plugin_dir =
+        plugin_host::dirs::plugin_dir(config.plugin_dir.as_deref(), PLUGIN_DIR_ENV, "gearman");
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("create {}", config.state_dir.display()))?;
+    let agent = Agent::open(AgentOptions {
+        state_dir: config.state_dir.clone(),
+        plugin_dir,
+        // The running image, even after an upgrade replaced the file on disk.
+        exe: PathBuf::from("/proc/self/exe"),
+        kill_grace: Duration::from_secs(config.kill_grace),
+    })?;
+    let hostname = config.hostname();
+    tracing::info!(%hostname, "gearman {} starting.", env!("CARGO_PKG_VERSION"));
+    let socket = config.socket.clone();
+    let local_agent = agent.clone();
+    tokio::spawn(async move {
+        if let Err(e) = gearman::local::serve(&socket, local_agent).await {
+            tracing::error!("local socket {}: {e:#}", socket.display());
+        }
+    });
+    let link_config = LinkConfig {
+        hostname,
+        version: format!("gearman-{}", env!("CARGO_PKG_VERSION")),
+        servers,
+        default_port: config.port,
+        tls_name,
+        tls,
+        hosts_file: config.hosts_file.clone(),
+        heartbeat: Duration::from_secs(config.heartbeat),
+        backoff_min: Duration::from_millis(500),
+        backoff_max: Duration::from_secs(config.backoff_max),
+        connect_timeout: Duration::from_secs(config.connect_timeout),
+    };
+    tokio::select! {
+        () = link::run(link_config, Arc::new(AgentLink(agent))) => {}
+        signal = shutdown_signal() => tracing::info!("{signal} received, shutting down."),
+    }
+    let _ = std::fs::remove_file(&config.socket);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

@@ -1,0 +1,305 @@
+//! A fleet on one machine for the remote-execution tests: a real Polaris (SQLite in a temp
+//! folder, TLS agent listener with a throw-away CA) and real gearman processes connected to it.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::bin;
+
+/// The admin token of test servers.
+pub const TOKEN: &str = "fleet-test-admin-token";
+/// The name the test server certificates carry (and agents look up).
+pub const SERVER_NAME: &str = "config.cargo.com";
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running Polaris, killed when dropped.
+pub struct Polaris {
+    child: Option<Child>,
+    /// Its folder (config, database, log, certificates).
+    pub dir: PathBuf,
+    /// `127.0.0.1:<port>` of the REST API.
+    pub http: String,
+    /// The agents' TLS address.
+    pub agents: String,
+    /// The CA agents trust.
+    pub ca: PathBuf,
+    conf: PathBuf,
+}
+
+impl Polaris {
+    /// Starts a server in `dir` with its agent listener on 127.0.0.1 and a new SQLite file.
+    pub fn start(dir: &Path) -> Polaris {
+        let agents = format!("127.0.0.1:{}", free_port());
+        Self::start_with(dir, &agents, "")
+    }
+
+    /// Starts a server whose agent listener binds `agents`; `extra` is appended to `[agents]`.
+    /// Its certificates come from `dir/pki`, made unless they exist (several servers can
+    /// share one CA and certificate by sharing that folder through a symlink).
+    pub fn start_with(dir: &Path, agents: &str, extra: &str) -> Polaris {
+        std::fs::create_dir_all(dir).expect("polaris dir");
+        let pki_dir = dir.join("pki");
+        if !pki_dir.join("server.pem").exists() {
+            devpki::Pki::create(&pki_dir, &[SERVER_NAME, "127.0.0.1", "localhost"])
+                .expect("make certificates");
+        }
+        let http = format!("127.0.0.1:{}", free_port());
+        let conf = dir.join("polaris.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen = \"{http}\"\ndatabase = \"sqlite://{}\"\nadmin_token = \"{TOKEN}\"\n\n\
+                 [agents]\nlisten = \"{agents}\"\ncert = \"{}\"\nkey = \"{}\"\nheartbeat = 2\n{extra}\n",
+                dir.join("polaris.db").display(),
+                pki_dir.join("server.pem").display(),
+                pki_dir.join("server.key").display(),
+            ),
+        )
+        .expect("write polaris.toml");
+        let mut polaris = Polaris {
+            child: None,
+            dir: dir.to_path_buf(),
+            http,
+            agents: agents.to_string(),
+            ca: pki_dir.join("ca.pem"),
+            conf,
+        };
+        polaris.restart();
+        polaris
+    }
+
+    /// Starts the server again (after [`Polaris::kill`]) on the same ports and database.
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("polaris.log"))
+            .expect("polaris log");
+        let child = Command::new(bin("polaris"))
+            .args(["serve", "-c"])
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start polaris");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&self.http).is_err() {
+            assert!(Instant::now() < deadline, "polaris did not start: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the server (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("polaris.log")).unwrap_or_default()
+    }
+
+    /// A request with the admin token; returns (status, JSON body or Null).
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .into();
+        let url = format!("http://{}{path}", self.http);
+        let auth = format!("Bearer {TOKEN}");
+        let response = match (method, body) {
+            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+            (_, Some(body)) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
+            (_, None) => agent.post(&url).header("Authorization", &auth).send_empty(),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// `POST /api/v1/commands`, expecting 200; returns the answer.
+    pub fn command(&self, body: Value) -> Value {
+        let (status, answer) = self.call("POST", "/api/v1/commands", Some(&body));
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// The per-host entries of a command answer, by host name.
+    pub fn by_host(answer: &Value) -> std::collections::BTreeMap<String, Value> {
+        answer["response"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (e["host"].as_str().unwrap_or_default().to_string(), e.clone()))
+            .collect()
+    }
+
+    /// Host names of the agents connected now.
+    pub fn connected(&self) -> Vec<String> {
+        let (_, agents) = self.call("GET", "/api/v1/agents", None);
+        agents
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["hostname"].as_str().map(String::from))
+            .collect()
+    }
+
+    /// Waits until every one of `names` is connected.
+    pub fn wait_connected(&self, names: &[&str], limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let connected = self.connected();
+            if names.iter().all(|n| connected.iter().any(|c| c == n)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agents {names:?} not connected (connected: {connected:?}); server log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Polaris {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running gearman, killed when dropped.
+pub struct Gearman {
+    child: Option<Child>,
+    /// Its host name.
+    pub name: String,
+    /// Its folder (config, state, socket, log).
+    pub dir: PathBuf,
+    /// Extra program to run it under, e.g. `["ip", "netns", "exec", "ns1"]`.
+    pub wrapper: Vec<String>,
+}
+
+impl Gearman {
+    /// Writes a configuration for host `name` reaching `server` (a `host[:port]` list) and
+    /// trusting `ca`, plus `extra` TOML lines, and starts `gearman -f`.
+    pub fn start(dir: &Path, name: &str, server: &str, ca: &Path, extra: &str) -> Gearman {
+        Self::start_wrapped(dir, name, server, ca, extra, &[])
+    }
+
+    /// As [`Gearman::start`], run under `wrapper` (e.g. `ip netns exec <ns>`).
+    pub fn start_wrapped(
+        dir: &Path,
+        name: &str,
+        server: &str,
+        ca: &Path,
+        extra: &str,
+        wrapper: &[&str],
+    ) -> Gearman {
+        std::fs::create_dir_all(dir).expect("gearman dir");
+        std::fs::write(
+            dir.join("gearman.conf"),
+            format!(
+                "hostname = \"{name}\"\nserver = \"{server}\"\ntls_name = \"{SERVER_NAME}\"\n\
+                 ca = \"{}\"\nstate_dir = \"{}\"\nsocket = \"{}\"\nheartbeat = 2\nkill_grace = 1\n\
+                 backoff_max = 2\n{extra}\n",
+                ca.display(),
+                dir.join("state").display(),
+                dir.join("gearman.sock").display(),
+            ),
+        )
+        .expect("write gearman.conf");
+        let mut gearman = Gearman {
+            child: None,
+            name: name.into(),
+            dir: dir.to_path_buf(),
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
+        };
+        gearman.restart();
+        gearman
+    }
+
+    /// Starts it again (after [`Gearman::kill9`]) with the same configuration and state.
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("gearman.log"))
+            .expect("gearman log");
+        let gearman = bin("gearman");
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&gearman);
+                c
+            }
+            None => Command::new(&gearman),
+        };
+        let child = command
+            .args(["-f", "-C"])
+            .arg(self.dir.join("gearman.conf"))
+            .env("GEARMAN_PLUGIN_DIR", crate::plugin_dir())
+            .env("GEARMAN_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start gearman");
+        self.child = Some(child);
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills gearman with SIGKILL (its detached tasks live on).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `gearctl` against this agent's socket.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(bin("gearctl"))
+            .args(args)
+            .arg("-s")
+            .arg(self.dir.join("gearman.sock"))
+            .output()
+            .expect("run gearctl")
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("gearman.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Gearman {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
