@@ -1,6 +1,7 @@
-//! The router and the server's life: routes, body limits, the offline sweeper, and `run`, which
-//! serves on a listener the caller bound (tests bind 127.0.0.1:0) until a shutdown future
-//! resolves.
+//! The router and the server's life: routes, body limits, the offline sweeper, and `run` /
+//! `serve`, which serve HTTP (and, with `[agents]`, the gearman TLS listener, its dispatcher
+//! and session keeper) on listeners the caller bound (tests bind 127.0.0.1:0) until a shutdown
+//! future resolves.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +13,8 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::api::{self, admin, agent, metrics};
+use crate::agents::{self, Hub};
+use crate::api::{self, admin, agent, commands, gearman, metrics};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -24,10 +26,13 @@ use crate::{openapi, packages};
 pub async fn state(config: Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
+    let telemetry = Arc::new(Telemetry::default());
+    let hub = Arc::new(Hub::new(config.agents.as_ref(), telemetry.clone()));
     Ok(AppState {
         db,
         config: Arc::new(config),
-        telemetry: Arc::new(Telemetry::default()),
+        telemetry,
+        hub,
     })
 }
 
@@ -38,6 +43,10 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/hosts/{hostname}", get(admin::host))
         .route("/jobs", post(admin::create_job))
         .route("/jobs/{id}", get(admin::job))
+        .route("/commands", post(commands::create))
+        .route("/commands/{id}", get(commands::get))
+        .route("/agents", get(gearman::agents))
+        .route("/hosts/{hostname}/cron-runs", get(gearman::cron_runs))
         .route("/metrics/query", get(metrics::query))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -98,16 +107,65 @@ pub async fn shutdown_signal() {
     tracing::info!("Shutting down.");
 }
 
-/// Serves Polaris on `listener` until `shutdown` resolves.
+/// Serves Polaris on `listener` until `shutdown` resolves; with `[agents]` configured, also
+/// binds the agent listener at `agents.listen`.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let agents =
+        match &state.config.agents {
+            Some(config) => Some(TcpListener::bind(config.listen).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen for agents on {}: {e}", config.listen)
+            })?),
+            None => None,
+        };
+    serve(listener, agents, state, shutdown).await
+}
+
+/// Serves HTTP on `http` and, when `agents` is given (with `[agents]` configured), the gearman
+/// listener on it, until `shutdown` resolves.
+pub async fn serve(
+    http: TcpListener,
+    agents: Option<TcpListener>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     spawn_sweeper(&state);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    if let (Some(listener), Some(config)) = (agents, &state.config.agents) {
+        let tls = agents::tls::server_config(config)?;
+        if let Some(limit) = agents::tls::raise_nofile() {
+            tracing::info!("Open-files limit: {limit}.");
+        }
+        state.db.reset_replica(&state.hub.replica).await?;
+        tracing::info!(
+            "Agents: wss://{}{} (replica {})",
+            listener.local_addr()?,
+            wire::agent::WS_PATH,
+            state.hub.replica
+        );
+        agents::dispatch::spawn_dispatcher(state.hub.clone(), state.db.clone());
+        agents::dispatch::spawn_keeper(state.hub.clone(), state.db.clone());
+        tokio::spawn(agents::listener::serve(
+            listener,
+            tls,
+            state.hub.clone(),
+            state.db.clone(),
+            wait(stopped.clone()),
+        ));
+    }
     let router = router(state)?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+    axum::serve(http, router)
+        .with_graceful_shutdown(wait(stopped))
         .await?;
     Ok(())
 }

@@ -26,6 +26,31 @@ pub struct Config {
     pub offline_after_steps: u32,
     /// The package server; absent = no `/packages`.
     pub packages: Option<PackagesConfig>,
+    /// The gearman listener (TLS WebSocket); absent = no agent listener.
+    pub agents: Option<AgentsConfig>,
+}
+
+/// The listener gearman agents connect to (`wss://<listen>/agent/ws`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsConfig {
+    /// Address of the TLS listener.
+    #[serde(default = "default_agents_listen")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain of the server.
+    pub cert: PathBuf,
+    /// PEM private key of the server.
+    pub key: PathBuf,
+    /// PEM CA certificate(s): when set, agents must present a client certificate it signed.
+    pub client_ca: Option<PathBuf>,
+    /// Seconds between pings; a connection silent for 3 × heartbeat is dropped, and a session
+    /// not refreshed for 3 × heartbeat counts as offline.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat: u64,
+    /// Answer every `init` with this redirect (`"a:8443,b:8443"`): a director replica.
+    pub redirect: Option<String>,
+    /// This replica's name in `agent_sessions` (default `<hostname>:<pid>`).
+    pub replica: Option<String>,
 }
 
 /// The package server (`/packages/...`), replacing nginx + vsftpd.
@@ -55,6 +80,12 @@ fn default_max_body() -> usize {
 }
 fn default_offline_after_steps() -> u32 {
     3
+}
+fn default_agents_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+fn default_heartbeat() -> u64 {
+    15
 }
 fn default_realm() -> String {
     "Restricted".into()
@@ -91,6 +122,21 @@ impl Config {
         if self.offline_after_steps == 0 {
             return Err("offline_after_steps must be at least 1".into());
         }
+        if let Some(agents) = &self.agents {
+            if agents.heartbeat == 0 || agents.heartbeat > 3600 {
+                return Err("agents.heartbeat must be between 1 and 3600 seconds".into());
+            }
+            if agents
+                .replica
+                .as_deref()
+                .is_some_and(|r| r.is_empty() || r.len() > 128)
+            {
+                return Err("agents.replica must be 1 to 128 characters".into());
+            }
+            if agents.redirect.as_deref().is_some_and(str::is_empty) {
+                return Err("agents.redirect must name at least one server".into());
+            }
+        }
         Ok(())
     }
 }
@@ -106,6 +152,20 @@ mod tests {
         assert_eq!(config.listen.port(), 8080);
         assert!(config.database.starts_with("sqlite:"));
         assert!(config.packages.is_none());
+        assert!(config.agents.is_none());
+    }
+
+    #[test]
+    fn agents_section_gets_defaults() {
+        let config: Config = toml::from_str(
+            "admin_token = \"0123456789abcdef\"\n[agents]\ncert = \"s.pem\"\nkey = \"s.key\"\n",
+        )
+        .unwrap();
+        config.check().unwrap();
+        let agents = config.agents.unwrap();
+        assert_eq!(agents.listen.port(), 8443);
+        assert_eq!(agents.heartbeat, 15);
+        assert!(agents.client_ca.is_none() && agents.redirect.is_none());
     }
 
     #[test]

@@ -3,13 +3,16 @@
 //! Layout:
 //! - [`config`]: the TOML configuration.
 //! - [`app`]: the router, the offline sweeper and [`app::run`] (serve on a bound listener).
-//! - [`api`]: the handlers: BootAgent protocol, admin API, metrics ingest and query.
+//! - [`api`]: the handlers: BootAgent protocol, admin API, commands, metrics ingest and query.
+//! - [`agents`]: the gearman listener (TLS WebSocket), one task per connection, and the
+//!   dispatcher that sends this replica's queued host jobs.
 //! - [`db`]: hosts, agents, boot jobs and metrics on SQLite / MySQL / PostgreSQL.
 //! - [`packages`]: the package file server under `/packages/` (basic auth, autoindex, Range,
 //!   atomic uploads), replacing nginx + vsftpd.
 //! - [`telemetry`]: Polaris's own `/metrics`; [`openapi`]: the generated API document.
 //! - [`error`]: JSON error answers; [`state`]: what handlers share; [`dev`]: `polaris dev`.
 
+pub mod agents;
 pub mod api;
 pub mod app;
 pub mod config;

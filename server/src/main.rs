@@ -82,6 +82,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let config = Config::load(&config)?;
+            if let Some(agents) = &config.agents {
+                polaris::agents::tls::server_config(agents)?;
+            }
             let latency = Db::connect(&config.database).await?.ping().await?;
             println!(
                 "configuration OK; database answered in {:.1} ms",

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{admin, agent, metrics};
+use crate::api::{admin, agent, commands, gearman, metrics};
 use crate::telemetry;
 
 /// Adds the admin API's bearer scheme.
@@ -24,7 +24,7 @@ impl Modify for BearerAuth {
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Polaris", description = "The platform's central server: BootAgent protocol, admin API, metrics."),
+    info(title = "Polaris", description = "The platform's central server: BootAgent protocol, admin API, commands to gearman agents, metrics."),
     paths(
         agent::status,
         agent::job_result,
@@ -32,6 +32,10 @@ impl Modify for BearerAuth {
         admin::host,
         admin::create_job,
         admin::job,
+        commands::create,
+        commands::get,
+        gearman::agents,
+        gearman::cron_runs,
         metrics::ingest,
         metrics::query,
         telemetry::metrics,
@@ -42,6 +46,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "bootagent", description = "Agent-initiated BootAgent protocol"),
         (name = "admin", description = "Hosts and boot jobs (bearer token)"),
+        (name = "commands", description = "Commands to many hosts through their gearman agents, connected agents, cron runs (bearer token)"),
         (name = "metrics", description = "Metric ingest and queries"),
         (name = "telemetry", description = "Polaris's own metrics"),
     )

@@ -1,9 +1,10 @@
-//! What every handler shares: the database, the configuration and the telemetry.
+//! What every handler shares: the database, the configuration, the telemetry and the agent hub.
 
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::agents::Hub;
 use crate::config::Config;
 use crate::db::Db;
 use crate::telemetry::Telemetry;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Polaris's own metrics.
     pub telemetry: Arc<Telemetry>,
+    /// This replica's agent connections and waiting command calls.
+    pub hub: Arc<Hub>,
 }
 
 impl FromRef<AppState> for Arc<Telemetry> {

@@ -1,6 +1,7 @@
 //! Polaris's own metrics, served at `/metrics` in the Prometheus text format: HTTP requests by
-//! route and status, hosts by status (agents online), values ingested, and the database's
-//! round-trip latency measured at each scrape.
+//! route and status, hosts by status (agents online), values ingested, the database's
+//! round-trip latency measured at each scrape, gearman connections held by this replica, and
+//! commands, frames sent, results and cron runs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +31,11 @@ struct StatusLabels {
     status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 /// The registry and the metrics Polaris updates.
 pub struct Telemetry {
     registry: Registry,
@@ -38,6 +44,12 @@ pub struct Telemetry {
     hosts: Family<StatusLabels, Gauge>,
     ingested: Counter,
     db_latency: Gauge<f64, std::sync::atomic::AtomicU64>,
+    agents: Gauge,
+    commands: Counter,
+    command_hosts: Counter,
+    frames_sent: Counter,
+    results: Family<OutcomeLabels, Counter>,
+    cron_runs: Counter,
 }
 
 impl Default for Telemetry {
@@ -69,6 +81,38 @@ impl Default for Telemetry {
             "Database round trip measured at the last scrape",
             db_latency.clone(),
         );
+        let agents = Gauge::default();
+        registry.register(
+            "agents_connected",
+            "gearman connections held by this replica",
+            agents.clone(),
+        );
+        let commands = Counter::default();
+        registry.register("commands", "Commands accepted", commands.clone());
+        let command_hosts = Counter::default();
+        registry.register(
+            "command_hosts",
+            "Host parts of the accepted commands",
+            command_hosts.clone(),
+        );
+        let frames_sent = Counter::default();
+        registry.register(
+            "command_frames_sent",
+            "Command frames this replica sent to agents",
+            frames_sent.clone(),
+        );
+        let results = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "command_results",
+            "Results received from agents: stored, or duplicate (acked and ignored)",
+            results.clone(),
+        );
+        let cron_runs = Counter::default();
+        registry.register(
+            "cron_runs",
+            "Cron runs received from agents",
+            cron_runs.clone(),
+        );
         Telemetry {
             registry,
             requests,
@@ -76,6 +120,12 @@ impl Default for Telemetry {
             hosts,
             ingested,
             db_latency,
+            agents,
+            commands,
+            command_hosts,
+            frames_sent,
+            results,
+            cron_runs,
         }
     }
 }
@@ -84,6 +134,33 @@ impl Telemetry {
     /// Counts stored metric values.
     pub fn ingested(&self, values: usize) {
         self.ingested.inc_by(values as u64);
+    }
+
+    /// Sets the number of gearman connections this replica holds.
+    pub fn agents_connected(&self, n: usize) {
+        self.agents.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Counts an accepted command for `hosts` hosts.
+    pub fn command_created(&self, hosts: usize) {
+        self.commands.inc();
+        self.command_hosts.inc_by(hosts as u64);
+    }
+
+    /// Counts a command frame sent to an agent.
+    pub fn command_sent(&self) {
+        self.frames_sent.inc();
+    }
+
+    /// Counts a result from an agent: stored, or a duplicate.
+    pub fn result_stored(&self, stored: bool) {
+        let outcome = if stored { "stored" } else { "duplicate" };
+        self.results.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// Counts a cron run from an agent.
+    pub fn cron_run(&self) {
+        self.cron_runs.inc();
     }
 }
 

@@ -39,8 +39,9 @@ fn free_port() -> u16 {
 fn dev_mode_serves_and_runs_nodus_against_itself() {
     let work = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
+    let agents_addr = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(e2e::bin("polaris"))
-        .args(["dev", "--listen", &addr])
+        .args(["dev", "--listen", &addr, "--agents-listen", &agents_addr])
         .current_dir(work.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -81,6 +82,30 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+    // gearman connects over TLS and runs a command sent through the REST API.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        let answer: serde_json::Value = ureq::post(&format!("http://{addr}/api/v1/commands"))
+            .header("Authorization", &bearer)
+            .send_json(serde_json::json!({
+                "hosts": [host.trim()], "method": "sync.bash", "cmd": "echo dev-ok"
+            }))
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        if answer["response"][0]["retcode"] == 2 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(
+        answer["response"][0]["data"],
+        "dev-ok\n",
+        "{answer}\n{}",
+        std::fs::read_to_string(state.join("gearman.log")).unwrap_or_default()
+    );
+
     let password = std::fs::read_to_string(state.join("package_password")).unwrap();
     let basic = format!(
         "Basic {}",

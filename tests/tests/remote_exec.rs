@@ -147,7 +147,7 @@ fn timeouts_output_cap_users_and_bad_params() {
         Some(&json!({"hosts": ["host-0"], "method": "sync.bash"})),
     );
     assert_eq!(status, 400, "{refused}");
-    assert_eq!(refused["retcode"], 3021, "{refused}");
+    assert_eq!(refused["errcode"], 3021, "{refused}");
     let answer = polaris.command(json!({
         "hosts": ["host-0"], "method": "sync.bash", "cmd": "true", "user": "no-such-user-x"
     }));

@@ -1,10 +1,14 @@
 //! The HTTP API, one file per audience:
 //! - [`agent`]: the BootAgent protocol (`/agent/status`, `/agent/job/result`), agent-initiated;
 //! - [`admin`]: the admin API under `/api/v1` (bearer token): hosts, boot jobs;
+//! - [`commands`]: commands fanned out to gearman agents (`/api/v1/commands`);
+//! - [`gearman`]: connected agents and cron runs (`/api/v1/agents`, `.../cron-runs`);
 //! - [`metrics`]: the metrics ingest nodus's `http` writer posts to, and the query endpoint.
 
 pub mod admin;
 pub mod agent;
+pub mod commands;
+pub mod gearman;
 pub mod metrics;
 
 use axum::extract::{Request, State};

@@ -6,6 +6,7 @@
 //! backend, and the limits match the narrowest schema (MySQL's `VARCHAR` lengths), so the three
 //! backends accept exactly the same data.
 
+mod commands;
 mod series;
 mod store;
 

@@ -1,5 +1,6 @@
 //! The database: hosts and their agents, boot jobs and their per-host results, metric series
-//! and values, on SQLite (default), MySQL/MariaDB or PostgreSQL, chosen by the URL.
+//! and values, gearman sessions, commands and cron runs (in `commands`), on SQLite (default),
+//! MySQL/MariaDB or PostgreSQL, chosen by the URL.
 //!
 //! One API ([`Db`]) over one module per backend (`sqlite`, `mysql`, `postgres`), because sqlx's
 //! `Any` driver neither rewrites placeholders nor covers the types needed; each backend has its
@@ -231,6 +232,13 @@ macro_rules! dispatch {
         }
     };
 }
+
+mod commands;
+
+pub use commands::{
+    Claimed, CommandPart, CommandRecord, CronRunView, HostState, NewCommand, SessionView,
+};
+pub use common::now;
 
 impl Db {
     /// Connects to the database a URL names (creating a SQLite file if needed).

@@ -32,6 +32,17 @@ impl Dialect for MySql {
         ON DUPLICATE KEY UPDATE region = COALESCE(?, region), status = 'online', \
         step = VALUES(step), \
         version = VALUES(version), last_seen = VALUES(last_seen), gmt_modify = VALUES(gmt_modify)";
+    const UPSERT_AGENT_HOST: &'static str = "INSERT INTO hosts \
+        (hostname, status, last_seen, gmt_create, gmt_modify) VALUES (?, 'online', ?, ?, ?) \
+        ON DUPLICATE KEY UPDATE status = 'online', last_seen = VALUES(last_seen), \
+        gmt_modify = VALUES(gmt_modify)";
+    const UPSERT_SESSION: &'static str = "INSERT INTO agent_sessions \
+        (hostname, replica, session, version, address, connected_at, seen_at) \
+        VALUES (?, ?, ?, ?, ?, ?, ?) \
+        ON DUPLICATE KEY UPDATE replica = VALUES(replica), session = VALUES(session), \
+        version = VALUES(version), address = VALUES(address), \
+        connected_at = VALUES(connected_at), seen_at = VALUES(seen_at)";
+    const LATEST_READ: &'static str = " LOCK IN SHARE MODE";
     const UPSERT_SERIES: &'static str = "INSERT INTO metric_series \
         (host, plugin, plugin_instance, type, type_instance, dsname, dstype) \
         VALUES (?, ?, ?, ?, ?, ?, ?) \

@@ -52,6 +52,7 @@ impl Store {
 impl Dialect for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const MAX_BINDS: usize = 32_766;
+    const FOR_UPDATE: &'static str = "";
     const STAGING: Option<Staging> = Some(Staging {
         table: "metric_values_recent",
         count: "SELECT COALESCE(MAX(rowid), 0) FROM metric_values_recent",

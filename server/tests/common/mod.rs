@@ -3,6 +3,8 @@
 //! `POLARIS_TEST_POSTGRES_URL` name a server, loudly skipped otherwise).
 #![allow(dead_code)]
 
+pub mod agents;
+
 use std::io::Write;
 use std::sync::Once;
 

@@ -271,24 +271,42 @@ impl Cron {
                     "Cannot record a cron fire; skipping it so it cannot repeat.");
                 continue;
             }
-            let started = RunSpec::from_request(&entry.request()).and_then(|spec| {
-                self.tasks.start(
-                    spec,
-                    Origin::Cron {
-                        cron_id: fire.cron_id.clone(),
-                        scheduled: fire.scheduled,
-                    },
-                )
-            });
+            let origin = Origin::Cron {
+                cron_id: fire.cron_id.clone(),
+                scheduled: fire.scheduled,
+            };
+            // The user is checked again: it may have been deleted since `cron.add`.
+            let started = match RunSpec::from_request(&entry.request()) {
+                Ok(spec) => self.tasks.start(spec, origin),
+                Err(failed) => Err(failed),
+            };
             match started {
                 Ok(task_id) => tracing::debug!(cron_id = %fire.cron_id, %task_id,
                     scheduled = fire.scheduled, "Cron entry fired."),
-                Err(failed) => tracing::warn!(cron_id = %fire.cron_id,
-                    retcode = failed.retcode, error = %failed.message,
-                    "Cron entry could not start."),
+                Err(failed) => {
+                    tracing::warn!(cron_id = %fire.cron_id, retcode = failed.retcode,
+                        error = %failed.message, "Cron entry could not start.");
+                    self.report_not_started(&fire.cron_id, fire.scheduled, failed);
+                }
             }
         }
         timer::earliest(&entries)
+    }
+
+    /// A fire that could not start is a run too: Polaris hears of it like any other.
+    fn report_not_started(&self, cron_id: &str, scheduled: i64, result: CommandResult) {
+        let now = Utc::now().timestamp_millis() as f64 / 1000.0;
+        let run = wire::agent::CronRun {
+            cron_id: cron_id.to_string(),
+            run_id: uuid::Uuid::new_v4().to_string(),
+            scheduled,
+            started: now,
+            finished: now,
+            result,
+        };
+        if let Err(e) = self.store.outbox_push(&crate::store::Outgoing::CronRun(run)) {
+            tracing::error!(%cron_id, "cannot report a cron fire that did not start: {e:#}");
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -351,7 +369,8 @@ impl Row {
 
 fn load(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<Row>> {
     let mut stmt = conn.prepare(
-        "SELECT id, schedule, user, grp, cmd, timeout, created, last_fire FROM cron ORDER BY created",
+        "SELECT id, schedule, user, grp, cmd, timeout, created, last_fire
+         FROM cron ORDER BY created",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(Row {

@@ -1,8 +1,9 @@
 //! A cron schedule with seconds (seed 1.3) and its next fire time, in UTC.
 //!
-//! [`super::field`] checks each field and rewrites it; croner 4 evaluates the result. Six
-//! fields are `second minute hour day-of-month month day-of-week`; a classic five-field line
-//! has no seconds and fires at second 0. Times are UTC, so there is no daylight-saving jump.
+//! The private `field` module checks each field and rewrites it; croner 4 evaluates the
+//! result. Six fields are `second minute hour day-of-month month day-of-week`; a classic
+//! five-field line has no seconds and fires at second 0. Times are UTC, so there is no
+//! daylight-saving jump.
 
 use std::fmt;
 

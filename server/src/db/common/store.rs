@@ -52,6 +52,25 @@ pub trait Dialect: Database {
     /// A table that takes new metric values before they move, many at a time, into
     /// `metric_values`; queries read both.
     const STAGING: Option<Staging> = None;
+    /// Registers a host whose gearman connected, or marks it online, without touching what
+    /// its BootAgent reports. Binds: hostname, now (last_seen, gmt_create, gmt_modify).
+    const UPSERT_AGENT_HOST: &'static str = "INSERT INTO hosts \
+        (hostname, status, last_seen, gmt_create, gmt_modify) VALUES (?, 'online', ?, ?, ?) \
+        ON CONFLICT (hostname) DO UPDATE SET status = 'online', \
+        last_seen = excluded.last_seen, gmt_modify = excluded.gmt_modify";
+    /// Records a host's session, replacing any other. Binds: hostname, replica, session,
+    /// version, address, connected_at, seen_at.
+    const UPSERT_SESSION: &'static str = "INSERT INTO agent_sessions \
+        (hostname, replica, session, version, address, connected_at, seen_at) \
+        VALUES (?, ?, ?, ?, ?, ?, ?) \
+        ON CONFLICT (hostname) DO UPDATE SET replica = excluded.replica, \
+        session = excluded.session, version = excluded.version, address = excluded.address, \
+        connected_at = excluded.connected_at, seen_at = excluded.seen_at";
+    /// Appended to a select that locks the rows it reads ("" where writers are serialised).
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    /// Appended to a count that must see the latest committed rows inside a transaction
+    /// (MySQL's REPEATABLE READ would otherwise read the transaction's first snapshot).
+    const LATEST_READ: &'static str = "";
     /// Marks offline the online hosts whose `last_seen` is older than now − steps × step.
     /// Binds: now (gmt_modify), now, steps.
     const MARK_OFFLINE: &'static str;
@@ -105,8 +124,9 @@ const FINISH: &str = "UPDATE host_job SET status = ?, errcode = ?, message = ?, 
     WHERE id = ? AND status = 'pending' \
     AND (? IS NULL OR host_id IN (SELECT id FROM hosts WHERE hostname = ?))";
 const KNOWN_JOB: &str = "SELECT host_id FROM host_job WHERE id = ? \
+    AND job_id IN (SELECT id FROM jobs WHERE kind = 'boot') \
     AND (? IS NULL OR host_id IN (SELECT id FROM hosts WHERE hostname = ?))";
-const JOB: &str = "SELECT spec, gmt_create FROM jobs WHERE id = ?";
+const JOB: &str = "SELECT spec, gmt_create FROM jobs WHERE id = ? AND kind = 'boot'";
 const JOB_HOSTS: &str = "SELECT hj.id, h.hostname, hj.status, hj.handed_out, hj.errcode, \
     hj.message, hj.gmt_modify FROM host_job hj JOIN hosts h ON h.id = hj.host_id \
     WHERE hj.job_id = ?";
@@ -115,7 +135,7 @@ const SERIES_ID: &str = "SELECT id FROM metric_series WHERE host = ? AND plugin 
 
 /// A backend's database handle: its pool and the metric series cache.
 pub struct Store<D: Database> {
-    pool: Pool<D>,
+    pub(super) pool: Pool<D>,
     series: SeriesCache,
 }
 

@@ -1,0 +1,98 @@
+//! The agent listener: accepts TCP connections, runs the TLS handshake (client certificates
+//! checked by rustls when `client_ca` is set) and the WebSocket handshake on
+//! [`wire::agent::WS_PATH`] (anything else gets 404), then hands the connection to
+//! [`super::session::run`] in a task of its own. Buffers are kept small: ten thousand idle
+//! connections must fit in well under a gigabyte.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::Hub;
+use crate::db::Db;
+
+/// How long TLS plus the WebSocket handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Small buffers: frames are small JSON objects; a larger one grows the buffer while it lasts.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(16 << 20)
+        .max_message_size(Some(16 << 20))
+        .max_frame_size(Some(16 << 20))
+}
+
+/// Accepts agent connections until `shutdown` resolves, then closes the live ones.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    hub: Arc<Hub>,
+    db: Db,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, address)) => {
+                    let (acceptor, hub, db) = (acceptor.clone(), hub.clone(), db.clone());
+                    tokio::spawn(connection(tcp, address, acceptor, hub, db));
+                }
+                Err(e) => {
+                    // Out of file descriptors, most likely: give closing connections a moment.
+                    tracing::warn!(error = %e, "Agent listener cannot accept.");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+    hub.close_all();
+}
+
+/// The WebSocket handshake's check: only [`wire::agent::WS_PATH`] is served.
+#[allow(clippy::result_large_err)] // tungstenite's callback signature.
+fn path_check(request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+    if request.uri().path() == wire::agent::WS_PATH {
+        Ok(response)
+    } else {
+        let mut refused = ErrorResponse::new(Some("Not found".into()));
+        *refused.status_mut() = StatusCode::NOT_FOUND;
+        Err(refused)
+    }
+}
+
+/// One connection: handshakes, then the session.
+async fn connection(
+    tcp: TcpStream,
+    address: SocketAddr,
+    acceptor: TlsAcceptor,
+    hub: Arc<Hub>,
+    db: Db,
+) {
+    let _ = tcp.set_nodelay(true);
+    let handshakes = async {
+        let tls = acceptor
+            .accept(tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        tokio_tungstenite::accept_hdr_async_with_config(tls, path_check, Some(ws_config()))
+            .await
+            .map_err(|e| format!("WebSocket handshake: {e}"))
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshakes).await {
+        Ok(Ok(ws)) => super::session::run(ws, address, hub, db).await,
+        Ok(Err(e)) => tracing::info!(%address, "Agent connection refused: {e}."),
+        Err(_) => tracing::info!(%address, "Agent connection refused: handshake too slow."),
+    }
+}

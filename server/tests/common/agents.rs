@@ -1,0 +1,320 @@
+//! What the agent tests share: certificates made with rcgen (a CA, a server certificate for
+//! localhost, a client certificate), a Polaris with its agent listener on 127.0.0.1:0 in the
+//! test's runtime, a small HTTP client, and a test agent speaking the real protocol over wss.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rcgen::{
+    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use wire::CommandResult;
+use wire::agent::{AgentMessage, CronRun, Request, ServerMessage};
+
+/// The admin token of every test server.
+pub const TOKEN: &str = "test-admin-token-0123456789";
+
+/// A CA and the PEM files of a server and a client certificate it signed.
+pub struct Certs {
+    pub dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl Certs {
+    /// Makes the certificates in a temporary folder.
+    pub fn new() -> Certs {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let leaf = |names: Vec<String>, usage| {
+            let mut params = CertificateParams::new(names).unwrap();
+            params.extended_key_usages = vec![usage];
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let (server_cert, server_key) = leaf(names, ExtendedKeyUsagePurpose::ServerAuth);
+        let (client_cert, client_key) =
+            leaf(vec!["agent".into()], ExtendedKeyUsagePurpose::ClientAuth);
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        Certs {
+            ca: write("ca.pem", &ca_cert.pem()),
+            server_cert: write("server.pem", &server_cert),
+            server_key: write("server.key", &server_key),
+            client_cert: write("client.pem", &client_cert),
+            client_key: write("client.key", &client_key),
+            dir,
+        }
+    }
+}
+
+/// A Polaris serving HTTP and agents in the current runtime; stopped when dropped.
+pub struct Server {
+    pub base: String,
+    pub agents: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    /// Starts a server on `database` with `[agents]` plus `extra` lines of that section.
+    pub async fn start(database: &str, certs: &Certs, extra: &str) -> Server {
+        let text = format!(
+            "admin_token = {TOKEN:?}\ndatabase = {database:?}\n[agents]\ncert = {:?}\nkey = {:?}\n\
+             heartbeat = 2\n{extra}\n",
+            certs.server_cert, certs.server_key
+        );
+        let config: polaris::config::Config = toml::from_str(&text).unwrap();
+        config.check().unwrap();
+        let state = polaris::app::state(config).await.expect("state");
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let agents = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", http.local_addr().unwrap());
+        let agents_addr = agents.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(polaris::app::serve(http, Some(agents), state, async {
+            let _ = stopped.await;
+        }));
+        Server {
+            base,
+            agents: agents_addr,
+            stop: Some(stop),
+        }
+    }
+
+    /// An HTTP exchange with the admin token; the body parsed as JSON.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let method = method.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let auth = format!("Bearer {TOKEN}");
+            let mut response = match body {
+                Some(body) if method == "POST" => agent
+                    .post(&url)
+                    .header("Authorization", &auth)
+                    .content_type("application/json")
+                    .send(body.to_string()),
+                _ => agent.get(&url).header("Authorization", &auth).call(),
+            }
+            .expect("HTTP exchange");
+            let status = response.status().as_u16();
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+        .await
+        .unwrap()
+    }
+
+    /// `POST /api/v1/commands`.
+    pub async fn command(&self, body: Value) -> (u16, Value) {
+        self.call("POST", "/api/v1/commands", Some(body)).await
+    }
+
+    /// Registers a host through the BootAgent protocol (known, but no gearman connected).
+    pub async fn boot_report(&self, hostname: &str) {
+        let report = json!({"hostname": hostname, "version": "bootagent-1", "uptime": 1,
+            "timestamp": 1, "step": 600, "agents": []});
+        let (status, _) = self.call("POST", "/agent/status", Some(report)).await;
+        assert_eq!(status, 200);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A test agent: the real protocol over a real TLS WebSocket.
+pub struct Agent {
+    pub ws: WebSocketStream<TlsStream<TcpStream>>,
+    seq: u64,
+}
+
+/// Connects over TLS (with the client certificate when `client_cert`) and opens the WebSocket.
+pub async fn connect(addr: SocketAddr, certs: &Certs, client_cert: bool) -> Result<Agent, String> {
+    polaris::agents::tls::install_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(&certs.ca).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let config = if client_cert {
+        let chain = CertificateDer::pem_file_iter(&certs.client_cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&certs.client_key).unwrap();
+        builder.with_client_auth_cert(chain, key).unwrap()
+    } else {
+        builder.with_no_client_auth()
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("wss://localhost:{}{}", addr.port(), wire::agent::WS_PATH);
+    let (ws, _) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Agent { ws, seq: 0 })
+}
+
+/// How long a test waits for a frame it expects (generous: this is not a speed test).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+impl Agent {
+    /// Connects and sends `init`; returns the agent and the server's first answer.
+    pub async fn init(addr: SocketAddr, certs: &Certs, hostname: &str) -> (Agent, ServerMessage) {
+        let mut agent = connect(addr, certs, false).await.expect("connect");
+        let answer = agent.hello(hostname).await;
+        (agent, answer)
+    }
+
+    /// Connects, and expects `welcome`.
+    pub async fn online(addr: SocketAddr, certs: &Certs, hostname: &str) -> Agent {
+        let (agent, answer) = Agent::init(addr, certs, hostname).await;
+        assert!(
+            matches!(answer, ServerMessage::Welcome { heartbeat: 2 }),
+            "{answer:?}"
+        );
+        agent
+    }
+
+    /// Sends `init`; returns the answer.
+    pub async fn hello(&mut self, hostname: &str) -> ServerMessage {
+        let init = AgentMessage::Init {
+            hostname: hostname.into(),
+            version: Some("gearman-test".into()),
+        };
+        self.send(&init).await;
+        self.next().await.expect("an answer to init")
+    }
+
+    async fn send(&mut self, message: &AgentMessage) {
+        let text = serde_json::to_string(message).unwrap();
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next JSON frame from the server, or `None` when the connection ends or nothing
+    /// comes within [`PATIENCE`].
+    pub async fn next(&mut self) -> Option<ServerMessage> {
+        self.next_within(PATIENCE).await
+    }
+
+    /// The next JSON frame within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<ServerMessage> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
+            match frame.ok()? {
+                Message::Text(text) => return Some(ServerMessage::parse(text.as_str()).unwrap()),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next command sent to this agent.
+    pub async fn request(&mut self) -> Request {
+        match self.next().await {
+            Some(ServerMessage::Request(request)) => request,
+            other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    /// Sends a result with the next sequence number and waits for its ack.
+    pub async fn answer(&mut self, result: CommandResult) {
+        self.seq += 1;
+        let seq = self.seq;
+        self.send(&AgentMessage::Result { seq, result }).await;
+        self.expect_ack(seq).await;
+    }
+
+    /// Sends a cron run and waits for its ack.
+    pub async fn cron_run(&mut self, run: CronRun) {
+        self.seq += 1;
+        let seq = self.seq;
+        self.send(&AgentMessage::CronRun { seq, run }).await;
+        self.expect_ack(seq).await;
+    }
+
+    async fn expect_ack(&mut self, seq: u64) {
+        match self.next().await {
+            Some(ServerMessage::Ack { seq: acked }) => assert_eq!(acked, seq),
+            other => panic!("expected ack {seq}, got {other:?}"),
+        }
+    }
+}
+
+/// The success answer to `request` with `data`.
+pub fn success(request: &Request, data: &str) -> CommandResult {
+    let mut result = CommandResult::success(Value::String(data.into())).with_id(&request.id);
+    result.exec.exit_status = Some(0);
+    result
+}
+
+/// Retcodes of a command answer's entries, in order.
+pub fn retcodes(answer: &Value) -> Vec<u64> {
+    answer["response"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["retcode"].as_u64().unwrap())
+        .collect()
+}
+
+/// Polls `GET /api/v1/commands/{id}` until `done` (or gives up after [`PATIENCE`]).
+pub async fn until_done(server: &Server, id: &str) -> Value {
+    let started = tokio::time::Instant::now();
+    loop {
+        let (status, body) = server
+            .call("GET", &format!("/api/v1/commands/{id}"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if body["done"] == true || started.elapsed() > PATIENCE {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
