@@ -56,6 +56,10 @@ pub struct Request {
     /// the schedule of `cron.add`, the entry id of `cron.remove`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<String>,
+    /// Any other top-level fields, kept as sent: the seed puts the fields of `daemon.init`
+    /// (`name`, `version`, `url`, `start`, `stop`, …) at the top level of the request.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// A message from Polaris to the agent.

@@ -107,6 +107,7 @@ fn main() -> ExitCode {
                 user: cli.user,
                 group: cli.group,
                 args: cli.args,
+                extra: Default::default(),
             };
             remote::run(&cli.socket, &request)
         }

@@ -86,6 +86,7 @@ impl Entry {
             user: Some(self.user.clone()),
             group: self.group.clone(),
             args: None,
+            extra: Default::default(),
         }
     }
 

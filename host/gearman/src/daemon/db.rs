@@ -1,0 +1,253 @@
+//! The daemon tables of `gearman.db`: the seed's `daemon` table exactly as given (with
+//! `check` quoted, a keyword in SQLite), and our `daemon_run` table: what the operator last
+//! asked (`wanted`), the installed version and folder, and the last state and pid seen.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::store::{Store, now_secs};
+
+/// Tables of this module, created by [`Store::open`].
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS daemon (
+    name             CHAR(64) PRIMARY KEY NOT NULL,
+    version          CHAR(64) NOT NULL,
+    url              CHAR(512) NOT NULL,
+    precheck         CHAR(512),
+    precheck_retries INT,
+    start            CHAR(512) NOT NULL,
+    start_delay      INT,
+    stop             CHAR(512) NOT NULL,
+    stop_timeout     INT,
+    \"check\"        CHAR(64),
+    check_interval   INT,
+    user             CHAR(64),
+    \"group\"        CHAR(64),
+    pidfile          CHAR(512),
+    socket           CHAR(512),
+    env              TEXT,
+    limits           TEXT,
+    gmt_modify       NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    gmt_create       NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS daemon_run (
+    name      TEXT PRIMARY KEY NOT NULL,
+    wanted    TEXT NOT NULL,
+    version   TEXT,
+    dir       TEXT,
+    state     TEXT,
+    pid       INTEGER,
+    pid_start INTEGER,
+    updated   REAL NOT NULL
+);
+";
+
+/// One row of the seed's `daemon` table.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct DaemonRow {
+    /// Unique name (≤ 64).
+    pub name: String,
+    /// Version (≤ 64); the package unpacks into a folder of this name.
+    pub version: String,
+    /// Where the package comes from (http, https, ftp, file).
+    pub url: String,
+    /// Command that must succeed before a start.
+    pub precheck: Option<String>,
+    /// Times a failing precheck is run again.
+    pub precheck_retries: Option<i64>,
+    /// Start command.
+    pub start: String,
+    /// Seconds after the start before the check decides.
+    pub start_delay: Option<i64>,
+    /// `kill:<signal>`, `process:<command>` or a command.
+    pub stop: String,
+    /// Seconds before SIGKILL.
+    pub stop_timeout: Option<i64>,
+    /// `process`, `socket` or a command.
+    pub check: Option<String>,
+    /// Seconds between checks.
+    pub check_interval: Option<i64>,
+    /// User to run as.
+    pub user: Option<String>,
+    /// Group to run as.
+    pub group: Option<String>,
+    /// The daemon's pid file.
+    pub pidfile: Option<String>,
+    /// The daemon's unix socket (for the `socket` check).
+    pub socket: Option<String>,
+    /// JSON object of environment variables.
+    pub env: Option<String>,
+    /// JSON object `{hits, cpu, memory}`.
+    pub limits: Option<String>,
+    /// When the row last changed (SQLite `CURRENT_TIMESTAMP`, UTC).
+    pub gmt_modify: String,
+    /// When it was made.
+    pub gmt_create: String,
+}
+
+const COLUMNS: &str = "name, version, url, precheck, precheck_retries, start, start_delay, stop, \
+    stop_timeout, \"check\", check_interval, user, \"group\", pidfile, socket, env, limits, \
+    gmt_modify, gmt_create";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DaemonRow> {
+    Ok(DaemonRow {
+        name: r.get(0)?,
+        version: r.get(1)?,
+        url: r.get(2)?,
+        precheck: r.get(3)?,
+        precheck_retries: r.get(4)?,
+        start: r.get(5)?,
+        start_delay: r.get(6)?,
+        stop: r.get(7)?,
+        stop_timeout: r.get(8)?,
+        check: r.get(9)?,
+        check_interval: r.get(10)?,
+        user: r.get(11)?,
+        group: r.get(12)?,
+        pidfile: r.get(13)?,
+        socket: r.get(14)?,
+        env: r.get(15)?,
+        limits: r.get(16)?,
+        gmt_modify: r.get(17)?,
+        gmt_create: r.get(18)?,
+    })
+}
+
+/// One row of `daemon_run`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RunRow {
+    /// The daemon.
+    pub name: String,
+    /// `started` or `stopped`: what the operator last asked.
+    pub wanted: String,
+    /// The installed version.
+    pub version: Option<String>,
+    /// The folder it runs in.
+    pub dir: Option<String>,
+    /// The supervisor's last state.
+    pub state: Option<String>,
+    /// The last pid seen.
+    pub pid: Option<i64>,
+    /// That pid's start time (clock ticks since boot).
+    pub pid_start: Option<i64>,
+}
+
+/// Inserts or replaces the definition of a daemon (keeping `gmt_create`).
+pub fn upsert(store: &Store, d: &DaemonRow) -> anyhow::Result<()> {
+    store.with_conn(|conn| {
+        conn.execute(
+            "INSERT INTO daemon (name, version, url, precheck, precheck_retries, start, \
+             start_delay, stop, stop_timeout, \"check\", check_interval, user, \"group\", \
+             pidfile, socket, env, limits) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             ON CONFLICT(name) DO UPDATE SET version = excluded.version, url = excluded.url, \
+             precheck = excluded.precheck, precheck_retries = excluded.precheck_retries, \
+             start = excluded.start, start_delay = excluded.start_delay, stop = excluded.stop, \
+             stop_timeout = excluded.stop_timeout, \"check\" = excluded.\"check\", \
+             check_interval = excluded.check_interval, user = excluded.user, \
+             \"group\" = excluded.\"group\", pidfile = excluded.pidfile, \
+             socket = excluded.socket, env = excluded.env, limits = excluded.limits, \
+             gmt_modify = CURRENT_TIMESTAMP",
+            params![
+                d.name,
+                d.version,
+                d.url,
+                d.precheck,
+                d.precheck_retries,
+                d.start,
+                d.start_delay,
+                d.stop,
+                d.stop_timeout,
+                d.check,
+                d.check_interval,
+                d.user,
+                d.group,
+                d.pidfile,
+                d.socket,
+                d.env,
+                d.limits
+            ],
+        )
+    })?;
+    Ok(())
+}
+
+/// The daemon `name`.
+pub fn get(store: &Store, name: &str) -> anyhow::Result<Option<DaemonRow>> {
+    let found = store.with_conn(|conn| {
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM daemon WHERE name = ?1"),
+            [name],
+            row,
+        )
+        .optional()
+    })?;
+    Ok(found)
+}
+
+/// Every daemon, by name.
+pub fn list(store: &Store) -> anyhow::Result<Vec<DaemonRow>> {
+    let rows = store.with_conn(|conn| {
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM daemon ORDER BY name"))?;
+        let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        anyhow::Ok(rows)
+    })?;
+    Ok(rows)
+}
+
+/// Deletes the daemon and its run row.
+pub fn delete(store: &Store, name: &str) -> anyhow::Result<()> {
+    store.with_conn(|conn: &Connection| {
+        conn.execute("DELETE FROM daemon WHERE name = ?1", [name])?;
+        conn.execute("DELETE FROM daemon_run WHERE name = ?1", [name])
+    })?;
+    Ok(())
+}
+
+/// Records the run state of a daemon.
+pub fn set_run(store: &Store, r: &RunRow) -> anyhow::Result<()> {
+    store.with_conn(|conn| {
+        conn.execute(
+            "INSERT INTO daemon_run (name, wanted, version, dir, state, pid, pid_start, updated) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT(name) DO UPDATE SET wanted = excluded.wanted, \
+             version = COALESCE(excluded.version, version), dir = COALESCE(excluded.dir, dir), \
+             state = excluded.state, pid = excluded.pid, pid_start = excluded.pid_start, \
+             updated = excluded.updated",
+            params![
+                r.name,
+                r.wanted,
+                r.version,
+                r.dir,
+                r.state,
+                r.pid,
+                r.pid_start,
+                now_secs()
+            ],
+        )
+    })?;
+    Ok(())
+}
+
+/// The run row of `name`.
+pub fn get_run(store: &Store, name: &str) -> anyhow::Result<Option<RunRow>> {
+    let found = store.with_conn(|conn| {
+        conn.query_row(
+            "SELECT name, wanted, version, dir, state, pid, pid_start FROM daemon_run \
+             WHERE name = ?1",
+            [name],
+            |r| {
+                Ok(RunRow {
+                    name: r.get(0)?,
+                    wanted: r.get(1)?,
+                    version: r.get(2)?,
+                    dir: r.get(3)?,
+                    state: r.get(4)?,
+                    pid: r.get(5)?,
+                    pid_start: r.get(6)?,
+                })
+            },
+        )
+        .optional()
+    })?;
+    Ok(found)
+}
