@@ -153,6 +153,8 @@ pub async fn serve(
             wire::agent::WS_PATH,
             state.hub.replica
         );
+        let writer = agents::results::ResultWriter::spawn(state.hub.clone(), state.db.clone());
+        let _ = state.hub.results.set(writer);
         agents::dispatch::spawn_dispatcher(state.hub.clone(), state.db.clone());
         agents::dispatch::spawn_keeper(state.hub.clone(), state.db.clone());
         tokio::spawn(agents::listener::serve(

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: build the workspace once, then find and
 //! run the real binaries and plugin `.so` files it produced.
 
+pub mod boot;
 pub mod fleet;
 pub mod nodus;
 

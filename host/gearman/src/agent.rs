@@ -2,9 +2,9 @@
 //! (Polaris over the link, `gearctl` over the local socket).
 //!
 //! `sync.bash` runs through [`crate::exec`], `async.bash` and `task.*` through
-//! [`crate::tasks`], `cron.*` through [`crate::cron`], and `getinfo.<name>` through the info
-//! plugins of the plugin directory, loaded and initialised once at [`Agent::open`] and called
-//! on blocking threads. Anything else is 3022 "No such method".
+//! [`crate::tasks`], `cron.*` through [`crate::cron`], `daemon.*` through [`crate::daemon`],
+//! and `getinfo.<name>` through the info plugins of the plugin directory, loaded and
+//! initialised once at [`Agent::open`] and called on blocking threads. Anything else is 3022 "No such method".
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,7 @@ use wire::agent::Request;
 use wire::{CommandResult, retcode};
 
 use crate::cron::Cron;
+use crate::daemon::Daemons;
 use crate::exec::{self, RunSpec};
 use crate::store::Store;
 use crate::tasks::{Origin, Tasks, view_is_finished};
@@ -44,6 +45,8 @@ pub struct Agent {
     store: Arc<Store>,
     tasks: Arc<Tasks>,
     cron: Arc<Cron>,
+    /// Supervised daemons (`daemon.*`).
+    daemons: Daemons,
     /// Initialised info plugins by name; kept for the agent's life.
     plugins: BTreeMap<String, LoadedPlugin>,
     kill_grace: Duration,
@@ -51,8 +54,8 @@ pub struct Agent {
 
 impl Agent {
     /// Opens `<state_dir>/gearman.db`, loads and initialises the info plugins, adopts the tasks
-    /// left running by an earlier agent and starts the cron timer. Must run inside a tokio
-    /// runtime. A missing or unreadable plugin directory is logged, not fatal.
+    /// and daemons left running by an earlier agent and starts the cron timer. Must run inside
+    /// a tokio runtime. A missing or unreadable plugin directory is logged, not fatal.
     pub fn open(opts: AgentOptions) -> anyhow::Result<Arc<Agent>> {
         let store = Store::open(&opts.state_dir.join("gearman.db"))?;
         let plugins = load_info_plugins(&opts.plugin_dir);
@@ -63,10 +66,12 @@ impl Agent {
             opts.kill_grace,
         )?;
         let cron = Cron::start(store.clone(), tasks.clone());
+        let daemons = Daemons::open(store.clone(), &opts.state_dir);
         Ok(Arc::new(Agent {
             store,
             tasks,
             cron,
+            daemons,
             plugins,
             kill_grace: opts.kill_grace,
         }))
@@ -116,6 +121,7 @@ impl Agent {
             "cron.add" => self.cron.add(&req),
             "cron.list" => self.cron.list(),
             "cron.remove" => self.cron.remove(&req),
+            method if method.starts_with("daemon.") => self.daemons.handle(&req).await,
             method => match plugin_name(method) {
                 Some(name) => self.getinfo(name, req.args.unwrap_or_default()).await,
                 None => no_method(method),

@@ -9,6 +9,8 @@
 //!   [`wire::CommandResult`].
 //! - `exec`: runs one shell command: process group, user/group, 64 KiB cap, timeout.
 //! - `tasks`: detached runs (`async.bash`, cron runs) that outlive a killed agent.
+//! - `daemon`: `daemon.*`, long-running programs on the `supervise` engine, adopted after a
+//!   restart.
 //! - `cron`: schedules with seconds, the entries, and the timer that fires them.
 //! - `store`: `gearman.db` (tasks, cron entries, the outbox of unacknowledged results).
 //! - `bridge`: the agent behind the link (requests in, outbox out).
@@ -18,6 +20,7 @@ pub mod agent;
 pub mod bridge;
 pub mod config;
 pub mod cron;
+pub mod daemon;
 pub mod exec;
 pub mod link;
 pub mod local;

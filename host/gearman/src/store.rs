@@ -1,5 +1,5 @@
 //! `gearman.db`: one SQLite file (WAL, `synchronous=FULL`) behind one mutex, holding the
-//! detached tasks, the cron entries (schema owned by `cron`) and the outbox of results not yet
+//! detached tasks, the cron entries (schema owned by `cron`), the daemons (schema owned by `daemon`) and the outbox of results not yet
 //! acknowledged by Polaris.
 //!
 //! The outbox is at-least-once: an item gets an increasing `seq` (never reused, even after
@@ -120,6 +120,8 @@ impl Store {
             .with_context(|| format!("create the tables of {}", path.display()))?;
         conn.execute_batch(crate::cron::SCHEMA)
             .with_context(|| format!("create the cron tables of {}", path.display()))?;
+        conn.execute_batch(crate::daemon::SCHEMA)
+            .with_context(|| format!("create the daemon tables of {}", path.display()))?;
         Ok(Arc::new(Store {
             conn: Mutex::new(conn),
             changed: Notify::new(),

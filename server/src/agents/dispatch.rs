@@ -5,11 +5,11 @@
 //! `POST /api/v1/commands` (the fast path). A second loop refreshes this replica's session
 //! rows and closes connections whose host another replica or connection took over.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wire::agent::{Request, ServerMessage};
+use wire::agent::Request;
 
 use super::{Hub, Outbound};
 use crate::db::{Claimed, Db, DbError};
@@ -17,7 +17,7 @@ use crate::db::{Claimed, Db, DbError};
 /// Time between claim rounds when nothing kicks the dispatcher.
 pub const TICK: Duration = Duration::from_millis(75);
 /// Host jobs claimed per statement round.
-const BATCH: u32 = 500;
+const BATCH: u32 = 2000;
 
 /// Claims and sends this replica's queued host jobs (of `job`, or of every job); returns how
 /// many were handed to connections.
@@ -45,8 +45,9 @@ pub async fn dispatch(hub: &Hub, db: &Db, job: Option<&str>) -> Result<usize, Db
 fn hand_over(hub: &Hub, claimed: Vec<Claimed>) -> (usize, Vec<String>) {
     let mut handed = 0;
     let mut unsent = Vec::new();
+    let mut requests: HashMap<String, Request> = HashMap::new();
     for job in claimed {
-        let text = match frame(&job) {
+        let text = match frame(&job, &mut requests) {
             Ok(text) => text,
             Err(e) => {
                 tracing::warn!(job = %job.job_id, "Stored command unreadable: {e}.");
@@ -66,11 +67,17 @@ fn hand_over(hub: &Hub, claimed: Vec<Claimed>) -> (usize, Vec<String>) {
     (handed, unsent)
 }
 
-/// The frame for one host: the stored request with the host job's own id.
-fn frame(job: &Claimed) -> Result<String, serde_json::Error> {
-    let mut request: Request = serde_json::from_str(&job.spec)?;
+/// The frame for one host: the stored request (parsed once per job) with the host job's id.
+fn frame(job: &Claimed, requests: &mut HashMap<String, Request>) -> Result<String, serde_json::Error> {
+    let request = match requests.get_mut(&job.job_id) {
+        Some(request) => request,
+        None => requests
+            .entry(job.job_id.clone())
+            .or_insert(serde_json::from_str(&job.spec)?),
+    };
     request.id = job.id.clone();
-    Ok(ServerMessage::Request(request).to_text())
+    // A request frame is the request itself (see `ServerMessage::to_text`).
+    serde_json::to_string(request)
 }
 
 /// Runs the dispatcher until the process ends.

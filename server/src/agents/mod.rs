@@ -14,6 +14,7 @@
 
 pub mod dispatch;
 pub mod listener;
+pub mod results;
 pub mod session;
 pub mod tls;
 
@@ -67,6 +68,8 @@ pub struct Hub {
     pub(crate) kick: Notify,
     /// One claim round at a time in this process.
     pub(crate) claim_lock: tokio::sync::Mutex<()>,
+    /// Stores results in batches; set when the agent listener starts.
+    pub(crate) results: std::sync::OnceLock<results::ResultWriter>,
 }
 
 /// Removes a waiter when the waiting call ends (also when its client goes away).
@@ -114,6 +117,7 @@ impl Hub {
             waiters: Mutex::new(HashMap::new()),
             kick: Notify::new(),
             claim_lock: tokio::sync::Mutex::new(()),
+            results: std::sync::OnceLock::new(),
         }
     }
 

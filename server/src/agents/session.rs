@@ -236,18 +236,16 @@ impl Link {
                 if let Some(id) = &result.id {
                     self.in_flight.remove(id);
                 }
-                match self.db.store_command_result(&self.hostname, &result).await {
-                    Ok(Some(job)) => {
-                        self.hub.telemetry.result_stored(true);
-                        self.hub.result_stored(&job);
-                        self.hub.kick();
-                        Handled::Ack(seq)
+                let Some(writer) = self.hub.results.get() else {
+                    tracing::warn!(hostname = %self.hostname, "No result writer; result not stored.");
+                    return Handled::Nothing;
+                };
+                match writer.store(&self.hostname, result).await {
+                    Ok(_) => Handled::Ack(seq),
+                    Err(e) => {
+                        tracing::warn!(hostname = %self.hostname, error = %e, "Agent result not stored; the agent will resend it.");
+                        Handled::Nothing
                     }
-                    Ok(None) => {
-                        self.hub.telemetry.result_stored(false);
-                        Handled::Ack(seq)
-                    }
-                    Err(e) => self.failed(seq, "result", e),
                 }
             }
             AgentMessage::CronRun { seq, run } => {

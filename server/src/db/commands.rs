@@ -102,8 +102,8 @@ pub struct Claimed {
     pub job_id: String,
     /// The host.
     pub hostname: String,
-    /// The stored request (JSON).
-    pub spec: String,
+    /// The stored request (JSON), shared by the command's host jobs.
+    pub spec: std::sync::Arc<str>,
 }
 
 /// A gearman connection as recorded in `agent_sessions`.
@@ -176,14 +176,13 @@ impl Db {
         dispatch!(self, s => s.set_sent_rows(ids, "lost").await)
     }
 
-    /// Stores a result from `hostname`'s agent if its host job is still unanswered (sent or
-    /// lost); returns the command's job id when stored, `None` for a duplicate or unknown id.
-    pub async fn store_command_result(
+    /// Stores many results (hostname, result) in one transaction; per item the command's job
+    /// id when stored, `None` for a duplicate, an unknown id or another host's id.
+    pub async fn store_command_results(
         &self,
-        hostname: &str,
-        result: &CommandResult,
-    ) -> Result<Option<String>, DbError> {
-        dispatch!(self, s => s.store_command_result(hostname, result).await)
+        items: &[(&str, &CommandResult)],
+    ) -> Result<Vec<Option<String>>, DbError> {
+        dispatch!(self, s => s.store_command_results(items).await)
     }
 
     /// Registers the host as online and records its session (replacing any other).

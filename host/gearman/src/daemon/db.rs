@@ -188,7 +188,9 @@ pub fn get(store: &Store, name: &str) -> anyhow::Result<Option<DaemonRow>> {
 pub fn list(store: &Store) -> anyhow::Result<Vec<DaemonRow>> {
     let rows = store.with_conn(|conn| {
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM daemon ORDER BY name"))?;
-        let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt
+            .query_map([], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         anyhow::Ok(rows)
     })?;
     Ok(rows)

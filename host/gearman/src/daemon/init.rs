@@ -33,12 +33,21 @@ pub fn fields(req: &Request) -> Map<String, Value> {
     out
 }
 
-fn text(f: &Map<String, Value>, key: &str, max: usize, required: bool) -> Result<Option<String>, String> {
+fn text(
+    f: &Map<String, Value>,
+    key: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>, String> {
     match f.get(key) {
         None | Some(Value::Null) if required => Err(format!("`{key}` is required")),
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if required && s.trim().is_empty() => Err(format!("`{key}` is required")),
-        Some(Value::String(s)) if s.chars().count() > max => Err(format!("`{key}` is longer than {max}")),
+        Some(Value::String(s)) if required && s.trim().is_empty() => {
+            Err(format!("`{key}` is required"))
+        }
+        Some(Value::String(s)) if s.chars().count() > max => {
+            Err(format!("`{key}` is longer than {max}"))
+        }
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(format!("`{key}` must be a string")),
     }
@@ -47,7 +56,10 @@ fn text(f: &Map<String, Value>, key: &str, max: usize, required: bool) -> Result
 fn number(f: &Map<String, Value>, key: &str) -> Result<Option<i64>, String> {
     match f.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
+        Some(v) => match v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        {
             Some(n) if (0..=86_400 * 365).contains(&n) => Ok(Some(n)),
             _ => Err(format!("`{key}` must be a whole number of at least 0")),
         },
@@ -96,15 +108,19 @@ pub fn parse(f: &Map<String, Value>) -> Result<DaemonRow, String> {
 
 /// The engine's spec for a daemon installed in `dir`.
 pub fn spec(row: &DaemonRow, dir: &Path) -> Result<ProgramSpec, String> {
-    let secs = |n: Option<i64>, default: u64| Duration::from_secs(n.map_or(default, |n| n.max(0) as u64));
+    let secs =
+        |n: Option<i64>, default: u64| Duration::from_secs(n.map_or(default, |n| n.max(0) as u64));
     let mut spec = ProgramSpec::new(&row.name, &row.start);
     spec.stop = StopSpec::parse(&row.stop).map_err(|e| format!("`stop`: {e}"))?;
     spec.stop_timeout = secs(row.stop_timeout, 10);
     spec.precheck = row.precheck.clone().filter(|p| !p.trim().is_empty());
     spec.precheck_retries = row.precheck_retries.unwrap_or(0).clamp(0, 1000) as u32;
     spec.start_delay = secs(row.start_delay, 1);
-    spec.check = CheckSpec::parse(row.check.as_deref().unwrap_or("process"), row.socket.as_deref())
-        .map_err(|e| format!("`check`: {e}"))?;
+    spec.check = CheckSpec::parse(
+        row.check.as_deref().unwrap_or("process"),
+        row.socket.as_deref(),
+    )
+    .map_err(|e| format!("`check`: {e}"))?;
     spec.check_interval = secs(row.check_interval, 10);
     spec.pidfile = row.pidfile.as_ref().map(Into::into);
     spec.user = row.user.clone();
@@ -121,7 +137,8 @@ pub fn spec(row: &DaemonRow, dir: &Path) -> Result<ProgramSpec, String> {
         }
     }
     if let Some(limits) = &row.limits {
-        spec.limits = serde_json::from_str::<Limits>(limits).map_err(|e| format!("`limits`: {e}"))?;
+        spec.limits =
+            serde_json::from_str::<Limits>(limits).map_err(|e| format!("`limits`: {e}"))?;
     }
     spec.workdir = Some(dir.to_path_buf());
     spec.log = dir.parent().map(|d| d.join("daemon.log"));
@@ -150,8 +167,14 @@ mod tests {
     #[test]
     fn the_seed_example_is_accepted_whole() {
         let row = parse(&seed_example()).unwrap();
-        assert_eq!((row.name.as_str(), row.version.as_str()), ("plugin_name", "1.0.1"));
-        assert_eq!(row.limits.as_deref(), Some(r#"{"cpu":"5%","hits":5,"memory":"100M"}"#));
+        assert_eq!(
+            (row.name.as_str(), row.version.as_str()),
+            ("plugin_name", "1.0.1")
+        );
+        assert_eq!(
+            row.limits.as_deref(),
+            Some(r#"{"cpu":"5%","hits":5,"memory":"100M"}"#)
+        );
         let spec = spec(&row, Path::new("/x/1.0.1")).unwrap();
         assert_eq!(spec.limits.memory_bytes, Some(100 << 20));
         assert_eq!(spec.stop, StopSpec::Command("/path/stop".into()));
@@ -181,7 +204,10 @@ mod tests {
                 f.remove("socket");
             }
             let err = parse(&f).unwrap_err();
-            assert!(err.contains(want) || (key == "check" && err.contains("socket")), "{key}: {err}");
+            assert!(
+                err.contains(want) || (key == "check" && err.contains("socket")),
+                "{key}: {err}"
+            );
         }
     }
 }

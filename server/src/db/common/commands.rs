@@ -4,6 +4,7 @@
 //! which every backend re-checks under the row lock, then reads back the rows that carry it; a
 //! job with `max_concurrency` is locked first, so two replicas never overfill it.
 
+use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -25,7 +26,6 @@ pub struct CandidateRow {
     id: String,
     job_id: String,
     hostname: String,
-    spec: String,
     max_concurrency: Option<i64>,
 }
 
@@ -44,16 +44,15 @@ pub struct CronRow {
 /// Longest cron or run id (`cron_runs.cron_id`, `run_id`).
 const CRON_ID_MAX: usize = 128;
 
-const CANDIDATES: &str = "SELECT hj.id, hj.job_id, h.hostname, j.spec, j.max_concurrency \
+const CANDIDATES: &str = "SELECT hj.id, hj.job_id, h.hostname, j.max_concurrency \
     FROM host_job hj JOIN jobs j ON j.id = hj.job_id JOIN hosts h ON h.id = hj.host_id \
     JOIN agent_sessions s ON s.hostname = h.hostname \
     WHERE hj.status = 'queued' AND s.replica = ";
 const STORED_RESULT: &str = "UPDATE host_job SET status = ?, result = ?, errcode = ?, \
     message = ?, gmt_modify = ? WHERE id = ? AND status IN ('sent', 'lost')";
-const RESULT_JOB: &str = "SELECT hj.job_id FROM host_job hj \
+const RESULT_JOBS: &str = "SELECT hj.id, hj.job_id, h.hostname FROM host_job hj \
     JOIN hosts h ON h.id = hj.host_id JOIN jobs j ON j.id = hj.job_id \
-    WHERE hj.id = ? AND h.hostname = ? AND j.kind = 'command'";
-
+    WHERE j.kind = 'command' AND hj.id IN (";
 fn json<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(|e| DbError::Invalid(format!("cannot encode: {e}")))
 }
@@ -75,6 +74,7 @@ where
     for<'r> (String, String): FromRow<'r, D::Row>,
     for<'r> (String, Option<DateTime<Utc>>): FromRow<'r, D::Row>,
     for<'r> (String, String, Option<String>): FromRow<'r, D::Row>,
+    for<'r> (String, String, String): FromRow<'r, D::Row>,
     for<'r> (i64, String, Option<DateTime<Utc>>): FromRow<'r, D::Row>,
     for<'r> CandidateRow: FromRow<'r, D::Row>,
     for<'r> CronRow: FromRow<'r, D::Row>,
@@ -128,7 +128,8 @@ where
                 (id, hostname, state, Uuid::new_v4().to_string())
             })
             .collect();
-        for chunk in rows.chunks(D::MAX_BINDS / 8) {
+        // Nine binds per row.
+        for chunk in rows.chunks(D::MAX_BINDS / 9) {
             let mut insert = QueryBuilder::new(
                 "INSERT INTO host_job (id, job_id, host_id, status, handed_out, errcode, \
                  message, result, gmt_create, gmt_modify) ",
@@ -290,14 +291,33 @@ where
                 .await?;
         tx.commit().await?;
         let taken: HashSet<String> = taken.into_iter().map(|(id,)| id).collect();
-        Ok(chosen
+        let chosen: Vec<&CandidateRow> = chosen
             .into_iter()
             .filter(|c| taken.contains(&c.id))
-            .map(|c| Claimed {
-                id: c.id.clone(),
-                job_id: c.job_id.clone(),
-                hostname: c.hostname.clone(),
-                spec: c.spec.clone(),
+            .collect();
+        // Each job's request once per round, not once per host: a request to 10,000 hosts
+        // carries all their names.
+        let jobs: HashSet<&str> = chosen.iter().map(|c| c.job_id.as_str()).collect();
+        let mut specs: HashMap<String, Arc<str>> = HashMap::new();
+        for chunk in jobs.into_iter().collect::<Vec<_>>().chunks(D::MAX_BINDS) {
+            let mut select = QueryBuilder::new("SELECT id, spec FROM jobs WHERE id IN (");
+            let mut list = select.separated(", ");
+            for job in chunk {
+                list.push_bind(*job);
+            }
+            select.push(")");
+            let rows: Vec<(String, String)> = select.build_query_as().fetch_all(&self.pool).await?;
+            specs.extend(rows.into_iter().map(|(id, spec)| (id, Arc::from(spec))));
+        }
+        Ok(chosen
+            .into_iter()
+            .filter_map(|c| {
+                Some(Claimed {
+                    id: c.id.clone(),
+                    job_id: c.job_id.clone(),
+                    hostname: c.hostname.clone(),
+                    spec: specs.get(&c.job_id)?.clone(),
+                })
             })
             .collect())
     }
@@ -322,40 +342,57 @@ where
         Ok(())
     }
 
-    pub async fn store_command_result(
+    /// Many results in one transaction: one read for their host jobs, one update each.
+    pub async fn store_command_results(
         &self,
-        hostname: &str,
-        result: &CommandResult,
-    ) -> Result<Option<String>, DbError> {
-        let Some(id) = result.id.as_deref() else {
-            return Ok(None);
-        };
-        let job: Option<(String,)> = sqlx::query_as(D::sql(RESULT_JOB))
-            .bind(id)
-            .bind(hostname)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some((job_id,)) = job else {
-            return Ok(None);
-        };
-        let state = if result.resp == wire::Resp::Success {
-            HostState::Done
-        } else {
-            HostState::Failed
-        };
-        let mut stored = result.clone();
-        stored.host = Some(hostname.to_owned());
-        let text = json(&stored)?;
-        let updated = sqlx::query(D::sql(STORED_RESULT))
-            .bind(state.as_str())
-            .bind(text.as_str())
-            .bind(i64::from(result.retcode))
-            .bind(result.message.replace('\0', "\u{fffd}").as_str())
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok((D::rows_affected(&updated) == 1).then_some(job_id))
+        items: &[(&str, &CommandResult)],
+    ) -> Result<Vec<Option<String>>, DbError> {
+        let ids: Vec<&str> = items.iter().filter_map(|(_, r)| r.id.as_deref()).collect();
+        let mut owners: HashMap<String, (String, String)> = HashMap::new();
+        let mut tx = self.pool.begin_with(D::BEGIN_WRITE).await?;
+        for chunk in ids.chunks(D::MAX_BINDS) {
+            let mut select = QueryBuilder::new(RESULT_JOBS);
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            select.push(")");
+            let rows: Vec<(String, String, String)> =
+                select.build_query_as().fetch_all(&mut *tx).await?;
+            owners.extend(rows.into_iter().map(|(id, job, host)| (id, (job, host))));
+        }
+        let now = now();
+        let mut stored = Vec::with_capacity(items.len());
+        for (hostname, result) in items {
+            let owner = result.id.as_deref().and_then(|id| owners.get(id));
+            let Some((job_id, _)) = owner.filter(|(_, host)| host == hostname) else {
+                stored.push(None);
+                continue;
+            };
+            let state = if result.resp == wire::Resp::Success {
+                HostState::Done
+            } else {
+                HostState::Failed
+            };
+            let mut kept = (*result).clone();
+            kept.host = Some((*hostname).to_owned());
+            let Ok(text) = json(&kept) else {
+                stored.push(None);
+                continue;
+            };
+            let updated = sqlx::query(D::sql(STORED_RESULT))
+                .bind(state.as_str())
+                .bind(text.as_str())
+                .bind(i64::from(result.retcode))
+                .bind(result.message.replace('\0', "\u{fffd}").as_str())
+                .bind(now)
+                .bind(result.id.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            stored.push((D::rows_affected(&updated) == 1).then(|| job_id.clone()));
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 
     pub async fn open_session(&self, session: &SessionView) -> Result<(), DbError> {

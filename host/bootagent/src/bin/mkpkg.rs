@@ -1,0 +1,250 @@
+//! `mkpkg`: writes BootAgent packages (`.tar.gz` with `manifest.toml`, see the README) and
+//! prints `<file> SHA256:<hex>`, ready for a job's `checksum`.
+//!
+//! ```text
+//! mkpkg agent nodus|gearman [--build-dir target/release] [--config FILE] [--version V] [-o DIR]
+//! mkpkg pack --name N --version V --start CMD [--stop kill:TERM] [--check C] [--start-delay S]
+//!            [--env K=V]... [--file SRC[=PATH]]... -o FILE
+//! ```
+//!
+//! `agent` packs one of the platform's own agents from a build: the binary, the plugins of its
+//! kind found in the build folder (asked for their roles through the plugin loader, so no
+//! plugin is named here), its example configuration (or `--config`), `types.db` for nodus, and
+//! a `start.sh` that runs it from the package folder.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use bootagent::package::{Manifest, pack};
+use clap::{Parser, Subcommand, ValueEnum};
+use plugin_api::Roles;
+use sha2::{Digest, Sha256};
+
+/// The workspace this tool was built from (for the example configs and types.db).
+const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// mkpkg: writes BootAgent packages.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Pack one of the platform's agents from a build folder.
+    Agent {
+        /// Which agent.
+        agent: Agent,
+        /// Folder with the built binary and plugin `.so` files.
+        #[arg(long, default_value = "target/release")]
+        build_dir: PathBuf,
+        /// Configuration file to ship (default: the agent's example configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Package version (default: this workspace's version).
+        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
+        version: String,
+        /// Output folder; the file is `<agent>-<version>.tar.gz`.
+        #[arg(short = 'o', long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Pack any program.
+    Pack {
+        /// Agent name.
+        #[arg(long)]
+        name: String,
+        /// Version.
+        #[arg(long)]
+        version: String,
+        /// Start command, run by /bin/sh -c in the package folder.
+        #[arg(long)]
+        start: String,
+        /// kill:<SIGNAL> or process:<command>.
+        #[arg(long, default_value = "kill:TERM")]
+        stop: String,
+        /// process, socket:<path> or a command.
+        #[arg(long)]
+        check: Option<String>,
+        /// Seconds before the first check.
+        #[arg(long)]
+        start_delay: Option<u64>,
+        /// Environment, K=V.
+        #[arg(long)]
+        env: Vec<String>,
+        /// File to add, SRC or SRC=PATH-IN-PACKAGE.
+        #[arg(long)]
+        file: Vec<String>,
+        /// Output file.
+        #[arg(short = 'o', long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Agent {
+    /// The metrics agent (read and write plugins).
+    Nodus,
+    /// The BasicAgent (info plugins).
+    Gearman,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mkpkg: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = match cli.command {
+        Command::Agent {
+            agent,
+            build_dir,
+            config,
+            version,
+            out,
+        } => pack_agent(agent, &build_dir, config, &version, &out)?,
+        Command::Pack {
+            name,
+            version,
+            start,
+            stop,
+            check,
+            start_delay,
+            env,
+            file,
+            out,
+        } => {
+            let mut vars = BTreeMap::new();
+            for pair in env {
+                let (k, v) = pair
+                    .split_once('=')
+                    .with_context(|| format!("--env `{pair}` is not K=V"))?;
+                vars.insert(k.to_string(), v.to_string());
+            }
+            let manifest = Manifest {
+                name,
+                version,
+                start,
+                stop,
+                check,
+                start_delay,
+                stop_timeout: None,
+                env: vars,
+            };
+            let files = file.iter().map(|f| file_arg(f)).collect::<Vec<_>>();
+            pack(&out, &manifest, &files)?;
+            out
+        }
+    };
+    println!("{} SHA256:{}", out.display(), sha256_file(&out)?);
+    Ok(())
+}
+
+/// `SRC` or `SRC=PATH`: the source and its path in the package (default: its file name).
+fn file_arg(arg: &str) -> (PathBuf, String) {
+    match arg.split_once('=') {
+        Some((src, dest)) => (PathBuf::from(src), dest.to_string()),
+        None => {
+            let src = PathBuf::from(arg);
+            let name = src
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| arg.to_string());
+            (src, name)
+        }
+    }
+}
+
+fn pack_agent(
+    agent: Agent,
+    build_dir: &Path,
+    config: Option<PathBuf>,
+    version: &str,
+    out: &Path,
+) -> anyhow::Result<PathBuf> {
+    let (name, roles, env_prefix): (&str, &[Roles], &str) = match agent {
+        Agent::Nodus => ("nodus", &[Roles::READ, Roles::WRITE], "NODUS"),
+        Agent::Gearman => ("gearman", &[Roles::INFO], "GEARMAN"),
+    };
+    let binary = build_dir.join(name);
+    anyhow::ensure!(
+        binary.is_file(),
+        "{} not found: build it first (cargo build --release -p {name})",
+        binary.display()
+    );
+    let mut files = vec![(binary, name.to_string())];
+    for path in plugin_host::registry::plugin_files(build_dir)
+        .with_context(|| format!("list {}", build_dir.display()))?
+    {
+        match plugin_host::load(&path) {
+            Ok(plugin) if roles.iter().any(|r| plugin.has_role(*r)) => {
+                let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                files.push((path.clone(), file.unwrap_or_default()));
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("mkpkg: {} skipped: {e}", path.display()),
+        }
+    }
+    let workspace = Path::new(WORKSPACE);
+    let config = config.unwrap_or_else(|| workspace.join(format!("host/{name}/{name}.conf")));
+    files.push((config, format!("{name}.conf")));
+    if matches!(agent, Agent::Nodus) {
+        // nodus finds types.db beside its binary.
+        files.push((workspace.join("types.db"), "types.db".into()));
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let script = out.join(format!(".{name}-start.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# Written by mkpkg: runs {name} from this package's folder with the plugins packed beside it.\n\
+             # {env_prefix}_CONF (job env) names another configuration file.\n\
+             cd \"$(dirname \"$0\")\" || exit 1\n\
+             export {env_prefix}_PLUGIN_DIR=\"${{{env_prefix}_PLUGIN_DIR:-$PWD}}\"\n\
+             exec ./{name} -f -C \"${{{env_prefix}_CONF:-$PWD/{name}.conf}}\"\n"
+        ),
+    )?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    }
+    files.push((script.clone(), "start.sh".into()));
+    let manifest = Manifest {
+        name: name.into(),
+        version: version.into(),
+        start: "./start.sh".into(),
+        stop: "kill:TERM".into(),
+        check: None,
+        start_delay: Some(1),
+        stop_timeout: None,
+        env: BTreeMap::new(),
+    };
+    let file = out.join(format!("{name}-{version}.tar.gz"));
+    let packed = pack(&file, &manifest, &files);
+    let _ = std::fs::remove_file(&script);
+    packed?;
+    Ok(file)
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}

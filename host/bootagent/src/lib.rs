@@ -1,0 +1,30 @@
+//! The BootAgent: installed with the OS, it reports the host and its agents to Polaris every
+//! `step` seconds (`POST /agent/status`), runs the jobs in the answer (install, upgrade,
+//! uninstall, restart, stop, config) and posts their results (`POST /agent/job/result`) until
+//! the server stores them. Processes are run by `supervise`, the engine gearman's daemons use.
+//!
+//! Layout:
+//! - [`config`]: the TOML file; read by `main`.
+//! - [`daemon`]: the report / jobs / results loop; run by `main`.
+//! - [`client`]: the two HTTP requests, servers tried in list order; used by `daemon`.
+//! - [`manager`]: one job at a time against the supervisor, resume after a restart, the
+//!   agents' part of the report; used by `daemon`.
+//! - [`install`]: install and upgrade with watch and rollback; used by `manager`.
+//! - [`programs`]: package + job → the supervisor's `ProgramSpec`, and its status back.
+//! - [`fetch`] and [`ftp`]: downloads with SHA-256 verification; used by `install`.
+//! - [`package`]: the `.tar.gz` + `manifest.toml` format, unpack and pack (`mkpkg`).
+//! - [`layout`]: version folders and the atomic `current` symlink.
+//! - [`state`] and [`spool`]: what survives a restart (state.json, results/).
+
+pub mod client;
+pub mod config;
+pub mod daemon;
+pub mod fetch;
+pub mod ftp;
+pub mod install;
+pub mod layout;
+pub mod manager;
+pub mod package;
+pub mod programs;
+pub mod spool;
+pub mod state;

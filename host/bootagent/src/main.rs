@@ -1,0 +1,134 @@
+//! `bootagent`: the BootAgent binary. Flags as the seed's `./boot -L /tmp/booter.log -P
+//! /tmp/booter.pid -f`, plus `-C <config>`; without `-f` it daemonises.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bootagent::client::Client;
+use bootagent::config::{self, Config};
+use bootagent::daemon::Daemon;
+use bootagent::fetch::{Fetcher, http_agent};
+use bootagent::layout::Layout;
+use bootagent::manager::Manager;
+use bootagent::spool::Spool;
+use bootagent::state::StateFile;
+use clap::Parser;
+
+/// Where a daemonised BootAgent logs when no -L is given.
+const DEFAULT_LOG: &str = "/var/log/cargo/bootagent.log";
+
+/// bootagent: reports this host to Polaris and installs, upgrades and runs its agents.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Configuration file.
+    #[arg(short = 'C', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Log file (default: stderr in the foreground, /var/log/cargo/bootagent.log as a daemon).
+    #[arg(short = 'L', value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// PID file.
+    #[arg(short = 'P', value_name = "FILE")]
+    pid: Option<PathBuf>,
+    /// Stay in the foreground (do not daemonise).
+    #[arg(short = 'f')]
+    foreground: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("bootagent: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let log = match (&cli.log, cli.foreground) {
+        (Some(log), _) => Some(log.clone()),
+        (None, true) => None,
+        (None, false) => Some(DEFAULT_LOG.into()),
+    };
+    if let Err(e) = agentkit::init_logging(log.as_deref(), "info", "BOOTAGENT_LOG") {
+        eprintln!("bootagent: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    match start(&cli, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("bootagent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
+    let dir = &config.state_dir.clone();
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let timeout = Duration::from_secs(config.timeout);
+    // Checked before daemonising, so a wrong CA file is reported on the terminal.
+    let agent = http_agent(config.ca.as_deref(), timeout)?;
+    let state = StateFile::open(dir)?;
+    let spool = Spool::open(dir)?;
+    if !cli.foreground {
+        nix::unistd::daemon(false, false).context("daemonise")?;
+    }
+    let _pid = cli
+        .pid
+        .as_deref()
+        .map(agentkit::PidFile::write)
+        .transpose()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async move {
+        let supervisor = supervise::Supervisor::new(&dir.join("supervise"));
+        let credentials = config
+            .package_user
+            .clone()
+            .map(|user| (user, config.package_password.clone().unwrap_or_default()));
+        let log_dir = dir.join("logs");
+        std::fs::create_dir_all(&log_dir)
+            .with_context(|| format!("create {}", log_dir.display()))?;
+        let manager = Manager {
+            supervisor,
+            layout: Layout::new(dir),
+            state,
+            fetcher: Arc::new(Fetcher::new(agent.clone(), credentials, timeout)),
+            download_dir: dir.join("downloads"),
+            log_dir,
+            watch: Duration::from_secs_f64(config.upgrade_watch),
+        };
+        tracing::info!(hostname = %config.hostname(), "{} starting.", bootagent::daemon::version());
+        let daemon = Daemon {
+            config: config.clone(),
+            manager,
+            spool,
+            client: Arc::new(Client::new(agent)),
+            started: Instant::now(),
+        };
+        daemon.run(shutdown_signal()).await;
+        anyhow::Ok(())
+    })
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!("{name} received, shutting down.");
+}

@@ -1,0 +1,278 @@
+//! The agents this BootAgent manages: runs one job at a time against the supervisor, the
+//! on-disk [`Layout`] and the [`StateFile`]; resumes (adopts or starts) the agents after a
+//! BootAgent restart; says what each one is doing for the status report. Install and upgrade,
+//! with their watch and rollback, are in [`crate::install`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use supervise::Supervisor;
+use wire::boot::{AgentState, AgentStatus, BootAction, BootJob, JobResult};
+use wire::retcode;
+
+use crate::config::parse_svrlist;
+use crate::fetch::Fetcher;
+use crate::layout::Layout;
+use crate::package::{MANIFEST, Manifest};
+use crate::programs::{self, observe};
+use crate::state::{AgentRecord, StateFile};
+
+/// Everything a job needs.
+pub struct Manager {
+    /// The process lifecycle engine (shared with gearman's daemon code).
+    pub supervisor: Supervisor,
+    /// Where versions live.
+    pub layout: Layout,
+    /// Persisted state (agents, config overrides, acknowledged jobs).
+    pub state: StateFile,
+    /// Package downloads (blocking; used from blocking threads).
+    pub fetcher: Arc<Fetcher>,
+    /// `<state_dir>/downloads`, for partial downloads.
+    pub download_dir: PathBuf,
+    /// `<state_dir>/logs`, the agents' stdout and stderr.
+    pub log_dir: PathBuf,
+    /// How long a new version must keep running.
+    pub watch: Duration,
+}
+
+/// A finished job's outcome before it becomes a [`JobResult`].
+pub type Outcome = Result<String, String>;
+
+impl Manager {
+    /// Runs `job` and says how it went (errcode 0 = done).
+    pub async fn run(&mut self, job: &BootJob) -> JobResult {
+        tracing::info!(id = %job.id, action = job.action.as_str(), name = ?job.name, "Running job.");
+        let outcome = match (job.action, job.name.as_deref()) {
+            (BootAction::Config, _) => self.config(job),
+            (_, None) => Err(format!("`{}` needs the agent's name", job.action.as_str())),
+            (BootAction::Install | BootAction::Upgrade, Some(name)) => {
+                crate::install::install(self, job, name).await
+            }
+            (BootAction::Uninstall, Some(name)) => self.uninstall(name).await,
+            (BootAction::Restart, Some(name)) => self.restart(name).await,
+            (BootAction::Stop, Some(name)) => self.stop(name).await,
+        };
+        let (errcode, message) = match outcome {
+            Ok(message) => (0, message),
+            Err(message) => (retcode::FAILED, message),
+        };
+        if errcode == 0 {
+            tracing::info!(id = %job.id, "{message}");
+        } else {
+            tracing::warn!(id = %job.id, "Job failed: {message}");
+        }
+        JobResult {
+            id: job.id.clone(),
+            errcode,
+            message,
+            hostname: None,
+        }
+    }
+
+    fn config(&mut self, job: &BootJob) -> Outcome {
+        if let Some(list) = &job.svrlist {
+            parse_svrlist(list)?;
+        }
+        if job.step == Some(0) {
+            return Err("step must be at least 1 second".into());
+        }
+        if job.svrlist.is_none() && job.step.is_none() {
+            return Err("config needs svrlist or step".into());
+        }
+        if let Some(list) = &job.svrlist {
+            self.state.state.svrlist = Some(list.clone());
+        }
+        if let Some(step) = job.step {
+            self.state.state.step = Some(step);
+        }
+        self.save()?;
+        Ok(format!(
+            "config: svrlist={} step={}",
+            job.svrlist.as_deref().unwrap_or("(unchanged)"),
+            job.step.map_or("(unchanged)".into(), |s| s.to_string())
+        ))
+    }
+
+    async fn uninstall(&mut self, name: &str) -> Outcome {
+        if self.supervisor.status(name).is_some() {
+            self.supervisor
+                .remove(name)
+                .await
+                .map_err(|e| format!("stop {name}: {e}"))?;
+        }
+        let had = self.state.state.agents.remove(name).is_some();
+        self.save()?;
+        self.layout
+            .remove_agent(name)
+            .map_err(|e| format!("remove {}: {e}", self.layout.agent_dir(name).display()))?;
+        Ok(if had {
+            format!("uninstalled {name}")
+        } else {
+            format!("{name} was not installed")
+        })
+    }
+
+    async fn stop(&mut self, name: &str) -> Outcome {
+        let record = self.record(name)?;
+        if self.supervisor.status(name).is_some() {
+            self.supervisor
+                .stop(name)
+                .await
+                .map_err(|e| format!("stop {name}: {e}"))?;
+        }
+        let record = AgentRecord {
+            wanted: false,
+            pid: None,
+            start_time: None,
+            ..record
+        };
+        self.state.state.agents.insert(name.to_string(), record);
+        self.save()?;
+        Ok(format!("stopped {name}"))
+    }
+
+    async fn restart(&mut self, name: &str) -> Outcome {
+        let record = self.record(name)?;
+        let spec = self.spec(name, &record)?;
+        if self.supervisor.status(name).is_some() {
+            let _ = self.supervisor.remove(name).await;
+        }
+        self.supervisor
+            .start(spec)
+            .await
+            .map_err(|e| format!("start {name}: {e}"))?;
+        let watched = crate::install::watch(self, name, Duration::ZERO).await;
+        self.remember_running(name, &record.version, &record, true)?;
+        watched.map_err(|why| format!("restarted {name} {} but {why}", record.version))?;
+        Ok(format!("restarted {name} {}", record.version))
+    }
+
+    /// The record of an installed agent, or the job's error.
+    fn record(&self, name: &str) -> Result<AgentRecord, String> {
+        self.state
+            .state
+            .agents
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("{name} is not installed"))
+    }
+
+    /// The supervisor spec of the installed version of `name`.
+    pub fn spec(&self, name: &str, record: &AgentRecord) -> Result<supervise::ProgramSpec, String> {
+        let dir = self.layout.version_dir(name, &record.version);
+        let text = std::fs::read_to_string(dir.join(MANIFEST))
+            .map_err(|e| format!("{name} {}: {MANIFEST}: {e}", record.version))?;
+        let manifest = Manifest::parse(&text)?;
+        programs::spec_for(
+            name,
+            &dir,
+            &manifest,
+            &record.env,
+            &record.limits,
+            &self.log_dir,
+        )
+    }
+
+    /// Stores `record` for `name` at `version` with the supervisor's pid and start time.
+    pub fn remember_running(
+        &mut self,
+        name: &str,
+        version: &str,
+        record: &AgentRecord,
+        wanted: bool,
+    ) -> Result<(), String> {
+        let seen = observe(&self.supervisor, name);
+        let record = AgentRecord {
+            version: version.to_string(),
+            wanted,
+            pid: seen.as_ref().and_then(|s| s.pid),
+            start_time: seen.as_ref().and_then(|s| s.start_time),
+            ..record.clone()
+        };
+        self.state.state.agents.insert(name.to_string(), record);
+        self.save()
+    }
+
+    /// Writes the state file, as a job error when it fails.
+    pub fn save(&self) -> Result<(), String> {
+        self.state.save().map_err(|e| format!("{e:#}"))
+    }
+
+    /// After a BootAgent restart: adopts every wanted agent still running (same pid and
+    /// start time), starts the wanted ones that are not.
+    pub async fn resume(&mut self) {
+        let agents: Vec<(String, AgentRecord)> = self
+            .state
+            .state
+            .agents
+            .iter()
+            .map(|(n, r)| (n.clone(), r.clone()))
+            .collect();
+        for (name, record) in agents {
+            if !record.wanted || self.supervisor.status(&name).is_some() {
+                continue;
+            }
+            let spec = match self.spec(&name, &record) {
+                Ok(spec) => spec,
+                Err(e) => {
+                    tracing::error!(agent = %name, "Cannot resume: {e}");
+                    continue;
+                }
+            };
+            if let (Some(pid), Some(start)) = (record.pid, record.start_time) {
+                // The supervisor checks pid + start time; a process that is gone (or a pid
+                // reused by another program) is not touched and the agent is started afresh.
+                let status = self.supervisor.adopt(spec, pid, start);
+                tracing::info!(agent = %name, pid, state = status.state.as_str(), "Resumed.");
+                continue;
+            }
+            match self.supervisor.start(spec).await {
+                Ok(status) => {
+                    tracing::info!(agent = %name, version = %record.version, state = status.state.as_str(), "Started.")
+                }
+                Err(e) => tracing::error!(agent = %name, "Cannot start: {e}"),
+            }
+        }
+        self.refresh_pids();
+    }
+
+    /// Keeps the recorded pids current (the supervisor restarts crashed agents), so an
+    /// adoption after a BootAgent restart finds the right process.
+    pub fn refresh_pids(&mut self) {
+        let mut changed = false;
+        for (name, record) in self.state.state.agents.iter_mut() {
+            let Some(seen) = observe(&self.supervisor, name) else {
+                continue;
+            };
+            if (seen.pid, seen.start_time) != (record.pid, record.start_time) {
+                record.pid = seen.pid;
+                record.start_time = seen.start_time;
+                changed = true;
+            }
+        }
+        if changed && let Err(e) = self.state.save() {
+            tracing::error!("{e:#}");
+        }
+    }
+
+    /// The agents for the status report.
+    pub fn report(&self) -> Vec<AgentStatus> {
+        self.state
+            .state
+            .agents
+            .iter()
+            .map(|(name, record)| {
+                let seen = observe(&self.supervisor, name);
+                AgentStatus {
+                    name: name.clone(),
+                    version: record.version.clone(),
+                    status: seen
+                        .as_ref()
+                        .map_or(AgentState::Stoped, |s| s.state.seed_status()),
+                    uptime: seen.map_or(0, |s| s.uptime),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,205 @@
+//! `daemon.*` through the agent's method table: init validation, the lifecycle of a packaged
+//! daemon, and adoption by a new agent on the same state directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wire::agent::Request;
+use wire::{Resp, retcode};
+
+use crate::agent::{Agent, AgentOptions};
+use crate::tasks::tests::test_exe;
+
+fn open(dir: &Path) -> Arc<Agent> {
+    Agent::open(AgentOptions {
+        state_dir: dir.to_path_buf(),
+        plugin_dir: dir.join("no-plugins"),
+        exe: test_exe(dir),
+        kill_grace: Duration::from_millis(500),
+    })
+    .unwrap()
+}
+
+fn call(method: &str, args: Option<&str>) -> Request {
+    Request {
+        id: "t".into(),
+        method: method.into(),
+        args: args.map(Into::into),
+        ..Request::default()
+    }
+}
+
+/// A `daemon.init` request in the seed's shape (fields at the top level).
+fn init(name: &str, url: &str, start: &str, more: Value) -> Request {
+    let mut text = json!({
+        "id": "i", "method": "daemon.init", "name": name, "version": "1.0", "url": url,
+        "start": start, "stop": "kill:TERM", "start_delay": 0, "stop_timeout": 2,
+        "check": "process", "check_interval": 1,
+    });
+    if let (Some(base), Value::Object(more)) = (text.as_object_mut(), more) {
+        base.extend(more);
+    }
+    serde_json::from_value(text).unwrap()
+}
+
+/// A tarball with `run.sh` (sleeps) in `dir`; returns its file:// url.
+fn package(dir: &Path) -> String {
+    let src = dir.join("pkg-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("run.sh"), "#!/bin/sh\nexec sleep 1000\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(src.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tarball: PathBuf = dir.join("sleeper-1.0.tar.gz");
+    let ok = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&src)
+        .arg("run.sh")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    format!("file://{}", tarball.display())
+}
+
+fn data(result: &wire::CommandResult) -> &Value {
+    assert_eq!(result.resp, Resp::Success, "{result:?}");
+    result.data.as_ref().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_validates_the_seed_fields_and_only_writes_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = open(dir.path());
+    let mut missing = init("x", "file:///nowhere.tgz", "sleep 1", json!({}));
+    missing.extra.remove("stop");
+    let result = agent.handle(missing).await;
+    assert_eq!(result.retcode, retcode::INVALID_PARAMS);
+    assert!(result.message.contains("`stop` is required"), "{result:?}");
+
+    let long = init(&"n".repeat(65), "file:///x.tgz", "sleep 1", json!({}));
+    assert_eq!(agent.handle(long).await.retcode, retcode::INVALID_PARAMS);
+    let bad_limits = init(
+        "x",
+        "file:///x.tgz",
+        "sleep 1",
+        json!({"limits": {"cpu": "lots"}}),
+    );
+    assert_eq!(
+        agent.handle(bad_limits).await.retcode,
+        retcode::INVALID_PARAMS
+    );
+
+    // The url is not fetched and nothing starts: init only writes the table.
+    let ok = agent
+        .handle(init("x", "file:///nowhere.tgz", "sleep 1", json!({})))
+        .await;
+    assert_eq!(data(&ok)["name"], "x");
+    let status = agent.handle(call("daemon.status", Some("x"))).await;
+    assert_eq!(data(&status)["status"], "stoped");
+    assert!(!dir.path().join("daemons/x").exists());
+
+    // The same fields as a JSON object in `args` (what `gearctl -a '{…}'` sends).
+    let mut via_args = call("daemon.init", None);
+    via_args.args = Some(
+        json!({"name": "y", "version": "2", "url": "file:///y.tgz", "start": "sleep 1",
+               "stop": "process:kill $SUPERVISE_PID"})
+        .to_string(),
+    );
+    assert_eq!(agent.handle(via_args).await.resp, Resp::Success);
+    let list = agent.handle(call("daemon.list", None)).await;
+    let names: Vec<&str> = data(&list)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["x", "y"]);
+
+    let unknown = agent.handle(call("daemon.start", Some("nope"))).await;
+    assert_eq!(unknown.retcode, retcode::NOT_FOUND);
+    let no_name = agent.handle(call("daemon.stop", None)).await;
+    assert_eq!(no_name.retcode, retcode::INVALID_PARAMS);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_packaged_daemon_starts_stops_restarts_and_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = open(dir.path());
+    let url = package(dir.path());
+    let result = agent
+        .handle(init(
+            "sleeper",
+            &url,
+            "./run.sh",
+            json!({"env": {"GREETING": "hi"}}),
+        ))
+        .await;
+    assert_eq!(result.resp, Resp::Success, "{result:?}");
+
+    let started = agent.handle(call("daemon.start", Some("sleeper"))).await;
+    let view = data(&started);
+    assert_eq!(view["state"], "running", "{view}");
+    let pid = view["pid"].as_u64().unwrap();
+    // It runs from the unpacked version folder.
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert!(cwd.ends_with("daemons/sleeper/1.0"), "{}", cwd.display());
+
+    let again = agent.handle(call("daemon.start", Some("sleeper"))).await;
+    assert_eq!(
+        data(&again)["pid"].as_u64(),
+        Some(pid),
+        "never started twice"
+    );
+
+    let restarted = agent.handle(call("daemon.restart", Some("sleeper"))).await;
+    let new_pid = data(&restarted)["pid"].as_u64().unwrap();
+    assert_ne!(new_pid, pid);
+
+    let stopped = agent.handle(call("daemon.stop", Some("sleeper"))).await;
+    assert_eq!(data(&stopped)["status"], "stoped");
+    assert!(
+        !Path::new(&format!("/proc/{new_pid}")).exists() || {
+            let stat = std::fs::read_to_string(format!("/proc/{new_pid}/stat")).unwrap_or_default();
+            stat.contains(") Z")
+        }
+    );
+
+    let removed = agent.handle(call("daemon.remove", Some("sleeper"))).await;
+    assert_eq!(removed.resp, Resp::Success);
+    let gone = agent.handle(call("daemon.status", Some("sleeper"))).await;
+    assert_eq!(gone.retcode, retcode::NOT_FOUND);
+    assert!(!dir.path().join("daemons/sleeper").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_url_fails_the_start_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = open(dir.path());
+    let req = init("broken", "file:///no/such/pkg.tgz", "sleep 1", json!({}));
+    assert_eq!(agent.handle(req).await.resp, Resp::Success);
+    let result = agent.handle(call("daemon.start", Some("broken"))).await;
+    assert_eq!(result.retcode, retcode::FAILED);
+    assert!(result.message.contains("/no/such/pkg.tgz"), "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_agent_adopts_the_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = package(dir.path());
+    let pid = {
+        let agent = open(dir.path());
+        agent
+            .handle(init("kept", &url, "./run.sh", json!({})))
+            .await;
+        let started = agent.handle(call("daemon.start", Some("kept"))).await;
+        data(&started)["pid"].as_u64().unwrap()
+    };
+    let agent = open(dir.path());
+    let status = agent.handle(call("daemon.status", Some("kept"))).await;
+    assert_eq!(data(&status)["pid"].as_u64(), Some(pid));
+    assert_eq!(data(&status)["status"], "running");
+    agent.handle(call("daemon.remove", Some("kept"))).await;
+}

@@ -1,0 +1,444 @@
+//! The BootAgent tests' machine: a real Polaris (`polaris serve -c`, SQLite, package server
+//! with basic auth), real `bootagent` processes, packages made by the real `mkpkg`, and a real
+//! vsftpd on loopback for `ftp://` downloads.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::bin;
+use crate::fleet::free_port;
+
+/// The admin token of the test server.
+pub const TOKEN: &str = "boot-test-admin-token";
+/// Package server user and password (`{SHA}` line, as `htpasswd -s` writes it).
+pub const PKG_USER: &str = "boot";
+/// The password of [`PKG_USER`].
+pub const PKG_PASSWORD: &str = "sha-secret";
+const PKG_HTPASSWD: &str = "boot:{SHA}KkPcK3XYeA35EhWhKYmaCyAgadY=\n";
+
+/// Polls `f` every 100 ms until it returns `Some`, panicking with `what` and `context()`
+/// after `limit` (a generous bound for a broken run, not a timing assertion).
+pub fn wait_for<T>(
+    limit: Duration,
+    what: &str,
+    context: impl Fn() -> String,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: gave up waiting\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running Polaris with a package server, killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    /// Its folder (config, database, log, packages/).
+    pub dir: PathBuf,
+    /// `127.0.0.1:<port>`.
+    pub http: String,
+    conf: PathBuf,
+}
+
+impl Server {
+    /// Starts a server in `dir`.
+    pub fn start(dir: &Path) -> Server {
+        std::fs::create_dir_all(dir.join("packages")).expect("packages dir");
+        std::fs::write(dir.join("htpasswd"), PKG_HTPASSWD).expect("htpasswd");
+        let http = format!("127.0.0.1:{}", free_port());
+        let conf = dir.join("polaris.toml");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen = \"{http}\"\ndatabase = \"sqlite://{0}/polaris.db\"\nadmin_token = \"{TOKEN}\"\n\
+                 [packages]\nroot = \"{0}/packages\"\nhtpasswd = \"{0}/htpasswd\"\n",
+                dir.display()
+            ),
+        )
+        .expect("write polaris.toml");
+        let mut server = Server {
+            child: None,
+            dir: dir.to_path_buf(),
+            http,
+            conf,
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts it again on the same port and database.
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("polaris.log"))
+            .expect("polaris log");
+        let child = Command::new(bin("polaris"))
+            .args(["serve", "-c"])
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start polaris");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&self.http).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "polaris did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills it (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Its log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("polaris.log")).unwrap_or_default()
+    }
+
+    /// An admin request; returns (status, JSON body or Null).
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let url = format!("http://{}{path}", self.http);
+        let auth = format!("Bearer {TOKEN}");
+        let response = match (method, body) {
+            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+            (_, Some(body)) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
+            (_, None) => agent.post(&url).header("Authorization", &auth).send_empty(),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Puts `file` into the package root as `<sub>/<file name>`; returns its download URL.
+    pub fn publish(&self, file: &Path, sub: &str) -> String {
+        let name = file
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .to_string();
+        let dir = self.dir.join("packages").join(sub);
+        std::fs::create_dir_all(&dir).expect("package subdir");
+        std::fs::copy(file, dir.join(&name)).expect("publish package");
+        format!("http://{}/packages/{sub}/{name}", self.http)
+    }
+
+    /// The host as the admin API shows it (Null before its first report).
+    pub fn host(&self, hostname: &str) -> Value {
+        let (status, host) = self.call("GET", &format!("/api/v1/hosts/{hostname}"), None);
+        if status == 200 { host } else { Value::Null }
+    }
+
+    /// The reported status of agent `name` on `hostname`, with its version.
+    pub fn agent(&self, hostname: &str, name: &str) -> Option<(String, String)> {
+        let host = self.host(hostname);
+        host["agents"]
+            .as_array()?
+            .iter()
+            .find(|a| a["name"] == name)
+            .map(|a| {
+                (
+                    a["status"].as_str().unwrap_or_default().to_string(),
+                    a["version"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+    }
+
+    /// Creates a boot job for `hostname`; returns the job id.
+    pub fn job(&self, hostname: &str, mut spec: Value) -> String {
+        spec["hosts"] = json!([hostname]);
+        let (status, job) = self.call("POST", "/api/v1/jobs", Some(&spec));
+        assert_eq!(status, 201, "create job {spec}: {job}");
+        job["id"].as_str().expect("job id").to_string()
+    }
+
+    /// The host's part of job `id` once it has a result: (errcode, message).
+    pub fn job_result(&self, id: &str) -> Option<(u64, String)> {
+        let (_, job) = self.call("GET", &format!("/api/v1/jobs/{id}"), None);
+        let part = job["hosts"].as_array()?.first()?.clone();
+        Some((
+            part["errcode"].as_u64()?,
+            part["message"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running `bootagent -f`, killed (SIGKILL) when dropped; its agents are stopped then too.
+pub struct Boot {
+    child: Option<Child>,
+    /// Its host name.
+    pub hostname: String,
+    /// Its folder (config, state, log).
+    pub dir: PathBuf,
+}
+
+impl Boot {
+    /// Writes a configuration reporting to `server` every second, plus `extra` TOML lines
+    /// (`upgrade_watch` is 2 s unless `extra` sets it), and starts it.
+    pub fn start(dir: &Path, hostname: &str, server: &str, extra: &str) -> Boot {
+        let watch = if extra.contains("upgrade_watch") {
+            ""
+        } else {
+            "upgrade_watch = 2\n"
+        };
+        std::fs::create_dir_all(dir).expect("bootagent dir");
+        std::fs::write(
+            dir.join("bootagent.conf"),
+            format!(
+                "svrlist = \"{server}\"\nstep = 1\nhostname = \"{hostname}\"\nstate_dir = \"{}\"\n\
+                 package_user = \"{PKG_USER}\"\npackage_password = \"{PKG_PASSWORD}\"\n\
+                 {watch}timeout = 5\n{extra}\n",
+                dir.join("state").display()
+            ),
+        )
+        .expect("write bootagent.conf");
+        let mut boot = Boot {
+            child: None,
+            hostname: hostname.into(),
+            dir: dir.to_path_buf(),
+        };
+        boot.restart();
+        boot
+    }
+
+    /// Starts it again with the same configuration and state.
+    pub fn restart(&mut self) {
+        let child = Command::new(bin("bootagent"))
+            .args(["-f", "-C"])
+            .arg(self.dir.join("bootagent.conf"))
+            .arg("-L")
+            .arg(self.dir.join("bootagent.log"))
+            .arg("-P")
+            .arg(self.dir.join("bootagent.pid"))
+            .env("BOOTAGENT_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bootagent");
+        self.child = Some(child);
+    }
+
+    /// Kills the BootAgent with SIGKILL; its agents live on.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("bootagent.log")).unwrap_or_default()
+    }
+
+    /// `<state>/agents/<name>`.
+    pub fn agent_dir(&self, name: &str) -> PathBuf {
+        self.dir.join("state/agents").join(name)
+    }
+
+    /// The version `current` points to.
+    pub fn current(&self, name: &str) -> Option<String> {
+        let link = std::fs::read_link(self.agent_dir(name).join("current")).ok()?;
+        Some(link.file_name()?.to_string_lossy().to_string())
+    }
+
+    /// The pid of agent `name` as the BootAgent's state file records it.
+    pub fn agent_pid(&self, name: &str) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir.join("state/state.json")).ok()?;
+        let state: Value = serde_json::from_str(&text).ok()?;
+        state["agents"][name]["pid"].as_u64().map(|p| p as u32)
+    }
+
+    /// Stops every agent it started (SIGKILL to each recorded process group).
+    pub fn kill_agents(&self) {
+        let Ok(text) = std::fs::read_to_string(self.dir.join("state/state.json")) else {
+            return;
+        };
+        let state: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        for (_, agent) in state["agents"].as_object().into_iter().flatten() {
+            if let Some(pid) = agent["pid"].as_u64() {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+impl Drop for Boot {
+    fn drop(&mut self) {
+        self.kill9();
+        self.kill_agents();
+    }
+}
+
+/// Whether process `pid` exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Makes a package with the real `mkpkg pack` from a start script; returns (file, checksum).
+pub fn script_package(dir: &Path, name: &str, version: &str, script: &str) -> (PathBuf, String) {
+    let work = dir.join(format!("src-{name}-{version}"));
+    std::fs::create_dir_all(&work).expect("package work dir");
+    let run = work.join("run.sh");
+    std::fs::write(&run, script).expect("write run.sh");
+    let _ = Command::new("chmod").arg("755").arg(&run).status();
+    let out = dir.join(format!("{name}-{version}.tar.gz"));
+    mkpkg(&[
+        "pack",
+        "--name",
+        name,
+        "--version",
+        version,
+        "--start",
+        "./run.sh",
+        "--file",
+        &format!("{}=run.sh", run.display()),
+        "-o",
+        &out.display().to_string(),
+    ])
+}
+
+/// Runs the real `mkpkg` and returns the (file, `SHA256:<hex>`) it printed.
+pub fn mkpkg(args: &[&str]) -> (PathBuf, String) {
+    let out = Command::new(bin("mkpkg"))
+        .args(args)
+        .output()
+        .expect("run mkpkg");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "mkpkg {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (file, sum) = stdout
+        .trim()
+        .rsplit_once(' ')
+        .expect("mkpkg prints `<file> SHA256:<hex>`");
+    (PathBuf::from(file), sum.to_string())
+}
+
+/// A vsftpd serving `root` read-only to anonymous users on a free loopback port.
+pub struct Ftp {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    /// The folder it serves.
+    pub root: PathBuf,
+}
+
+impl Ftp {
+    /// Starts vsftpd, or returns `None` (after a loud SKIPPED line) when it is not installed.
+    pub fn start(dir: &Path) -> Option<Ftp> {
+        let vsftpd = ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists());
+        let Some(vsftpd) = vsftpd else {
+            eprintln!(
+                "SKIPPED: vsftpd is not installed (apt-get install -y vsftpd); no ftp:// test"
+            );
+            return None;
+        };
+        let root = dir.join("ftproot");
+        let empty = dir.join("ftpempty");
+        for d in [dir, &root, &empty] {
+            std::fs::create_dir_all(d).expect("ftp dirs");
+            let _ = Command::new("chmod").arg("755").arg(d).status();
+        }
+        let port = free_port();
+        let conf = dir.join("vsftpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
+                 anonymous_enable=YES\nanon_root={}\nno_anon_password=YES\nlocal_enable=NO\nwrite_enable=NO\n\
+                 pasv_enable=YES\nseccomp_sandbox=NO\nsecure_chroot_dir={}\nxferlog_enable=YES\n\
+                 vsftpd_log_file={}\n",
+                root.display(),
+                empty.display(),
+                dir.join("vsftpd.log").display()
+            ),
+        )
+        .expect("vsftpd.conf");
+        let child = Command::new(vsftpd)
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start vsftpd");
+        let addr = format!("127.0.0.1:{port}");
+        wait_for(
+            Duration::from_secs(10),
+            "vsftpd listening",
+            String::new,
+            || TcpStream::connect(&addr).ok(),
+        );
+        Some(Ftp { child, addr, root })
+    }
+
+    /// Copies `file` into the served folder (world-readable, as vsftpd wants); returns its URL.
+    pub fn publish(&self, file: &Path) -> String {
+        let name = file
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .to_string();
+        let dest = self.root.join(&name);
+        std::fs::copy(file, &dest).expect("copy to ftp root");
+        let _ = Command::new("chmod").arg("644").arg(&dest).status();
+        format!("ftp://{}/{name}", self.addr)
+    }
+}
+
+impl Drop for Ftp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,331 @@
+//! The BootAgent against a real Polaris: install → running → reported; a wrong checksum fails
+//! and leaves nothing; a broken upgrade rolls back; an `ftp://` install from a real vsftpd;
+//! results survive a BootAgent restart; a real agent (nodus) packed by `mkpkg agent`.
+
+use std::time::Duration;
+
+use e2e::boot::{Boot, Ftp, Server, alive, mkpkg, script_package, wait_for};
+use serde_json::json;
+
+/// Upper bound of any wait for the fleet to act (a broken run, not a timing check).
+const LIMIT: Duration = Duration::from_secs(60);
+
+const SLEEPER: &str = "#!/bin/sh\necho \"greeting=$GREETING\" > greeting.txt\nexec sleep 1000\n";
+const CRASHER: &str = "#!/bin/sh\necho 'this version is broken' >&2\nexit 3\n";
+
+/// A server and one BootAgent reporting to it, registered.
+fn fleet(dir: &std::path::Path, hostname: &str, extra: &str) -> (Server, Boot) {
+    let server = Server::start(&dir.join("polaris"));
+    let boot = Boot::start(&dir.join("boot"), hostname, &server.http, extra);
+    wait_for(
+        LIMIT,
+        "the host registers",
+        || boot.log(),
+        || (!server.host(hostname).is_null()).then_some(()),
+    );
+    (server, boot)
+}
+
+/// Waits for job `id`'s result and returns (errcode, message).
+fn result_of(server: &Server, boot: &Boot, id: &str) -> (u64, String) {
+    wait_for(
+        LIMIT,
+        &format!("result of job {id}"),
+        || {
+            format!(
+                "bootagent log:\n{}\npolaris log:\n{}",
+                boot.log(),
+                server.log()
+            )
+        },
+        || server.job_result(id),
+    )
+}
+
+/// Waits until the admin API shows `name` with `status` and `version` on the host.
+fn wait_reported(server: &Server, boot: &Boot, name: &str, status: &str, version: &str) {
+    let want = (status.to_string(), version.to_string());
+    wait_for(
+        LIMIT,
+        &format!("{name} reported {status} {version}"),
+        || {
+            format!(
+                "host: {}\nlog:\n{}",
+                server.host(&boot.hostname),
+                boot.log()
+            )
+        },
+        || (server.agent(&boot.hostname, name).as_ref() == Some(&want)).then_some(()),
+    );
+}
+
+fn install_job(url: &str, checksum: &str) -> serde_json::Value {
+    json!({ "action": "install", "name": "sleeper", "url": url, "checksum": checksum,
+            "env": { "GREETING": "hello" }, "limits": { "CPU": "50%", "memory": "200M" } })
+}
+
+#[test]
+fn install_runs_the_agent_and_the_server_shows_it_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, boot) = fleet(dir.path(), "boot-install", "");
+    let (package, checksum) = script_package(dir.path(), "sleeper", "1.0", SLEEPER);
+    let url = server.publish(&package, "sleeper");
+
+    let id = server.job(&boot.hostname, install_job(&url, &checksum));
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_eq!(errcode, 0, "{message}");
+    assert!(message.contains("installed sleeper 1.0"), "{message}");
+    wait_reported(&server, &boot, "sleeper", "running", "1.0");
+
+    assert_eq!(boot.current("sleeper").as_deref(), Some("1.0"));
+    let pid = boot.agent_pid("sleeper").expect("pid recorded");
+    assert!(alive(pid), "the agent's process {pid} runs");
+    // The job's env reached the agent; it ran in its version folder.
+    let greeting = std::fs::read_to_string(boot.agent_dir("sleeper").join("1.0/greeting.txt"));
+    assert_eq!(greeting.unwrap().trim(), "greeting=hello");
+
+    // stop, then restart: the server sees each.
+    let id = server.job(
+        &boot.hostname,
+        json!({ "action": "stop", "name": "sleeper" }),
+    );
+    assert_eq!(result_of(&server, &boot, &id).0, 0);
+    wait_reported(&server, &boot, "sleeper", "stoped", "1.0");
+    assert!(!alive(pid), "stopped agent {pid} is gone");
+    let id = server.job(
+        &boot.hostname,
+        json!({ "action": "restart", "name": "sleeper" }),
+    );
+    assert_eq!(result_of(&server, &boot, &id).0, 0);
+    wait_reported(&server, &boot, "sleeper", "running", "1.0");
+
+    // uninstall: stopped, gone from disk and from the report.
+    let pid = boot.agent_pid("sleeper").expect("pid recorded");
+    let id = server.job(
+        &boot.hostname,
+        json!({ "action": "uninstall", "name": "sleeper" }),
+    );
+    assert_eq!(
+        result_of(&server, &boot, &id),
+        (0, "uninstalled sleeper".into())
+    );
+    assert!(!alive(pid));
+    assert!(!boot.agent_dir("sleeper").exists());
+    wait_for(LIMIT, "sleeper leaves the report", String::new, || {
+        server
+            .agent(&boot.hostname, "sleeper")
+            .is_none()
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_wrong_checksum_fails_the_job_and_leaves_nothing_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, boot) = fleet(dir.path(), "boot-checksum", "");
+    let (package, checksum) = script_package(dir.path(), "sleeper", "1.0", SLEEPER);
+    let url = server.publish(&package, "sleeper");
+    let wrong = format!("SHA256:{}", "ab".repeat(32));
+    assert_ne!(wrong, checksum);
+
+    let id = server.job(&boot.hostname, install_job(&url, &wrong));
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_ne!(errcode, 0);
+    assert!(message.contains("checksum mismatch"), "{message}");
+    assert!(
+        message.contains(&checksum),
+        "names the real checksum: {message}"
+    );
+    assert!(!boot.agent_dir("sleeper").exists(), "nothing unpacked");
+    let downloads = boot.dir.join("state/downloads");
+    let left = std::fs::read_dir(&downloads)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(
+        left,
+        0,
+        "no partial download left in {}",
+        downloads.display()
+    );
+    assert!(server.agent(&boot.hostname, "sleeper").is_none());
+}
+
+#[test]
+fn an_upgrade_that_exits_at_once_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, boot) = fleet(dir.path(), "boot-upgrade", "");
+    let (v1, sum1) = script_package(dir.path(), "sleeper", "1.0", SLEEPER);
+    let id = server.job(
+        &boot.hostname,
+        install_job(&server.publish(&v1, "sleeper"), &sum1),
+    );
+    assert_eq!(result_of(&server, &boot, &id).0, 0);
+    wait_reported(&server, &boot, "sleeper", "running", "1.0");
+
+    let (v2, sum2) = script_package(dir.path(), "sleeper", "2.0", CRASHER);
+    let job = json!({ "action": "upgrade", "name": "sleeper",
+                      "url": server.publish(&v2, "sleeper"), "checksum": sum2 });
+    let id = server.job(&boot.hostname, job);
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_ne!(errcode, 0, "{message}");
+    assert!(message.starts_with("rolled back to 1.0:"), "{message}");
+    assert!(
+        message.contains("this version is broken"),
+        "shows the agent's output: {message}"
+    );
+    assert_eq!(boot.current("sleeper").as_deref(), Some("1.0"));
+    assert!(!boot.agent_dir("sleeper").join("2.0").exists());
+    wait_reported(&server, &boot, "sleeper", "running", "1.0");
+    let pid = boot.agent_pid("sleeper").expect("pid recorded");
+    assert!(alive(pid), "the old version runs again");
+
+    // A good upgrade switches and keeps the previous version beside it.
+    let (v3, sum3) = script_package(dir.path(), "sleeper", "3.0", SLEEPER);
+    let job = json!({ "action": "upgrade", "name": "sleeper",
+                      "url": server.publish(&v3, "sleeper"), "checksum": sum3 });
+    let id = server.job(&boot.hostname, job);
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_eq!(
+        (errcode, message.as_str()),
+        (0, "upgraded to 3.0 (from 1.0)")
+    );
+    assert_eq!(boot.current("sleeper").as_deref(), Some("3.0"));
+    assert!(boot.agent_dir("sleeper").join("1.0").is_dir());
+    assert!(!alive(pid), "the old version was stopped");
+    wait_reported(&server, &boot, "sleeper", "running", "3.0");
+}
+
+#[test]
+fn install_from_a_real_ftp_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(ftp) = Ftp::start(&dir.path().join("ftp")) else {
+        return;
+    };
+    let (server, boot) = fleet(dir.path(), "boot-ftp", "");
+    let (package, checksum) = script_package(dir.path(), "sleeper", "1.0", SLEEPER);
+    let url = ftp.publish(&package);
+    assert!(url.starts_with("ftp://127.0.0.1:"));
+
+    let id = server.job(&boot.hostname, install_job(&url, &checksum));
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_eq!(errcode, 0, "{message}");
+    wait_reported(&server, &boot, "sleeper", "running", "1.0");
+}
+
+#[test]
+fn results_survive_a_bootagent_restart_and_agents_are_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long watch leaves time to take the server away while the job runs.
+    let (mut server, mut boot) = fleet(dir.path(), "boot-restart", "upgrade_watch = 4");
+    let (package, checksum) = script_package(dir.path(), "sleeper", "1.0", SLEEPER);
+    let url = server.publish(&package, "sleeper");
+
+    let id = server.job(&boot.hostname, install_job(&url, &checksum));
+    // The host's part of the job has its own id; the BootAgent logs it when it starts.
+    let (_, job) = server.call("GET", &format!("/api/v1/jobs/{id}"), None);
+    let part = job["hosts"][0]["id"].as_str().unwrap().to_string();
+    wait_for(
+        LIMIT,
+        "the job starts",
+        || boot.log(),
+        || boot.log().contains(&format!("id={part}")).then_some(()),
+    );
+    server.kill();
+    let spooled = boot.dir.join(format!("state/results/{part}.json"));
+    wait_for(
+        LIMIT,
+        "the result is spooled",
+        || boot.log(),
+        || spooled.exists().then_some(()),
+    );
+    boot.kill9();
+    let pid = boot.agent_pid("sleeper").expect("pid recorded");
+    assert!(alive(pid), "the agent outlives the BootAgent");
+
+    server.restart();
+    boot.restart();
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_eq!(errcode, 0, "{message}");
+    assert!(message.contains("installed sleeper 1.0"), "{message}");
+    wait_for(
+        LIMIT,
+        "the spool empties",
+        || boot.log(),
+        || (!spooled.exists()).then_some(()),
+    );
+    wait_reported(&server, &boot, "sleeper", "running", "1.0");
+    assert_eq!(
+        boot.agent_pid("sleeper"),
+        Some(pid),
+        "adopted, not started twice"
+    );
+    assert!(alive(pid));
+}
+
+#[test]
+fn a_real_agent_packed_by_mkpkg_is_installed_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, boot) = fleet(dir.path(), "boot-nodus", "");
+    let socket = dir.path().join("nodus.sock");
+    let conf = dir.path().join("nodus-test.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "interval = 10\nsocket = \"{}\"\n\n[plugin.load]\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let build_dir = e2e::build_dir();
+    let (package, checksum) = mkpkg(&[
+        "agent",
+        "nodus",
+        "--build-dir",
+        build_dir.to_str().unwrap(),
+        "--config",
+        conf.to_str().unwrap(),
+        "--version",
+        "9.9.9",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ]);
+    let url = server.publish(&package, "nodus");
+    let job = json!({ "action": "install", "name": "nodus", "url": url, "checksum": checksum });
+    let id = server.job(&boot.hostname, job);
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_eq!(errcode, 0, "{message}\n{}", boot.log());
+    wait_reported(&server, &boot, "nodus", "running", "9.9.9");
+    // nodus really runs from the package: its plugins and types.db came along.
+    let installed = boot.agent_dir("nodus").join("9.9.9");
+    assert!(installed.join("libload.so").is_file());
+    assert!(installed.join("types.db").is_file());
+    wait_for(
+        LIMIT,
+        "nodus opens its control socket",
+        || boot.log(),
+        || socket.exists().then_some(()),
+    );
+}
+
+#[test]
+fn a_config_job_changes_the_server_list_which_is_tried_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, boot) = fleet(dir.path(), "boot-config", "");
+    // The first server of the new list never answers; the BootAgent falls back to the second.
+    let dead = format!("127.0.0.1:{}", e2e::fleet::free_port());
+    let svrlist = format!("{dead},{}", server.http);
+    let id = server.job(
+        &boot.hostname,
+        json!({ "action": "config", "svrlist": svrlist, "step": 1 }),
+    );
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_eq!(errcode, 0, "{message}");
+    let state = std::fs::read_to_string(boot.dir.join("state/state.json")).unwrap();
+    assert!(state.contains(&dead), "kept in the state: {state}");
+
+    // Jobs still arrive and results still land, through the second server.
+    let id = server.job(&boot.hostname, json!({ "action": "stop", "name": "ghost" }));
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_ne!(errcode, 0);
+    assert_eq!(message, "ghost is not installed");
+}
