@@ -58,6 +58,12 @@ cleanup() {
     kill -TERM "$GPID" 2>/dev/null || true
     wait "$GPID" 2>/dev/null || true
   fi
+  # Daemons outlive gearman by design: end any left, by the pids of their run state.
+  for f in "$WORK"/state/daemons/.supervise/*.json; do
+    [ -e "$f" ] || continue
+    p=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("pid") or "")' "$f" 2>/dev/null || true)
+    [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+  done
   if [ "${KEEP:-0}" = 1 ]; then echo "kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -98,8 +104,9 @@ init() { # name script stop_timeout
   ctl -c daemon.init -a "{\"name\":\"$1\",\"version\":\"1.0\",\"url\":\"$URL\",\"start\":\"./$2\",\"stop\":\"kill:TERM\",\"start_delay\":1,\"stop_timeout\":$3,\"check\":\"process\",\"check_interval\":10}" >/dev/null
 }
 init sleeper sleeper.sh 10; init crasher crasher.sh 10; init stubborn stubborn.sh 5
-for n in sleeper crasher stubborn; do ctl -c daemon.start -a "$n" > /dev/null & done
-wait
+STARTERS=()
+for n in sleeper crasher stubborn; do ctl -c daemon.start -a "$n" > /dev/null & STARTERS+=($!); done
+wait "${STARTERS[@]}"
 
 : > "$WORK/transitions.txt"
 declare -A LAST=()
@@ -139,7 +146,7 @@ done
 [ -z "$STOPPER" ] || { wait "$STOPPER" || true; STOPPER=""; }
 [ -z "$WATCHER" ] || { wait "$WATCHER" || true; WATCHER=""; }
 
-RSS_END=$(status_kb $GPID VmRSS); HWM=$(status_kb $GPID VmHWM); CPU_T=$(stat_ticks $GPID); SCHED_T=$(sched_ms $GPID)
+RSS_END=$(status_kb $GPID VmRSS); HWM=$(status_kb $GPID VmHWM); ANON=$(status_kb $GPID RssAnon); FILEB=$(status_kb $GPID RssFile); CPU_T=$(stat_ticks $GPID); SCHED_T=$(sched_ms $GPID)
 T_OBS_END=$EPOCHREALTIME
 QUIET_S=5; sleep "$QUIET_S"
 CPU_Q=$(stat_ticks $GPID); SCHED_Q=$(sched_ms $GPID); T_Q=$EPOCHREALTIME
@@ -158,6 +165,8 @@ cat <<EOF
 socket_ready_s: $(rel "$T_SOCK")
 gearman_rss_end_kb: $RSS_END
 gearman_rss_peak_vmhwm_kb: $HWM
+gearman_rss_anon_kb: $ANON
+gearman_rss_file_kb: $FILEB
 gearman_cpu_s: $(awk -v t="$CPU_T" -v hz="$HZ" 'BEGIN{printf "%.2f", t / hz}')
 gearman_cpu_sched_ms_total: $SCHED_T
 gearman_cpu_ms_per_s_before_stop_sched: $(awk -v a="$SCHED_BEFORE" -v d="$(rel "$T_BEFORE")" 'BEGIN{printf "%.2f", a / d}')

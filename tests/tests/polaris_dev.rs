@@ -1,5 +1,6 @@
 //! `polaris dev`, the README's run command: the server on SQLite in a folder of the working
-//! directory, with nodus from the same build posting metrics to it.
+//! directory; its BootAgent installs gearman and nodus from the server's own package server,
+//! nodus posts metrics to it and gearman runs a command sent through the REST API.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -58,13 +59,13 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
     let (status, _) = get(&addr, "/api/v1/hosts", &bearer);
     assert_eq!(status, 200);
 
-    // nodus reads at start and posts to the dev server: its load values arrive.
+    // nodus, installed by the BootAgent, reads at start and posts here: its load values arrive.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let query = format!(
         "/api/v1/metrics/query?host={}&plugin=load&type=load&dsname=shortterm&step=1",
         host.trim()
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (status, body) = get(&addr, &query, &bearer);
         assert_eq!(status, 200, "{body}");
@@ -78,12 +79,13 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
         assert!(
             Instant::now() < deadline,
             "no metrics from nodus: {body}\n{}",
-            std::fs::read_to_string(state.join("nodus.log")).unwrap_or_default()
+            std::fs::read_to_string(state.join("bootagent.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    // gearman connects over TLS and runs a command sent through the REST API.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // gearman, installed by the BootAgent too, connects over TLS and runs a command sent
+    // through the REST API.
+    let deadline = Instant::now() + Duration::from_secs(120);
     let answer = loop {
         let answer: serde_json::Value = ureq::post(&format!("http://{addr}/api/v1/commands"))
             .header("Authorization", &bearer)
@@ -103,8 +105,26 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
         answer["response"][0]["data"],
         "dev-ok\n",
         "{answer}\n{}",
-        std::fs::read_to_string(state.join("gearman.log")).unwrap_or_default()
+        std::fs::read_to_string(state.join("bootagent.log")).unwrap_or_default()
     );
+    // The BootAgent reports both agents running from their packages (at its next step).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(&addr, &format!("/api/v1/hosts/{}", host.trim()), &bearer);
+        assert_eq!(status, 200, "{body}");
+        let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let running = |name: &str| {
+            view["agents"]
+                .as_array()
+                .and_then(|a| a.iter().find(|a| a["name"] == name))
+                .is_some_and(|a| a["status"] == "running")
+        };
+        if running("gearman") && running("nodus") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "agents not reported running: {body}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
 
     let password = std::fs::read_to_string(state.join("package_password")).unwrap();
     let basic = format!(
@@ -115,12 +135,25 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
     assert_eq!(status, 200);
     assert!(body.contains("Index of /packages/"), "{body}");
 
-    // SIGTERM: polaris dev stops its agents and exits.
+    // SIGTERM: polaris dev stops its agents (those the BootAgent installed too) and exits.
+    let installed_gearman = std::fs::read_to_string(state.join("boot/state.json")).unwrap();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success());
+    let state_doc: serde_json::Value = serde_json::from_str(&installed_gearman).unwrap();
+    let pid = state_doc
+        .pointer("/state/agents/gearman/pid")
+        .or_else(|| state_doc.pointer("/agents/gearman/pid"))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("no gearman pid in {state_doc}"));
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let stopped_by = Instant::now() + Duration::from_secs(10);
+    while proc_dir.exists() && Instant::now() < stopped_by {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!proc_dir.exists(), "gearman {pid} outlived polaris dev");
     let mut printed = String::new();
     child
         .stdout

@@ -67,13 +67,23 @@ fn hand_over(hub: &Hub, claimed: Vec<Claimed>) -> (usize, Vec<String>) {
     (handed, unsent)
 }
 
-/// The frame for one host: the stored request (parsed once per job) with the host job's id.
+/// Fields of a stored command that are Polaris's business, not the agent's: `CommandRequest`
+/// refuses unknown fields, so whatever else `Request::extra` holds came from the agent API.
+const SERVER_ONLY: [&str; 4] = ["hosts", "max_concurrency", "deadline", "async"];
+
+/// The frame for one host: the stored request (parsed once per job, without the fields only
+/// Polaris reads: above all `hosts`, which would put every target's name in every host's
+/// frame) with the host job's id.
 fn frame(job: &Claimed, requests: &mut HashMap<String, Request>) -> Result<String, serde_json::Error> {
     let request = match requests.get_mut(&job.job_id) {
         Some(request) => request,
-        None => requests
-            .entry(job.job_id.clone())
-            .or_insert(serde_json::from_str(&job.spec)?),
+        None => {
+            let mut request: Request = serde_json::from_str(&job.spec)?;
+            for field in SERVER_ONLY {
+                request.extra.remove(field);
+            }
+            requests.entry(job.job_id.clone()).or_insert(request)
+        }
     };
     request.id = job.id.clone();
     // A request frame is the request itself (see `ServerMessage::to_text`).

@@ -19,6 +19,7 @@ pub mod session;
 pub mod tls;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -63,7 +64,7 @@ pub struct Hub {
     /// Live connections by hostname.
     sessions: Mutex<HashMap<String, Handle>>,
     /// REST calls waiting for results, by command id (woken by this replica's sessions).
-    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    waiters: Mutex<HashMap<String, Arc<Waiting>>>,
     /// Wakes the dispatcher before its next tick.
     pub(crate) kick: Notify,
     /// One claim round at a time in this process.
@@ -72,12 +73,28 @@ pub struct Hub {
     pub(crate) results: std::sync::OnceLock<results::ResultWriter>,
 }
 
+/// What a waiting REST call is told by this replica's result writer.
+#[derive(Default)]
+pub struct Waiting {
+    /// Notified when results of the command were stored by this replica.
+    pub notify: Notify,
+    /// How many results of the command this replica stored since the call began.
+    stored: AtomicUsize,
+}
+
+impl Waiting {
+    /// Results of the command this replica stored so far (a hint: the database decides).
+    pub fn stored(&self) -> usize {
+        self.stored.load(Ordering::Relaxed)
+    }
+}
+
 /// Removes a waiter when the waiting call ends (also when its client goes away).
 pub struct Waiter {
     hub: Arc<Hub>,
     id: String,
-    /// Notified when a result of the command is stored by this replica.
-    pub notify: Arc<Notify>,
+    /// Woken when results of the command are stored by this replica.
+    pub waiting: Arc<Waiting>,
 }
 
 impl Drop for Waiter {
@@ -159,19 +176,21 @@ impl Hub {
 
     /// Registers a REST call waiting for command `id`.
     pub fn waiter(self: &Arc<Self>, id: &str) -> Waiter {
-        let notify = Arc::new(Notify::new());
-        lock(&self.waiters).insert(id.to_owned(), notify.clone());
+        let waiting = Arc::new(Waiting::default());
+        lock(&self.waiters).insert(id.to_owned(), waiting.clone());
         Waiter {
             hub: self.clone(),
             id: id.to_owned(),
-            notify,
+            waiting,
         }
     }
 
-    /// Wakes the call waiting for command `id`, if it waits on this replica.
-    pub fn result_stored(&self, id: &str) {
-        if let Some(notify) = lock(&self.waiters).get(id) {
-            notify.notify_one();
+    /// Wakes the call waiting for command `id`, if it waits on this replica: `count` more of
+    /// its results are stored.
+    pub fn result_stored(&self, id: &str, count: usize) {
+        if let Some(waiting) = lock(&self.waiters).get(id) {
+            waiting.stored.fetch_add(count, Ordering::Relaxed);
+            waiting.notify.notify_one();
         }
     }
 

@@ -3,7 +3,7 @@
 //! committed. A fan-out to 10,000 hosts thus costs a few transactions, not 10,000, and the
 //! waiting REST call and the dispatcher are woken once per batch instead of once per host.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -67,14 +67,16 @@ async fn write_batches(mut rx: mpsc::Receiver<Submitted>, hub: Arc<Hub>, db: Db)
             .collect();
         match db.store_command_results(&items).await {
             Ok(stored) => {
-                let mut jobs = HashSet::new();
+                let mut jobs: HashMap<String, usize> = HashMap::new();
                 for (submitted, job) in batch.drain(..).zip(stored) {
                     hub.telemetry.result_stored(job.is_some());
                     let _ = submitted.done.send(Ok(job.is_some()));
-                    jobs.extend(job);
+                    if let Some(job) = job {
+                        *jobs.entry(job).or_default() += 1;
+                    }
                 }
-                for job in &jobs {
-                    hub.result_stored(job);
+                for (job, count) in &jobs {
+                    hub.result_stored(job, *count);
                 }
                 if !jobs.is_empty() {
                     // Freed concurrency slots may let queued host jobs go.

@@ -204,15 +204,31 @@ pub async fn create(
     if request.r#async {
         return Ok((StatusCode::ACCEPTED, Json(view(&record, crate::db::now()))));
     }
+    // Results this replica stores are counted as they come; the database (which also sees
+    // other replicas' results and lost agents) is asked when that count says all are in, and
+    // every POLL otherwise, not at every batch of results.
+    let expected = record
+        .parts
+        .values()
+        .filter(|part| part.state == HostState::Queued)
+        .count();
+    let mut next_poll = tokio::time::Instant::now();
     loop {
         let now = crate::db::now();
-        if now >= deadline || state.db.command_unanswered(&id).await? == 0 {
+        if now >= deadline {
             break;
+        }
+        let at = tokio::time::Instant::now();
+        if waiter.waiting.stored() >= expected || at >= next_poll {
+            if state.db.command_unanswered(&id).await? == 0 {
+                break;
+            }
+            next_poll = at + POLL;
         }
         let left = (deadline - now).to_std().unwrap_or_default();
         tokio::select! {
-            _ = waiter.notify.notified() => {}
-            _ = tokio::time::sleep(left.min(POLL)) => {}
+            _ = waiter.waiting.notify.notified() => {}
+            _ = tokio::time::sleep_until(next_poll.min(at + left)) => {}
         }
     }
     drop(waiter);

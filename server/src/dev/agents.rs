@@ -1,0 +1,93 @@
+//! The agents `polaris dev` runs: where they are, their configurations, and how they are
+//! started (in the foreground, stopped with the dev server).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+/// The name in the dev server certificate that agents check.
+pub const DEV_TLS_NAME: &str = "config.cargo.com";
+
+/// The folder of this executable, where the agents and plugins of the same build are.
+pub fn exe_dir() -> anyhow::Result<PathBuf> {
+    Ok(std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default())
+}
+
+/// Starts agent `name` from beside this executable with `config` written to
+/// `dir/<name>.conf` and its log in `dir/<name>.log`; `None` if it is not built.
+pub fn start_agent(
+    dir: &Path,
+    name: &str,
+    config: String,
+) -> anyhow::Result<Option<tokio::process::Child>> {
+    let program = exe_dir()?.join(name);
+    if !program.exists() {
+        return Ok(None);
+    }
+    let config_path = dir.join(format!("{name}.conf"));
+    std::fs::write(&config_path, format!("# Written by `polaris dev`.\n{config}"))?;
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .arg("-f")
+        .arg("-C")
+        .arg(&config_path)
+        .arg("-L")
+        .arg(dir.join(format!("{name}.log")))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal the agent when
+    // `polaris dev` dies, so a killed dev server never leaves agents running.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let child = command
+        .spawn()
+        .with_context(|| format!("start {}", program.display()))?;
+    Ok(Some(child))
+}
+
+/// nodus's configuration: a few read plugins, the `http` writer posting here; plugins from
+/// `plugins`, or (None) where the agent looks by itself.
+pub fn nodus_config(dir: &Path, listen: SocketAddr, plugins: Option<&Path>) -> String {
+    format!(
+        "interval = 10\n{plugins}socket = {socket:?}\n\
+         [plugin.cpu]\n[plugin.load]\n[plugin.memory]\n[plugin.interface]\n[plugin.uptime]\n\
+         [plugin.http.options]\nURL = \"http://{listen}/api/v1/metrics\"\n",
+        plugins = plugin_line(plugins),
+        socket = dir.join("nodus.sock"),
+    )
+}
+
+fn plugin_line(plugins: Option<&Path>) -> String {
+    plugins.map_or_else(String::new, |p| format!("plugin_dir = {p:?}\n"))
+}
+
+/// gearman's configuration: this server over TLS, state and socket in the dev folder.
+pub fn gearman_config(dir: &Path, agents: SocketAddr, plugins: Option<&Path>) -> String {
+    format!(
+        "hostname = {host:?}\nserver = \"{agents}\"\ntls_name = \"{DEV_TLS_NAME}\"\n\
+         ca = {ca:?}\nstate_dir = {state:?}\nsocket = {socket:?}\n{plugins}",
+        host = nix_hostname(),
+        ca = dir.join("pki/ca.pem"),
+        state = dir.join("gearman"),
+        socket = dir.join("gearman.sock"),
+        plugins = plugin_line(plugins),
+    )
+}
+
+/// This machine's host name, as nodus stamps it on values.
+pub fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
