@@ -329,3 +329,25 @@ fn a_config_job_changes_the_server_list_which_is_tried_in_order() {
     assert_ne!(errcode, 0);
     assert_eq!(message, "ghost is not installed");
 }
+
+/// Starts like a good agent (past the 2 s install watch), then allocates without end.
+const HOG: &str = "#!/bin/sh\nsleep 4\nexec python3 -c 'import time\nb = []\nwhile True:\n    b.append(b\"x\" * (4 << 20))\n    time.sleep(0.02)\n'\n";
+
+#[test]
+fn an_agent_over_its_memory_limit_is_killed_and_the_server_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, boot) = fleet(dir.path(), "boot-hog", "");
+    let (package, checksum) = script_package(dir.path(), "hog", "1.0", HOG);
+    let url = server.publish(&package, "hog");
+    let id = server.job(
+        &boot.hostname,
+        json!({ "action": "install", "name": "hog", "url": url, "checksum": checksum,
+                "limits": { "memory": "64M", "hits": "1" } }),
+    );
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_eq!(errcode, 0, "{message}");
+    let pid = boot.agent_pid("hog").expect("pid recorded");
+    // The limit ends it; the BootAgent reports `killed` and the admin API shows it.
+    wait_reported(&server, &boot, "hog", "killed", "1.0");
+    assert!(!alive(pid), "the hog {pid} is gone");
+}

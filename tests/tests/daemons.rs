@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::fleet::{Gearman, free_port};
+use e2e::fleet::{Gearman, Polaris};
 use serde_json::{Value, json};
 
 const SCRIPTS: &[(&str, &str)] = &[
@@ -137,10 +137,16 @@ fn wait_socket(agent: &Gearman) {
 #[test]
 fn supervisord_scenario_then_adoption_after_kill_9() {
     let work = tempfile::tempdir().unwrap();
-    let pki = devpki::Pki::create(&work.path().join("pki"), &["config.cargo.com"]).unwrap();
-    let server = format!("127.0.0.1:{}", free_port());
-    let mut agent = Gearman::start(&work.path().join("g"), "daemon-host", &server, &pki.ca, "");
+    let polaris = Polaris::start(&work.path().join("polaris"));
+    let mut agent = Gearman::start(
+        &work.path().join("g"),
+        "daemon-host",
+        &polaris.agents,
+        &polaris.ca,
+        "",
+    );
     wait_socket(&agent);
+    polaris.wait_connected(&["daemon-host"], Duration::from_secs(30));
     let url = package(work.path());
     let starts = work.path().join("g/state/daemons/starts");
 
@@ -204,6 +210,12 @@ fn supervisord_scenario_then_adoption_after_kill_9() {
         killed["last_error"].as_str().unwrap().contains("limit"),
         "{killed}"
     );
+    // The server shows it: daemon.status through the commands API.
+    let answer = polaris.command(json!({
+        "hosts": ["daemon-host"], "method": "daemon.status", "args": "hog"
+    }));
+    let entry = &Polaris::by_host(&answer)["daemon-host"];
+    assert_eq!(entry["data"]["status"], "killed", "{answer}");
     ok(ctl(&agent, "daemon.remove", "hog"));
 
     // Three running daemons, gearman killed with SIGKILL, restarted: same pids, adopted.
