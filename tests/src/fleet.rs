@@ -97,7 +97,11 @@ impl Polaris {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(&self.http).is_err() {
-            assert!(Instant::now() < deadline, "polaris did not start: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "polaris did not start: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -151,7 +155,12 @@ impl Polaris {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|e| (e["host"].as_str().unwrap_or_default().to_string(), e.clone()))
+            .map(|e| {
+                (
+                    e["host"].as_str().unwrap_or_default().to_string(),
+                    e.clone(),
+                )
+            })
             .collect()
     }
 

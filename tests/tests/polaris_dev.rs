@@ -122,7 +122,10 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
         if running("gearman") && running("nodus") {
             break;
         }
-        assert!(Instant::now() < deadline, "agents not reported running: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "agents not reported running: {body}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 

@@ -47,7 +47,11 @@ fn fan_out_reaches_every_agent_and_names_the_missing_ones() {
         .iter()
         .map(|e| e["host"].as_str().unwrap())
         .collect();
-    assert_eq!(hosts, ["host-0", "host-1", "host-2", "ghost"], "order of `hosts`");
+    assert_eq!(
+        hosts,
+        ["host-0", "host-1", "host-2", "ghost"],
+        "order of `hosts`"
+    );
     let by_host = Polaris::by_host(&answer);
     for name in ["host-0", "host-1", "host-2"] {
         let entry = &by_host[name];
@@ -79,7 +83,13 @@ fn fan_out_reaches_every_agent_and_names_the_missing_ones() {
     let killer = std::thread::spawn({
         let mut victim = std::mem::replace(
             &mut agents[1],
-            Gearman::start(&work.path().join("spare"), "spare", &polaris.agents, &polaris.ca, ""),
+            Gearman::start(
+                &work.path().join("spare"),
+                "spare",
+                &polaris.agents,
+                &polaris.ca,
+                "",
+            ),
         );
         move || {
             std::thread::sleep(Duration::from_millis(1500));
@@ -113,7 +123,11 @@ fn timeouts_output_cap_users_and_bad_params() {
     let entry = &Polaris::by_host(&answer)["host-0"];
     assert_eq!(entry["retcode"], 3026, "{entry}");
     assert_eq!(entry["resp"], "failed");
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     let sleeper = std::fs::read_to_string(&pid_file).unwrap();
     let sleeper = std::path::Path::new("/proc").join(sleeper.trim());
     wait_until(Duration::from_secs(5), "the script's child to die", || {
@@ -138,7 +152,11 @@ fn timeouts_output_cap_users_and_bad_params() {
     }));
     let entry = &Polaris::by_host(&answer)["host-0"];
     let nobody_uid = e2e::run("id", &["-u", "nobody"]);
-    assert_eq!(entry["data"], format!("nobody\n{}\n", nobody_uid.trim()), "{entry}");
+    assert_eq!(
+        entry["data"],
+        format!("nobody\n{}\n", nobody_uid.trim()),
+        "{entry}"
+    );
 
     // Bad parameters: the server refuses what it can check, the agent the rest.
     let (status, refused) = polaris.call(
@@ -153,7 +171,13 @@ fn timeouts_output_cap_users_and_bad_params() {
     }));
     let entry = &Polaris::by_host(&answer)["host-0"];
     assert_eq!(entry["retcode"], 3021, "{entry}");
-    assert!(entry["message"].as_str().unwrap().contains("no-such-user-x"), "{entry}");
+    assert!(
+        entry["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-user-x"),
+        "{entry}"
+    );
     let answer = polaris.command(json!({"hosts": ["host-0"], "method": "reboot.now"}));
     assert_eq!(Polaris::by_host(&answer)["host-0"]["retcode"], 3022);
 
@@ -162,7 +186,10 @@ fn timeouts_output_cap_users_and_bad_params() {
     let entry = &Polaris::by_host(&answer)["host-0"];
     assert_eq!(entry["retcode"], 2, "{entry}");
     let release = e2e::run("uname", &["-r"]);
-    assert!(entry["data"].to_string().contains(release.trim()), "{entry}");
+    assert!(
+        entry["data"].to_string().contains(release.trim()),
+        "{entry}"
+    );
 }
 
 /// `task.query` through the REST API; the host's entry.
@@ -182,7 +209,10 @@ fn async_task_and_cron_run_survive_a_killed_agent() {
     let entry = &Polaris::by_host(&answer)["host-0"];
     assert_eq!(entry["retcode"], 2, "{entry}");
     let task = entry["data"]["task_id"].as_str().unwrap().to_string();
-    assert_eq!(query_task(&polaris, "host-0", &task)["data"]["state"], "running");
+    assert_eq!(
+        query_task(&polaris, "host-0", &task)["data"]["state"],
+        "running"
+    );
 
     let answer = polaris.command(json!({
         "hosts": ["host-0"], "method": "cron.add", "args": "*/2 * * * * *",
@@ -220,7 +250,8 @@ fn async_task_and_cron_run_survive_a_killed_agent() {
     for run in runs {
         assert_eq!(run["result"]["data"], "cron-ran\n", "{run}");
     }
-    let answer = polaris.command(json!({"hosts": ["host-0"], "method": "cron.remove", "args": cron_id}));
+    let answer =
+        polaris.command(json!({"hosts": ["host-0"], "method": "cron.remove", "args": cron_id}));
     assert_eq!(Polaris::by_host(&answer)["host-0"]["retcode"], 2);
 }
 
@@ -233,7 +264,8 @@ fn agents_reconnect_after_polaris_was_down_for_a_minute() {
     polaris.restart();
     let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
     polaris.wait_connected(&names, Duration::from_secs(30));
-    let answer = polaris.command(json!({"hosts": names, "method": "sync.bash", "cmd": "echo back"}));
+    let answer =
+        polaris.command(json!({"hosts": names, "method": "sync.bash", "cmd": "echo back"}));
     for entry in answer["response"].as_array().unwrap() {
         assert_eq!(entry["data"], "back\n", "{entry}");
     }
@@ -255,7 +287,13 @@ fn redirect_moves_the_agent_and_gearctl_reaches_it_locally() {
         &format!("127.0.0.1:{}", e2e::fleet::free_port()),
         &format!("redirect = \"{}\"", target.agents),
     );
-    let agent = Gearman::start(&work.path().join("a"), "moved", &director.agents, &director.ca, "");
+    let agent = Gearman::start(
+        &work.path().join("a"),
+        "moved",
+        &director.agents,
+        &director.ca,
+        "",
+    );
     target.wait_connected(&["moved"], Duration::from_secs(30));
     assert!(director.connected().is_empty());
 

@@ -26,7 +26,11 @@ impl Drop for Net {
     fn drop(&mut self) {
         for (i, ns) in self.names.iter().enumerate() {
             ip(&["netns", "del", ns]);
-            ip(&["link", "del", &format!("vh{}-{i}", std::process::id() % 10000)]);
+            ip(&[
+                "link",
+                "del",
+                &format!("vh{}-{i}", std::process::id() % 10000),
+            ]);
         }
     }
 }
@@ -41,11 +45,20 @@ fn make_ns(net: &mut Net, i: usize) -> Option<String> {
         return None;
     }
     net.names.push(ns.clone());
-    let ok = ip(&["link", "add", &host_end, "type", "veth", "peer", "name", &ns_end])
-        && ip(&["link", "set", &ns_end, "netns", &ns])
+    let ok = ip(&[
+        "link", "add", &host_end, "type", "veth", "peer", "name", &ns_end,
+    ]) && ip(&["link", "set", &ns_end, "netns", &ns])
         && ip(&["addr", "add", &format!("10.213.{i}.1/24"), "dev", &host_end])
         && ip(&["link", "set", &host_end, "up"])
-        && ip(&["-n", &ns, "addr", "add", &format!("10.213.{i}.2/24"), "dev", &ns_end])
+        && ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("10.213.{i}.2/24"),
+            "dev",
+            &ns_end,
+        ])
         && ip(&["-n", &ns, "link", "set", &ns_end, "up"])
         && ip(&["-n", &ns, "link", "set", "lo", "up"]);
     ok.then_some(ns)
@@ -82,7 +95,10 @@ fn agents_in_namespaces_find_the_server_behind_two_dead_addresses() {
             ),
         )
         .unwrap();
-        let extra = format!("hosts_file = \"{}\"\nconnect_timeout = 2", dir.join("hosts").display());
+        let extra = format!(
+            "hosts_file = \"{}\"\nconnect_timeout = 2",
+            dir.join("hosts").display()
+        );
         agents.push(Gearman::start_wrapped(
             &dir,
             &format!("ns-host-{i}"),
@@ -106,6 +122,9 @@ fn agents_in_namespaces_find_the_server_behind_two_dead_addresses() {
     }
     for agent in &agents {
         let log = agent.log();
-        assert!(log.contains(".77") && log.contains(".78"), "dead addresses tried first:\n{log}");
+        assert!(
+            log.contains(".77") && log.contains(".78"),
+            "dead addresses tried first:\n{log}"
+        );
     }
 }

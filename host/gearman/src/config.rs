@@ -113,7 +113,14 @@ impl Config {
         if self.cert.is_some() != self.key.is_some() {
             return Err("`cert` and `key` go together".into());
         }
-        if [self.heartbeat, self.kill_grace, self.backoff_max, self.connect_timeout].contains(&0) {
+        if [
+            self.heartbeat,
+            self.kill_grace,
+            self.backoff_max,
+            self.connect_timeout,
+        ]
+        .contains(&0)
+        {
             return Err(
                 "heartbeat, kill_grace, connect_timeout and backoff_max must be at least 1".into(),
             );

@@ -46,13 +46,17 @@ async fn serve_one(stream: UnixStream, agent: Arc<Agent>) -> std::io::Result<()>
     let mut lines = BufReader::new(read).lines();
     while let Some(line) = lines.next_line().await? {
         let result = if line.len() > MAX_LINE {
-            CommandResult::failed(wire::retcode::INVALID_PARAMS, "Invalid params: line too long")
+            CommandResult::failed(
+                wire::retcode::INVALID_PARAMS,
+                "Invalid params: line too long",
+            )
         } else {
             match serde_json::from_str::<Request>(&line) {
                 Ok(request) => agent.handle(request).await,
-                Err(e) => {
-                    CommandResult::failed(wire::retcode::INVALID_PARAMS, format!("Invalid params: {e}"))
-                }
+                Err(e) => CommandResult::failed(
+                    wire::retcode::INVALID_PARAMS,
+                    format!("Invalid params: {e}"),
+                ),
             }
         };
         let mut text = serde_json::to_string(&result).map_err(std::io::Error::other)?;

@@ -79,7 +79,11 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     if !cli.foreground {
         nix::unistd::daemon(false, false).context("daemonise")?;
     }
-    let _pid = cli.pid.as_deref().map(agentkit::PidFile::write).transpose()?;
+    let _pid = cli
+        .pid
+        .as_deref()
+        .map(agentkit::PidFile::write)
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

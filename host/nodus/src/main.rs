@@ -150,7 +150,11 @@ fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     if !cli.foreground {
         nix::unistd::daemon(false, false).context("daemonise")?;
     }
-    let _pid = cli.pid.as_deref().map(agentkit::PidFile::write).transpose()?;
+    let _pid = cli
+        .pid
+        .as_deref()
+        .map(agentkit::PidFile::write)
+        .transpose()?;
     let dir = plugin_dir(&config);
     tracing::info!(dir = %dir.display(), "nodus {} starting.", env!("CARGO_PKG_VERSION"));
     let dispatcher = Arc::new(Dispatcher::new(hostname(&config), types_db));

@@ -29,7 +29,10 @@ pub fn start_agent(
         return Ok(None);
     }
     let config_path = dir.join(format!("{name}.conf"));
-    std::fs::write(&config_path, format!("# Written by `polaris dev`.\n{config}"))?;
+    std::fs::write(
+        &config_path,
+        format!("# Written by `polaris dev`.\n{config}"),
+    )?;
     let mut command = tokio::process::Command::new(&program);
     command
         .arg("-f")
@@ -90,4 +93,3 @@ pub fn nix_hostname() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
 }
-

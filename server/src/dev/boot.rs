@@ -45,7 +45,10 @@ pub async fn start(
     let mut packages = Vec::new();
     for (name, config) in configs {
         let config_path = dir.join(format!("{name}.conf"));
-        std::fs::write(&config_path, format!("# Written by `polaris dev`.\n{config}"))?;
+        std::fs::write(
+            &config_path,
+            format!("# Written by `polaris dev`.\n{config}"),
+        )?;
         packages.push(pack(&exe, name, &config_path, &dir.join("packages")).await?);
     }
     let hostname = nix_hostname();
@@ -62,7 +65,12 @@ pub async fn start(
 }
 
 /// `mkpkg agent <name>` into `out`; returns the package from its `<file> SHA256:<hex>` line.
-async fn pack(exe: &Path, name: &'static str, config: &Path, out: &Path) -> anyhow::Result<Package> {
+async fn pack(
+    exe: &Path,
+    name: &'static str,
+    config: &Path,
+    out: &Path,
+) -> anyhow::Result<Package> {
     let output = tokio::process::Command::new(exe.join("mkpkg"))
         .args(["agent", name, "--build-dir"])
         .arg(exe)
@@ -127,7 +135,10 @@ async fn hand_out_installs(db: Db, hostname: String, listen: SocketAddr, package
             svrlist: None,
             step: None,
         };
-        if let Err(e) = db.create_job(&job, &Target::Hosts(vec![hostname.clone()])).await {
+        if let Err(e) = db
+            .create_job(&job, &Target::Hosts(vec![hostname.clone()]))
+            .await
+        {
             tracing::warn!(agent = package.name, error = %e, "Cannot create the install job.");
         }
     }
@@ -144,7 +155,9 @@ impl BootFlow {
         let Ok(state) = serde_json::from_str::<serde_json::Value>(&text) else {
             return;
         };
-        let agents = state.pointer("/state/agents").or_else(|| state.get("agents"));
+        let agents = state
+            .pointer("/state/agents")
+            .or_else(|| state.get("agents"));
         for agent in agents.and_then(|a| a.as_object()).into_iter().flatten() {
             let pid = agent.1.get("pid").and_then(serde_json::Value::as_i64);
             if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {

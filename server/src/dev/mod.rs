@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use self::agents::{DEV_TLS_NAME, exe_dir, gearman_config, nix_hostname, nodus_config, start_agent};
+use self::agents::{
+    DEV_TLS_NAME, exe_dir, gearman_config, nix_hostname, nodus_config, start_agent,
+};
 use crate::app;
 use crate::config::{Config, PackagesConfig};
 
@@ -108,7 +110,10 @@ pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
         } else {
             let plugins = exe_dir()?;
             for (name, config) in [
-                ("gearman", gearman_config(&dir, opts.agents_listen, Some(&plugins))),
+                (
+                    "gearman",
+                    gearman_config(&dir, opts.agents_listen, Some(&plugins)),
+                ),
                 ("nodus", nodus_config(&dir, opts.listen, Some(&plugins))),
             ] {
                 match start_agent(&dir, name, config)? {

@@ -305,7 +305,10 @@ impl Cron {
             finished: now,
             result,
         };
-        if let Err(e) = self.store.outbox_push(&crate::store::Outgoing::CronRun(run)) {
+        if let Err(e) = self
+            .store
+            .outbox_push(&crate::store::Outgoing::CronRun(run))
+        {
             tracing::error!(%cron_id, "cannot report a cron fire that did not start: {e:#}");
         }
     }
