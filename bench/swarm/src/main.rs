@@ -59,7 +59,10 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .context("no executable folder")?;
-    let polaris_bin = cli.polaris.clone().unwrap_or_else(|| exe_dir.join("polaris"));
+    let polaris_bin = cli
+        .polaris
+        .clone()
+        .unwrap_or_else(|| exe_dir.join("polaris"));
     let server = measure::Polaris::start(&polaris_bin, &work)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -109,9 +112,14 @@ async fn swarm(cli: &Cli, server: &measure::Polaris) -> anyhow::Result<()> {
         }
         let hosts: Vec<String> = (0..n).map(|i| format!("swarm-{i}")).collect();
         let server2 = server.api.clone();
-        tokio::task::spawn_blocking(move || server2.wait_connected(connected, Duration::from_secs(600)))
-            .await??;
-        eprintln!("{n} agents connected in {:.1} s", started.elapsed().as_secs_f64());
+        tokio::task::spawn_blocking(move || {
+            server2.wait_connected(connected, Duration::from_secs(600))
+        })
+        .await??;
+        eprintln!(
+            "{n} agents connected in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let server2 = server.api.clone();
         let rounds = cli.rounds;
         let row = tokio::task::spawn_blocking(move || server2.measure(&hosts, rounds)).await??;
@@ -120,7 +128,12 @@ async fn swarm(cli: &Cli, server: &measure::Polaris) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn real_agent(cli: &Cli, server: &measure::Polaris, exe_dir: &Path, work: &Path) -> anyhow::Result<()> {
+fn real_agent(
+    cli: &Cli,
+    server: &measure::Polaris,
+    exe_dir: &Path,
+    work: &Path,
+) -> anyhow::Result<()> {
     if cli.counts != [1] {
         anyhow::bail!("--real-agent measures one agent: give --counts 1");
     }

@@ -104,13 +104,23 @@ pub struct Row {
     failures: usize,
     rss_mb: f64,
     cpu_per_round: f64,
+    swarm_rss_mb: f64,
+    swarm_cpu_per_round: f64,
 }
 
 /// Prints the report's header.
 pub fn print_header() {
     println!(
-        "{:>7} {:>10} {:>10} {:>10} {:>9} {:>13} {:>16}",
-        "agents", "p50 ms", "p99 ms", "max ms", "failures", "server RSS MB", "server CPU s/rnd"
+        "{:>7} {:>10} {:>10} {:>10} {:>9} {:>13} {:>16} {:>12} {:>15}",
+        "agents",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "failures",
+        "server RSS MB",
+        "server CPU s/rnd",
+        "swarm RSS MB",
+        "swarm CPU s/rnd"
     );
 }
 
@@ -118,13 +128,15 @@ impl Row {
     /// Prints the line for `n` agents.
     pub fn print(&self, n: usize) {
         println!(
-            "{n:>7} {:>10.2} {:>10.2} {:>10.2} {:>9} {:>13.1} {:>16.3}",
+            "{n:>7} {:>10.2} {:>10.2} {:>10.2} {:>9} {:>13.1} {:>16.3} {:>12.1} {:>15.3}",
             ms(self.p50),
             ms(self.p99),
             ms(self.max),
             self.failures,
             self.rss_mb,
-            self.cpu_per_round
+            self.cpu_per_round,
+            self.swarm_rss_mb,
+            self.swarm_cpu_per_round
         );
     }
 }
@@ -171,14 +183,18 @@ impl Api {
             self.fan_out(hosts)?;
         }
         let cpu_before = cpu_seconds(self.pid)?;
+        let me = std::process::id();
+        let swarm_before = cpu_seconds(me)?;
         for _ in 0..rounds {
             let started = Instant::now();
             failures += self.fan_out(hosts)?;
             times.push(started.elapsed());
         }
         let cpu = cpu_seconds(self.pid)? - cpu_before;
+        let swarm_cpu = cpu_seconds(me)? - swarm_before;
         times.sort();
-        let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+        let at =
+            |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
         Ok(Row {
             p50: at(0.5),
             p99: at(0.99),
@@ -186,6 +202,8 @@ impl Api {
             failures,
             rss_mb: rss_kb(self.pid)? as f64 / 1024.0,
             cpu_per_round: cpu / rounds.max(1) as f64,
+            swarm_rss_mb: rss_kb(me)? as f64 / 1024.0,
+            swarm_cpu_per_round: swarm_cpu / rounds.max(1) as f64,
         })
     }
 
@@ -204,7 +222,11 @@ impl Api {
             .filter(|e| e["retcode"] == 2 && e["exit_status"] == 0)
             .count();
         if entries.len() != hosts.len() {
-            anyhow::bail!("{} answers for {} hosts: {answer}", entries.len(), hosts.len());
+            anyhow::bail!(
+                "{} answers for {} hosts: {answer}",
+                entries.len(),
+                hosts.len()
+            );
         }
         Ok(hosts.len() - ok)
     }
@@ -224,13 +246,18 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// User + system CPU seconds of a process.
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);

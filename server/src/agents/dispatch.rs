@@ -74,7 +74,10 @@ const SERVER_ONLY: [&str; 4] = ["hosts", "max_concurrency", "deadline", "async"]
 /// The frame for one host: the stored request (parsed once per job, without the fields only
 /// Polaris reads: above all `hosts`, which would put every target's name in every host's
 /// frame) with the host job's id.
-fn frame(job: &Claimed, requests: &mut HashMap<String, Request>) -> Result<String, serde_json::Error> {
+fn frame(
+    job: &Claimed,
+    requests: &mut HashMap<String, Request>,
+) -> Result<String, serde_json::Error> {
     let request = match requests.get_mut(&job.job_id) {
         Some(request) => request,
         None => {

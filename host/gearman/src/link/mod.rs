@@ -109,14 +109,21 @@ pub async fn run<L: Link>(config: LinkConfig, link: Arc<L>) {
             }
         }
         let wait = jitter(backoff);
-        tracing::info!("no server reachable; next round in {:.1} s", wait.as_secs_f64());
+        tracing::info!(
+            "no server reachable; next round in {:.1} s",
+            wait.as_secs_f64()
+        );
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(config.backoff_max);
     }
 }
 
 /// One round over every address of every server.
-async fn try_servers<L: Link>(config: &LinkConfig, servers: &[ServerName], link: &Arc<L>) -> Attempt {
+async fn try_servers<L: Link>(
+    config: &LinkConfig,
+    servers: &[ServerName],
+    link: &Arc<L>,
+) -> Attempt {
     for server in servers {
         let addrs = resolve(server, config.hosts_file.as_deref()).await;
         for addr in addrs {
@@ -186,6 +193,9 @@ fn jitter(base: Duration) -> Duration {
 }
 
 fn list_text(list: &[ServerName]) -> String {
-    let names: Vec<String> = list.iter().map(|s| format!("{}:{}", s.host, s.port)).collect();
+    let names: Vec<String> = list
+        .iter()
+        .map(|s| format!("{}:{}", s.host, s.port))
+        .collect();
     names.join(",")
 }

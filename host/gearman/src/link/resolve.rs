@@ -36,9 +36,7 @@ fn parse_one(entry: &str, default_port: u16) -> Result<ServerName, String> {
             .split_once(']')
             .ok_or_else(|| format!("bad server `{entry}`"))?;
         let port = match tail.strip_prefix(':') {
-            Some(port) => port
-                .parse()
-                .map_err(|_| format!("bad port in `{entry}`"))?,
+            Some(port) => port.parse().map_err(|_| format!("bad port in `{entry}`"))?,
             None => default_port,
         };
         return Ok(ServerName {
@@ -55,9 +53,7 @@ fn parse_one(entry: &str, default_port: u16) -> Result<ServerName, String> {
     match entry.rsplit_once(':') {
         Some((host, port)) => Ok(ServerName {
             host: host.into(),
-            port: port
-                .parse()
-                .map_err(|_| format!("bad port in `{entry}`"))?,
+            port: port.parse().map_err(|_| format!("bad port in `{entry}`"))?,
         }),
         None => Ok(ServerName {
             host: entry.into(),

@@ -20,7 +20,8 @@ pub async fn greet(mut ws: Ws, config: &LinkConfig) -> anyhow::Result<(Ws, Serve
         hostname: config.hostname.clone(),
         version: Some(config.version.clone()),
     };
-    ws.send(Message::text(serde_json::to_string(&init)?)).await?;
+    ws.send(Message::text(serde_json::to_string(&init)?))
+        .await?;
     loop {
         let frame = ws
             .next()

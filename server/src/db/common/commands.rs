@@ -4,8 +4,8 @@
 //! which every backend re-checks under the row lock, then reads back the rows that carry it; a
 //! job with `max_concurrency` is locked first, so two replicas never overfill it.
 
-use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrate;
