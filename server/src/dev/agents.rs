@@ -61,13 +61,11 @@ pub fn start_agent(
 /// nodus's configuration: a few read plugins, the `http` writer posting here; plugins from
 /// `plugins`, or (None) where the agent looks by itself.
 pub fn nodus_config(dir: &Path, listen: SocketAddr, plugins: Option<&Path>) -> String {
-    format!(
-        "interval = 10\n{plugins}socket = {socket:?}\n\
-         [plugin.cpu]\n[plugin.load]\n[plugin.memory]\n[plugin.interface]\n[plugin.uptime]\n\
-         [plugin.http.options]\nURL = \"http://{listen}/api/v1/metrics\"\n",
-        plugins = plugin_line(plugins),
-        socket = dir.join("nodus.sock"),
-    )
+    // The plugin choice is data (a template beside this file), not code.
+    include_str!("nodus.conf")
+        .replace("@PLUGIN_DIR@", &plugin_line(plugins))
+        .replace("@SOCKET@", &dir.join("nodus.sock").display().to_string())
+        .replace("@LISTEN@", &listen.to_string())
 }
 
 fn plugin_line(plugins: Option<&Path>) -> String {
