@@ -41,13 +41,14 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
     let work = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let agents_addr = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(e2e::bin("polaris"))
+    let mut dev = Dev(Command::new(e2e::bin("polaris"))
         .args(["dev", "--listen", &addr, "--agents-listen", &agents_addr])
         .current_dir(work.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap());
+    let child = &mut dev.0;
     let state = work.path().join("polaris-dev");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !state.join("admin_token").exists() || TcpStream::connect(&addr).is_err() {
@@ -168,6 +169,26 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
         printed.contains("curl -H 'Authorization: Bearer"),
         "{printed}"
     );
+}
+
+/// `polaris dev`, stopped with SIGTERM (so that it stops the agents it installed) even when an
+/// assertion fails half-way.
+struct Dev(std::process::Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// Standard base64 (RFC 4648) of `text`, for a Basic auth header.
