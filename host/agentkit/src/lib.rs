@@ -1,6 +1,6 @@
 //! What every agent binary (nodus, gearman, bootagent) does at start, in one place: logs to a
 //! file (`-L`) or stderr at a level an environment variable may override, and a PID file (`-P`)
-//! removed on exit.
+//! removed on exit; one malloc arena for all of the agent's threads.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +33,18 @@ pub fn init_logging(file: Option<&Path>, level: &str, level_env: &str) -> anyhow
         None => builder.with_writer(std::io::stderr).init(),
     }
     Ok(())
+}
+
+/// Makes every thread allocate from one shared malloc arena. glibc gives each thread that
+/// allocates an arena of its own (up to eight per core) and keeps it for the life of the
+/// process; an agent's threads are few and mostly idle, so the extra arenas are resident memory
+/// (~80 kB each) bought for lock contention the agent does not have. Call it first in `main`.
+pub fn share_one_malloc_arena() {
+    // SAFETY: mallopt only sets a tunable of the allocator; called before any thread starts.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }
 
 /// A PID file, removed when dropped.

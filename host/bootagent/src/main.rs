@@ -39,6 +39,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    agentkit::share_one_malloc_arena();
     let cli = Cli::parse();
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
@@ -82,7 +83,9 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
         .as_deref()
         .map(agentkit::PidFile::write)
         .transpose()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: the BootAgent waits on timers, HTTP and its children; downloads, unpacking
+    // and status posts run on tokio's blocking pool.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;

@@ -39,6 +39,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    agentkit::share_one_malloc_arena();
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("__run-task") {
         return gearman::tasks::shim_main(&args[2..]);
@@ -84,7 +85,12 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(agentkit::PidFile::write)
         .transpose()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread runs the agent: its work is waiting (sockets, children, timers); blocking work
+    // (plugin calls, downloads, the task sweep) goes to tokio's blocking pool, whose threads
+    // end after 2 s idle (tokio's default is 10 s). No idle workers, no per-thread heaps: most
+    // of an idle agent's memory is then its code.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .thread_keep_alive(Duration::from_secs(2))
         .enable_all()
         .build()
         .context("start the async runtime")?;

@@ -67,6 +67,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    agentkit::share_one_malloc_arena();
     let cli = Cli::parse();
     if cli.test_config {
         return test_config(&cli);
