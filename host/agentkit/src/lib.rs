@@ -1,6 +1,10 @@
-//! What every agent binary (nodus, gearman, bootagent) does at start, in one place: logs to a
-//! file (`-L`) or stderr at a level an environment variable may override, and a PID file (`-P`)
-//! removed on exit; one malloc arena for all of the agent's threads.
+//! What every agent binary (nodus, gearman, bootagent) does at start, in one place: its common
+//! flags ([`AgentArgs`]), logs to a file (`-L`) or stderr at a level an environment variable may
+//! override, a PID file (`-P`) removed on exit, one malloc arena for all of its threads.
+
+mod cli;
+
+pub use cli::{AgentArgs, AgentDefaults};
 
 use std::path::{Path, PathBuf};
 

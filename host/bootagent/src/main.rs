@@ -1,11 +1,11 @@
 //! `bootagent`: the BootAgent binary. Flags as the seed's `./boot -L /tmp/booter.log -P
 //! /tmp/booter.pid -f`, plus `-C <config>`; without `-f` it daemonises.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agentkit::{AgentArgs, AgentDefaults};
 use anyhow::Context as _;
 use bootagent::client::Client;
 use bootagent::config::{self, Config};
@@ -17,43 +17,34 @@ use bootagent::spool::Spool;
 use bootagent::state::StateFile;
 use clap::Parser;
 
-/// Where a daemonised BootAgent logs when no -L is given.
-const DEFAULT_LOG: &str = "/var/log/cargo/bootagent.log";
+/// The BootAgent's name, default configuration file and log.
+#[derive(Debug)]
+struct BootAgent;
+
+impl AgentDefaults for BootAgent {
+    const NAME: &'static str = "bootagent";
+    const DEFAULT_CONFIG: &'static str = config::DEFAULT_CONFIG;
+}
 
 /// bootagent: reports this host to Polaris and installs, upgrades and runs its agents.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Cli {
-    /// Configuration file.
-    #[arg(short = 'C', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
-    config: PathBuf,
-    /// Log file (default: stderr in the foreground, /var/log/cargo/bootagent.log as a daemon).
-    #[arg(short = 'L', value_name = "FILE")]
-    log: Option<PathBuf>,
-    /// PID file.
-    #[arg(short = 'P', value_name = "FILE")]
-    pid: Option<PathBuf>,
-    /// Stay in the foreground (do not daemonise).
-    #[arg(short = 'f')]
-    foreground: bool,
+    #[command(flatten)]
+    agent: AgentArgs<BootAgent>,
 }
 
 fn main() -> ExitCode {
     agentkit::share_one_malloc_arena();
     let cli = Cli::parse();
-    let config = match Config::load(&cli.config) {
+    let config = match Config::load(&cli.agent.config) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("bootagent: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    let log = match (&cli.log, cli.foreground) {
-        (Some(log), _) => Some(log.clone()),
-        (None, true) => None,
-        (None, false) => Some(DEFAULT_LOG.into()),
-    };
-    if let Err(e) = agentkit::init_logging(log.as_deref(), "info", "BOOTAGENT_LOG") {
+    if let Err(e) = cli.agent.init_logging("info") {
         eprintln!("bootagent: {e:#}");
         return ExitCode::FAILURE;
     }
@@ -75,14 +66,7 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
     let agent = http_agent(config.ca.as_deref(), timeout)?;
     let state = StateFile::open(dir)?;
     let spool = Spool::open(dir)?;
-    if !cli.foreground {
-        nix::unistd::daemon(false, false).context("daemonise")?;
-    }
-    let _pid = cli
-        .pid
-        .as_deref()
-        .map(agentkit::PidFile::write)
-        .transpose()?;
+    let _pid = cli.agent.detach()?;
     // One thread: the BootAgent waits on timers, HTTP and its children; downloads, unpacking
     // and status posts run on tokio's blocking pool.
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentkit::{AgentArgs, AgentDefaults};
 use anyhow::Context as _;
 use clap::Parser;
 use gearman::agent::{Agent, AgentOptions};
@@ -17,25 +18,21 @@ use gearman::link::{self, LinkConfig};
 
 /// The environment variable that overrides the plugin directory.
 const PLUGIN_DIR_ENV: &str = "GEARMAN_PLUGIN_DIR";
-/// Where a daemonised gearman logs when no -L is given.
-const DEFAULT_LOG: &str = "/var/log/cargo/gearman.log";
+/// gearman's name, default configuration file and log.
+#[derive(Debug)]
+struct Gearman;
+
+impl AgentDefaults for Gearman {
+    const NAME: &'static str = "gearman";
+    const DEFAULT_CONFIG: &'static str = config::DEFAULT_CONFIG;
+}
 
 /// gearman: runs commands, tasks and cron entries sent by Polaris.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Cli {
-    /// Configuration file.
-    #[arg(short = 'C', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
-    config: PathBuf,
-    /// Log file (default: stderr in the foreground, /var/log/cargo/gearman.log as a daemon).
-    #[arg(short = 'L', value_name = "FILE")]
-    log: Option<PathBuf>,
-    /// PID file.
-    #[arg(short = 'P', value_name = "FILE")]
-    pid: Option<PathBuf>,
-    /// Stay in the foreground (do not daemonise).
-    #[arg(short = 'f')]
-    foreground: bool,
+    #[command(flatten)]
+    agent: AgentArgs<Gearman>,
 }
 
 fn main() -> ExitCode {
@@ -45,19 +42,14 @@ fn main() -> ExitCode {
         return gearman::tasks::shim_main(&args[2..]);
     }
     let cli = Cli::parse();
-    let config = match Config::load(&cli.config) {
+    let config = match Config::load(&cli.agent.config) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("gearman: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    let log = match (&cli.log, cli.foreground) {
-        (Some(log), _) => Some(log.clone()),
-        (None, true) => None,
-        (None, false) => Some(DEFAULT_LOG.into()),
-    };
-    if let Err(e) = agentkit::init_logging(log.as_deref(), "info", "GEARMAN_LOG") {
+    if let Err(e) = cli.agent.init_logging("info") {
         eprintln!("gearman: {e:#}");
         return ExitCode::FAILURE;
     }
@@ -77,14 +69,7 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
         &config.ca,
         config.cert.as_deref().zip(config.key.as_deref()),
     )?;
-    if !cli.foreground {
-        nix::unistd::daemon(false, false).context("daemonise")?;
-    }
-    let _pid = cli
-        .pid
-        .as_deref()
-        .map(agentkit::PidFile::write)
-        .transpose()?;
+    let _pid = cli.agent.detach()?;
     // One thread runs the agent: its work is waiting (sockets, children, timers); blocking work
     // (plugin calls, downloads, the task sweep) goes to tokio's blocking pool, whose threads
     // end after 2 s idle (tokio's default is 10 s). No idle workers, no per-thread heaps: most

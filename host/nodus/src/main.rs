@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use agentkit::{AgentArgs, AgentDefaults};
 use anyhow::Context as _;
 use clap::Parser;
 use plugin_api::types_db::TypesDb;
@@ -39,25 +40,21 @@ use crate::dispatch::Dispatcher;
 
 /// The environment variable that overrides the plugin directory.
 const PLUGIN_DIR_ENV: &str = "NODUS_PLUGIN_DIR";
-/// Where a daemonised nodus logs when no -L is given.
-const DEFAULT_LOG: &str = "/var/log/cargo/nodus.log";
+/// nodus's name, default configuration file and log.
+#[derive(Debug)]
+struct Nodus;
+
+impl AgentDefaults for Nodus {
+    const NAME: &'static str = "nodus";
+    const DEFAULT_CONFIG: &'static str = config::DEFAULT_CONFIG;
+}
 
 /// nodus: collects metrics through read plugins and hands them to write plugins.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Cli {
-    /// Configuration file.
-    #[arg(short = 'C', value_name = "FILE", default_value = config::DEFAULT_CONFIG)]
-    config: PathBuf,
-    /// Log file (default: stderr in the foreground, /var/log/cargo/nodus.log as a daemon).
-    #[arg(short = 'L', value_name = "FILE")]
-    log: Option<PathBuf>,
-    /// PID file.
-    #[arg(short = 'P', value_name = "FILE")]
-    pid: Option<PathBuf>,
-    /// Stay in the foreground (do not daemonise).
-    #[arg(short = 'f')]
-    foreground: bool,
+    #[command(flatten)]
+    agent: AgentArgs<Nodus>,
     /// Test the configuration and exit: prints `Success` (exit 0) or `Failed!!!` (exit 1).
     #[arg(short = 't', conflicts_with = "test_read")]
     test_config: bool,
@@ -72,19 +69,20 @@ fn main() -> ExitCode {
     if cli.test_config {
         return test_config(&cli);
     }
-    let config = match Config::load(&cli.config) {
+    let config = match Config::load(&cli.agent.config) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("nodus: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let log = if cli.foreground || cli.test_read {
-        cli.log.clone()
+    // -T prints to the terminal: its log goes to stderr unless -L says otherwise.
+    let logging = if cli.test_read {
+        agentkit::init_logging(cli.agent.log.as_deref(), &config.log_level, "NODUS_LOG")
     } else {
-        cli.log.clone().or(Some(DEFAULT_LOG.into()))
+        cli.agent.init_logging(&config.log_level)
     };
-    if let Err(e) = agentkit::init_logging(log.as_deref(), &config.log_level, "NODUS_LOG") {
+    if let Err(e) = logging {
         eprintln!("nodus: {e:#}");
         return ExitCode::FAILURE;
     }
@@ -116,15 +114,15 @@ fn hostname(config: &Config) -> String {
 }
 
 fn test_config(cli: &Cli) -> ExitCode {
-    let _ = agentkit::init_logging(cli.log.as_deref(), "info", "NODUS_LOG");
-    let problems = check::problems(&cli.config, plugin_dir);
+    let _ = agentkit::init_logging(cli.agent.log.as_deref(), "info", "NODUS_LOG");
+    let problems = check::problems(&cli.agent.config, plugin_dir);
     if problems.is_empty() {
         println!("Success");
         return ExitCode::SUCCESS;
     }
     for problem in &problems {
         tracing::error!("{problem}");
-        if cli.log.is_some() {
+        if cli.agent.log.is_some() {
             eprintln!("{problem}");
         }
     }
@@ -148,14 +146,7 @@ fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     let types_db = TypesDb::load(&config.types_db_paths()).context("types.db")?;
     let listener = control::bind(&config.socket)?;
     let _socket = control::SocketFile(config.socket.clone());
-    if !cli.foreground {
-        nix::unistd::daemon(false, false).context("daemonise")?;
-    }
-    let _pid = cli
-        .pid
-        .as_deref()
-        .map(agentkit::PidFile::write)
-        .transpose()?;
+    let _pid = cli.agent.detach()?;
     let dir = plugin_dir(&config);
     tracing::info!(dir = %dir.display(), "nodus {} starting.", env!("CARGO_PKG_VERSION"));
     let dispatcher = Arc::new(Dispatcher::new(hostname(&config), types_db));
