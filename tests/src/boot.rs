@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::bin;
-use crate::fleet::free_port;
+use crate::server::{ServerProcess, free_port};
 
 /// The admin token of the test server.
 pub const TOKEN: &str = "boot-test-admin-token";
@@ -42,103 +42,33 @@ pub fn wait_for<T>(
     }
 }
 
-/// A running Polaris with a package server, killed when dropped.
-pub struct Server {
-    child: Option<Child>,
-    /// Its folder (config, database, log, packages/).
-    pub dir: PathBuf,
-    /// `127.0.0.1:<port>`.
-    pub http: String,
-    conf: PathBuf,
+/// A running Polaris with a package server, killed when dropped; the process itself
+/// (`restart`, `kill`, `log`, `call`, `dir`, `http`) through [`ServerProcess`].
+pub struct Server(ServerProcess);
+
+impl std::ops::Deref for Server {
+    type Target = ServerProcess;
+    fn deref(&self) -> &ServerProcess {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut ServerProcess {
+        &mut self.0
+    }
 }
 
 impl Server {
-    /// Starts a server in `dir`.
+    /// Starts a server in `dir`, its packages under `dir/packages` behind basic auth.
     pub fn start(dir: &Path) -> Server {
         std::fs::create_dir_all(dir.join("packages")).expect("packages dir");
         std::fs::write(dir.join("htpasswd"), PKG_HTPASSWD).expect("htpasswd");
-        let http = format!("127.0.0.1:{}", free_port());
-        let conf = dir.join("polaris.toml");
-        std::fs::write(
-            &conf,
-            format!(
-                "listen = \"{http}\"\ndatabase = \"sqlite://{0}/polaris.db\"\nadmin_token = \"{TOKEN}\"\n\
-                 [packages]\nroot = \"{0}/packages\"\nhtpasswd = \"{0}/htpasswd\"\n",
-                dir.display()
-            ),
-        )
-        .expect("write polaris.toml");
-        let mut server = Server {
-            child: None,
-            dir: dir.to_path_buf(),
-            http,
-            conf,
-        };
-        server.restart();
-        server
-    }
-
-    /// Starts it again on the same port and database.
-    pub fn restart(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("polaris.log"))
-            .expect("polaris log");
-        let child = Command::new(bin("polaris"))
-            .args(["serve", "-c"])
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start polaris");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(&self.http).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "polaris did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Kills it (SIGKILL).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Its log.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("polaris.log")).unwrap_or_default()
-    }
-
-    /// An admin request; returns (status, JSON body or Null).
-    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        let url = format!("http://{}{path}", self.http);
-        let auth = format!("Bearer {TOKEN}");
-        let response = match (method, body) {
-            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
-            (_, Some(body)) => agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
-            (_, None) => agent.post(&url).header("Authorization", &auth).send_empty(),
-        };
-        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let packages = format!(
+            "[packages]\nroot = \"{0}/packages\"\nhtpasswd = \"{0}/htpasswd\"\n",
+            dir.display()
+        );
+        Server(ServerProcess::start(dir, TOKEN, &packages))
     }
 
     /// Puts `file` into the package root as `<sub>/<file name>`; returns its download URL.
@@ -191,12 +121,6 @@ impl Server {
             part["errcode"].as_u64()?,
             part["message"].as_str().unwrap_or_default().to_string(),
         ))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

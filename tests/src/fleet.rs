@@ -1,7 +1,6 @@
 //! A fleet on one machine for the remote-execution tests: a real Polaris (SQLite in a temp
 //! folder, TLS agent listener with a throw-away CA) and real gearman processes connected to it.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -9,32 +8,36 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::bin;
+use crate::server::ServerProcess;
 
 /// The admin token of test servers.
 pub const TOKEN: &str = "fleet-test-admin-token";
 /// The name the test server certificates carry (and agents look up).
 pub const SERVER_NAME: &str = "config.cargo.com";
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+pub use crate::server::free_port;
 
-/// A running Polaris, killed when dropped.
+/// A running Polaris with its TLS agent listener, killed when dropped; the process itself
+/// (`restart`, `kill`, `log`, `call`, `dir`, `http`) through [`ServerProcess`].
 pub struct Polaris {
-    child: Option<Child>,
-    /// Its folder (config, database, log, certificates).
-    pub dir: PathBuf,
-    /// `127.0.0.1:<port>` of the REST API.
-    pub http: String,
+    server: ServerProcess,
     /// The agents' TLS address.
     pub agents: String,
     /// The CA agents trust.
     pub ca: PathBuf,
-    conf: PathBuf,
+}
+
+impl std::ops::Deref for Polaris {
+    type Target = ServerProcess;
+    fn deref(&self) -> &ServerProcess {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for Polaris {
+    fn deref_mut(&mut self) -> &mut ServerProcess {
+        &mut self.server
+    }
 }
 
 impl Polaris {
@@ -48,98 +51,21 @@ impl Polaris {
     /// Its certificates come from `dir/pki`, made unless they exist (several servers can
     /// share one CA and certificate by sharing that folder through a symlink).
     pub fn start_with(dir: &Path, agents: &str, extra: &str) -> Polaris {
-        std::fs::create_dir_all(dir).expect("polaris dir");
         let pki_dir = dir.join("pki");
         if !pki_dir.join("server.pem").exists() {
             devpki::Pki::create(&pki_dir, &[SERVER_NAME, "127.0.0.1", "localhost"])
                 .expect("make certificates");
         }
-        let http = format!("127.0.0.1:{}", free_port());
-        let conf = dir.join("polaris.toml");
-        std::fs::write(
-            &conf,
-            format!(
-                "listen = \"{http}\"\ndatabase = \"sqlite://{}\"\nadmin_token = \"{TOKEN}\"\n\n\
-                 [agents]\nlisten = \"{agents}\"\ncert = \"{}\"\nkey = \"{}\"\nheartbeat = 2\n{extra}\n",
-                dir.join("polaris.db").display(),
-                pki_dir.join("server.pem").display(),
-                pki_dir.join("server.key").display(),
-            ),
-        )
-        .expect("write polaris.toml");
-        let mut polaris = Polaris {
-            child: None,
-            dir: dir.to_path_buf(),
-            http,
+        let listener = format!(
+            "[agents]\nlisten = \"{agents}\"\ncert = \"{}\"\nkey = \"{}\"\nheartbeat = 2\n{extra}\n",
+            pki_dir.join("server.pem").display(),
+            pki_dir.join("server.key").display(),
+        );
+        Polaris {
+            server: ServerProcess::start(dir, TOKEN, &listener),
             agents: agents.to_string(),
             ca: pki_dir.join("ca.pem"),
-            conf,
-        };
-        polaris.restart();
-        polaris
-    }
-
-    /// Starts the server again (after [`Polaris::kill`]) on the same ports and database.
-    pub fn restart(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("polaris.log"))
-            .expect("polaris log");
-        let child = Command::new(bin("polaris"))
-            .args(["serve", "-c"])
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start polaris");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(&self.http).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "polaris did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-    }
-
-    /// Kills the server (SIGKILL).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// The server's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("polaris.log")).unwrap_or_default()
-    }
-
-    /// A request with the admin token; returns (status, JSON body or Null).
-    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(300)))
-            .build()
-            .into();
-        let url = format!("http://{}{path}", self.http);
-        let auth = format!("Bearer {TOKEN}");
-        let response = match (method, body) {
-            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
-            (_, Some(body)) => agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
-            (_, None) => agent.post(&url).header("Authorization", &auth).send_empty(),
-        };
-        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// `POST /api/v1/commands`, expecting 200; returns the answer.
@@ -190,12 +116,6 @@ impl Polaris {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-impl Drop for Polaris {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod fleet;
 pub mod nodus;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
