@@ -109,10 +109,12 @@ pub fn spawn_dispatcher(hub: Arc<Hub>, db: Db) {
     });
 }
 
-/// Refreshes this replica's sessions every ~10 s (at most every heartbeat) and closes the
-/// connections whose session row now belongs to another connection or replica.
+/// Refreshes this replica's sessions every ~10 s (at most every heartbeat), closes the
+/// connections whose session row now belongs to another connection or replica, and marks lost
+/// what replicas silent for three such periods had sent (they died without doing it).
 pub fn spawn_keeper(hub: Arc<Hub>, db: Db) {
     let every = hub.heartbeat.min(Duration::from_secs(10));
+    let stale = chrono::Duration::from_std(every * 3).unwrap_or(chrono::Duration::seconds(30));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -135,6 +137,14 @@ pub fn spawn_keeper(hub: Arc<Hub>, db: Db) {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "Cannot read the agent sessions."),
+            }
+            match db.sweep_dead_replicas(chrono::Utc::now() - stale).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    commands = n,
+                    "Commands sent by a replica that stopped answering marked lost."
+                ),
+                Err(e) => tracing::warn!(error = %e, "Cannot sweep dead replicas' commands."),
             }
         }
     });

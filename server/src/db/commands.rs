@@ -210,6 +210,13 @@ impl Db {
         dispatch!(self, s => s.reset_replica(replica).await)
     }
 
+    /// Marks lost the host jobs sent before `stale_before` by replicas that have no session
+    /// seen since then: a replica that died (kill -9, lost machine) can no longer mark its own;
+    /// its agents reconnect elsewhere and a late result still replaces `lost`. Returns how many.
+    pub async fn sweep_dead_replicas(&self, stale_before: DateTime<Utc>) -> Result<u64, DbError> {
+        dispatch!(self, s => s.sweep_dead_replicas(stale_before).await)
+    }
+
     /// Sessions seen after `fresh_after`, by hostname.
     pub async fn sessions(&self, fresh_after: DateTime<Utc>) -> Result<Vec<SessionView>, DbError> {
         dispatch!(self, s => s.sessions(fresh_after).await)

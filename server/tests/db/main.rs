@@ -11,6 +11,7 @@
 mod common;
 mod jobs;
 mod metrics;
+mod sessions;
 
 use std::future::Future;
 
@@ -68,6 +69,7 @@ macro_rules! suite {
 }
 
 suite!(
+    sessions::dead_replicas_sent_jobs_become_lost,
     jobs::migrates_twice,
     jobs::status_report_registers_and_updates,
     jobs::bad_reports_store_nothing,

@@ -480,6 +480,20 @@ where
         Ok(())
     }
 
+    pub async fn sweep_dead_replicas(&self, stale_before: DateTime<Utc>) -> Result<u64, DbError> {
+        let swept = sqlx::query(D::sql(
+            "UPDATE host_job SET status = 'lost', gmt_modify = ? \
+             WHERE status = 'sent' AND gmt_modify < ? \
+             AND replica NOT IN (SELECT replica FROM agent_sessions WHERE seen_at >= ?)",
+        ))
+        .bind(now())
+        .bind(stale_before)
+        .bind(stale_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(D::rows_affected(&swept))
+    }
+
     pub async fn sessions(&self, fresh_after: DateTime<Utc>) -> Result<Vec<SessionView>, DbError> {
         Ok(sqlx::query_as(D::sql(
             "SELECT hostname, replica, session, version, address, connected_at, seen_at \
