@@ -30,7 +30,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client using `agent` (see [`crate::fetch::http_agent`]).
+    /// A client using `agent` (see [`fetch::http_agent`]).
     pub fn new(agent: ureq::Agent) -> Client {
         Client { agent }
     }

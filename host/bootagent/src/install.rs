@@ -29,9 +29,13 @@ pub async fn install(m: &mut Manager, job: &BootJob, name: &str) -> Outcome {
 
     let fetcher = m.fetcher.clone();
     let dir = m.download_dir.clone();
-    let download = tokio::task::spawn_blocking(move || fetcher.fetch(&url, &checksum, &dir))
-        .await
-        .map_err(|e| format!("download task failed: {e}"))??;
+    let download = tokio::task::spawn_blocking(move || {
+        fetcher
+            .fetch(&url, Some(&checksum), &dir)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("download task failed: {e}"))??;
 
     let old = m.state.state.agents.get(name).cloned();
     let old_version = old.as_ref().map(|r| r.version.clone());

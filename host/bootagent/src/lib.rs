@@ -11,16 +11,16 @@
 //!   agents' part of the report; used by `daemon`.
 //! - [`install`]: install and upgrade with watch and rollback; used by `manager`.
 //! - [`programs`]: package + job → the supervisor's `ProgramSpec`, and its status back.
-//! - [`fetch`] and [`ftp`]: downloads with SHA-256 verification; used by `install`.
 //! - [`package`]: the `.tar.gz` + `manifest.toml` format, unpack and pack (`mkpkg`).
 //! - [`layout`]: version folders and the atomic `current` symlink.
 //! - [`state`] and [`spool`]: what survives a restart (state.json, results/).
+//!
+//! Downloads (http, https, ftp, with SHA-256 verification) and the tar/gzip unpacking are the
+//! `fetch` crate's, shared with gearman; `main` makes the [`fetch::Fetcher`] `install` uses.
 
 pub mod client;
 pub mod config;
 pub mod daemon;
-pub mod fetch;
-pub mod ftp;
 pub mod install;
 pub mod layout;
 pub mod manager;

@@ -10,12 +10,12 @@ use anyhow::Context as _;
 use bootagent::client::Client;
 use bootagent::config::{self, Config};
 use bootagent::daemon::Daemon;
-use bootagent::fetch::{Fetcher, http_agent};
 use bootagent::layout::Layout;
 use bootagent::manager::Manager;
 use bootagent::spool::Spool;
 use bootagent::state::StateFile;
 use clap::Parser;
+use fetch::{Fetcher, http_agent};
 
 /// The BootAgent's name, default configuration file and log.
 #[derive(Debug)]
@@ -63,7 +63,8 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let timeout = Duration::from_secs(config.timeout);
     // Checked before daemonising, so a wrong CA file is reported on the terminal.
-    let agent = http_agent(config.ca.as_deref(), timeout)?;
+    let user_agent = concat!("bootagent/", env!("CARGO_PKG_VERSION"));
+    let agent = http_agent(user_agent, config.ca.as_deref(), timeout)?;
     let state = StateFile::open(dir)?;
     let spool = Spool::open(dir)?;
     let _pid = cli.agent.detach()?;

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fetch::Fetcher;
 use supervise::Supervisor;
 use wire::boot::{AgentState, AgentStatus, BootAction, BootJob, JobResult};
 use wire::retcode;
 
 use crate::config::parse_svrlist;
-use crate::fetch::Fetcher;
 use crate::layout::Layout;
 use crate::package::{MANIFEST, Manifest};
 use crate::programs::{self, observe};

@@ -97,10 +97,10 @@ pub fn check_name(what: &str, value: &str) -> Result<(), String> {
 }
 
 /// Unpacks the package `archive` of agent `name` into `<agent_dir>/<version>` and returns
-/// its manifest and folder. It is extracted into a hidden folder first and renamed, so a
-/// version folder is always complete; entries leaving the folder (`..`, absolute paths) are
-/// refused by the tar reader. A version folder that exists but is not `keep` is replaced;
-/// the `keep` version (the current one) is never touched.
+/// its manifest and folder. It is extracted (by [`fetch::Tarball`], which keeps entries
+/// inside the folder) into a hidden folder first and renamed, so a version folder is always
+/// complete. A version folder that exists but is not `keep` is replaced; the `keep` version
+/// (the current one) is never touched.
 pub fn unpack(
     archive: &Path,
     name: &str,
@@ -132,12 +132,8 @@ pub fn unpack(
 }
 
 fn unpack_into(archive: &Path, name: &str, dir: &Path) -> Result<Manifest, String> {
-    let file = std::fs::File::open(archive).map_err(|e| format!("open the package: {e}"))?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    tar.set_preserve_permissions(true);
-    tar.set_overwrite(true);
-    std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    tar.unpack(dir)
+    fetch::Tarball::Gzip
+        .unpack(archive, dir)
         .map_err(|e| format!("the package is not a readable .tar.gz: {e}"))?;
     let text = std::fs::read_to_string(dir.join(MANIFEST))
         .map_err(|e| format!("the package has no readable {MANIFEST} at its root: {e}"))?;

@@ -13,7 +13,6 @@
 //! a `start.sh` that runs it from the package folder.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,7 +20,6 @@ use anyhow::Context as _;
 use bootagent::package::{Manifest, pack};
 use clap::{Parser, Subcommand, ValueEnum};
 use plugin_api::Roles;
-use sha2::{Digest, Sha256};
 
 /// The workspace this tool was built from (for the example configs and types.db).
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -145,7 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out
         }
     };
-    println!("{} SHA256:{}", out.display(), sha256_file(&out)?);
+    println!("{} SHA256:{}", out.display(), fetch::sha256_file(&out)?);
     Ok(())
 }
 
@@ -233,18 +231,4 @@ fn pack_agent(
     let _ = std::fs::remove_file(&script);
     packed?;
     Ok(file)
-}
-
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }

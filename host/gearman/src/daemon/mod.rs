@@ -4,8 +4,8 @@
 //! `<state_dir>/daemons/<name>/<version>/` and runs its `start` command there. Daemons run
 //! detached, so they outlive gearman; [`Daemons::open`] adopts them again.
 //!
-//! Layout: `init` (fields, validation, the engine spec), `db` (tables), `fetch` (download and
-//! unpack). Methods take the daemon's name in `args`.
+//! Layout: `init` (fields, validation, the engine spec), `db` (tables), `fetch` (the version
+//! folder, filled through the `fetch` crate). Methods take the daemon's name in `args`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -45,7 +45,7 @@ fn init(name: &str, url: &str, start: &str, more: Value) -> Request {
 }
 
 /// A tarball with `run.sh` (sleeps) in `dir`; returns its file:// url.
-fn package(dir: &Path) -> String {
+pub(super) fn package(dir: &Path) -> String {
     let src = dir.join("pkg-src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("run.sh"), "#!/bin/sh\nexec sleep 1000\n").unwrap();

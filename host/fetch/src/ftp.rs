@@ -1,6 +1,7 @@
 //! A small passive-mode FTP client for `ftp://` package URLs (RFC 959 with EPSV from RFC 2428):
-//! log in (anonymous unless the URL names a user), binary type, `EPSV`/`PASV`, `RETR`, and stream
-//! the data connection to the caller. Enough for vsftpd, ProFTPD and Pure-FTPd serving files.
+//! log in (anonymous unless the URL names a user), binary type, `EPSV`/`PASV`, `RETR`, and
+//! stream the data connection to the caller. Enough for vsftpd, ProFTPD and Pure-FTPd serving
+//! files.
 //!
 //! The data connection goes to the control connection's address with the port from the reply
 //! (the address in a `227` reply is ignored, as curl does by default: it is often a private
@@ -9,6 +10,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+use crate::url::{percent_decode, split_userinfo};
 
 /// The parts of an `ftp://` URL.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,29 +22,22 @@ pub struct FtpUrl {
     pub port: u16,
     /// User (default `anonymous`).
     pub user: String,
-    /// Password (default `bootagent@`).
+    /// Password (default `anonymous@`).
     pub password: String,
     /// Path of the file, percent-decoded, with its leading `/`.
     pub path: String,
 }
 
-/// Parses `ftp://[user[:password]@]host[:port]/path`.
+/// Parses `ftp://[user[:password]@]host[:port]/path`; user and password are percent-decoded.
+/// Messages show the URL without its credentials.
 pub fn parse_url(url: &str) -> Result<FtpUrl, String> {
+    let (url, credentials) = split_userinfo(url)?;
     let rest = url
         .strip_prefix("ftp://")
         .ok_or_else(|| format!("`{url}` is not an ftp:// URL"))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    let (user, password) = match userinfo {
-        Some(info) => match info.split_once(':') {
-            Some((u, p)) => (decode(u)?, decode(p)?),
-            None => (decode(info)?, String::new()),
-        },
-        None => ("anonymous".to_string(), "bootagent@".to_string()),
-    };
+    let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (user, password) =
+        credentials.unwrap_or_else(|| ("anonymous".to_string(), "anonymous@".to_string()));
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
         let (host, after) = v6
             .split_once(']')
@@ -65,33 +61,8 @@ pub fn parse_url(url: &str) -> Result<FtpUrl, String> {
         port,
         user,
         password,
-        path: decode(path)?,
+        path: percent_decode(path)?,
     })
-}
-
-/// Percent-decoding of URL parts.
-fn decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad percent escape in `{text}`"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let out = String::from_utf8(out).map_err(|_| format!("`{text}` is not UTF-8"))?;
-    if out.contains(['\r', '\n', '\0']) {
-        return Err(format!("`{text}` holds a line break or NUL"));
-    }
-    Ok(out)
 }
 
 /// An open control connection.
@@ -177,13 +148,37 @@ fn pasv_port(text: &str) -> Option<u16> {
     (p1 < 256 && p2 < 256).then_some(p1 * 256 + p2)
 }
 
-/// Retrieves the file of `url`, handing each chunk to `sink`. The server's reply after the
-/// transfer must confirm it (226/250), so a cut transfer is an error, not a short file.
-pub fn retrieve(
-    url: &FtpUrl,
-    timeout: Duration,
-    sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
-) -> std::io::Result<u64> {
+/// A file being retrieved: read it to the end. The end is reported only once the server has
+/// confirmed the transfer (226/250), so a cut transfer is an error, not a short file.
+pub struct Transfer {
+    control: Control,
+    /// The data connection, until it has been read to its end.
+    data: Option<TcpStream>,
+}
+
+impl Read for Transfer {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(data) = self.data.as_mut() else {
+            return Ok(0);
+        };
+        let n = data.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            // Closed by the server: the reply on the control connection says whether all of
+            // the file was sent.
+            self.data = None;
+            let (code, text) = self.control.reply()?;
+            if code != 226 && code != 250 {
+                return Err(bad(format!("transfer not confirmed: {text}")));
+            }
+            let _ = self.control.command("QUIT");
+        }
+        Ok(n)
+    }
+}
+
+/// Logs in and starts retrieving the file of `url`; `timeout` bounds connecting and each
+/// read or write.
+pub fn open(url: &FtpUrl, timeout: Duration) -> std::io::Result<Transfer> {
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()?
         .next()
@@ -218,26 +213,13 @@ pub fn retrieve(
     }
     .ok_or_else(|| bad("no port in the passive-mode reply".into()))?;
     let data_addr = SocketAddr::new(control.peer.ip(), port);
-    let mut data = TcpStream::connect_timeout(&data_addr, timeout)?;
+    let data = TcpStream::connect_timeout(&data_addr, timeout)?;
     data.set_read_timeout(Some(timeout))?;
     control.expect(&format!("RETR {}", url.path), &[125, 150])?;
-    let mut total = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = data.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        sink(&buf[..n])?;
-        total += n as u64;
-    }
-    drop(data);
-    let (code, text) = control.reply()?;
-    if code != 226 && code != 250 {
-        return Err(bad(format!("transfer not confirmed: {text}")));
-    }
-    let _ = control.command("QUIT");
-    Ok(total)
+    Ok(Transfer {
+        control,
+        data: Some(data),
+    })
 }
 
 #[cfg(test)]
@@ -259,6 +241,26 @@ mod tests {
         );
         assert!(parse_url("ftp://host/").is_err());
         assert!(parse_url("ftp://host/a%0d%0aDELE%20x").is_err());
+    }
+
+    #[test]
+    fn urls_carry_their_credentials() {
+        let url = parse_url("ftp://pkg:p%40ss@files.example:2121/BasicAgent/BasicAgent-1.5.6.tgz")
+            .unwrap();
+        assert_eq!(
+            url,
+            FtpUrl {
+                host: "files.example".into(),
+                port: 2121,
+                user: "pkg".into(),
+                password: "p@ss".into(),
+                path: "/BasicAgent/BasicAgent-1.5.6.tgz".into(),
+            }
+        );
+        let url = parse_url("ftp://bob@h/x").unwrap();
+        assert_eq!((url.user.as_str(), url.password.as_str()), ("bob", ""));
+        let err = parse_url("ftp://u:secret@h:99999/x").unwrap_err();
+        assert!(err.contains("bad port") && !err.contains("secret"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,79 @@
+//! http and https: the ureq agent (rustls; a CA file instead of the web's roots when one is
+//! configured) and a GET whose body is read as a stream, with basic auth when credentials are
+//! given.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use ureq::tls::{PemItem, RootCerts, TlsConfig};
+
+use crate::Error;
+
+/// Reads the PEM certificates of a CA file for ureq.
+fn root_certs(path: &Path) -> Result<RootCerts, Error> {
+    let invalid = |text: String| Error::Invalid(text);
+    let pem = std::fs::read(path)
+        .map_err(|e| invalid(format!("cannot read CA file {}: {e}", path.display())))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let PemItem::Certificate(cert) =
+            item.map_err(|e| invalid(format!("CA file {}: {e}", path.display())))?
+        {
+            certs.push(cert);
+        }
+    }
+    if certs.is_empty() {
+        return Err(invalid(format!(
+            "CA file {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(RootCerts::new_with_certs(&certs))
+}
+
+/// An HTTP client sending `user_agent`: statuses are the caller's to judge, no redirects,
+/// `timeout` to connect and to wait for an answer, the CA file `ca` (else the web's roots)
+/// for https. The BootAgent also sends its requests to Polaris with it.
+pub fn http_agent(
+    user_agent: &str,
+    ca: Option<&Path>,
+    timeout: Duration,
+) -> Result<ureq::Agent, Error> {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_connect(Some(timeout))
+        .timeout_recv_response(Some(timeout))
+        .user_agent(user_agent);
+    if let Some(ca) = ca {
+        config = config.tls_config(TlsConfig::builder().root_certs(root_certs(ca)?).build());
+    }
+    Ok(config.build().into())
+}
+
+/// GETs `url` (without credentials in it) and returns the body of a 2xx answer.
+pub(crate) fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    credentials: Option<&(String, String)>,
+) -> Result<Box<dyn Read + Send>, Error> {
+    let mut request = agent.get(url);
+    if let Some((user, password)) = credentials {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request = request.header("Authorization", format!("Basic {token}"));
+    }
+    let response = request.call().map_err(|e| Error::Download {
+        url: url.to_string(),
+        error: std::io::Error::other(e),
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(Error::Status {
+            url: url.to_string(),
+            status,
+        });
+    }
+    Ok(Box::new(response.into_body().into_reader()))
+}
