@@ -10,7 +10,8 @@
 //! round every 10 s of metric time. It warms up for 1 s (which also creates the series), then
 //! measures for `INGEST_SECONDS` (10) and prints batches, values, seconds, values/s and the p50/p99 batch
 //! latency; every reply must be 200 with errcode 0, and the values the replies count and the
-//! rows in the database must both equal the values sent.
+//! values in the database must both equal the values sent (on SQLite: the rows of
+//! `metric_values` plus the values packed in the staged batches and in the chunks).
 //!
 //! ```text
 //! cargo bench -p polaris --bench ingest                 # every configured backend
@@ -27,7 +28,8 @@
 //!
 //! `cargo bench -p polaris --bench ingest -- breakdown` shows where SQLite's time goes without
 //! HTTP: the JSON parsing of the batches alone, then `Db::ingest` called straight from 1 and
-//! from `INGEST_CLIENTS` tasks, with the share of the calls that move staged rows to the index.
+//! from `INGEST_CLIENTS` tasks, with the share of the calls that move staged values to chunks,
+//! and what two queries cost after the single task's run.
 //!
 //! The bodies are serialized before the clock starts: 5 rounds of all hosts (a whole number of
 //! batches) make templates; each send copies one and writes the round's times into its
@@ -44,7 +46,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use polaris::config::Config;
-use polaris::db::Backend;
+use polaris::db::{Backend, MetricQuery};
 use sqlx::Connection;
 use wire::metrics::ValueListJson;
 
@@ -56,6 +58,8 @@ const INTERVAL_S: u64 = 10;
 const T0_MS: u64 = 1_700_000_000_000;
 /// Width of a `time` field as the templates write it: `1700000000.013`.
 const TIME_WIDTH: usize = 14;
+/// Staged values at which SQLite moves them to chunks (`Staging::limit` in src/db/sqlite.rs).
+const STAGING_LIMIT: usize = 131_072;
 /// The goal, SQLite only, on the 2-core reference machine.
 const GOAL: f64 = 500_000.0;
 const WARM_UP: Duration = Duration::from_secs(1);
@@ -319,13 +323,16 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8], expected: usize) -> Result<
     })
 }
 
-/// Rows in the metric values tables.
+/// Values stored: rows of `metric_values`, and on SQLite also the values packed in the staged
+/// batches (24 bytes each) and in the chunks (16 bytes each).
 async fn stored_rows(backend: Backend, url: &str) -> Result<i64, sqlx::Error> {
     Ok(match backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(url).await?;
             sqlx::query_scalar(
-                "SELECT (SELECT COUNT(*) FROM metric_values) + (SELECT COUNT(*) FROM metric_values_recent)",
+                "SELECT (SELECT COUNT(*) FROM metric_values) \
+                 + (SELECT COALESCE(SUM(length(data)), 0) FROM metric_staged) / 24 \
+                 + (SELECT COALESCE(SUM(length(data)), 0) FROM metric_chunks) / 16",
             )
             .fetch_one(&mut conn)
             .await?
@@ -510,7 +517,7 @@ fn bench(
     let consistent = failures.is_empty() && counts_match;
     println!(
         "   check: {} batches in all (warm-up included), every reply 200/errcode 0 with the values sent: {}; \
-         {} values acknowledged, {stored_text} rows in the database: {}",
+         {} values acknowledged, {stored_text} values in the database: {}",
         sent.len(),
         if failures.is_empty() { "yes" } else { "NO" },
         thousands(total_values as f64),
@@ -687,20 +694,60 @@ fn breakdown(settings: &Settings, templates: &[Template], period_ms: u64, first_
             latencies.last().unwrap().as_secs_f64() * 1e3,
         );
         if tasks == 1 {
-            // Alone, only the calls that move the staged rows to the index take this long.
-            let flushes: Vec<Duration> = calls
-                .iter()
-                .map(|(d, _)| *d)
-                .filter(|d| d.as_millis() >= 50)
-                .collect();
+            // Alone, the calls that flush are those after which SQLite's staged values reached
+            // its limit: counted here as sqlite.rs does (from the values of the first round).
+            let mut staged: usize = (0..first_round)
+                .map(|k| {
+                    parsed[k % parsed.len()]
+                        .iter()
+                        .map(|l| l.values.len())
+                        .sum::<usize>()
+                })
+                .sum();
+            let mut flushes = Vec::new();
+            for (d, n) in &calls {
+                staged += n;
+                if staged >= STAGING_LIMIT {
+                    flushes.push(*d);
+                    staged = 0;
+                }
+            }
             if let (Some(first), Some(last)) = (flushes.first(), flushes.last()) {
+                let total = flushes.iter().sum::<Duration>().as_secs_f64();
                 println!(
-                    "     of which {} calls >= 50 ms (the staging flushes) took {:.2} s of {elapsed:.2} s; \
-                     the first {:.0} ms, the last {:.0} ms",
+                    "     of which {} calls that flushed the staged rows to chunks took {total:.2} s of {elapsed:.2} s \
+                     ({:.0} ms each on average); the first {:.0} ms, the last {:.0} ms",
                     flushes.len(),
-                    flushes.iter().sum::<Duration>().as_secs_f64(),
+                    total / flushes.len() as f64 * 1e3,
                     first.as_secs_f64() * 1e3,
                     last.as_secs_f64() * 1e3,
+                );
+            }
+            // What a query costs then: one host's CPU series, over the first hour of metric time
+            // (old chunks, through their index) and over everything (every chunk of those
+            // series, and every staged batch).
+            let t0 = T0_MS as f64 / 1000.0;
+            for (what, to, step) in [
+                ("the first hour", t0 + 3600.0, 60.0),
+                ("everything", t0 + 1e7, 3600.0),
+            ] {
+                let query = MetricQuery {
+                    host: "node-000.dc1.example.net".into(),
+                    plugin: "cpu".into(),
+                    plugin_instance: None,
+                    type_: "cpu".into(),
+                    type_instance: None,
+                    dsname: None,
+                    from: t0,
+                    to,
+                    step,
+                };
+                let started = Instant::now();
+                let series = runtime.block_on(db.query_metrics(&query)).unwrap();
+                println!(
+                    "   then query_metrics of node-000's cpu ({} series), {what}: {:.1} ms",
+                    series.len(),
+                    started.elapsed().as_secs_f64() * 1e3
                 );
             }
         }

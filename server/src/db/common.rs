@@ -1,12 +1,15 @@
 //! What the three backends share: the one implementation of [`Store`] (in `store`, generic over a
-//! [`Dialect`]), metric series bookkeeping (in `series`), and here the pure helpers: validation
-//! of what arrives, the rows read back, and how they become the API's views.
+//! [`Dialect`], with metric values in `metrics` and commands in `commands`), metric series
+//! bookkeeping (in `series`), SQLite's packed metric values (in `chunks`), and here the pure
+//! helpers: validation of what arrives, the rows read back, and how they become the API's views.
 //!
 //! Every check happens before the first statement, so a refused request stores nothing on any
 //! backend, and the limits match the narrowest schema (MySQL's `VARCHAR` lengths), so the three
 //! backends accept exactly the same data.
 
+mod chunks;
 mod commands;
+mod metrics;
 mod series;
 mod store;
 
@@ -17,7 +20,8 @@ use wire::boot::{AgentState, BootJob, StatusReport};
 
 use super::{AgentView, DbError, HostJobStatus, HostJobView, HostStatus, HostView, JobView};
 
-pub use store::{Dialect, Staging, Store};
+pub use metrics::Staging;
+pub use store::{Dialect, Store};
 
 /// Longest host name (`hosts.hostname`).
 const HOSTNAME_MAX: usize = 256;

@@ -1,8 +1,9 @@
 //! SQLite: the default backend, one file. WAL journal, `synchronous = NORMAL`, foreign keys on,
 //! the file created if missing; every writing transaction is `BEGIN IMMEDIATE`, so writers queue
-//! on the busy timeout instead of failing when they upgrade a read lock. New metric values go to
-//! the unindexed `metric_values_recent` and move to `metric_values` 128 Ki rows at a time (see
-//! [`Staging`]).
+//! on the busy timeout instead of failing when they upgrade a read lock. An ingest stages its
+//! metric values as one packed `metric_staged` row; every 128 Ki values they move into one
+//! `metric_chunks` row per series (see [`Staging`] and migration 0003). Queries read those and
+//! the `metric_values` rows of databases written before chunks.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -31,8 +32,8 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            // Room for the index pages a staging flush touches, and fewer, larger checkpoints:
-            // both measured (ingest_rate in tests/db.rs) to matter for the metrics rate.
+            // Room for the pages a staging flush touches, and fewer, larger checkpoints: both
+            // measured (ingest_rate in tests/db) to matter for the metrics rate.
             .pragma("cache_size", "-32768")
             .pragma("wal_autocheckpoint", "10000")
             .pragma("journal_size_limit", "67108864");
@@ -54,14 +55,15 @@ impl Dialect for Sqlite {
     const MAX_BINDS: usize = 32_766;
     const FOR_UPDATE: &'static str = "";
     const STAGING: Option<Staging> = Some(Staging {
-        table: "metric_values_recent",
-        count: "SELECT COALESCE(MAX(rowid), 0) FROM metric_values_recent",
+        stage: "INSERT INTO metric_staged (total, data) VALUES (COALESCE((SELECT total \
+            FROM metric_staged ORDER BY id DESC LIMIT 1), 0) + ?, ?) RETURNING total",
         limit: 131_072,
-        flush: &[
-            "INSERT INTO metric_values (series_id, time, value) \
-             SELECT series_id, time, value FROM metric_values_recent ORDER BY series_id, time",
-            "DELETE FROM metric_values_recent",
-        ],
+        staged: "SELECT data FROM metric_staged ORDER BY id",
+        clear: "DELETE FROM metric_staged",
+        insert_chunks: "INSERT INTO metric_chunks (series_id, first, last, n, data) ",
+        // CROSS JOIN: SQLite then reads the series first (a query names a few by their unique
+        // key) and their chunks by (series_id, last), whatever its statistics say.
+        chunk_join: "CROSS JOIN metric_chunks c ON c.series_id = s.id",
     });
     const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
         WHERE status = 'online' \

@@ -81,4 +81,5 @@ suite!(
     metrics::mismatched_arrays_store_nothing,
     metrics::concurrent_ingests_share_new_series,
     metrics::many_values_move_to_the_index,
+    metrics::queries_span_a_flush,
 );

@@ -1,10 +1,12 @@
-//! Metrics: ingest, averages, staging, and SQLite's ingest rate.
+//! Metrics: ingest, averages, staging and chunks (SQLite), databases from before chunks, and
+//! SQLite's ingest rate.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
 use polaris::db::{Backend, Db, DbError, MetricQuery};
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::Connection;
 use wire::metrics::ValueListJson;
 
 use super::{Ctx, Scratch};
@@ -288,7 +290,7 @@ pub async fn concurrent_ingests_share_new_series(ctx: Ctx) {
 }
 
 pub async fn many_values_move_to_the_index(ctx: Ctx) {
-    // More values than SQLite stages (128 Ki) before moving them to the indexed table.
+    // More values than SQLite stages (128 Ki) before moving them to per-series chunks.
     const LISTS: i32 = 66_000;
     let db = ctx.db;
     let list = |time: f64, rx: Option<f64>, tx: Option<f64>| {
@@ -306,20 +308,11 @@ pub async fn many_values_move_to_the_index(ctx: Ctx) {
     assert_eq!(db.ingest(&batch).await.unwrap(), 2 * LISTS as usize);
     assert_eq!(db.ingest(&[list(1.0, Some(4.0), None)]).await.unwrap(), 2);
     if ctx.url.starts_with("sqlite:") {
-        // The big batch is in the indexed table, the last two values are staged.
-        let mut conn = sqlx::SqliteConnection::connect(&ctx.url).await.unwrap();
-        let count = |table| AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
-        let indexed: i64 = sqlx::query_scalar(count("metric_values"))
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        let recent: i64 = sqlx::query_scalar(count("metric_values_recent"))
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!((indexed, recent), (2 * i64::from(LISTS), 2));
+        // The big batch is in two chunks (one per series), the last two values are staged.
+        let counts = sqlite_counts(&ctx.url).await;
+        assert_eq!(counts, [0, 1, 2, 2, 2 * i64::from(LISTS)]);
     }
-    // Buckets with values in both tables average over both.
+    // Buckets with values in chunks and staged average over both.
     let series = db
         .query_metrics(&query("h1", "interface", "if_octets", 0.0, 1000.0, 1000.0))
         .await
@@ -335,6 +328,207 @@ pub async fn many_values_move_to_the_index(ctx: Ctx) {
         .await
         .unwrap();
     assert_eq!(early[0].points, [(0.0, 5_004.0 / 5_001.0), (50.0, 1.0)]);
+}
+
+/// Values of the flush test: rx known but every 7th, tx known but every 3rd, `none` never
+/// known; multiples of 0.25, so that sums are exact in any order.
+fn flush_list(i: u32) -> ValueListJson {
+    let rx = (!i.is_multiple_of(7)).then(|| f64::from(i % 13) * 0.25);
+    let tx = (!i.is_multiple_of(3)).then(|| f64::from(i % 5));
+    values(
+        "h1",
+        ("interface", "eth0"),
+        ("if_octets", ""),
+        f64::from(i) * 0.5,
+        &[("rx", rx), ("tx", tx), ("none", None)],
+    )
+}
+
+/// The answer `query` must get for `stored` (data-source name, time, value), computed here:
+/// the series with a value in the range, by name, and the average of each bucket's known values.
+fn expected(stored: &[(&str, f64, Option<f64>)], query: &MetricQuery) -> Vec<(String, Points)> {
+    let mut series: BTreeMap<&str, BTreeMap<i64, (f64, i64)>> = BTreeMap::new();
+    for &(name, time, value) in stored {
+        if query.dsname.as_deref().is_some_and(|only| only != name)
+            || !(time >= query.from && time < query.to)
+        {
+            continue;
+        }
+        let buckets = series.entry(name).or_default();
+        if let Some(value) = value {
+            let sum = buckets
+                .entry((time / query.step).floor() as i64)
+                .or_default();
+            sum.0 += value;
+            sum.1 += 1;
+        }
+    }
+    series
+        .into_iter()
+        .map(|(name, buckets)| {
+            let points = buckets
+                .into_iter()
+                .map(|(bucket, (sum, n))| (bucket as f64 * query.step, sum / n as f64))
+                .collect();
+            (name.to_owned(), points)
+        })
+        .collect()
+}
+
+type Points = Vec<(f64, f64)>;
+
+pub async fn queries_span_a_flush(ctx: Ctx) {
+    // Two batches of just over the staging limit (128 Ki values on SQLite), each moved to
+    // chunks (the second sent newest first, so its chunks are sorted by the flush), then a
+    // small batch that stays staged.
+    const LISTS: u32 = 44_000;
+    let db = ctx.db;
+    let batches = [
+        (0..LISTS).map(flush_list).collect::<Vec<_>>(),
+        (LISTS..2 * LISTS).rev().map(flush_list).collect(),
+        (2 * LISTS..2 * LISTS + 300).map(flush_list).collect(),
+    ];
+    let mut stored = Vec::new();
+    for batch in &batches {
+        assert_eq!(db.ingest(batch).await.unwrap(), 3 * batch.len());
+        for list in batch {
+            for (name, value) in list.dsnames.iter().zip(&list.values) {
+                stored.push((name.as_str(), list.time, *value));
+            }
+        }
+    }
+    if ctx.url.starts_with("sqlite:") {
+        let counts = sqlite_counts(&ctx.url).await;
+        let chunked = 6 * i64::from(LISTS);
+        assert_eq!(counts, [0, 1, 900, 6, chunked]);
+        // Rows of a database written before chunks existed stay in metric_values: still read.
+        let mut conn = sqlx::SqliteConnection::connect(&ctx.url).await.unwrap();
+        let old = [
+            (100.25, Some(2.5)),
+            (30_000.75, None),
+            (44_100.5, Some(0.75)),
+        ];
+        for (time, value) in old {
+            sqlx::query(
+                "INSERT INTO metric_values (series_id, time, value) \
+                 SELECT id, ?, ? FROM metric_series WHERE dsname = 'rx'",
+            )
+            .bind(time)
+            .bind(value)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            stored.push(("rx", time, value));
+        }
+    }
+    let queries = [
+        // Everything: chunks of both flushes, staged values (and old rows).
+        (0.0, 1e6, 5_000.0, None),
+        // From the middle of the first flush's chunks to the middle of the second's.
+        (12_345.5, 37_654.25, 1_000.0, None),
+        // The end of the second flush's chunks and the staged values.
+        (43_900.0, 44_200.0, 7.0, None),
+        // Staged values of one series only.
+        (44_010.0, 44_100.0, 30.0, Some("tx")),
+        // Inside one chunk.
+        (20_000.5, 20_010.0, 2.5, Some("rx")),
+        // The last value of the first flush's chunks and the first of the second's.
+        (21_999.5, 22_000.5, 0.5, None),
+        // Nothing stored there.
+        (60_000.0, 70_000.0, 60.0, None),
+    ];
+    for (from, to, step, dsname) in queries {
+        let query = MetricQuery {
+            dsname: dsname.map(str::to_owned),
+            ..query("h1", "interface", "if_octets", from, to, step)
+        };
+        let got: Vec<(String, Points)> = db
+            .query_metrics(&query)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|series| (series.dsname, series.points))
+            .collect();
+        let want = expected(&stored, &query);
+        assert_eq!(got, want, "{from}..{to} step {step} {dsname:?}");
+        if from == 0.0 {
+            let names: Vec<&str> = got.iter().map(|(name, _)| name.as_str()).collect();
+            assert_eq!(names, ["none", "rx", "tx"]);
+            assert!(got[0].1.is_empty() && !got[1].1.is_empty());
+        }
+    }
+}
+
+/// A SQLite database written before chunks (migrations 0001 and 0002 only) keeps its values:
+/// the staged rows move to `metric_values` with migration 0003, and queries read them with the
+/// values ingested since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+pub async fn values_from_before_chunks_are_kept() {
+    let scratch = Scratch::new(Backend::Sqlite).await.unwrap();
+    let before = tempfile::tempdir().unwrap();
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for name in ["0001_init.sql", "0002_commands.sql"] {
+        std::fs::copy(migrations.join(name), before.path().join(name)).unwrap();
+    }
+    let options: sqlx::sqlite::SqliteConnectOptions = scratch.url.parse().unwrap();
+    let mut conn = sqlx::SqliteConnection::connect_with(&options.create_if_missing(true))
+        .await
+        .unwrap();
+    let old = sqlx::migrate::Migrator::new(before.path()).await.unwrap();
+    old.run(&mut conn).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO metric_series (id, host, plugin, type, dsname, dstype) \
+         VALUES (1, 'h1', 'load', 'load', 'shortterm', 'gauge');
+         INSERT INTO metric_values VALUES (1, 100.0, 1.0), (1, 110.0, NULL);
+         INSERT INTO metric_values_recent VALUES (1, 120.0, 2.0), (1, 130.0, NULL);",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let db = Db::connect(&scratch.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let load = |time, value| {
+        values(
+            "h1",
+            ("load", ""),
+            ("load", ""),
+            time,
+            &[("shortterm", value)],
+        )
+    };
+    let batch = [load(140.0, Some(6.0)), load(150.0, None)];
+    assert_eq!(db.ingest(&batch).await.unwrap(), 2);
+    assert_eq!(sqlite_counts(&scratch.url).await, [4, 1, 2, 0, 0]);
+    let series = db
+        .query_metrics(&query("h1", "load", "load", 100.0, 200.0, 20.0))
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].points, [(100.0, 1.0), (120.0, 2.0), (140.0, 6.0)]);
+    scratch.remove().await;
+}
+
+/// SQLite's values in each place: rows of `metric_values`, staged batches (rows of
+/// `metric_staged`) and their values, chunks and their values (from the blobs' lengths).
+async fn sqlite_counts(url: &str) -> [i64; 5] {
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let mut counts = [0; 5];
+    let queries = [
+        "SELECT COUNT(*) FROM metric_values",
+        "SELECT COUNT(*) FROM metric_staged",
+        "SELECT COALESCE(SUM(length(data)), 0) / 24 FROM metric_staged",
+        "SELECT COUNT(*) FROM metric_chunks",
+        "SELECT COALESCE(SUM(length(data)), 0) / 16 FROM metric_chunks",
+    ];
+    for (count, query) in counts.iter_mut().zip(queries) {
+        *count = sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    }
+    counts
 }
 
 /// SQLite's ingest rate with batches like nodus sends: 500 value lists of 1 or 2 values.

@@ -62,7 +62,7 @@ pub struct IngestPlan<'b> {
     rows: Vec<(SeriesRef, f64, Option<f64>)>,
 }
 
-/// One `metric_values` row: series id, Unix time, value (`None` = unknown).
+/// One value as stored: series id, Unix time, value (`None` = unknown).
 pub type ValueRow = (i64, f64, Option<f64>);
 
 impl SeriesCache {
@@ -200,7 +200,7 @@ pub fn check_query(query: &MetricQuery) -> Result<(), DbError> {
 }
 
 /// One row of a metrics query: the sum and count of the known values of one bucket of one
-/// series, in one values table (a bucket may have rows from several tables).
+/// series, in one place values are kept (a bucket may have rows from several).
 #[derive(sqlx::FromRow)]
 pub struct BucketRow {
     series_id: i64,
@@ -211,6 +211,39 @@ pub struct BucketRow {
     bucket: i64,
     total: Option<f64>,
     n: i64,
+}
+
+/// A series a metrics query matches: its id and the names that tell it from the query's other
+/// series.
+#[derive(Clone, sqlx::FromRow)]
+pub struct SeriesRow {
+    /// The series' id.
+    pub id: i64,
+    plugin_instance: String,
+    type_instance: String,
+    dsname: String,
+    dstype: String,
+}
+
+impl BucketRow {
+    /// The row of one bucket of `series`: `total` and `n` sum and count its known values.
+    pub fn new(series: &SeriesRow, bucket: i64, total: Option<f64>, n: i64) -> BucketRow {
+        BucketRow {
+            series_id: series.id,
+            plugin_instance: series.plugin_instance.clone(),
+            type_instance: series.type_instance.clone(),
+            dsname: series.dsname.clone(),
+            dstype: series.dstype.clone(),
+            bucket,
+            total,
+            n,
+        }
+    }
+
+    /// What [`series_points`] needs its rows ordered by: series, then bucket.
+    pub fn order(&self) -> (i64, i64) {
+        (self.series_id, self.bucket)
+    }
 }
 
 /// Groups bucket rows (ordered by series, then bucket) into series with the average of each

@@ -13,11 +13,10 @@ use sqlx::{
 };
 use uuid::Uuid;
 use wire::boot::{BootJob, JobResult, StatusReport};
-use wire::metrics::ValueListJson;
 
-use super::series::{self, BucketRow, SeriesCache};
-use super::{AgentRow, HostJobRow, HostRow, JobRow};
-use crate::db::{DbError, HostView, JobView, MetricQuery, SeriesPoints, Target};
+use super::series::SeriesCache;
+use super::{AgentRow, HostJobRow, HostRow, JobRow, Staging};
+use crate::db::{DbError, HostView, JobView, Target};
 
 /// What differs between the backends. Statements use `?` placeholders, each bound once, in the
 /// order the documentation gives.
@@ -49,8 +48,8 @@ pub trait Dialect: Database {
     /// inserted or found, independent of the transaction's snapshot (MySQL's
     /// `LAST_INSERT_ID()`). `None`: look the id up by identity.
     const SERIES_ID_AFTER_UPSERT: Option<&'static str> = None;
-    /// A table that takes new metric values before they move, many at a time, into
-    /// `metric_values`; queries read both.
+    /// Where new metric values are staged before they move, many at a time, into per-series
+    /// chunks; `None`: they go straight into `metric_values`. Queries read every place.
     const STAGING: Option<Staging> = None;
     /// Registers a host whose gearman connected, or marks it online, without touching what
     /// its BootAgent reports. Binds: hostname, now (last_seen, gmt_create, gmt_modify).
@@ -91,25 +90,6 @@ pub trait Dialect: Database {
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
-/// Where metric values are kept (the tables are `metric_values` plus any [`Staging`] table).
-const VALUES: &str = "metric_values";
-
-/// A staging table for metric values (SQLite). Every commit of SQLite's WAL writes each page it
-/// changed, and values of different series land on different pages of the `(series_id, time)`
-/// index, so inserting them there batch by batch writes a page per value; an unindexed table
-/// takes them in a few pages, and moving them sorted, many per series at once, is cheap.
-#[derive(Clone, Copy)]
-pub struct Staging {
-    /// The table (same columns as `metric_values`, no index).
-    pub table: &'static str,
-    /// A query for (an upper bound of) the number of rows in it.
-    pub count: &'static str,
-    /// Rows at which an ingest moves them, in its own transaction.
-    pub limit: i64,
-    /// The statements that move them into `metric_values` and empty the table.
-    pub flush: &'static [&'static str],
-}
-
 const HOST_ID: &str = "SELECT id FROM hosts WHERE hostname = ?";
 const HOSTS: &str = "SELECT h.id, h.hostname, h.region, h.status, h.step, h.version, h.last_seen, \
     h.gmt_create, h.gmt_modify FROM hosts h";
@@ -130,13 +110,11 @@ const JOB: &str = "SELECT spec, gmt_create FROM jobs WHERE id = ? AND kind = 'bo
 const JOB_HOSTS: &str = "SELECT hj.id, h.hostname, hj.status, hj.handed_out, hj.errcode, \
     hj.message, hj.gmt_modify FROM host_job hj JOIN hosts h ON h.id = hj.host_id \
     WHERE hj.job_id = ?";
-const SERIES_ID: &str = "SELECT id FROM metric_series WHERE host = ? AND plugin = ? \
-    AND plugin_instance = ? AND type = ? AND type_instance = ? AND dsname = ?";
 
 /// A backend's database handle: its pool and the metric series cache.
 pub struct Store<D: Database> {
     pub(super) pool: Pool<D>,
-    series: SeriesCache,
+    pub(super) series: SeriesCache,
 }
 
 impl<D: Database> Clone for Store<D> {
@@ -158,6 +136,13 @@ impl<D: Database> Store<D> {
     }
 }
 
+impl<D: Dialect> Store<D> {
+    /// Opens a transaction that writes ([`Dialect::BEGIN_WRITE`]).
+    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, D>, DbError> {
+        Ok(self.pool.begin_with(D::BEGIN_WRITE).await?)
+    }
+}
+
 impl<D> Store<D>
 where
     D: Dialect,
@@ -169,7 +154,6 @@ where
     DateTime<Utc>: Type<D> + for<'q> Encode<'q, D>,
     for<'a> &'a str: Type<D> + Encode<'a, D>,
     for<'a> Option<&'a str>: Type<D> + Encode<'a, D>,
-    Option<f64>: Type<D> + for<'q> Encode<'q, D>,
     for<'r> (i64,): FromRow<'r, D::Row>,
     for<'r> (i64, String): FromRow<'r, D::Row>,
     for<'r> (String, i64): FromRow<'r, D::Row>,
@@ -178,7 +162,6 @@ where
     for<'r> AgentRow: FromRow<'r, D::Row>,
     for<'r> JobRow: FromRow<'r, D::Row>,
     for<'r> HostJobRow: FromRow<'r, D::Row>,
-    for<'r> BucketRow: FromRow<'r, D::Row>,
 {
     pub async fn migrate(&self) -> Result<(), DbError> {
         D::migrator().run(&self.pool).await?;
@@ -188,10 +171,6 @@ where
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query::<D>("SELECT 1").execute(&self.pool).await?;
         Ok(())
-    }
-
-    async fn begin_write(&self) -> Result<Transaction<'static, D>, DbError> {
-        Ok(self.pool.begin_with(D::BEGIN_WRITE).await?)
     }
 
     pub async fn report_status(&self, report: &StatusReport) -> Result<i64, DbError> {
@@ -450,121 +429,4 @@ where
             .await?;
         super::job_view(id, job, parts).map(Some)
     }
-
-    pub async fn ingest(&self, batch: &[ValueListJson]) -> Result<usize, DbError> {
-        let plan = self.series.plan(batch)?;
-        if plan.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.begin_write().await?;
-        // New series are inserted in one global order (by identity), so concurrent ingests
-        // that meet the same new series take their locks in the same order and never deadlock.
-        let mut order: Vec<usize> = (0..plan.new_series.len()).collect();
-        order.sort_by_key(|&i| plan.new_series[i].identity());
-        let mut ids = vec![0i64; plan.new_series.len()];
-        for index in order {
-            let series = &plan.new_series[index];
-            let mut upsert = sqlx::query_scalar(D::sql(D::UPSERT_SERIES));
-            for field in series.identity().into_iter().chain([series.dstype]) {
-                upsert = upsert.bind(field);
-            }
-            ids[index] = match (
-                upsert.fetch_optional(&mut *tx).await?,
-                D::SERIES_ID_AFTER_UPSERT,
-            ) {
-                (Some(id), _) => id,
-                (None, Some(last)) => sqlx::query_scalar(D::sql(last)).fetch_one(&mut *tx).await?,
-                (None, None) => {
-                    let mut select = sqlx::query_scalar(D::sql(SERIES_ID));
-                    for field in series.identity() {
-                        select = select.bind(field);
-                    }
-                    select.fetch_one(&mut *tx).await?
-                }
-            };
-        }
-        let rows = plan.rows(&ids);
-        let table = D::STAGING.map_or(VALUES, |staging| staging.table);
-        for chunk in rows.chunks(D::MAX_BINDS / 3) {
-            let mut insert =
-                QueryBuilder::new(format!("INSERT INTO {table} (series_id, time, value) "));
-            insert.push_values(chunk, |mut row, &(series, time, value)| {
-                row.push_bind(series).push_bind(time).push_bind(value);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        if let Some(staging) = D::STAGING {
-            let staged: i64 = sqlx::query_scalar(D::sql(staging.count))
-                .fetch_one(&mut *tx)
-                .await?;
-            if staged >= staging.limit {
-                for statement in staging.flush {
-                    sqlx::query(D::sql(statement)).execute(&mut *tx).await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        self.series.remember(plan, &ids);
-        Ok(rows.len())
-    }
-
-    pub async fn query_metrics(&self, query: &MetricQuery) -> Result<Vec<SeriesPoints>, DbError> {
-        series::check_query(query)?;
-        let mut select = QueryBuilder::new("");
-        for (i, table) in std::iter::once(VALUES)
-            .chain(D::STAGING.map(|staging| staging.table))
-            .enumerate()
-        {
-            if i > 0 {
-                select.push(" UNION ALL ");
-            }
-            push_buckets(&mut select, table, query);
-        }
-        select.push(" ORDER BY series_id, bucket");
-        let rows = select
-            .build_query_as::<BucketRow>()
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(series::series_points(rows, query.step))
-    }
-}
-
-/// Appends the select of the sum and count of each bucket of the matching series in `table`.
-fn push_buckets<D>(select: &mut QueryBuilder<D>, table: &str, query: &MetricQuery)
-where
-    D: Dialect,
-    f64: Type<D> + for<'q> Encode<'q, D>,
-    for<'a> &'a str: Type<D> + Encode<'a, D>,
-{
-    select
-        .push("SELECT s.id AS series_id, s.plugin_instance, s.type_instance, s.dsname, s.dstype, ");
-    D::push_bucket(select, query.step);
-    select.push(" AS bucket, SUM(v.value) AS total, COUNT(v.value) AS n");
-    select.push(format_args!(
-        " FROM metric_series s JOIN {table} v ON v.series_id = s.id"
-    ));
-    select
-        .push(" WHERE s.host = ")
-        .push_bind(query.host.as_str());
-    select
-        .push(" AND s.plugin = ")
-        .push_bind(query.plugin.as_str());
-    select
-        .push(" AND s.type = ")
-        .push_bind(query.type_.as_str());
-    let optional = [
-        ("plugin_instance", &query.plugin_instance),
-        ("type_instance", &query.type_instance),
-        ("dsname", &query.dsname),
-    ];
-    for (column, value) in optional {
-        if let Some(value) = value {
-            select
-                .push(format_args!(" AND s.{column} = "))
-                .push_bind(value.as_str());
-        }
-    }
-    select.push(" AND v.time >= ").push_bind(query.from);
-    select.push(" AND v.time < ").push_bind(query.to);
-    select.push(" GROUP BY s.id, s.plugin_instance, s.type_instance, s.dsname, s.dstype, bucket");
 }
