@@ -1,6 +1,7 @@
 //! What every agent binary (nodus, gearman, bootagent) does at start, in one place: its common
 //! flags ([`AgentArgs`]), logs to a file (`-L`) or stderr at a level an environment variable may
-//! override, a PID file (`-P`) removed on exit, one malloc arena for all of its threads.
+//! override, a PID file (`-P`) removed on exit, one malloc arena for all of its threads, and
+//! free heap pages given back after a burst of work.
 
 mod cli;
 
@@ -48,6 +49,18 @@ pub fn share_one_malloc_arena() {
     #[cfg(target_env = "gnu")]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+/// Gives the allocator's free pages back to the system. A burst of short-lived allocations (a
+/// package downloaded and unpacked on a few threads at once) leaves free memory spread through
+/// the heap, which glibc keeps resident until the top of the heap is free; call it after such
+/// a burst.
+pub fn release_free_memory() {
+    // SAFETY: malloc_trim only returns free pages; it takes the allocator's locks itself.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -44,6 +44,7 @@ pub async fn install(m: &mut Manager, job: &BootJob, name: &str) -> Outcome {
     let (manifest, version_dir) = tokio::task::spawn_blocking(move || {
         let unpacked = package::unpack(download.path(), &owned_name, &agent_dir, keep.as_deref());
         drop(download);
+        agentkit::release_free_memory();
         unpacked
     })
     .await

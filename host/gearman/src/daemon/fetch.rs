@@ -29,6 +29,7 @@ pub fn install(url: &str, dir: &Path) -> anyhow::Result<bool> {
     if result.is_err() {
         let _ = fs::remove_dir_all(&tmp);
     }
+    agentkit::release_free_memory();
     result.map(|()| true)
 }
 
