@@ -231,19 +231,24 @@ mod tests {
         assert!(unpack_chunk(&chunks[1].data[..15]).is_err());
     }
 
-    #[test]
-    fn buckets_floor_and_skip_unknown_values() {
-        let query = MetricQuery {
+    /// A query of series `h/p/t` from `from` to `to` in buckets of `step` seconds.
+    fn query(from: f64, to: f64, step: f64) -> MetricQuery {
+        MetricQuery {
             host: "h".into(),
             plugin: "p".into(),
             plugin_instance: None,
             type_: "t".into(),
             type_instance: None,
             dsname: None,
-            from: -20.0,
-            to: 20.0,
-            step: 10.0,
-        };
+            from,
+            to,
+            step,
+        }
+    }
+
+    #[test]
+    fn buckets_floor_and_skip_unknown_values() {
+        let query = query(-20.0, 20.0, 10.0);
         let mut buckets = Buckets::new(&query);
         for (time, value) in [
             (-20.0, Some(1.0)),
@@ -273,17 +278,7 @@ mod tests {
 
     #[test]
     fn compensated_sums_keep_small_values() {
-        let query = MetricQuery {
-            host: "h".into(),
-            plugin: "p".into(),
-            plugin_instance: None,
-            type_: "t".into(),
-            type_instance: None,
-            dsname: None,
-            from: 0.0,
-            to: 10.0,
-            step: 10.0,
-        };
+        let query = query(0.0, 10.0, 10.0);
         let mut buckets = Buckets::new(&query);
         for value in [1e16, 1.0, -1e16, 1.0] {
             buckets.add(1, 1.0, Some(value));
