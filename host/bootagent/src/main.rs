@@ -64,7 +64,8 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(config.timeout);
     // Checked before daemonising, so a wrong CA file is reported on the terminal.
     let user_agent = concat!("bootagent/", env!("CARGO_PKG_VERSION"));
-    let agent = http_agent(user_agent, config.ca.as_deref(), timeout)?;
+    // Polaris and its package server answer directly: a redirect is an error to report.
+    let agent = http_agent(user_agent, config.ca.as_deref(), timeout, 0)?;
     let state = StateFile::open(dir)?;
     let spool = Spool::open(dir)?;
     let _pid = cli.agent.detach()?;

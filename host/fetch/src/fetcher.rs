@@ -205,30 +205,84 @@ mod tests {
     const TIMEOUT: Duration = Duration::from_secs(5);
 
     fn fetcher() -> Fetcher {
-        let agent = crate::http_agent("fetch-test", None, TIMEOUT).unwrap();
+        let agent = crate::http_agent("fetch-test", None, TIMEOUT, 0).unwrap();
         Fetcher::new(agent, None, TIMEOUT)
     }
 
     /// A local HTTP server answering one request with `body`; its port, and its thread,
     /// which returns the request's head.
     fn serve_once(body: Vec<u8>) -> (u16, std::thread::JoinHandle<String>) {
+        serve(move |_| vec![("200 OK", String::new(), body)])
+    }
+
+    /// One answer: status line, extra header lines, body.
+    type Answer = (&'static str, String, Vec<u8>);
+
+    /// A local HTTP server answering one connection per answer, in order (`answers` gets the
+    /// server's port); its port, and its thread, which returns the requests' heads.
+    fn serve(
+        answers: impl FnOnce(u16) -> Vec<Answer> + Send + 'static,
+    ) -> (u16, std::thread::JoinHandle<String>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             use std::io::{BufRead, BufReader};
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            while reader.read_line(&mut head).unwrap() > 0 && !head.ends_with("\r\n\r\n") {}
-            let status = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            stream.write_all(status.as_bytes()).unwrap();
-            stream.write_all(&body).unwrap();
-            head
+            let mut heads = String::new();
+            for (status, headers, body) in answers(port) {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                while reader.read_line(&mut head).unwrap() > 0 && !head.ends_with("\r\n\r\n") {}
+                let start = format!(
+                    "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(start.as_bytes()).unwrap();
+                stream.write_all(&body).unwrap();
+                heads.push_str(&head);
+            }
+            heads
         });
         (port, server)
+    }
+
+    /// A redirect to `/mirror/p.rpm` on the same server, then that file.
+    fn redirect_then_file(port: u16) -> Vec<Answer> {
+        vec![
+            (
+                "302 Found",
+                format!("Location: http://127.0.0.1:{port}/mirror/p.rpm\r\n"),
+                Vec::new(),
+            ),
+            ("200 OK", String::new(), b"rpm".to_vec()),
+        ]
+    }
+
+    #[test]
+    fn redirects_are_followed_only_when_asked_and_without_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, server) = serve(redirect_then_file);
+        let agent = crate::http_agent("fetch-test", None, TIMEOUT, 10).unwrap();
+        let download = Fetcher::new(agent, None, TIMEOUT)
+            .fetch(
+                &format!("http://u:pw@127.0.0.1:{port}/p.rpm"),
+                None,
+                dir.path(),
+            )
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(download.path()).unwrap(), "rpm");
+        let heads = server.join().unwrap();
+        let (first, second) = heads.split_once("\r\n\r\n").unwrap();
+        assert!(first.contains("Basic dTpwdw=="), "{first}");
+        assert!(second.starts_with("GET /mirror/p.rpm"), "{second}");
+        assert!(!second.contains("Basic"), "credentials followed: {second}");
+
+        let (port, _server) = serve(redirect_then_file);
+        let err = fetcher()
+            .fetch(&format!("http://127.0.0.1:{port}/p.rpm"), None, dir.path())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("302"), "{err}");
     }
 
     #[test]

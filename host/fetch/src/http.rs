@@ -33,17 +33,20 @@ fn root_certs(path: &Path) -> Result<RootCerts, Error> {
     Ok(RootCerts::new_with_certs(&certs))
 }
 
-/// An HTTP client sending `user_agent`: statuses are the caller's to judge, no redirects,
-/// `timeout` to connect and to wait for an answer, the CA file `ca` (else the web's roots)
-/// for https. The BootAgent also sends its requests to Polaris with it.
+/// An HTTP client sending `user_agent`: statuses are the caller's to judge, up to `redirects`
+/// redirects followed (credentials are never sent on to where a redirect points), `timeout` to
+/// connect and to wait for an answer, the CA file `ca` (else the web's roots) for https. The
+/// BootAgent also sends its requests to Polaris with it.
 pub fn http_agent(
     user_agent: &str,
     ca: Option<&Path>,
     timeout: Duration,
+    redirects: u32,
 ) -> Result<ureq::Agent, Error> {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .max_redirects(0)
+        .max_redirects(redirects)
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .timeout_connect(Some(timeout))
         .timeout_recv_response(Some(timeout))
         .user_agent(user_agent);

@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use fetch::{Fetcher, Tarball};
 
+/// Redirects followed for an http(s) package URL.
+const REDIRECTS: u32 = 10;
 /// Bound on connecting and on waiting for an answer (per step for ftp).
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -36,7 +38,8 @@ pub fn install(url: &str, dir: &Path) -> anyhow::Result<bool> {
 /// Downloads `url` into `downloads` (deleted afterwards) and unpacks or moves it into `dir`.
 fn fetch_into(url: &str, downloads: &Path, dir: &Path) -> anyhow::Result<()> {
     let user_agent = concat!("gearman/", env!("CARGO_PKG_VERSION"));
-    let agent = fetch::http_agent(user_agent, None, TIMEOUT)?;
+    // A package URL may point at a mirror or a release page that redirects, as with curl -L.
+    let agent = fetch::http_agent(user_agent, None, TIMEOUT, REDIRECTS)?;
     let fetcher = Fetcher::new(agent, None, TIMEOUT).with_local_files();
     let download = fetcher.fetch(url, None, downloads)?;
     let name = fetch::file_name(url);
