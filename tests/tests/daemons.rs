@@ -220,7 +220,15 @@ fn supervisord_scenario_then_adoption_after_kill_9() {
 
     // Three running daemons, gearman killed with SIGKILL, restarted: same pids, adopted.
     ok(ctl(&agent, "daemon.stop", "crasher"));
-    init(&agent, &url, "other", "other.sh", json!({}));
+    // daemon.init in the seed's own shape (parameters at the top level) through the server.
+    let answer = polaris.command(json!({
+        "hosts": ["daemon-host"], "method": "daemon.init", "name": "other", "version": "1.0",
+        "url": url, "start": "./other.sh", "stop": "kill:TERM", "start_delay": 1,
+        "stop_timeout": 5, "check": "process", "check_interval": 1,
+    }));
+    let entry = &Polaris::by_host(&answer)["daemon-host"];
+    assert_eq!(entry["resp"], "success", "{answer}");
+    assert_eq!(status(&agent, "other")["version"], "1.0", "{answer}");
     ok(ctl(&agent, "daemon.start", "stubborn"));
     ok(ctl(&agent, "daemon.start", "other"));
     let running = |agent: &Gearman| -> Vec<(String, u64)> {

@@ -67,8 +67,8 @@ fn hand_over(hub: &Hub, claimed: Vec<Claimed>) -> (usize, Vec<String>) {
     (handed, unsent)
 }
 
-/// Fields of a stored command that are Polaris's business, not the agent's: `CommandRequest`
-/// refuses unknown fields, so whatever else `Request::extra` holds came from the agent API.
+/// Fields of a stored command that are Polaris's business, not the agent's: whatever else
+/// `Request::extra` holds is a method's top-level parameters (`daemon.init`), for the agent.
 const SERVER_ONLY: [&str; 4] = ["hosts", "max_concurrency", "deadline", "async"];
 
 /// The frame for one host: the stored request (parsed once per job, without the fields only

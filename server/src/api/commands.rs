@@ -26,9 +26,13 @@ const DEADLINE_MAX: u64 = 24 * 3600;
 /// How often a waiting call looks at the database for results other replicas stored.
 const POLL: Duration = Duration::from_millis(200);
 
+/// Methods whose parameters the seed puts at the top level of the request rather than in
+/// `args`: `daemon.init` (`name`, `version`, `url`, `start`, `stop`, ...). Any other method
+/// with a field this request does not know is refused, so a misspelt field is never ignored.
+const TOP_LEVEL_PARAMETERS: [&str; 1] = ["daemon.init"];
+
 /// A command for many hosts: the seed's request plus how to fan it out.
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// The command's id (default: a new UUID); must be new.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +65,10 @@ pub struct CommandRequest {
     /// Answer at once (202) with `pending` entries; poll `GET /api/v1/commands/{id}`.
     #[serde(default, rename = "async")]
     pub r#async: bool,
+    /// The top-level parameters of `daemon.init` (`name`, `version`, `url`, `start`, `stop`,
+    /// `env`, `limits`, ...), passed to the agent as sent; refused for other methods.
+    #[serde(flatten)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A command's answer: one entry per host, in the order of the request's `hosts`.
@@ -91,6 +99,14 @@ fn validate(request: &CommandRequest) -> Result<(), ApiError> {
     }
     if request.method.is_empty() {
         return Err(ApiError::invalid("`method` is empty"));
+    }
+    if let Some(field) = request.parameters.keys().next()
+        && !TOP_LEVEL_PARAMETERS.contains(&request.method.as_str())
+    {
+        return Err(ApiError::invalid(format!(
+            "unknown field `{field}` (only {} take top-level parameters)",
+            TOP_LEVEL_PARAMETERS.join(", ")
+        )));
     }
     if request.method.ends_with(".bash") && request.cmd.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::invalid(format!(
@@ -274,12 +290,22 @@ mod tests {
             serde_json::json!({"hosts": ["a"], "method": "sync.bash", "cmd": "ls", "timeout": 0}),
             serde_json::json!({"hosts": ["a"], "method": "x", "max_concurrency": 0}),
             serde_json::json!({"hosts": ["a", "a"], "method": "x"}),
+            serde_json::json!({"hosts": ["a"], "method": "getinfo.os", "name": "x"}),
+            serde_json::json!({"hosts": ["a"], "method": "sync.bash", "cmd": "ls", "timout": 5}),
         ];
         for body in bad {
             assert!(validate(&request(body.clone())).is_err(), "{body}");
         }
         let good = request(serde_json::json!({"hosts": ["a"], "method": "sync.bash", "cmd": "ls"}));
         assert!(validate(&good).is_ok());
+        // The seed's daemon.init: its parameters at the top level.
+        let init = request(serde_json::json!({
+            "hosts": ["a"], "method": "daemon.init", "name": "mon", "version": "1.0",
+            "url": "http://pkg/mon.tgz", "start": "./start", "stop": "kill:TERM",
+            "env": {"PATH": "/usr/bin"}, "limits": {"memory": "100M"},
+        }));
+        assert!(validate(&init).is_ok());
+        assert_eq!(init.parameters["limits"]["memory"], "100M");
     }
 
     #[test]
