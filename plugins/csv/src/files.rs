@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plugin_api::types_db::DataSource;
 use plugin_api::{PluginError, ValueList};
@@ -100,7 +99,8 @@ struct Handle {
 /// The open files of the data directory and the batches written through them.
 #[derive(Debug)]
 pub struct Files {
-    open: HashMap<PathBuf, Handle>,
+    /// By file name (a `String`: hashing and comparing `Path`s goes component by component).
+    open: HashMap<String, Handle>,
     cap: usize,
     /// The newest date suffix written; files of older dates are closed once a newer one
     /// shows up.
@@ -136,9 +136,9 @@ fn open_files_cap() -> usize {
 /// How to take back what [`Files::append`] did.
 enum Undo {
     /// The file existed with this length.
-    Truncate(PathBuf, u64),
+    Truncate(String, u64),
     /// The batch created the file.
-    Remove(PathBuf),
+    Remove(String),
 }
 
 fn failed(path: &Path, what: &str, e: std::io::Error) -> String {
@@ -146,8 +146,8 @@ fn failed(path: &Path, what: &str, e: std::io::Error) -> String {
 }
 
 /// The `YYYY-MM-DD` suffix of a file name.
-fn day_of(path: &Path) -> &[u8] {
-    let name = path.as_os_str().as_bytes();
+fn day_of(name: &str) -> &[u8] {
+    let name = name.as_bytes();
     &name[name.len().saturating_sub(10)..]
 }
 
@@ -159,7 +159,7 @@ impl Files {
 
     /// Appends every chunk; if one fails, truncates the files already appended to so that
     /// the batch leaves no line behind, and returns the error (the host retries the batch).
-    pub fn write_all(&mut self, chunks: &BTreeMap<PathBuf, Chunk<'_>>) -> Result<(), PluginError> {
+    pub fn write_all(&mut self, chunks: &BTreeMap<String, Chunk<'_>>) -> Result<(), PluginError> {
         self.batch += 1;
         let mut done: Vec<Undo> = Vec::new();
         for (path, chunk) in chunks {
@@ -198,13 +198,13 @@ impl Files {
     /// Takes back one append.
     fn undo(&mut self, undo: &Undo) -> std::io::Result<()> {
         match undo {
-            Undo::Truncate(path, len) => match self.open.get(path.as_path()) {
+            Undo::Truncate(name, len) => match self.open.get(name) {
                 Some(handle) => handle.file.set_len(*len),
-                None => OpenOptions::new().write(true).open(path)?.set_len(*len),
+                None => OpenOptions::new().write(true).open(name)?.set_len(*len),
             },
-            Undo::Remove(path) => {
-                self.open.remove(path.as_path());
-                fs::remove_file(path)
+            Undo::Remove(name) => {
+                self.open.remove(name);
+                fs::remove_file(name)
             }
         }
     }
@@ -215,12 +215,13 @@ impl Files {
     /// One `stat` of the name per batch finds the length to truncate back to, and a file that
     /// was removed or replaced since it was opened (which is then created or opened again, as
     /// collectd's open-per-write would).
-    fn append(&mut self, path: &Path, chunk: &Chunk<'_>) -> Result<Undo, String> {
+    fn append(&mut self, name: &str, chunk: &Chunk<'_>) -> Result<Undo, String> {
+        let path = Path::new(name);
         let meta = match fs::metadata(path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                self.open.remove(path);
-                if let Some(undo) = self.create(path, chunk)? {
+                self.open.remove(name);
+                if let Some(undo) = self.create(name, chunk)? {
                     return Ok(undo);
                 }
                 // Someone else created it meanwhile: append to theirs.
@@ -229,18 +230,18 @@ impl Files {
             Err(e) => return Err(failed(path, "stat", e)),
         };
         if !meta.is_file() {
-            self.open.remove(path);
+            self.open.remove(name);
             return Err(format!("{} is not a regular file", path.display()));
         }
         let len = meta.len();
         let batch = self.batch;
         let reuse = self
             .open
-            .get(path)
+            .get(name)
             .is_some_and(|h| h.dev == meta.dev() && h.ino == meta.ino());
         let mut opened = None;
         let file = if reuse {
-            let handle = self.open.get_mut(path).expect("checked above");
+            let handle = self.open.get_mut(name).expect("checked above");
             handle.used = batch;
             &handle.file
         } else {
@@ -256,13 +257,14 @@ impl Files {
             return Err(failed(path, "write", e));
         }
         if let Some(file) = opened {
-            self.keep(path, file);
+            self.keep(name, file);
         }
-        Ok(Undo::Truncate(path.to_path_buf(), len))
+        Ok(Undo::Truncate(name.to_string(), len))
     }
 
     /// Creates `path` with the header and the lines; `None` when it exists already.
-    fn create(&mut self, path: &Path, chunk: &Chunk<'_>) -> Result<Option<Undo>, String> {
+    fn create(&mut self, name: &str, chunk: &Chunk<'_>) -> Result<Option<Undo>, String> {
+        let path = Path::new(name);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| failed(parent, "create directory", e))?;
         }
@@ -274,8 +276,8 @@ impl Files {
                     let _ = fs::remove_file(path);
                     return Err(failed(path, "write", e));
                 }
-                self.keep(path, file);
-                Ok(Some(Undo::Remove(path.to_path_buf())))
+                self.keep(name, file);
+                Ok(Some(Undo::Remove(name.to_string())))
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(failed(path, "create", e)),
@@ -284,14 +286,14 @@ impl Files {
 
     /// Keeps `file` open for the next batches, closing the least recently used file when
     /// the cache is full.
-    fn keep(&mut self, path: &Path, file: File) {
+    fn keep(&mut self, name: &str, file: File) {
         if self.cap == 0 {
             return;
         }
         let Ok(meta) = file.metadata() else {
             return;
         };
-        if self.open.len() >= self.cap && !self.open.contains_key(path) {
+        if self.open.len() >= self.cap && !self.open.contains_key(name) {
             let oldest = self
                 .open
                 .iter()
@@ -307,7 +309,7 @@ impl Files {
             ino: meta.ino(),
             used: self.batch,
         };
-        self.open.insert(path.to_path_buf(), handle);
+        self.open.insert(name.to_string(), handle);
     }
 }
 
@@ -315,7 +317,7 @@ impl Files {
 mod tests {
     use super::*;
 
-    fn batch<'a>(paths: &[&Path], line: &str) -> BTreeMap<PathBuf, Chunk<'a>> {
+    fn batch<'a>(paths: &[&Path], line: &str) -> BTreeMap<String, Chunk<'a>> {
         paths
             .iter()
             .map(|p| {
@@ -323,7 +325,7 @@ mod tests {
                     sources: &[],
                     lines: format!("{line}\n"),
                 };
-                (p.to_path_buf(), chunk)
+                (p.to_string_lossy().into_owned(), chunk)
             })
             .collect()
     }
@@ -340,7 +342,7 @@ mod tests {
         files.write_all(&batch(&[&a, &b], "1")).unwrap();
         files.write_all(&batch(&[&a], "2")).unwrap();
         files.write_all(&batch(&[&c], "3")).unwrap();
-        let mut open: Vec<&PathBuf> = files.open.keys().collect();
+        let mut open: Vec<&Path> = files.open.keys().map(Path::new).collect();
         open.sort();
         assert_eq!(open, [&a, &c]);
         files.write_all(&batch(&[&a, &b, &c], "4")).unwrap();
@@ -367,7 +369,7 @@ mod tests {
         files.write_all(&batch(&[&day1], "1")).unwrap();
         assert_eq!(files.open.len(), 1);
         files.write_all(&batch(&[&day1, &day2], "2")).unwrap();
-        let open: Vec<&PathBuf> = files.open.keys().collect();
+        let open: Vec<&Path> = files.open.keys().map(Path::new).collect();
         assert_eq!(open, [&day2]);
         // A late line of the day before still goes to its file.
         files.write_all(&batch(&[&day1], "3")).unwrap();

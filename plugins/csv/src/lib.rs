@@ -9,7 +9,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use plugin_api::types_db::{DataSource, TypesDb};
 use plugin_api::{InitContext, Plugin, PluginError, ValueList, WritePlugin};
@@ -93,7 +93,7 @@ impl WritePlugin for Csv {
         let mut pending = HashMap::new();
         match &self.target {
             Target::Dir(dir) => {
-                let mut chunks: BTreeMap<PathBuf, Chunk> = BTreeMap::new();
+                let mut chunks: BTreeMap<String, Chunk> = BTreeMap::new();
                 for vl in values {
                     let Some((sources, fields)) =
                         fields(&self.types, &self.rates, self.store_rates, vl, &mut pending)?
@@ -101,10 +101,9 @@ impl WritePlugin for Csv {
                         continue;
                     };
                     self.namer.path_into(dir, vl, &mut self.path)?;
-                    let path = Path::new(&self.path);
-                    let chunk = match chunks.get_mut(path) {
+                    let chunk = match chunks.get_mut(&self.path) {
                         Some(chunk) => chunk,
-                        None => chunks.entry(path.to_path_buf()).or_insert(Chunk {
+                        None => chunks.entry(self.path.clone()).or_insert(Chunk {
                             sources,
                             lines: String::new(),
                         }),
