@@ -74,7 +74,8 @@ pub struct Status {
 }
 
 impl Status {
-    fn empty(name: &str) -> Status {
+    /// The status of a program that is not running and has no history: `stopped`, no pid.
+    pub fn stopped(name: &str) -> Status {
         Status {
             name: name.to_string(),
             state: State::Stopped,

@@ -167,7 +167,7 @@ impl Daemons {
             }
             // Never started by this agent: already stopped.
             Err(supervise::Error::NotFound(_)) => {
-                CommandResult::success(view(&row, &stopped(name)))
+                CommandResult::success(view(&row, &Status::stopped(name)))
             }
             Err(e) => CommandResult::failed(retcode::FAILED, format!("Failed: {e}")),
         }
@@ -192,7 +192,7 @@ impl Daemons {
                 let status = self
                     .supervisor
                     .status(name)
-                    .unwrap_or_else(|| stopped(name));
+                    .unwrap_or_else(|| Status::stopped(name));
                 CommandResult::success(view(&row, &status))
             }
             Err(failure) => failure,
@@ -208,7 +208,7 @@ impl Daemons {
                         let status = self
                             .supervisor
                             .status(&row.name)
-                            .unwrap_or_else(|| stopped(&row.name));
+                            .unwrap_or_else(|| Status::stopped(&row.name));
                         view(row, &status)
                     })
                     .collect();
@@ -253,22 +253,6 @@ impl Daemons {
         if let Err(e) = db::set_run(&self.store, &run) {
             tracing::warn!(daemon = %status.name, error = %e, "Cannot record the daemon's run state.");
         }
-    }
-}
-
-fn stopped(name: &str) -> Status {
-    Status {
-        name: name.to_string(),
-        state: State::Stopped,
-        seed_status: State::Stopped.seed_status(),
-        pid: None,
-        start_time: None,
-        since: 0,
-        uptime: 0,
-        retries: 0,
-        last_error: None,
-        limit_hits: 0,
-        limiter: "none".into(),
     }
 }
 

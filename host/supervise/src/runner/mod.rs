@@ -105,7 +105,7 @@ impl Runner {
         spec: ProgramSpec,
         state: State,
     ) -> (Runner, watch::Receiver<Status>) {
-        let (tx, rx) = watch::channel(Status::empty(&spec.name));
+        let (tx, rx) = watch::channel(Status::stopped(&spec.name));
         let runner = Runner {
             ctx,
             spec,
