@@ -25,7 +25,8 @@ use crate::{ProgramSpec, RunState, Status, procfs};
 
 mod wait;
 use wait::{
-    check_job, poll_job, signal_watched, sleep_until, system_to_unix, unix_to_system, wait_exit,
+    check_job, poll_job, session_gone, signal_watched, sleep_until, system_to_unix, unix_to_system,
+    wait_exit,
 };
 
 /// A request from the [`crate::Supervisor`] to a runner.
@@ -225,7 +226,14 @@ impl Runner {
             match wake {
                 Wake::Cmd(None) => return,
                 Wake::Cmd(Some(cmd)) => self.command(cmd),
-                Wake::Exit(status) => self.on_exit(status),
+                Wake::Exit(status) => {
+                    if self.state == State::Stopping
+                        && let Some(w) = &self.proc
+                    {
+                        session_gone(w.pid, Duration::from_secs(1)).await;
+                    }
+                    self.on_exit(status)
+                }
                 Wake::Timer => self.on_timer(),
                 Wake::Job(done) => {
                     self.job = None;

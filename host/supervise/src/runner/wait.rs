@@ -74,6 +74,20 @@ pub(super) async fn wait_exit(w: &mut Option<Watched>, poll: Duration) -> Option
     }
 }
 
+/// After a stopped program's leader exited: waits (at most `limit`) until no other live
+/// process of its session is left. SIGKILL reaches the whole group at once, but the kernel
+/// ends each member in its own time; a stop is not done while any of them still runs.
+pub(super) async fn session_gone(leader: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline
+        && procfs::tree_pids(leader)
+            .into_iter()
+            .any(|pid| procfs::start_time(pid).is_some_and(|start| procfs::is_alive(pid, start)))
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 pub(super) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
