@@ -9,6 +9,9 @@
 #            sync.bash, task.list, with the info plugins in its plugin directory.
 #   nodus:   every read plugin, the csv and prometheus writers at a 1 s interval for 12 s,
 #            nodusctl plugin list/stop/start and one scrape of /metrics.
+#   fleet:   both again under `polaris dev` (release), as on a host in service: gearman linked
+#            to Polaris over TLS runs sync.bash, async.bash, getinfo.* and daemon.* sent through
+#            the commands API; nodus posts its values to Polaris with the http writer.
 # Run it again after large changes to an agent; a stale layout only means a larger resident
 # set (bench/supervise-vs-supervisord.sh and bench/nodus-vs-collectd.sh show it).
 set -euo pipefail
@@ -17,16 +20,25 @@ LAYOUT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$LAYOUT")
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 
-PKGS=(-p gearman -p gearctl -p nodus -p nodusctl)
+PKGS=(-p gearman -p gearctl -p nodus -p nodusctl -p polaris)
 for d in "$REPO"/plugins/*/; do PKGS+=(-p "plugin-$(basename "$d")"); done
-(cd "$REPO" && cargo build --release --quiet "${PKGS[@]}")
+# Built in the compiler's order: valgrind names no function of a `.text.hot` section.
+(cd "$REPO" && HOT_LAYOUT=0 cargo build --release --quiet "${PKGS[@]}")
 BIN="${CARGO_TARGET_DIR:-$REPO/target}/release"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/layout-profile.XXXXXX")
-AGENT=""
+AGENT=""; DEV=""
 cleanup() {
-  if [ -n "$AGENT" ] && kill -0 "$AGENT" 2>/dev/null; then kill -TERM "$AGENT"; wait "$AGENT" || true; fi
-  pkill -f "$WORK/pkg/sleeper.sh" 2>/dev/null || true
+  local p
+  for p in "$AGENT" "$DEV"; do
+    if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then kill -TERM "$p"; wait "$p" || true; fi
+  done
+  # A daemon outlives gearman by design: end the sleeper if the run stopped half-way.
+  for f in "$WORK"/state/daemons/.supervise/*.json "$WORK"/dev/state/gearman/daemons/.supervise/*.json; do
+    [ -e "$f" ] || continue
+    p=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("pid") or "")' "$f" 2>/dev/null || true)
+    [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -88,7 +100,57 @@ sleep 4
 nctl plugin list
 stop_agent
 
+# ---------------------------------------------------------------- fleet: under polaris dev
+# `polaris dev` starts the agents found beside its executable: a copy of it sits beside two
+# wrappers that run the real agents under callgrind (no bootagent there: started directly).
+mkdir -p "$WORK/dev/bin"
+cp "$BIN/polaris" "$WORK/dev/bin/"
+ln -s "$BIN"/lib*.so "$WORK/dev/bin/"  # the plugin folder polaris dev gives its agents
+for a in gearman nodus; do
+  printf '#!/bin/sh\nexec valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no --callgrind-out-file=%s %s "$@" 2>>%s\n' \
+    "$WORK/cg.dev.$a" "$BIN/$a" "$WORK/valgrind.log" > "$WORK/dev/bin/$a"
+  chmod 755 "$WORK/dev/bin/$a"
+done
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+API=$(free_port); AGENTS=$(free_port)
+(cd "$WORK/dev" && exec bin/polaris dev --dir state --listen "127.0.0.1:$API" --agents-listen "127.0.0.1:$AGENTS") > "$WORK/dev.log" 2>&1 &
+DEV=$!
+python3 - "$API" "$WORK/dev/state/admin_token" "$(cat /proc/sys/kernel/hostname)" "file://$WORK/sleeper-1.0.tar.gz" <<'PY'
+import json, sys, time, urllib.request
+api, token_file, host, url = sys.argv[1:]
+def call(body):
+    token = open(token_file).read().strip()
+    req = urllib.request.Request(f"http://127.0.0.1:{api}/api/v1/commands", json.dumps(dict(hosts=[host], **body)).encode(),
+                                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    entry = json.load(urllib.request.urlopen(req, timeout=120))["response"][0]
+    if entry.get("resp") != "success":
+        raise RuntimeError(f"{body['method']}: {entry}")
+    return entry
+deadline = time.time() + 120
+while True:  # until the server is up and gearman (slow under callgrind) has linked
+    try:
+        call({"method": "sync.bash", "cmd": "uptime"}); break
+    except Exception:
+        if time.time() > deadline: raise
+        time.sleep(1)
+call({"method": "async.bash", "cmd": "sleep 1"})
+call({"method": "task.list"})
+for info in ("kernel", "os", "cpu", "memory", "users"):
+    call({"method": f"getinfo.{info}"})
+call({"method": "daemon.init", "name": "sleeper", "version": "1.0", "url": url, "start": "./sleeper.sh",
+      "stop": "kill:TERM", "start_delay": 1, "check": "process", "check_interval": 2})
+for method in ("daemon.start", "daemon.status", "daemon.list", "daemon.stop", "daemon.remove"):
+    call({"method": method, "args": "sleeper" if method != "daemon.list" else None})
+time.sleep(25)  # nodus (interval 10 s) posts a few times
+PY
+# The agents first (a clean exit writes the profile), then the server.
+pkill -TERM -f "callgrind-out-file=$WORK/cg.dev." || true
+for _ in $(seq 300); do pgrep -f "callgrind-out-file=$WORK/cg.dev." >/dev/null || break; sleep 0.1; done
+kill -TERM "$DEV"; wait "$DEV" || true; DEV=""
+
 # ---------------------------------------------------------------- linker scripts
-python3 "$LAYOUT/hot_functions.py" "$LAYOUT/gearman.ld" gearman "$WORK/cg.gearman"
-python3 "$LAYOUT/hot_functions.py" "$LAYOUT/nodus.ld" nodus "$WORK/cg.nodus"
-python3 "$LAYOUT/hot_functions.py" "$LAYOUT/plugins.ld" 'lib*.so' "$WORK/cg.gearman" "$WORK/cg.nodus"
+python3 "$LAYOUT/hot_functions.py" "$LAYOUT/gearman.ld" gearman "$WORK/cg.gearman" "$WORK/cg.dev.gearman"
+python3 "$LAYOUT/hot_functions.py" "$LAYOUT/nodus.ld" nodus "$WORK/cg.nodus" "$WORK/cg.dev.nodus"
+python3 "$LAYOUT/hot_functions.py" "$LAYOUT/plugins.ld" 'lib*.so' "$WORK"/cg.*
+echo "now build again (cargo build --release) to link with them"
+
