@@ -9,9 +9,10 @@
 #            sync.bash, task.list, with the info plugins in its plugin directory.
 #   nodus:   every read plugin, the csv and prometheus writers at a 1 s interval for 12 s,
 #            nodusctl plugin list/stop/start and one scrape of /metrics.
-#   fleet:   both again under `polaris dev` (release), as on a host in service: gearman linked
-#            to Polaris over TLS runs sync.bash, async.bash, getinfo.* and daemon.* sent through
-#            the commands API; nodus posts its values to Polaris with the http writer.
+#   fleet:   the seed's flow under `polaris dev` (release), as on a host in service: the
+#            bootagent reports, installs gearman and nodus from Polaris's packages and runs them;
+#            gearman, linked to Polaris over TLS, runs sync.bash, async.bash, getinfo.* and
+#            daemon.* sent through the commands API; nodus posts its values with the http writer.
 # Run it again after large changes to an agent; a stale layout only means a larger resident
 # set (bench/supervise-vs-supervisord.sh and bench/nodus-vs-collectd.sh show it).
 set -euo pipefail
@@ -20,7 +21,7 @@ LAYOUT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$LAYOUT")
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 
-PKGS=(-p gearman -p gearctl -p nodus -p nodusctl -p polaris)
+PKGS=(-p gearman -p gearctl -p nodus -p nodusctl -p polaris -p bootagent)
 for d in "$REPO"/plugins/*/; do PKGS+=(-p "plugin-$(basename "$d")"); done
 # Built in the compiler's order: valgrind names no function of a `.text.hot` section.
 (cd "$REPO" && HOT_LAYOUT=0 cargo build --release --quiet "${PKGS[@]}")
@@ -34,7 +35,7 @@ cleanup() {
     if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then kill -TERM "$p"; wait "$p" || true; fi
   done
   # A daemon outlives gearman by design: end the sleeper if the run stopped half-way.
-  for f in "$WORK"/state/daemons/.supervise/*.json "$WORK"/dev/state/gearman/daemons/.supervise/*.json; do
+  for f in "$WORK"/state/daemons/.supervise/*.json "$WORK"/dev/state/*/daemons/.supervise/*.json; do
     [ -e "$f" ] || continue
     p=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("pid") or "")' "$f" 2>/dev/null || true)
     [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
@@ -101,12 +102,13 @@ nctl plugin list
 stop_agent
 
 # ---------------------------------------------------------------- fleet: under polaris dev
-# `polaris dev` starts the agents found beside its executable: a copy of it sits beside two
-# wrappers that run the real agents under callgrind (no bootagent there: started directly).
+# `polaris dev` packs and starts the agents found beside its executable: a copy of it sits
+# beside mkpkg, the plugins and three wrappers that run the real agents under callgrind (the
+# packages hold the wrappers of gearman and nodus, which the bootagent installs and starts).
 mkdir -p "$WORK/dev/bin"
 cp "$BIN/polaris" "$WORK/dev/bin/"
-ln -s "$BIN"/lib*.so "$WORK/dev/bin/"  # the plugin folder polaris dev gives its agents
-for a in gearman nodus; do
+ln -s "$BIN/mkpkg" "$BIN"/lib*.so "$WORK/dev/bin/"
+for a in bootagent gearman nodus; do
   printf '#!/bin/sh\nexec valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no --callgrind-out-file=%s %s "$@" 2>>%s\n' \
     "$WORK/cg.dev.$a" "$BIN/$a" "$WORK/valgrind.log" > "$WORK/dev/bin/$a"
   chmod 755 "$WORK/dev/bin/$a"
@@ -126,8 +128,8 @@ def call(body):
     if entry.get("resp") != "success":
         raise RuntimeError(f"{body['method']}: {entry}")
     return entry
-deadline = time.time() + 120
-while True:  # until the server is up and gearman (slow under callgrind) has linked
+deadline = time.time() + 600
+while True:  # until gearman is installed and linked (slow under callgrind)
     try:
         call({"method": "sync.bash", "cmd": "uptime"}); break
     except Exception:
@@ -151,6 +153,7 @@ kill -TERM "$DEV"; wait "$DEV" || true; DEV=""
 # ---------------------------------------------------------------- linker scripts
 python3 "$LAYOUT/hot_functions.py" "$LAYOUT/gearman.ld" gearman "$WORK/cg.gearman" "$WORK/cg.dev.gearman"
 python3 "$LAYOUT/hot_functions.py" "$LAYOUT/nodus.ld" nodus "$WORK/cg.nodus" "$WORK/cg.dev.nodus"
+python3 "$LAYOUT/hot_functions.py" "$LAYOUT/bootagent.ld" bootagent "$WORK/cg.dev.bootagent"
 python3 "$LAYOUT/hot_functions.py" "$LAYOUT/plugins.ld" 'lib*.so' "$WORK"/cg.*
 echo "now build again (cargo build --release) to link with them"
 
