@@ -80,6 +80,7 @@ if ! (cd "$REPO" && cargo build --release "${BUILD_PKGS[@]}") > "$WORK/build.log
 fi
 tail -1 "$WORK/build.log"
 NODUS="$TARGET_DIR/release/nodus"
+hot_kb() { readelf -SW "$1" | sed -n 's/.*\.text\.hot *PROGBITS *[0-9a-f]* [0-9a-f]* \([0-9a-f]*\) .*/\1/p' | { read -r h || true; echo $(( 0x${h:-0} / 1024 )); }; }
 N_VERSION=$("$NODUS" --version 2>/dev/null | awk '{print $NF}')
 N_TYPESDB="$REPO/types.db"
 
@@ -344,6 +345,9 @@ echo "=== FIGURES nodus-vs-collectd ==="
   echo "nproc: $(nproc)"
   echo "collectd_config_test_rc: $C_T_RC"
   echo "nodus_config_test_rc: $N_T_RC"
+  # Hot-code sections (layout/README.md) of nodus and its csv plugin; 0 means linked without one.
+  echo "nodus_text_hot_kb: $(hot_kb "$NODUS")"
+  echo "nodus_csv_plugin_text_hot_kb: $(hot_kb "$TARGET_DIR/release/libcsv.so")"
   for l in collectd nodus; do
     echo "${l}_run_s: ${F[$l.run_s]}"
     echo "${l}_threads: ${F[$l.threads]}"

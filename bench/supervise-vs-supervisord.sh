@@ -73,6 +73,8 @@ stat_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 sched_ms()   { cat /proc/"$1"/task/*/sched 2>/dev/null | awk '$1 == "se.sum_exec_runtime" {s += $3} END {printf "%.3f", s}'; }
 status_kb()  { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 rel()        { awk -v a="$T0" -v b="$1" 'BEGIN{printf "%.3f", b - a}'; }
+# Size of the binary's hot-code section (layout/README.md); 0 means it was linked without one.
+hot_kb()     { readelf -SW "$1" | sed -n 's/.*\.text\.hot *PROGBITS *[0-9a-f]* [0-9a-f]* \([0-9a-f]*\) .*/\1/p' | { read -r h || true; echo $(( 0x${h:-0} / 1024 )); }; }
 ctl()        { "$GEARCTL" -s "$WORK/gearman.sock" "$@"; }
 field()      { python3 -c 'import json,sys; d=json.load(sys.stdin); print((d.get("data") or {}).get(sys.argv[1], ""))' "$1"; }
 
@@ -167,6 +169,7 @@ gearman_rss_end_kb: $RSS_END
 gearman_rss_peak_vmhwm_kb: $HWM
 gearman_rss_anon_kb: $ANON
 gearman_rss_file_kb: $FILEB
+gearman_text_hot_kb: $(hot_kb "$GEARMAN")
 gearman_cpu_s: $(awk -v t="$CPU_T" -v hz="$HZ" 'BEGIN{printf "%.2f", t / hz}')
 gearman_cpu_sched_ms_total: $SCHED_T
 gearman_cpu_ms_per_s_before_stop_sched: $(awk -v a="$SCHED_BEFORE" -v d="$(rel "$T_BEFORE")" 'BEGIN{printf "%.2f", a / d}')
