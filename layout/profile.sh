@@ -43,10 +43,11 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Mangled names (what the linker scripts need), one name per line.
+CALLGRIND="valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no"
 callgrind() { # OUT CMD...
   local out=$1; shift
-  valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
-    --callgrind-out-file="$out" "$@" 2>> "$WORK/valgrind.log" &
+  $CALLGRIND --callgrind-out-file="$out" "$@" 2>> "$WORK/valgrind.log" &
   AGENT=$!
 }
 wait_for() { for _ in $(seq 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; "$@"; }
@@ -109,8 +110,8 @@ mkdir -p "$WORK/dev/bin"
 cp "$BIN/polaris" "$WORK/dev/bin/"
 ln -s "$BIN/mkpkg" "$BIN"/lib*.so "$WORK/dev/bin/"
 for a in bootagent gearman nodus; do
-  printf '#!/bin/sh\nexec valgrind --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no --callgrind-out-file=%s %s "$@" 2>>%s\n' \
-    "$WORK/cg.dev.$a" "$BIN/$a" "$WORK/valgrind.log" > "$WORK/dev/bin/$a"
+  printf '#!/bin/sh\nexec %s --callgrind-out-file=%s %s "$@" 2>>%s\n' \
+    "$CALLGRIND" "$WORK/cg.dev.$a" "$BIN/$a" "$WORK/valgrind.log" > "$WORK/dev/bin/$a"
   chmod 755 "$WORK/dev/bin/$a"
 done
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
