@@ -11,6 +11,8 @@
 //! # ca = "/etc/cargo/ca.pem"     # extra CA for https (Polaris and packages)
 //! upgrade_watch = 30             # seconds a new version must keep running
 //! timeout = 30                   # seconds per request (downloads: per read)
+//! # release_key = "RWQ..."       # minisign public key packages must be signed with
+//! # release_key_file = "/etc/cargo/release.pub"   # or: a minisign.pub file
 //! ```
 //!
 //! A `config` job's `svrlist` and `step` are kept in the state (see [`crate::state`]) and win
@@ -54,6 +56,11 @@ pub struct Config {
     /// Seconds a request may take to connect or between two reads.
     #[serde(default = "default_timeout")]
     pub timeout: u64,
+    /// Minisign public key (the `RWQ...` line, or a whole `minisign.pub` text) every package
+    /// must be signed with (`<url>.minisig`); unset: packages are not signature-checked.
+    pub release_key: Option<String>,
+    /// A `minisign.pub` file holding that key instead (not both).
+    pub release_key_file: Option<PathBuf>,
 }
 
 fn default_step() -> u64 {
@@ -93,7 +100,27 @@ impl Config {
         if config.package_password.is_some() && config.package_user.is_none() {
             return Err("package_password needs package_user".into());
         }
+        if let Some(text) = &config.release_key {
+            if config.release_key_file.is_some() {
+                return Err("set release_key or release_key_file, not both".into());
+            }
+            crate::signature::ReleaseKey::parse(text).map_err(|e| format!("release_key: {e}"))?;
+        }
         Ok(config)
+    }
+
+    /// The release key packages must be signed with, if one is configured (read from
+    /// `release_key_file` when that is the one set).
+    pub fn release_key(&self) -> Result<Option<crate::signature::ReleaseKey>, String> {
+        match (&self.release_key, &self.release_key_file) {
+            (Some(text), _) => crate::signature::ReleaseKey::parse(text)
+                .map(Some)
+                .map_err(|e| format!("release_key: {e}")),
+            (None, Some(path)) => crate::signature::ReleaseKey::from_file(path)
+                .map(Some)
+                .map_err(|e| format!("release_key_file: {e}")),
+            (None, None) => Ok(None),
+        }
     }
 
     /// The configured host name, else the system's.

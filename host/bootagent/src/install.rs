@@ -1,5 +1,5 @@
 //! `install` and `upgrade`: download and verify (nothing is unpacked before the checksum
-//! matches), unpack beside the installed version, stop the old one, switch `current`, start
+//! matches and, with a release key, the signature does), unpack beside the installed version, stop the old one, switch `current`, start
 //! the new one and watch it for `upgrade_watch`; if it does not keep running, switch back and
 //! start the old version again (or, for a first install, remove it). The job's message says
 //! which: `installed X`, `upgraded to X (from Y)` or `rolled back to Y: <why>`.
@@ -29,10 +29,9 @@ pub async fn install(m: &mut Manager, job: &BootJob, name: &str) -> Outcome {
 
     let fetcher = m.fetcher.clone();
     let dir = m.download_dir.clone();
+    let key = m.release_key.clone();
     let download = tokio::task::spawn_blocking(move || {
-        fetcher
-            .fetch(&url, Some(&checksum), &dir)
-            .map_err(|e| e.to_string())
+        crate::signature::download(&fetcher, key.as_deref(), &url, &checksum, &dir)
     })
     .await
     .map_err(|e| format!("download task failed: {e}"))??;

@@ -14,6 +14,8 @@
 //! - [`package`]: the `.tar.gz` + `manifest.toml` format, unpack and pack (`mkpkg`).
 //! - [`layout`]: version folders and the atomic `current` symlink.
 //! - [`state`] and [`spool`]: what survives a restart (state.json, results/).
+//! - [`signature`]: the release key and the check of a package's `.minisig` before unpacking;
+//!   used by `install`. [`signing`]: key pairs and signatures for `mkpkg`.
 //!
 //! Downloads (http, https, ftp, with SHA-256 verification) and the tar/gzip unpacking are the
 //! `fetch` crate's, shared with gearman; `main` makes the [`fetch::Fetcher`] `install` uses.
@@ -26,5 +28,7 @@ pub mod layout;
 pub mod manager;
 pub mod package;
 pub mod programs;
+pub mod signature;
+pub mod signing;
 pub mod spool;
 pub mod state;

@@ -66,6 +66,7 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
     let user_agent = concat!("bootagent/", env!("CARGO_PKG_VERSION"));
     // Polaris and its package server answer directly: a redirect is an error to report.
     let agent = http_agent(user_agent, config.ca.as_deref(), timeout, 0)?;
+    let release_key = config.release_key().map_err(anyhow::Error::msg)?;
     let state = StateFile::open(dir)?;
     let spool = Spool::open(dir)?;
     let _pid = cli.agent.detach()?;
@@ -92,8 +93,15 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
             download_dir: dir.join("downloads"),
             log_dir,
             watch: Duration::from_secs_f64(config.upgrade_watch),
+            release_key: release_key.map(Arc::new),
         };
         tracing::info!(hostname = %config.hostname(), "{} starting.", bootagent::daemon::version());
+        match &manager.release_key {
+            Some(key) => {
+                tracing::info!(key = %key.id(), "Packages must be signed by the release key.")
+            }
+            None => tracing::warn!("No release_key: packages are not signature-checked."),
+        }
         let daemon = Daemon {
             config: config.clone(),
             manager,

@@ -34,6 +34,8 @@ pub struct Manager {
     pub log_dir: PathBuf,
     /// How long a new version must keep running.
     pub watch: Duration,
+    /// The key packages must be signed with (`release_key`); `None`: not checked.
+    pub release_key: Option<Arc<crate::signature::ReleaseKey>>,
 }
 
 /// A finished job's outcome before it becomes a [`JobResult`].
