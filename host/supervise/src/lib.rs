@@ -24,7 +24,8 @@ pub mod spec;
 pub mod state;
 mod supervisor;
 
-pub use spec::{CheckSpec, Limits, ProgramSpec, StopSpec};
+pub use spawn::{CLEAN_PATH, PASSED_ENV};
+pub use spec::{CheckSpec, Limits, ProgramSpec, StopSpec, check_name};
 pub use state::{Action, Event, State, Transition, backoff, next};
 pub use supervisor::{LimitMode, Options, Supervisor};
 pub use wire::boot::AgentState;

@@ -179,9 +179,27 @@ impl ChildSetup {
     }
 }
 
+/// The `PATH` every supervised program starts with (the spec's `env` may replace it).
+pub const CLEAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The only variables taken from the supervisor's own environment: how text and times are
+/// shown, nothing that changes what runs or where it finds its files.
+pub const PASSED_ENV: [&str; 3] = ["LANG", "LC_ALL", "TZ"];
+
+/// `/bin/sh -c <cmd>` with a clean environment: [`CLEAN_PATH`], the [`PASSED_ENV`] variables
+/// the supervisor has, `USER`/`LOGNAME`/`HOME` of the spec's user, then the spec's `env`.
 fn shell(cmd: &str, spec: &ProgramSpec, creds: &Option<Credentials>) -> Command {
     let mut command = Command::new("/bin/sh");
-    command.arg("-c").arg(cmd).stdin(Stdio::null());
+    command
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .env_clear()
+        .env("PATH", CLEAN_PATH);
+    for name in PASSED_ENV {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
     if let Some(dir) = &spec.workdir {
         command.current_dir(dir);
     }

@@ -17,7 +17,7 @@ use crate::Error;
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(default)]
 pub struct ProgramSpec {
-    /// Unique name: 1–64 of `A-Z a-z 0-9 . _ -`, not starting with a dot.
+    /// Unique name: 1–64 of `A-Z a-z 0-9 . _ + -`, not starting with `.` or `-` ([`check_name`]).
     pub name: String,
     /// Shell command (`/bin/sh -c`) that runs the program in the foreground.
     pub start: String,
@@ -44,7 +44,9 @@ pub struct ProgramSpec {
     pub user: Option<String>,
     /// Run with this group; default: the user's primary group.
     pub group: Option<String>,
-    /// Variables added to the supervisor's environment.
+    /// The program's environment, over a clean one (`PATH` of [`crate::CLEAN_PATH`], `LANG`,
+    /// `LC_ALL`, `TZ` from the supervisor; `USER`, `LOGNAME`, `HOME` of `user`): nothing else
+    /// of the supervisor's environment reaches the program.
     pub env: BTreeMap<String, String>,
     /// CPU and memory limits.
     pub limits: Limits,
@@ -107,21 +109,35 @@ impl ProgramSpec {
     }
 }
 
-/// Checks a program name: 1–64 of `A-Z a-z 0-9 . _ -`, not starting with a dot.
+/// Checks a program name; see [`check_name`] for the rule.
 pub fn validate_name(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
+    check_name("program name", name).map_err(Error::InvalidSpec)
+}
+
+/// Longest name [`check_name`] accepts.
+pub const MAX_NAME: usize = 64;
+
+/// The one check of every name the agents turn into a path (agent and daemon names, package
+/// versions): 1 to 64 of `A-Z a-z 0-9 . _ + -`, not starting with `.` or `-`. So no `/`, no
+/// `..`, no NUL, nothing absolute, nothing empty, nothing a shell or `getopt` reads as an option.
+/// The error names `what` and the value (shown escaped, cut at 80 characters).
+pub fn check_name(what: &str, value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_NAME
+        && !value.starts_with(['.', '-'])
+        && value
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
     if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidSpec(format!(
-            "bad program name `{name}`: 1-64 of A-Z a-z 0-9 . _ -, not starting with a dot"
-        )))
+        return Ok(());
     }
+    let mut shown: String = value.escape_debug().take(80).collect();
+    if shown.len() < value.escape_debug().count() {
+        shown.push('…');
+    }
+    Err(format!(
+        "{what} `{shown}` must be 1 to {MAX_NAME} of letters, digits and . _ + - (not starting with . or -)"
+    ))
 }
 
 /// How a program is stopped. Text form: `kill:<signal>` (name with or without `SIG`, or
@@ -455,6 +471,12 @@ mod tests {
         assert!(validate_name("nodus-1.2_x").is_ok());
         for bad in ["", ".hidden", "a/b", &"x".repeat(65)] {
             assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_name("agent name", "gearman+1.0").is_ok());
+        for bad in ["/", "..", "a/../../b", "/etc", "a\0b", "-rf", "a b", &"y".repeat(300)] {
+            let err = check_name("agent name", bad).unwrap_err();
+            assert!(err.starts_with("agent name `"), "{err}");
+            assert!(err.chars().count() < 200, "{err}");
         }
     }
 }
