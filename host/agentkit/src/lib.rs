@@ -1,9 +1,13 @@
 //! What every agent binary (nodus, gearman, bootagent) does at start, in one place: its common
 //! flags ([`AgentArgs`]), logs to a file (`-L`) or stderr at a level an environment variable may
 //! override, a PID file (`-P`) removed on exit, one malloc arena for all of its threads, and
-//! free heap pages given back after a burst of work.
+//! free heap pages given back after a burst of work. Also the hardening every agent shares:
+//! [`private`] state (folders `0700`, files `0600`) and [`socket`] (control sockets bound
+//! under a restrictive umask, each peer checked with `SO_PEERCRED`).
 
 mod cli;
+pub mod private;
+pub mod socket;
 
 pub use cli::{AgentArgs, AgentDefaults};
 
