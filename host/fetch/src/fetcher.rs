@@ -149,15 +149,25 @@ impl Fetcher {
                 error,
             }
         };
-        std::fs::create_dir_all(dir).map_err(local("create", dir))?;
+        // Downloads are private to the agent: folders made 0700, the file 0600.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .map_err(local("create", dir))?;
         let mut body = self.open(url)?;
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let download = Download {
             path: dir.join(format!("download-{}-{n}.part", std::process::id())),
         };
-        let mut file =
-            std::fs::File::create(download.path()).map_err(local("create", download.path()))?;
+        let mut file = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+            0o600,
+        )
+        .open(download.path())
+        .map_err(local("create", download.path()))?;
         let shown = without_userinfo(url);
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 64 * 1024];
@@ -324,7 +334,16 @@ mod tests {
         let (port, server) = serve_once(gz.finish().unwrap());
         let url = format!("http://pkg:p%40ss@127.0.0.1:{port}/daemons/sleeper-1.0.tgz");
 
-        let download = fetcher().fetch(&url, None, dir.path()).unwrap();
+        let downloads = dir.path().join("downloads");
+        let download = fetcher().fetch(&url, None, &downloads).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode_of = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode_of(&downloads),
+            0o700,
+            "the downloads folder is private"
+        );
+        assert_eq!(mode_of(download.path()), 0o600, "so is the download");
         let head = server.join().unwrap();
         assert!(
             head.starts_with("GET /daemons/sleeper-1.0.tgz HTTP/1.1"),
@@ -337,14 +356,9 @@ mod tests {
         let folder = dir.path().join("daemons/sleeper/1.0");
         kind.unpack(download.path(), &folder).unwrap();
         drop(download);
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(folder.join("run.sh"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o755);
-        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(left.len(), 1, "only the daemons folder: {left:?}");
+        assert_eq!(mode_of(&folder.join("run.sh")), 0o755);
+        let left: Vec<_> = std::fs::read_dir(&downloads).unwrap().collect();
+        assert!(left.is_empty(), "the download is gone: {left:?}");
     }
 
     #[test]

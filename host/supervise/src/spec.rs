@@ -473,7 +473,16 @@ mod tests {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
         assert!(check_name("agent name", "gearman+1.0").is_ok());
-        for bad in ["/", "..", "a/../../b", "/etc", "a\0b", "-rf", "a b", &"y".repeat(300)] {
+        for bad in [
+            "/",
+            "..",
+            "a/../../b",
+            "/etc",
+            "a\0b",
+            "-rf",
+            "a b",
+            &"y".repeat(300),
+        ] {
             let err = check_name("agent name", bad).unwrap_err();
             assert!(err.starts_with("agent name `"), "{err}");
             assert!(err.chars().count() < 200, "{err}");

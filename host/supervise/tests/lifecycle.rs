@@ -207,7 +207,9 @@ async fn a_program_runs_as_its_user_with_supplementary_groups_and_env() {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     assert!(environ.split(|b| *b == 0).any(|kv| kv == b"GREETING=hello"));
     // A clean environment: nothing of this test process's (CARGO_*, RUST_*, ...) gets through.
-    let allowed = ["PATH", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "HOME", "PWD", "GREETING"];
+    let allowed = [
+        "PATH", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "HOME", "PWD", "GREETING",
+    ];
     for kv in environ.split(|b| *b == 0).filter(|kv| !kv.is_empty()) {
         let text = String::from_utf8_lossy(kv);
         let key = text.split('=').next().unwrap_or_default();
