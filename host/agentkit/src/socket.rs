@@ -71,13 +71,11 @@ impl SocketAccess {
             Some(name) => {
                 let gid = match name.parse::<u32>() {
                     Ok(gid) => gid,
-                    Err(_) => {
-                        Group::from_name(name)
-                            .with_context(|| format!("look up group `{name}`"))?
-                            .with_context(|| format!("socket_group: no such group `{name}`"))?
-                            .gid
-                            .as_raw()
-                    }
+                    Err(_) => Group::from_name(name)
+                        .with_context(|| format!("look up group `{name}`"))?
+                        .with_context(|| format!("socket_group: no such group `{name}`"))?
+                        .gid
+                        .as_raw(),
                 };
                 Some((name.to_string(), gid))
             }
@@ -213,7 +211,10 @@ mod tests {
         assert!(access.check(&peer(0, 0)).is_ok());
         assert!(access.check(&peer(1000, 1000)).is_ok());
         let refusal = access.check(&peer(65534, 65534)).unwrap_err();
-        assert!(refusal.starts_with("permission denied: uid 65534"), "{refusal}");
+        assert!(
+            refusal.starts_with("permission denied: uid 65534"),
+            "{refusal}"
+        );
         assert!(refusal.contains("socket_group"), "{refusal}");
         let grouped = SocketAccess {
             own_uid: 0,
