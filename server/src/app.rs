@@ -1,6 +1,8 @@
-//! The router and the server's life: routes, body limits, the offline sweeper, and `run` /
-//! `serve`, which serve HTTP (and, with `[agents]`, the gearman TLS listener, its dispatcher
-//! and session keeper) on listeners the caller bound (tests bind 127.0.0.1:0) until a shutdown
+//! The router and the server's life: routes, body limits and the request timeout, the CA and
+//! server certificate ([`pki_state`]), the sweeper (offline hosts, revoked hosts' connections),
+//! and `run` / `serve`, which serve HTTPS (or, configured so, plain HTTP) through
+//! [`crate::listener`] and, with `[agents]`, the gearman TLS listener with its dispatcher and
+//! session keeper, on listeners the caller bound (tests bind 127.0.0.1:0) until a shutdown
 //! future resolves.
 
 use std::future::Future;
@@ -14,25 +16,63 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::agents::{self, Hub};
-use crate::api::{self, admin, agent, commands, gearman, metrics};
-use crate::config::Config;
+use crate::api::{self, admin, agent, commands, enroll, gearman, metrics};
+use crate::config::{Config, TlsConfig};
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::listener::ConnLimiter;
+use crate::pki::tls::{ClientAuth, server_config};
+use crate::pki::{Authority, write_private};
+use crate::state::{AppState, Pki};
 use crate::telemetry::{self, Telemetry};
 use crate::{openapi, packages};
 
-/// Builds the state: connects to and migrates the database.
+/// Builds the state: connects to and migrates the database, loads (or makes) the CA.
 pub async fn state(config: Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database).await?;
     db.migrate().await?;
     let telemetry = Arc::new(Telemetry::default());
     let hub = Arc::new(Hub::new(config.agents.as_ref(), telemetry.clone()));
+    let pki = config.tls.as_ref().map(pki_state).transpose()?.map(Arc::new);
     Ok(AppState {
         db,
         config: Arc::new(config),
         telemetry,
         hub,
+        pki,
+    })
+}
+
+/// The CA of `[tls]` and the server certificate: the configured one, or one the CA issues for
+/// `names` into `ca_dir` (made again at each start, so a change of names takes effect).
+pub fn pki_state(tls: &TlsConfig) -> anyhow::Result<Pki> {
+    let authority = Authority::load_or_create(&tls.ca_dir)?;
+    let (server_cert, server_key) = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        _ => {
+            let mut names = tls.names.clone();
+            if names.is_empty() {
+                names = vec!["localhost".into(), "127.0.0.1".into()];
+                if let Ok(host) = nix::unistd::gethostname()
+                    && let Ok(host) = host.into_string()
+                {
+                    names.push(host);
+                }
+            }
+            let (chain, key) = authority.issue_server(&names)?;
+            let (cert_path, key_path) = (tls.ca_dir.join("server.pem"), tls.ca_dir.join("server.key"));
+            write_private(&key_path, &key, 0o600)?;
+            write_private(&cert_path, &chain, 0o644)?;
+            (cert_path, key_path)
+        }
+    };
+    // Fail at start, not at the first connection, when the files do not fit together.
+    server_config(&server_cert, &server_key, &authority.ca_path, ClientAuth::Optional)?;
+    Ok(Pki {
+        authority,
+        server_cert,
+        server_key,
+        host_cert_lifetime: i64::try_from(tls.host_cert_lifetime).unwrap_or(i64::MAX),
     })
 }
 
@@ -48,6 +88,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/agents", get(gearman::agents))
         .route("/hosts/{hostname}/cron-runs", get(gearman::cron_runs))
         .route("/metrics/query", get(metrics::query))
+        .route("/enrollment-tokens", post(enroll::create_token))
+        .route("/hosts/{hostname}/revoke", post(enroll::revoke))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             api::require_admin,
@@ -55,6 +97,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     let mut router = Router::new()
         .route("/agent/status", post(agent::status))
         .route("/agent/job/result", post(agent::job_result))
+        .route("/agent/enroll", post(enroll::enroll))
+        .route("/agent/renew", post(enroll::renew))
         .route("/api/v1/metrics", post(metrics::ingest))
         .nest("/api/v1", admin)
         .route("/api/openapi.json", get(openapi::openapi_json))
@@ -62,7 +106,12 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .fallback(|| async {
             ApiError::not_found(wire::retcode::NOT_FOUND, "Not found: no such route")
         })
+        .method_not_allowed_fallback(crate::extract::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body))
+        .layer(middleware::from_fn_with_state(
+            Duration::from_secs(state.config.connections.request_timeout),
+            request_timeout,
+        ))
         .layer(middleware::from_fn_with_state(
             state.telemetry.clone(),
             telemetry::track,
@@ -74,17 +123,48 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     Ok(router.with_state(state))
 }
 
-/// Marks silent hosts offline every second, until the process ends.
+/// Middleware: a request (reading its body included) that takes longer than the configured
+/// time is answered 408 (3026) and dropped. Package transfers are outside it.
+async fn request_timeout(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            wire::retcode::TIMED_OUT,
+            format!("Timed out: the request took longer than {} s", limit.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// Every second, until the process ends: marks silent hosts offline, and closes this
+/// replica's connections of hosts revoked (on any replica) since the last round.
 fn spawn_sweeper(state: &AppState) {
-    let (db, steps) = (state.db.clone(), state.config.offline_after_steps);
+    let (db, steps, hub) = (state.db.clone(), state.config.offline_after_steps, state.hub.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut revoked_since = chrono::Utc::now().timestamp();
         loop {
             tick.tick().await;
             match db.mark_offline(steps).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("{n} host(s) went offline."),
                 Err(e) => tracing::warn!("offline sweep failed: {e}"),
+            }
+            let now = chrono::Utc::now().timestamp();
+            match db.revoked_since(revoked_since).await {
+                Ok(hosts) => {
+                    for host in hosts {
+                        hub.close_host(&host);
+                    }
+                    revoked_since = now;
+                }
+                Err(e) => tracing::warn!("revocation sweep failed: {e}"),
             }
         }
     });
@@ -141,11 +221,16 @@ pub async fn serve(
     let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    if let (Some(listener), Some(config)) = (agents, &state.config.agents) {
-        let tls = agents::tls::server_config(config)?;
-        if let Some(limit) = agents::tls::raise_nofile() {
-            tracing::info!("Open-files limit: {limit}.");
-        }
+    if let Some(limit) = crate::pki::tls::raise_nofile() {
+        tracing::info!("Open-files limit: {limit}.");
+    }
+    if let (Some(listener), Some(config), Some(pki)) = (agents, &state.config.agents, &state.pki) {
+        let (cert, key) = match (&config.cert, &config.key) {
+            (Some(cert), Some(key)) => (cert.as_path(), key.as_path()),
+            _ => (pki.server_cert.as_path(), pki.server_key.as_path()),
+        };
+        let tls = server_config(cert, key, &pki.authority.ca_path, ClientAuth::Required)?;
+        let limiter = ConnLimiter::new(config.max_connections, config.max_connections_per_address);
         state.db.reset_replica(&state.hub.replica).await?;
         tracing::info!(
             "Agents: wss://{}{} (replica {})",
@@ -160,14 +245,29 @@ pub async fn serve(
         tokio::spawn(agents::listener::serve(
             listener,
             tls,
+            limiter,
             state.hub.clone(),
             state.db.clone(),
             wait(stopped.clone()),
         ));
     }
+    let tls = match &state.pki {
+        Some(pki) => Some(server_config(
+            &pki.server_cert,
+            &pki.server_key,
+            &pki.authority.ca_path,
+            ClientAuth::Optional,
+        )?),
+        None => {
+            tracing::warn!(
+                "Serving plain HTTP (plain_http = true): no agent can authenticate; \
+                 for loopback development only."
+            );
+            None
+        }
+    };
+    let limits = state.config.connections.clone();
     let router = router(state)?;
-    axum::serve(http, router)
-        .with_graceful_shutdown(wait(stopped))
-        .await?;
+    crate::listener::serve(http, tls, router, limits, wait(stopped)).await;
     Ok(())
 }

@@ -28,6 +28,68 @@ pub struct Config {
     pub packages: Option<PackagesConfig>,
     /// The gearman listener (TLS WebSocket); absent = no agent listener.
     pub agents: Option<AgentsConfig>,
+    /// HTTPS on `listen` and the Polaris CA that enrolls hosts; required unless `plain_http`.
+    pub tls: Option<TlsConfig>,
+    /// Serve plain HTTP on `listen` without `[tls]`: for loopback development only. No agent
+    /// can authenticate then, so the agent endpoints refuse every request.
+    #[serde(default)]
+    pub plain_http: bool,
+    /// Timeouts and caps of the HTTP(S) listener.
+    #[serde(default)]
+    pub connections: ConnectionsConfig,
+    /// Caps on what one request may carry or create (`[limits]`).
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
+}
+
+/// HTTPS and the Polaris CA.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Folder of the CA (`ca.pem`, `ca.key`), made at first start when empty. Replicas share
+    /// it. Agents pin `ca.pem`.
+    pub ca_dir: PathBuf,
+    /// Server certificate chain (PEM); default: one the CA issues for `names`, kept in
+    /// `ca_dir` as `server.pem` / `server.key`.
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    pub key: Option<PathBuf>,
+    /// DNS names and addresses of the issued server certificate (default: `localhost`,
+    /// `127.0.0.1` and this machine's host name).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Lifetime of the host certificates issued at enrollment and renewal, in seconds (agents
+    /// renew when a third of it is left).
+    #[serde(default = "default_host_cert_lifetime")]
+    pub host_cert_lifetime: u64,
+}
+
+/// Timeouts and caps of the HTTP(S) listener (slow or idle clients cannot hold it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// Seconds a client may take to send a request's headers (also the keep-alive idle time).
+    pub header_timeout: u64,
+    /// Seconds a request may take from its headers to its answer (package transfers excepted).
+    pub request_timeout: u64,
+    /// Seconds the TLS handshake may take.
+    pub handshake_timeout: u64,
+    /// Open connections at once; more are closed at once.
+    pub max: usize,
+    /// Open connections at once from one address.
+    pub max_per_address: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig {
+            header_timeout: 10,
+            request_timeout: 60,
+            handshake_timeout: 10,
+            max: 10_000,
+            max_per_address: 1_000,
+        }
+    }
 }
 
 /// The listener gearman agents connect to (`wss://<listen>/agent/ws`).
@@ -37,12 +99,17 @@ pub struct AgentsConfig {
     /// Address of the TLS listener.
     #[serde(default = "default_agents_listen")]
     pub listen: SocketAddr,
-    /// PEM certificate chain of the server.
-    pub cert: PathBuf,
+    /// PEM certificate chain of the server (default: the HTTPS listener's). Agents must
+    /// present a client certificate of the Polaris CA naming the host they claim in `init`.
+    pub cert: Option<PathBuf>,
     /// PEM private key of the server.
-    pub key: PathBuf,
-    /// PEM CA certificate(s): when set, agents must present a client certificate it signed.
-    pub client_ca: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Agent connections at once; more are closed at once.
+    #[serde(default = "default_agent_connections")]
+    pub max_connections: usize,
+    /// Agent connections at once from one address.
+    #[serde(default = "default_agent_connections_per_address")]
+    pub max_connections_per_address: usize,
     /// Seconds between pings; a connection silent for 3 × heartbeat is dropped, and a session
     /// not refreshed for 3 × heartbeat counts as offline.
     #[serde(default = "default_heartbeat")]
@@ -67,6 +134,17 @@ pub struct PackagesConfig {
     /// Largest upload (`PUT`), in bytes.
     #[serde(default = "default_max_upload")]
     pub max_upload: u64,
+    /// The htpasswd users who may upload (`PUT`); every other user only downloads. Empty (the
+    /// default): nobody uploads over HTTP.
+    #[serde(default)]
+    pub uploaders: Vec<String>,
+    /// Failed logins one client address may make per `login_window` before it is answered
+    /// 429 until the window ends.
+    #[serde(default = "default_login_failures")]
+    pub login_failures: u32,
+    /// Seconds of the failed-login window.
+    #[serde(default = "default_login_window")]
+    pub login_window: u64,
 }
 
 fn default_listen() -> SocketAddr {
@@ -87,8 +165,23 @@ fn default_agents_listen() -> SocketAddr {
 fn default_heartbeat() -> u64 {
     15
 }
+fn default_host_cert_lifetime() -> u64 {
+    30 * 86_400
+}
+fn default_agent_connections() -> usize {
+    50_000
+}
+fn default_agent_connections_per_address() -> usize {
+    1_000
+}
 fn default_realm() -> String {
     "Restricted".into()
+}
+fn default_login_failures() -> u32 {
+    10
+}
+fn default_login_window() -> u64 {
+    60
 }
 fn default_max_upload() -> u64 {
     8 * 1024 * 1024 * 1024
@@ -122,7 +215,46 @@ impl Config {
         if self.offline_after_steps == 0 {
             return Err("offline_after_steps must be at least 1".into());
         }
+        self.limits.check()?;
+        if let Some(packages) = &self.packages
+            && (packages.login_failures == 0 || packages.login_window == 0)
+        {
+            return Err("packages.login_failures and login_window must be at least 1".into());
+        }
+        match (&self.tls, self.plain_http) {
+            (None, false) => {
+                return Err("Polaris serves HTTPS: add a [tls] section with ca_dir \
+                    (or plain_http = true, for loopback development only)"
+                    .into());
+            }
+            (Some(_), true) => return Err("plain_http and [tls] exclude each other".into()),
+            _ => {}
+        }
+        if let Some(tls) = &self.tls {
+            if tls.cert.is_some() != tls.key.is_some() {
+                return Err("tls.cert and tls.key go together".into());
+            }
+            if !(60..=10 * 365 * 86_400).contains(&tls.host_cert_lifetime) {
+                return Err("tls.host_cert_lifetime must be 60 s to 10 years".into());
+            }
+        }
+        let c = &self.connections;
+        if [c.header_timeout, c.request_timeout, c.handshake_timeout].contains(&0)
+            || c.max == 0
+            || c.max_per_address == 0
+        {
+            return Err("connections: timeouts and caps must be at least 1".into());
+        }
         if let Some(agents) = &self.agents {
+            if self.tls.is_none() {
+                return Err("[agents] needs [tls]: agents authenticate with certificates of its CA".into());
+            }
+            if agents.cert.is_some() != agents.key.is_some() {
+                return Err("agents.cert and agents.key go together".into());
+            }
+            if agents.max_connections == 0 || agents.max_connections_per_address == 0 {
+                return Err("agents.max_connections(_per_address) must be at least 1".into());
+            }
             if agents.heartbeat == 0 || agents.heartbeat > 3600 {
                 return Err("agents.heartbeat must be between 1 and 3600 seconds".into());
             }
@@ -147,7 +279,7 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_defaults() {
-        let config: Config = toml::from_str("admin_token = \"0123456789abcdef\"").unwrap();
+        let config: Config = toml::from_str("admin_token = \"0123456789abcdef\"\nplain_http = true").unwrap();
         config.check().unwrap();
         assert_eq!(config.listen.port(), 8080);
         assert!(config.database.starts_with("sqlite:"));
@@ -158,20 +290,23 @@ mod tests {
     #[test]
     fn agents_section_gets_defaults() {
         let config: Config = toml::from_str(
-            "admin_token = \"0123456789abcdef\"\n[agents]\ncert = \"s.pem\"\nkey = \"s.key\"\n",
+            "admin_token = \"0123456789abcdef\"\n[tls]\nca_dir = \"ca\"\n[agents]\n",
         )
         .unwrap();
         config.check().unwrap();
         let agents = config.agents.unwrap();
         assert_eq!(agents.listen.port(), 8443);
         assert_eq!(agents.heartbeat, 15);
-        assert!(agents.client_ca.is_none() && agents.redirect.is_none());
+        assert!(agents.cert.is_none() && agents.redirect.is_none());
     }
 
     #[test]
     fn rejects_short_tokens_bad_urls_and_typos() {
-        let config: Config = toml::from_str("admin_token = \"short\"").unwrap();
+        let config: Config = toml::from_str("admin_token = \"short\"\nplain_http = true").unwrap();
         assert!(config.check().is_err());
+        // Neither HTTPS nor an explicit plain_http: refused.
+        let config: Config = toml::from_str("admin_token = \"0123456789abcdef\"").unwrap();
+        assert!(config.check().unwrap_err().contains("[tls]"));
         let config: Config =
             toml::from_str("admin_token = \"0123456789abcdef\"\ndatabase = \"redis://x\"").unwrap();
         assert!(config.check().is_err());

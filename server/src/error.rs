@@ -11,6 +11,10 @@ use serde::Serialize;
 use wire::retcode;
 
 use crate::db::DbError;
+use crate::limits::excerpt;
+
+/// Most names an error message lists (then "and N more").
+const NAMES_MAX: usize = 20;
 
 /// An error answer.
 #[derive(Debug)]
@@ -60,6 +64,15 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, retcode::UNAUTHORIZED, message)
     }
+
+    /// 403 "Forbidden: <why>" (3034): authenticated, but not allowed this.
+    pub fn forbidden(why: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            retcode::FORBIDDEN,
+            format!("Forbidden: {why}"),
+        )
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -82,20 +95,30 @@ impl IntoResponse for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::UnknownJob(id) => {
-                Self::not_found(retcode::NO_SUCH_JOB, format!("No such job: {id}"))
-            }
-            DbError::UnknownHosts(hosts) => Self::not_found(
-                retcode::NO_SUCH_HOST,
-                format!("No such host: {}", hosts.join(", ")),
+            DbError::UnknownJob(id) => Self::not_found(
+                retcode::NO_SUCH_JOB,
+                format!("No such job: {}", excerpt(&id)),
             ),
+            DbError::UnknownHosts(hosts) => {
+                let mut names: Vec<String> = hosts.iter().take(NAMES_MAX).map(|h| excerpt(h)).collect();
+                if hosts.len() > NAMES_MAX {
+                    names.push(format!("and {} more", hosts.len() - NAMES_MAX));
+                }
+                Self::not_found(
+                    retcode::NO_SUCH_HOST,
+                    format!("No such host: {}", names.join(", ")),
+                )
+            }
             DbError::Invalid(why) => Self::invalid(why),
+            DbError::Unauthorized(why) => Self::unauthorized(format!("Unauthorized: {why}")),
+            DbError::Forbidden(why) => Self::forbidden(why),
             other => {
+                // The detail (SQL, addresses, constraint names) stays in the log.
                 tracing::error!("{other}");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     retcode::INTERNAL,
-                    format!("Internal error: {other}"),
+                    "Internal error: the database failed; retry later",
                 )
             }
         }

@@ -10,7 +10,11 @@
 //! - [`packages`]: the package file server under `/packages/` (basic auth, autoindex, Range,
 //!   atomic uploads), replacing nginx + vsftpd.
 //! - [`telemetry`]: Polaris's own `/metrics`; [`openapi`]: the generated API document.
-//! - [`error`]: JSON error answers; [`state`]: what handlers share; [`dev`]: `polaris dev`.
+//! - [`pki`]: the Polaris CA (enrollment, renewal, the server certificate) and the rustls
+//!   configurations; [`listener`]: the HTTP(S) listener (timeouts, connection caps, client
+//!   certificates).
+//! - [`limits`]: the `[limits]` caps on what one request may carry or create.
+//! - [`error`], [`extract`]: JSON error answers, and extractors whose refusals are JSON; [`state`]: what handlers share; [`dev`]: `polaris dev`.
 
 pub mod agents;
 pub mod api;
@@ -19,7 +23,11 @@ pub mod config;
 pub mod db;
 pub mod dev;
 pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod listener;
 pub mod openapi;
 pub mod packages;
+pub mod pki;
 pub mod state;
 pub mod telemetry;

@@ -2,7 +2,8 @@
 //!
 //! `polaris serve -c <file>` serves; `polaris migrate -c <file>` applies the database
 //! migrations; `polaris check-config -c <file>` checks the file and the database connection;
-//! `polaris dev` runs the whole platform on one machine (see `dev`).
+//! `polaris enroll -c <file>` creates an enrollment token for new hosts; `polaris dev` runs the
+//! whole platform on one machine (see `dev`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,21 @@ enum Command {
         #[arg(short = 'c', long, default_value = "/etc/cargo/polaris.toml")]
         config: PathBuf,
     },
+    /// Create an enrollment token (printed once) that lets new hosts' BootAgents enroll.
+    Enroll {
+        /// Configuration file.
+        #[arg(short = 'c', long, default_value = "/etc/cargo/polaris.toml")]
+        config: PathBuf,
+        /// How many hosts may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Seconds until it expires.
+        #[arg(long, default_value_t = 86_400)]
+        expires_in: u64,
+        /// Region the enrolled hosts are put in.
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Run Polaris on SQLite in ./polaris-dev with the agents built beside it.
     Dev(dev::DevOptions),
 }
@@ -70,7 +86,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config = Config::load(&config)?;
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
-            tracing::info!("Polaris listening on http://{}", config.listen);
+            let scheme = if config.tls.is_some() { "https" } else { "http" };
+            tracing::info!("Polaris listening on {scheme}://{}", config.listen);
             let state = app::state(config).await?;
             app::run(listener, state, app::shutdown_signal()).await
         }
@@ -82,13 +99,39 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let config = Config::load(&config)?;
-            if let Some(agents) = &config.agents {
-                polaris::agents::tls::server_config(agents)?;
+            if let Some(tls) = &config.tls {
+                app::pki_state(tls)?;
             }
             let latency = Db::connect(&config.database).await?.ping().await?;
             println!(
                 "configuration OK; database answered in {:.1} ms",
                 latency.as_secs_f64() * 1e3
+            );
+            Ok(())
+        }
+        Command::Enroll {
+            config,
+            uses,
+            expires_in,
+            region,
+        } => {
+            let config = Config::load(&config)?;
+            let db = Db::connect(&config.database).await?;
+            db.migrate().await?;
+            let request = polaris::api::enroll::TokenRequest {
+                uses,
+                expires_in,
+                region,
+            };
+            let token = polaris::api::enroll::new_token(&db, &request)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            println!("{}", token.token);
+            eprintln!(
+                "enrollment token for {} host(s), expires at {} (Unix seconds){}",
+                token.uses,
+                token.expires_at,
+                token.region.map(|r| format!(", region {r}")).unwrap_or_default()
             );
             Ok(())
         }

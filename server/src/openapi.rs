@@ -5,10 +5,11 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{admin, agent, commands, gearman, metrics};
+use crate::api::{admin, agent, commands, enroll, gearman, metrics};
 use crate::telemetry;
 
-/// Adds the admin API's bearer scheme.
+/// Adds the security schemes: the admin API's bearer token and the agents' client
+/// certificates (mutual TLS with a certificate from enrollment).
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -17,6 +18,17 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "mutualTLS",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "The host's client certificate, issued by the Polaris CA at enrollment \
+                     (POST /agent/enroll); the host is the certificate's common name."
+                        .into(),
+                ),
+                extensions: None,
+            },
         );
     }
 }
@@ -28,6 +40,10 @@ impl Modify for BearerAuth {
     paths(
         agent::status,
         agent::job_result,
+        enroll::enroll,
+        enroll::renew,
+        enroll::create_token,
+        enroll::revoke,
         admin::hosts,
         admin::host,
         admin::create_job,

@@ -1,5 +1,7 @@
-//! What every handler shares: the database, the configuration, the telemetry and the agent hub.
+//! What every handler shares: the database, the configuration, the telemetry, the agent hub
+//! and, with `[tls]`, the CA and the server certificate ([`Pki`]).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -20,6 +22,21 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// This replica's agent connections and waiting command calls.
     pub hub: Arc<Hub>,
+    /// The CA and the server certificate; `None` with `plain_http`.
+    pub pki: Option<Arc<Pki>>,
+}
+
+/// The CA and the server certificate of the listeners.
+#[derive(Debug)]
+pub struct Pki {
+    /// Signs host certificates.
+    pub authority: crate::pki::Authority,
+    /// The server certificate chain (PEM file).
+    pub server_cert: PathBuf,
+    /// Its key (PEM file).
+    pub server_key: PathBuf,
+    /// Seconds a host certificate lasts.
+    pub host_cert_lifetime: i64,
 }
 
 impl FromRef<AppState> for Arc<Telemetry> {

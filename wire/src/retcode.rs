@@ -42,6 +42,14 @@ pub const UNAUTHORIZED: u32 = 3031;
 pub const PAYLOAD_TOO_LARGE: u32 = 3032;
 /// Polaris: no such resource (route, file).
 pub const NOT_FOUND: u32 = 3033;
+/// Polaris: the credentials are valid but do not allow this (a certificate naming another
+/// host, a revoked host, a download-only user uploading).
+pub const FORBIDDEN: u32 = 3034;
+/// Polaris: too many requests (failed package-server logins from one address); retry after
+/// the `Retry-After` header's seconds.
+pub const TOO_MANY_REQUESTS: u32 = 3035;
+/// Polaris: the route exists but not with this HTTP method (the `Allow` header lists those).
+pub const METHOD_NOT_ALLOWED: u32 = 3036;
 /// Polaris: the database or another internal part failed; the request may be retried.
 pub const INTERNAL: u32 = 3040;
 
@@ -66,6 +74,9 @@ pub fn message(code: u32) -> Option<&'static str> {
         UNAUTHORIZED => "Unauthorized",
         PAYLOAD_TOO_LARGE => "Payload too large",
         NOT_FOUND => "Not found",
+        FORBIDDEN => "Forbidden",
+        TOO_MANY_REQUESTS => "Too many requests",
+        METHOD_NOT_ALLOWED => "Method not allowed",
         INTERNAL => "Internal error",
         _ => return None,
     })

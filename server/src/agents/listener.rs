@@ -1,8 +1,8 @@
-//! The agent listener: accepts TCP connections, runs the TLS handshake (client certificates
-//! checked by rustls when `client_ca` is set) and the WebSocket handshake on
-//! [`wire::agent::WS_PATH`] (anything else gets 404), then hands the connection to
-//! [`super::session::run`] in a task of its own. Buffers are kept small: ten thousand idle
-//! connections must fit in well under a gigabyte.
+//! The agent listener: accepts TCP connections up to its caps (in all and per address), runs
+//! the TLS handshake (a client certificate of the Polaris CA is required) and the WebSocket
+//! handshake on [`wire::agent::WS_PATH`] (anything else gets 404), then hands the connection
+//! and the host its certificate names to [`super::session::run`] in a task of its own. Buffers
+//! are kept small: ten thousand idle connections must fit in well under a gigabyte.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::Hub;
 use crate::db::Db;
+use crate::listener::ConnLimiter;
+use crate::pki::PeerCert;
 
 /// How long TLS plus the WebSocket handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +37,7 @@ fn ws_config() -> WebSocketConfig {
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    limiter: Arc<ConnLimiter>,
     hub: Arc<Hub>,
     db: Db,
     shutdown: impl Future<Output = ()>,
@@ -45,8 +48,15 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, address)) => {
+                    let Some(slot) = limiter.admit(address.ip()) else {
+                        tracing::debug!(%address, "Agent connection refused: over the cap.");
+                        continue;
+                    };
                     let (acceptor, hub, db) = (acceptor.clone(), hub.clone(), db.clone());
-                    tokio::spawn(connection(tcp, address, acceptor, hub, db));
+                    tokio::spawn(async move {
+                        let _slot = slot;
+                        connection(tcp, address, acceptor, hub, db).await;
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: give closing connections a moment.
@@ -86,12 +96,20 @@ async fn connection(
             .accept(tcp)
             .await
             .map_err(|e| format!("TLS handshake: {e}"))?;
+        let peer = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|cert| PeerCert::from_der(cert))
+            .ok_or("the client certificate names no host")?;
         tokio_tungstenite::accept_hdr_async_with_config(tls, path_check, Some(ws_config()))
             .await
+            .map(|ws| (ws, peer))
             .map_err(|e| format!("WebSocket handshake: {e}"))
     };
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshakes).await {
-        Ok(Ok(ws)) => super::session::run(ws, address, hub, db).await,
+        Ok(Ok((ws, peer))) => super::session::run(ws, address, peer, hub, db).await,
         Ok(Err(e)) => tracing::info!(%address, "Agent connection refused: {e}."),
         Err(_) => tracing::info!(%address, "Agent connection refused: handshake too slow."),
     }

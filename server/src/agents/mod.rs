@@ -2,8 +2,8 @@
 //! dispatcher (wire contract: `wire::agent`).
 //!
 //! Layout:
-//! - [`tls`]: rustls configuration from `[agents]`, the provider, the open-files limit.
-//! - [`listener`]: accepts TCP, TLS and the WebSocket handshake on `/agent/ws`.
+//! - [`listener`]: accepts TCP (capped), TLS with the host's client certificate and the
+//!   WebSocket handshake on `/agent/ws`.
 //! - [`session`]: one connection: init → welcome/redirect, requests out, results and cron runs
 //!   in (stored, then acked), pings, and what a closing connection leaves behind.
 //! - [`dispatch`]: claims this replica's queued host jobs from the database and sends them;
@@ -16,7 +16,7 @@ pub mod dispatch;
 pub mod listener;
 pub mod results;
 pub mod session;
-pub mod tls;
+
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -197,6 +197,13 @@ impl Hub {
     /// Wakes the dispatcher now (new session, freed concurrency slot).
     pub fn kick(&self) {
         self.kick.notify_one();
+    }
+
+    /// Closes the connection of one host (revoked).
+    pub fn close_host(&self, hostname: &str) {
+        if let Some(handle) = self.get(hostname) {
+            handle.close.notify_one();
+        }
     }
 
     /// Tells every connection to close (shutdown).

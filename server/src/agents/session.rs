@@ -21,6 +21,7 @@ use wire::agent::{AgentMessage, ServerMessage};
 
 use super::{Handle, Hub, Outbound};
 use crate::db::{Db, DbError, SessionView};
+use crate::pki::PeerCert;
 
 /// How long a new connection may take to send `init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,14 +36,40 @@ enum Handled {
     Nothing,
 }
 
-/// Runs one connection to its end.
-pub async fn run<S>(mut ws: WebSocketStream<S>, address: SocketAddr, hub: Arc<Hub>, db: Db)
-where
+/// Runs one connection to its end. `peer` is the verified client certificate: `init` must
+/// claim the host it names, and that certificate must not be revoked.
+pub async fn run<S>(
+    mut ws: WebSocketStream<S>,
+    address: SocketAddr,
+    peer: PeerCert,
+    hub: Arc<Hub>,
+    db: Db,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Some((hostname, version)) = read_init(&mut ws, address).await else {
         return;
     };
+    if hostname != peer.hostname {
+        tracing::warn!(%address, claimed = %hostname, certificate = %peer.hostname,
+            "Agent refused: init claims another host than its certificate names.");
+        let reason = format!("the certificate names host `{}`, not the one init claims", peer.hostname);
+        close(&mut ws, CloseCode::Policy, &reason).await;
+        return;
+    }
+    match db.cert_valid(&peer.serial, &peer.hostname).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(%address, %hostname, "Agent refused: its certificate is revoked.");
+            close(&mut ws, CloseCode::Policy, "the host's certificate is revoked").await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(%address, %hostname, error = %e, "Agent session refused.");
+            close(&mut ws, CloseCode::Again, "server busy, retry later").await;
+            return;
+        }
+    }
     if let Some(server) = &hub.redirect {
         let frame = ServerMessage::Redirect {
             server: server.clone(),
@@ -194,7 +221,7 @@ impl Link {
                     self.hub.telemetry.command_sent();
                 }
                 _ = close_signal.notified() => {
-                    close(ws, CloseCode::Away, "replaced by a newer connection").await;
+                    close(ws, CloseCode::Away, "replaced by a newer connection, revoked, or shutting down").await;
                     break;
                 }
                 _ = ping.tick() => {

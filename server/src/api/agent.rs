@@ -1,11 +1,14 @@
 //! The BootAgent protocol, exactly the seed's shapes (`wire::boot`): a status report registers
 //! or updates the host and its agents and is answered with the host's pending jobs; job results
-//! are stored all or none, so an agent re-sends only what can succeed.
+//! are stored all or none, so an agent re-sends only what can succeed. Both need the host's
+//! client certificate ([`AgentIdentity`]): a report speaks only for the host the certificate
+//! names, and results are accepted only for that host's own jobs.
 
 use axum::Json;
 use axum::extract::State;
 use wire::boot::{JobResult, ResultReply, StatusReply, StatusReport};
 
+use super::identity::{AgentIdentity, shorten};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
 
@@ -44,15 +47,21 @@ fn check_report(report: &StatusReport) -> Result<(), ApiError> {
 
 /// `POST /agent/status`: the BootAgent's periodic report.
 #[utoipa::path(post, path = "/agent/status", tag = "bootagent", request_body = StatusReport,
+    security(("mutualTLS" = [])),
     responses(
         (status = 200, description = "Registered; pending jobs for this host", body = StatusReply),
         (status = 400, description = "Malformed report", body = ErrorBody),
+        (status = 401, description = "No client certificate (3031)", body = ErrorBody),
+        (status = 403, description = "The certificate names another host, or is revoked (3034)", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
+    identity: AgentIdentity,
     ApiJson(report): ApiJson<StatusReport>,
 ) -> Result<Json<StatusReply>, ApiError> {
+    identity.must_be(&report.hostname, "status report")?;
     check_report(&report)?;
+    state.config.limits.check_report(&report)?;
     let host_id = state.db.report_status(&report).await?;
     let jobs = state.db.pending_jobs(host_id).await?;
     Ok(Json(StatusReply { errcode: 0, jobs }))
@@ -60,25 +69,37 @@ pub async fn status(
 
 /// `POST /agent/job/result`: results of jobs, all stored or none.
 #[utoipa::path(post, path = "/agent/job/result", tag = "bootagent", request_body = Vec<JobResult>,
+    security(("mutualTLS" = [])),
     responses(
         (status = 200, description = "Every result stored", body = ResultReply),
         (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No client certificate (3031)", body = ErrorBody),
+        (status = 403, description = "The certificate names another host, or is revoked (3034)", body = ErrorBody),
         (status = 404, description = "A job id that was never handed out (errcode 3030); nothing stored", body = ErrorBody)))]
 pub async fn job_result(
     State(state): State<AppState>,
-    ApiJson(results): ApiJson<Vec<JobResult>>,
+    identity: AgentIdentity,
+    ApiJson(mut results): ApiJson<Vec<JobResult>>,
 ) -> Result<Json<ResultReply>, ApiError> {
     if results.is_empty() {
         return Err(ApiError::invalid("no results in the body"));
     }
+    state.config.limits.check_results(&results)?;
     if let Some(bad) = results
         .iter()
         .find(|r| r.id.is_empty() || r.id.len() > 64 || r.message.len() > 4096)
     {
         return Err(ApiError::invalid(format!(
             "result `{}`: id must be 1 to 64 characters, message at most 4096",
-            bad.id
+            shorten(&bad.id)
         )));
+    }
+    // Only this host's jobs: a result for another host's job id is an unknown job (404).
+    for result in &mut results {
+        if let Some(claimed) = &result.hostname {
+            identity.must_be(claimed, "job result")?;
+        }
+        result.hostname = Some(identity.hostname.clone());
     }
     state.db.store_results(&results).await?;
     Ok(Json(ResultReply {

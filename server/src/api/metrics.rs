@@ -3,12 +3,14 @@
 //! step).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use wire::metrics::ValueListJson;
 
+use super::identity::AgentIdentity;
 use crate::db::{MetricQuery, SeriesPoints};
 use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::extract::ApiQuery;
 use crate::state::AppState;
 
 /// The answer to an ingest.
@@ -22,15 +24,22 @@ pub struct IngestReply {
 
 /// `POST /api/v1/metrics`: stores a batch of value lists (collectd write_http JSON).
 #[utoipa::path(post, path = "/api/v1/metrics", tag = "metrics", request_body = Vec<ValueListJson>,
+    security(("mutualTLS" = [])),
     responses(
         (status = 200, body = IngestReply),
+        (status = 401, description = "No client certificate (3031)", body = ErrorBody),
+        (status = 403, description = "A value list of another host than the certificate names, or a revoked host (3034)", body = ErrorBody),
         (status = 400, description = "Malformed batch; nothing stored", body = ErrorBody),
         (status = 413, description = "Batch over the body limit", body = ErrorBody)))]
 pub async fn ingest(
     State(state): State<AppState>,
+    identity: AgentIdentity,
     ApiJson(batch): ApiJson<Vec<ValueListJson>>,
 ) -> Result<Json<IngestReply>, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    state.config.limits.check_batch(&batch, now)?;
     for vl in &batch {
+        identity.must_be(&vl.host, "value list")?;
         let n = vl.values.len();
         if n == 0 || vl.dsnames.len() != n || vl.dstypes.len() != n {
             return Err(ApiError::invalid(format!(
@@ -45,7 +54,10 @@ pub async fn ingest(
             ));
         }
     }
-    let values = state.db.ingest(&batch).await?;
+    let values = state
+        .db
+        .ingest_limited(&batch, state.config.limits.series())
+        .await?;
     state.telemetry.ingested(values);
     Ok(Json(IngestReply { errcode: 0, values }))
 }
@@ -81,7 +93,7 @@ pub struct QueryParams {
     responses((status = 200, body = Vec<SeriesPoints>), (status = 400, body = ErrorBody)))]
 pub async fn query(
     State(state): State<AppState>,
-    Query(params): Query<QueryParams>,
+    ApiQuery(params): ApiQuery<QueryParams>,
 ) -> Result<Json<Vec<SeriesPoints>>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
     let to = params.to.unwrap_or(now);

@@ -1,5 +1,7 @@
 //! The HTTP API, one file per audience:
 //! - [`agent`]: the BootAgent protocol (`/agent/status`, `/agent/job/result`), agent-initiated;
+//! - [`enroll`]: enrollment and renewal of host certificates, tokens and revocation;
+//! - [`identity`]: the host an agent request comes from (its client certificate);
 //! - [`admin`]: the admin API under `/api/v1` (bearer token): hosts, boot jobs;
 //! - [`commands`]: commands fanned out to gearman agents (`/api/v1/commands`);
 //! - [`gearman`]: connected agents and cron runs (`/api/v1/agents`, `.../cron-runs`);
@@ -8,7 +10,9 @@
 pub mod admin;
 pub mod agent;
 pub mod commands;
+pub mod enroll;
 pub mod gearman;
+pub mod identity;
 pub mod metrics;
 
 use axum::extract::{Request, State};
@@ -29,8 +33,7 @@ pub async fn require_admin(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer);
     match given {
         Some(token) if constant_time_eq(token.as_bytes(), state.config.admin_token.as_bytes()) => {
             Ok(next.run(request).await)
@@ -40,6 +43,13 @@ pub async fn require_admin(
             "Unauthorized: send Authorization: Bearer <admin_token>",
         )),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Compares secrets without an early exit on the first differing byte.
@@ -54,5 +64,15 @@ mod tests {
         assert!(super::constant_time_eq(b"secret-token", b"secret-token"));
         assert!(!super::constant_time_eq(b"secret-token", b"secret-tokeN"));
         assert!(!super::constant_time_eq(b"secret", b"secret-token"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer tok", "bearer tok", "BEARER  tok ", " bEaReR tok"] {
+            assert_eq!(super::bearer(value), Some("tok"), "{value}");
+        }
+        for value in ["Basic tok", "Bearertok", "tok", ""] {
+            assert_eq!(super::bearer(value), None, "{value}");
+        }
     }
 }

@@ -12,6 +12,7 @@ mod commands;
 mod metrics;
 mod series;
 mod store;
+mod trust;
 
 use std::collections::{BTreeMap, HashSet};
 

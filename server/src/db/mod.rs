@@ -26,6 +26,12 @@ pub enum DbError {
     /// A request the data does not allow (e.g. an empty region).
     #[error("{0}")]
     Invalid(String),
+    /// Credentials that are not (or no longer) valid, e.g. a used-up enrollment token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials that do not allow this, e.g. enrolling a host that is enrolled.
+    #[error("{0}")]
+    Forbidden(String),
     /// The database failed.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
@@ -234,7 +240,9 @@ macro_rules! dispatch {
 }
 
 mod commands;
+mod trust;
 
+pub use trust::NewCert;
 pub use commands::{
     Claimed, CommandPart, CommandRecord, CronRunView, HostState, NewCommand, SessionView,
 };
@@ -331,7 +339,17 @@ impl Db {
 
     /// Stores a batch of value lists (one row per value); returns the number of values stored.
     pub async fn ingest(&self, batch: &[ValueListJson]) -> Result<usize, DbError> {
-        dispatch!(self, s => s.ingest(batch).await)
+        self.ingest_limited(batch, crate::limits::SeriesLimits::default())
+            .await
+    }
+
+    /// [`Db::ingest`] with the series caps of `[limits]` (series per host, series cache).
+    pub async fn ingest_limited(
+        &self,
+        batch: &[ValueListJson],
+        limits: crate::limits::SeriesLimits,
+    ) -> Result<usize, DbError> {
+        dispatch!(self, s => s.ingest(batch, limits).await)
     }
 
     /// Averages per step of the series a query selects.
