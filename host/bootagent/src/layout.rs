@@ -49,8 +49,11 @@ impl Layout {
         std::fs::File::open(&dir).and_then(|d| d.sync_all())
     }
 
-    /// Removes one version folder (never the current one).
+    /// Removes one version folder (never the current one; never a path that is not one).
     pub fn remove_version(&self, name: &str, version: &str) -> std::io::Result<()> {
+        crate::package::check_name("agent name", name)
+            .and_then(|()| crate::package::check_name("version", version))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         if self.current(name).as_deref() == Some(version) {
             return Ok(());
         }
@@ -60,8 +63,11 @@ impl Layout {
         }
     }
 
-    /// Removes the agent and every version of it.
+    /// Removes the agent and every version of it. A name that is not one folder name
+    /// (`/`, `..`, `a/../b`, ...) is refused: nothing outside `<root>/<name>` is ever removed.
     pub fn remove_agent(&self, name: &str) -> std::io::Result<()> {
+        crate::package::check_name("agent name", name)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         match std::fs::remove_dir_all(self.agent_dir(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -106,5 +112,18 @@ mod tests {
         assert_eq!(layout.versions("a"), ["2.0"]);
         layout.remove_agent("a").unwrap();
         assert!(!layout.agent_dir("a").exists());
+    }
+
+    #[test]
+    fn names_that_are_not_one_folder_remove_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(&dir.path().join("state"));
+        std::fs::create_dir_all(layout.version_dir("a", "1.0")).unwrap();
+        for name in ["/", "..", "a/../../b", "", "a\0"] {
+            let err = layout.remove_agent(name).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{name:?}");
+        }
+        assert!(layout.remove_version("a", "../..").is_err());
+        assert!(layout.version_dir("a", "1.0").is_dir());
     }
 }

@@ -14,7 +14,7 @@ use wire::retcode;
 
 use crate::config::parse_svrlist;
 use crate::layout::Layout;
-use crate::package::{MANIFEST, Manifest};
+use crate::package::{MANIFEST, Manifest, check_name};
 use crate::programs::{self, observe};
 use crate::state::{AgentRecord, StateFile};
 
@@ -45,9 +45,20 @@ impl Manager {
     /// Runs `job` and says how it went (errcode 0 = done).
     pub async fn run(&mut self, job: &BootJob) -> JobResult {
         tracing::info!(id = %job.id, action = job.action.as_str(), name = ?job.name, "Running job.");
+        // The name becomes `<state_dir>/agents/<name>`: checked before anything is touched,
+        // for every action (`/`, `..`, `a/../../b` are refused here).
+        let bad_name = job
+            .name
+            .as_deref()
+            .and_then(|name| check_name("agent name", name).err());
         let outcome = match (job.action, job.name.as_deref()) {
             (BootAction::Config, _) => self.config(job),
             (_, None) => Err(format!("`{}` needs the agent's name", job.action.as_str())),
+            (action, Some(_)) if bad_name.is_some() => Err(format!(
+                "{} refused, nothing done: {}",
+                action.as_str(),
+                bad_name.unwrap_or_default()
+            )),
             (BootAction::Install | BootAction::Upgrade, Some(name)) => {
                 crate::install::install(self, job, name).await
             }
@@ -276,5 +287,97 @@ impl Manager {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manager(state_dir: &std::path::Path) -> Manager {
+        let timeout = Duration::from_secs(5);
+        let agent = fetch::http_agent("bootagent-test", None, timeout, 0).unwrap();
+        Manager {
+            supervisor: Supervisor::new(&state_dir.join("supervise")),
+            layout: Layout::new(state_dir),
+            state: StateFile::open(state_dir).unwrap(),
+            fetcher: Arc::new(Fetcher::new(agent, None, timeout)),
+            download_dir: state_dir.join("downloads"),
+            log_dir: state_dir.join("logs"),
+            watch: Duration::ZERO,
+            release_key: None,
+        }
+    }
+
+    fn job(action: &str, name: &str) -> BootJob {
+        serde_json::from_value(json!({
+            "id": format!("{action}-{name}"), "action": action, "name": name,
+            "url": "http://127.0.0.1:9/p.tar.gz", "checksum": format!("SHA256:{}", "0".repeat(64)),
+        }))
+        .unwrap()
+    }
+
+    /// What an attacker answering the status report would send: jobs naming `/`, `..` and
+    /// `a/../../b`. Each is refused with a message saying why, and nothing is removed.
+    #[tokio::test]
+    async fn names_that_are_paths_are_refused_and_nothing_is_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = root.path().join("b");
+        std::fs::create_dir_all(&outside).unwrap();
+        let state_dir = root.path().join("state");
+        let mut m = manager(&state_dir);
+        std::fs::create_dir_all(m.layout.version_dir("a", "1.0")).unwrap();
+        m.state.state.agents.insert(
+            "a".into(),
+            AgentRecord {
+                version: "1.0".into(),
+                wanted: true,
+                ..Default::default()
+            },
+        );
+        m.save().unwrap();
+        let bad = [
+            "/",
+            "..",
+            "a/../../b",
+            "",
+            ".",
+            "/etc",
+            "a\0b",
+            &"x".repeat(65),
+        ];
+        for action in ["uninstall", "restart", "stop", "install", "upgrade"] {
+            for name in bad {
+                let result = m.run(&job(action, name)).await;
+                assert_eq!(result.errcode, retcode::FAILED, "{action} {name:?}");
+                assert!(
+                    result
+                        .message
+                        .starts_with(&format!("{action} refused, nothing done: agent name `")),
+                    "{action} {name:?}: {}",
+                    result.message
+                );
+            }
+        }
+        assert!(outside.is_dir(), "a/../../b is still there");
+        assert!(m.layout.version_dir("a", "1.0").is_dir());
+        assert!(state_dir.join("state.json").is_file());
+        assert!(
+            StateFile::open(&state_dir)
+                .unwrap()
+                .state
+                .agents
+                .contains_key("a")
+        );
+
+        // The agent's own name still works.
+        let result = m.run(&job("uninstall", "a")).await;
+        assert_eq!(
+            (result.errcode, result.message.as_str()),
+            (0, "uninstalled a")
+        );
+        assert!(!m.layout.agent_dir("a").exists());
+        assert!(outside.is_dir() && state_dir.is_dir());
     }
 }

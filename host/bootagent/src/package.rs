@@ -79,21 +79,10 @@ impl Manifest {
 }
 
 /// Names and versions become folder names: 1 to 64 of `A-Z a-z 0-9 . _ + -`, not starting
-/// with `.` or `-`.
+/// with `.` or `-`. The platform's one name check ([`supervise::check_name`]), also used for
+/// every job that names an agent and for gearman's daemons.
 pub fn check_name(what: &str, value: &str) -> Result<(), String> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && !value.starts_with(['.', '-'])
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} `{value}` must be 1 to 64 of letters, digits and . _ + - (not starting with . or -)"
-        ))
-    }
+    supervise::check_name(what, value)
 }
 
 /// Unpacks the package `archive` of agent `name` into `<agent_dir>/<version>` and returns

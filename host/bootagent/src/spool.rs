@@ -15,10 +15,19 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Opens (creating) `<state_dir>/results`.
+    /// Opens (creating) `<state_dir>/results`, mode `0700`; result files an older BootAgent
+    /// left readable by others are narrowed to `0600` (new ones are written `0600`).
     pub fn open(state_dir: &Path) -> anyhow::Result<Spool> {
+        use agentkit::private::{FILE_MODE, narrow, private_dir};
         let dir = state_dir.join("results");
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        private_dir(&dir).with_context(|| format!("create {} (mode 0700)", dir.display()))?;
+        for entry in std::fs::read_dir(&dir)
+            .with_context(|| format!("read {}", dir.display()))?
+            .flatten()
+        {
+            narrow(&entry.path(), FILE_MODE)
+                .with_context(|| format!("chmod 0600 {}", entry.path().display()))?;
+        }
         Ok(Spool { dir })
     }
 
@@ -107,5 +116,9 @@ mod tests {
         again.remove("a-1");
         assert_eq!(again.pending(), vec![result("../evil")]);
         assert!(!dir.path().join("evil.json").exists());
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("results")), 0o700);
+        assert_eq!(mode(&again.file("../evil")), 0o600);
     }
 }

@@ -60,8 +60,10 @@ pub struct StateFile {
 }
 
 impl StateFile {
-    /// Reads `<dir>/state.json`, or starts empty when there is none.
+    /// Reads `<dir>/state.json`, or starts empty when there is none. The state folder is
+    /// made private first (see [`make_private`]).
     pub fn open(dir: &Path) -> anyhow::Result<StateFile> {
+        make_private(dir)?;
         let path = dir.join("state.json");
         let state = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -94,12 +96,32 @@ impl StateFile {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Folders of the state folder that hold what only the BootAgent may read: job results
+/// (`results/`), partial downloads, the agents' output and the supervisor's run state.
+const PRIVATE_FOLDERS: [&str; 4] = ["results", "downloads", "logs", "supervise"];
+
+/// Makes the state folder private: created (or narrowed to) `0700`, `state.json` narrowed to
+/// `0600`, and the folders of [`PRIVATE_FOLDERS`] that exist narrowed to `0700` (state written
+/// by an older BootAgent was world-readable; its environment and job results can hold secrets).
+pub fn make_private(dir: &Path) -> anyhow::Result<()> {
+    use agentkit::private::{DIR_MODE, FILE_MODE, narrow, private_dir};
+    private_dir(dir).with_context(|| format!("create {} (mode 0700)", dir.display()))?;
+    let state = dir.join("state.json");
+    narrow(&state, FILE_MODE).with_context(|| format!("chmod 0600 {}", state.display()))?;
+    for name in PRIVATE_FOLDERS {
+        let folder = dir.join(name);
+        narrow(&folder, DIR_MODE).with_context(|| format!("chmod 0700 {}", folder.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file (mode `0600` from its creation) in the
+/// same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = agentkit::private::create_private(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -135,5 +157,32 @@ mod tests {
         assert_eq!(again.state.agents["nodus"].pid, Some(42));
         assert!(again.is_done("job-1"));
         assert!(!again.is_done("job-2"));
+    }
+
+    #[test]
+    fn the_state_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("boot");
+        let file = StateFile::open(&dir).unwrap();
+        file.save().unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("state.json")), 0o600);
+
+        // State left world-readable by an older BootAgent is narrowed at the next start.
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(&dir, open.clone()).unwrap();
+        std::fs::create_dir_all(dir.join("downloads")).unwrap();
+        std::fs::set_permissions(dir.join("downloads"), open).unwrap();
+        std::fs::set_permissions(
+            dir.join("state.json"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        StateFile::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("downloads")), 0o700);
+        assert_eq!(mode(&dir.join("state.json")), 0o600);
     }
 }
