@@ -80,42 +80,52 @@ fn id_of(keynum: &[u8]) -> String {
 }
 
 /// Reads a minisign secret key file: an unencrypted one (`mkpkg keygen`, `minisign -G -W`),
-/// or an encrypted one (`minisign -G`) with its `password`.
+/// or an encrypted one (`minisign -G`, scrypt) with its `password`.
 pub fn load_secret_key(
     path: &Path,
     password: Option<String>,
 ) -> anyhow::Result<minisign::SecretKey> {
+    use base64::Engine as _;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the secret key {}", path.display()))?;
-    let sk_box = minisign::SecretKeyBox::from_string(&text)
-        .map_err(|e| anyhow::anyhow!("{}: not a minisign secret key: {e}", path.display()))?;
-    let key = match password {
-        // With a password, the crate never asks on the terminal.
-        Some(password) => sk_box.into_secret_key(Some(password)),
-        None => sk_box.into_unencrypted_secret_key(),
-    };
-    key.map_err(|e| {
-        let hint = if password_needed(&text) {
-            " (the key is encrypted: give its password with --password-file)"
-        } else {
-            ""
-        };
-        anyhow::anyhow!("{}: {e}{hint}", path.display())
-    })
-}
-
-/// Whether a secret key file's key is encrypted (its KDF is not `\0\0`).
-fn password_needed(text: &str) -> bool {
-    use base64::Engine as _;
-    text.lines()
+    let shown = path.display();
+    let bytes = text
+        .lines()
         .nth(1)
         .and_then(|l| {
             base64::engine::general_purpose::STANDARD
                 .decode(l.trim())
                 .ok()
         })
-        .is_some_and(|b| b.len() > 4 && b[2..4] != [0, 0])
+        .filter(|b| b.len() == SECRET_KEY_BYTES && b[..2] == *b"Ed")
+        .ok_or_else(|| anyhow::anyhow!("{shown}: not a minisign Ed25519 secret key"))?;
+    let encrypted = bytes[2..4] != [0, 0];
+    let sk_box = minisign::SecretKeyBox::from_string(&text)
+        .map_err(|e| anyhow::anyhow!("{shown}: not a minisign secret key: {e}"))?;
+    let key = match (encrypted, password) {
+        // With a password, the crate never asks on the terminal.
+        (true, Some(password)) => sk_box.into_secret_key(Some(password)),
+        (true, None) => {
+            anyhow::bail!("{shown}: the key is encrypted: give its password with --password-file")
+        }
+        // `minisign -G -W` (0.11) leaves the checksum of an unencrypted key zero, which the
+        // crate calls corrupted; such a key is checked by a probe signature instead.
+        (false, _) if bytes[SECRET_KEY_BYTES - 32..].iter().all(|b| *b == 0) => {
+            let key = minisign::SecretKey::from_bytes(&bytes)
+                .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+            let public = minisign::PublicKey::from_secret_key(&key)
+                .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+            minisign::sign(Some(&public), &key, &b"probe"[..], None, None)
+                .map_err(|e| anyhow::anyhow!("{shown}: corrupted key ({e})"))?;
+            Ok(key)
+        }
+        (false, _) => sk_box.into_unencrypted_secret_key(),
+    };
+    key.map_err(|e| anyhow::anyhow!("{shown}: {e}"))
 }
+
+/// Size of a decoded secret key: algorithms, KDF salt and limits, key id, key, checksum.
+const SECRET_KEY_BYTES: usize = 158;
 
 /// Signs `file` with `key` into `<file>.minisig` (replaced if it exists); returns its path.
 /// The trusted comment is minisign's: the time and the file name.

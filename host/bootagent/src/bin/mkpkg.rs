@@ -5,7 +5,13 @@
 //! mkpkg agent nodus|gearman [--build-dir target/release] [--config FILE] [--version V] [-o DIR]
 //! mkpkg pack --name N --version V --start CMD [--stop kill:TERM] [--check C] [--start-delay S]
 //!            [--env K=V]... [--file SRC[=PATH]]... -o FILE
+//! mkpkg keygen -o DIR
 //! ```
+//!
+//! `agent` and `pack` take `--sign <minisign secret key>` (and `--password-file` for an
+//! encrypted key) to write `<package>.minisig` beside the package; `keygen` writes an
+//! unencrypted key pair (`minisign.key`, mode 0600, and `minisign.pub`) and prints the
+//! BootAgent's `release_key` line.
 //!
 //! `agent` packs one of the platform's own agents from a build: the binary, the plugins of its
 //! kind found in the build folder (asked for their roles through the plugin loader, so no
@@ -18,15 +24,25 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use bootagent::package::{Manifest, pack};
+use bootagent::signing;
 use clap::{Parser, Subcommand, ValueEnum};
 use plugin_api::Roles;
 
 /// The workspace this tool was built from (for the example configs and types.db).
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
-/// mkpkg: writes BootAgent packages.
+/// mkpkg: writes BootAgent packages, and signs them for BootAgents with a `release_key`.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Signing: `mkpkg keygen -o keys` makes a key pair and prints the BootAgent's \
+                  `release_key = \"RWQ...\"` line; `--sign keys/minisign.key` then writes \
+                  <package>.minisig beside each package (publish both). Keys made by \
+                  `minisign -G -W` (unencrypted) work as they are; for one made by \
+                  `minisign -G` (encrypted) add `--password-file FILE`. Check a signature \
+                  with `minisign -Vm <package> -p keys/minisign.pub`."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,6 +66,8 @@ enum Command {
         /// Output folder; the file is `<agent>-<version>.tar.gz`.
         #[arg(short = 'o', long, default_value = ".")]
         out: PathBuf,
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Pack any program.
     Pack {
@@ -80,7 +98,46 @@ enum Command {
         /// Output file.
         #[arg(short = 'o', long)]
         out: PathBuf,
+        #[command(flatten)]
+        sign: SignArgs,
     },
+    /// Make a signing key pair: DIR/minisign.key (secret, not encrypted, mode 0600) and
+    /// DIR/minisign.pub; prints the BootAgent's `release_key` line. Never overwrites a key.
+    Keygen {
+        /// Folder for the two files (created if needed).
+        #[arg(short = 'o', long)]
+        out: PathBuf,
+    },
+}
+
+/// Signing a package.
+#[derive(clap::Args, Debug)]
+struct SignArgs {
+    /// Also write <package>.minisig, signed with this minisign secret key (from `mkpkg
+    /// keygen`, `minisign -G -W`, or `minisign -G` with --password-file).
+    #[arg(long, value_name = "SECRET_KEY")]
+    sign: Option<PathBuf>,
+    /// File whose first line is the password of an encrypted secret key.
+    #[arg(long, requires = "sign")]
+    password_file: Option<PathBuf>,
+}
+
+impl SignArgs {
+    /// Loads the key before anything is packed, so a wrong key or password costs no packing.
+    fn key(&self) -> anyhow::Result<Option<minisign::SecretKey>> {
+        let Some(path) = &self.sign else {
+            return Ok(None);
+        };
+        let password = match &self.password_file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("read the password file {}", file.display()))?;
+                Some(text.lines().next().unwrap_or_default().to_string())
+            }
+            None => None,
+        };
+        signing::load_secret_key(path, password).map(Some)
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -102,14 +159,19 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let out = match cli.command {
+    let (out, key) = match cli.command {
+        Command::Keygen { out } => return keygen(&out),
         Command::Agent {
             agent,
             build_dir,
             config,
             version,
             out,
-        } => pack_agent(agent, &build_dir, config, &version, &out)?,
+            sign,
+        } => {
+            let key = sign.key()?;
+            (pack_agent(agent, &build_dir, config, &version, &out)?, key)
+        }
         Command::Pack {
             name,
             version,
@@ -120,7 +182,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             env,
             file,
             out,
+            sign,
         } => {
+            let key = sign.key()?;
             let mut vars = BTreeMap::new();
             for pair in env {
                 let (k, v) = pair
@@ -140,10 +204,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let files = file.iter().map(|f| file_arg(f)).collect::<Vec<_>>();
             pack(&out, &manifest, &files)?;
-            out
+            (out, key)
         }
     };
+    if let Some(key) = key {
+        let signature = signing::sign_file(&key, &out)?;
+        // stdout stays the one `<file> SHA256:<hex>` line scripts read.
+        eprintln!("mkpkg: signed: {}", signature.display());
+    }
     println!("{} SHA256:{}", out.display(), fetch::sha256_file(&out)?);
+    Ok(())
+}
+
+/// `mkpkg keygen -o DIR`.
+fn keygen(dir: &Path) -> anyhow::Result<()> {
+    let keys = signing::keygen(dir)?;
+    println!(
+        "secret key: {} (mode 0600, not encrypted: keep it off the hosts)",
+        keys.secret.display()
+    );
+    println!("public key: {} (key id {})", keys.public.display(), keys.id);
+    println!("bootagent.conf: release_key = \"{}\"", keys.public_line);
     Ok(())
 }
 
