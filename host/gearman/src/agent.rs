@@ -53,10 +53,14 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Opens `<state_dir>/gearman.db`, loads and initialises the info plugins, adopts the tasks
+    /// Makes `state_dir` private (0700), opens `<state_dir>/gearman.db`, loads and initialises
+    /// the info plugins, adopts the tasks
     /// and daemons left running by an earlier agent and starts the cron timer. Must run inside
     /// a tokio runtime. A missing or unreadable plugin directory is logged, not fatal.
     pub fn open(opts: AgentOptions) -> anyhow::Result<Arc<Agent>> {
+        // Commands, their output and the outbox are root's business: the folder is 0700.
+        agentkit::private::private_dir(&opts.state_dir)
+            .map_err(|e| anyhow::anyhow!("create {} (mode 0700): {e}", opts.state_dir.display()))?;
         let store = Store::open(&opts.state_dir.join("gearman.db"))?;
         let plugins = load_info_plugins(&opts.plugin_dir);
         let tasks = Tasks::open(

@@ -11,6 +11,7 @@
 //! # hosts_file = "/etc/cargo/hosts"  # /etc/hosts-style overrides, read before DNS
 //! state_dir = "/var/lib/cargo/gearman"   # gearman.db and task folders
 //! socket = "/var/run/cargo/gearman.sock" # for gearctl
+//! # socket_group = "cargo"          # may use the socket too (default: root and gearman's user only)
 //! heartbeat = 15                     # seconds between pings
 //! kill_grace = 3                     # seconds between SIGTERM and SIGKILL of a stopped command
 //! connect_timeout = 5                # seconds per address (TCP + TLS + init answer)
@@ -56,6 +57,9 @@ pub struct Config {
     /// The unix socket for `gearctl`.
     #[serde(default = "default_socket")]
     pub socket: PathBuf,
+    /// A group (name or gid) whose members may use the socket besides root and gearman's own
+    /// user; the socket is then mode 0660 and of that group (else 0600).
+    pub socket_group: Option<String>,
     /// Seconds between pings.
     #[serde(default = "default_heartbeat")]
     pub heartbeat: u64,

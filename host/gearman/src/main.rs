@@ -90,8 +90,9 @@ async fn run(config: Config, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<E
         .unwrap_or_else(|| servers[0].host.clone());
     let plugin_dir =
         plugin_host::dirs::plugin_dir(config.plugin_dir.as_deref(), PLUGIN_DIR_ENV, "gearman");
-    std::fs::create_dir_all(&config.state_dir)
-        .with_context(|| format!("create {}", config.state_dir.display()))?;
+    // Bound first, while nothing else runs: the socket is created under a restrictive umask.
+    let access = agentkit::socket::SocketAccess::new(config.socket_group.as_deref())?;
+    let listener = gearman::local::bind(&config.socket, &access)?;
     let agent = Agent::open(AgentOptions {
         state_dir: config.state_dir.clone(),
         plugin_dir,
@@ -104,7 +105,7 @@ async fn run(config: Config, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<E
     let socket = config.socket.clone();
     let local_agent = agent.clone();
     tokio::spawn(async move {
-        if let Err(e) = gearman::local::serve(&socket, local_agent).await {
+        if let Err(e) = gearman::local::serve(listener, access, local_agent).await {
             tracing::error!("local socket {}: {e:#}", socket.display());
         }
     });

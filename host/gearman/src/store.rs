@@ -104,13 +104,36 @@ pub struct Store {
     changed: Notify,
 }
 
+/// Creates the database file `0600` before SQLite opens it (SQLite would make it `0644`, and
+/// gives its `-wal` and `-shm` files the database's mode), and narrows an existing database
+/// and its `-wal` and `-shm` files to `0600`.
+fn make_private(path: &Path) -> anyhow::Result<()> {
+    use agentkit::private::{FILE_MODE, narrow};
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(path)
+        .with_context(|| format!("create {} (mode 0600)", path.display()))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        narrow(&file, FILE_MODE).with_context(|| format!("chmod 0600 {}", file.display()))?;
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Opens (creating if needed) the database at `path` with the tables of this module and
+    /// Opens (creating if needed, mode 0600) the database at `path` with the tables of this module and
     /// of `cron`.
     pub fn open(path: &Path) -> anyhow::Result<Arc<Store>> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         }
+        make_private(path)?;
         let conn = Connection::open(path).with_context(|| format!("open {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -122,6 +145,8 @@ impl Store {
             .with_context(|| format!("create the cron tables of {}", path.display()))?;
         conn.execute_batch(crate::daemon::SCHEMA)
             .with_context(|| format!("create the daemon tables of {}", path.display()))?;
+        crate::daemon::db::migrate(&conn)
+            .with_context(|| format!("add the checksum column to {}", path.display()))?;
         Ok(Arc::new(Store {
             conn: Mutex::new(conn),
             changed: Notify::new(),
@@ -356,6 +381,26 @@ mod tests {
         // Sequence numbers are never reused, even after the newest item is acknowledged.
         store.outbox_ack(seqs[2]).unwrap();
         assert!(store.outbox_push(&result(4)).unwrap() > seqs[2]);
+    }
+
+    #[test]
+    fn the_database_and_its_wal_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gearman.db");
+        let store = Store::open(&path).unwrap();
+        store.outbox_push(&result(1)).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        for suffix in ["-wal", "-shm"] {
+            let file = dir.path().join(format!("gearman.db{suffix}"));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        drop(store);
+        // A database an older gearman left 0644 is narrowed when it is opened again.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _store = Store::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
-//! The daemon tables of `gearman.db`: the seed's `daemon` table exactly as given (with
-//! `check` quoted, a keyword in SQLite), and our `daemon_run` table: what the operator last
+//! The daemon tables of `gearman.db`: the seed's `daemon` table as given (with `check`
+//! quoted, a keyword in SQLite) plus a `checksum` column at its end ([`migrate`] adds it to an
+//! older database), and our `daemon_run` table: what the operator last
 //! asked (`wanted`), the installed version and folder, and the last state and pid seen.
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS daemon (
     env              TEXT,
     limits           TEXT,
     gmt_modify       NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    gmt_create       NOT NULL DEFAULT CURRENT_TIMESTAMP
+    gmt_create       NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    checksum         CHAR(80)
 );
 CREATE TABLE IF NOT EXISTS daemon_run (
     name      TEXT PRIMARY KEY NOT NULL,
@@ -82,11 +84,24 @@ pub struct DaemonRow {
     pub gmt_modify: String,
     /// When it was made.
     pub gmt_create: String,
+    /// `SHA256:<hex>` of the package (required for http, https and ftp URLs).
+    pub checksum: Option<String>,
+}
+
+/// Adds the `checksum` column to a `daemon` table made before it existed.
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has = conn
+        .prepare("SELECT 1 FROM pragma_table_info('daemon') WHERE name = 'checksum'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE daemon ADD COLUMN checksum CHAR(80)")?;
+    }
+    Ok(())
 }
 
 const COLUMNS: &str = "name, version, url, precheck, precheck_retries, start, start_delay, stop, \
     stop_timeout, \"check\", check_interval, user, \"group\", pidfile, socket, env, limits, \
-    gmt_modify, gmt_create";
+    gmt_modify, gmt_create, checksum";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DaemonRow> {
     Ok(DaemonRow {
@@ -109,6 +124,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DaemonRow> {
         limits: r.get(16)?,
         gmt_modify: r.get(17)?,
         gmt_create: r.get(18)?,
+        checksum: r.get(19)?,
     })
 }
 
@@ -137,8 +153,9 @@ pub fn upsert(store: &Store, d: &DaemonRow) -> anyhow::Result<()> {
         conn.execute(
             "INSERT INTO daemon (name, version, url, precheck, precheck_retries, start, \
              start_delay, stop, stop_timeout, \"check\", check_interval, user, \"group\", \
-             pidfile, socket, env, limits) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             pidfile, socket, env, limits, checksum) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18) \
              ON CONFLICT(name) DO UPDATE SET version = excluded.version, url = excluded.url, \
              precheck = excluded.precheck, precheck_retries = excluded.precheck_retries, \
              start = excluded.start, start_delay = excluded.start_delay, stop = excluded.stop, \
@@ -146,7 +163,7 @@ pub fn upsert(store: &Store, d: &DaemonRow) -> anyhow::Result<()> {
              check_interval = excluded.check_interval, user = excluded.user, \
              \"group\" = excluded.\"group\", pidfile = excluded.pidfile, \
              socket = excluded.socket, env = excluded.env, limits = excluded.limits, \
-             gmt_modify = CURRENT_TIMESTAMP",
+             checksum = excluded.checksum, gmt_modify = CURRENT_TIMESTAMP",
             params![
                 d.name,
                 d.version,
@@ -164,7 +181,8 @@ pub fn upsert(store: &Store, d: &DaemonRow) -> anyhow::Result<()> {
                 d.pidfile,
                 d.socket,
                 d.env,
-                d.limits
+                d.limits,
+                d.checksum
             ],
         )
     })?;

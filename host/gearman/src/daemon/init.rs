@@ -1,7 +1,8 @@
 //! `daemon.init`: the seed's fields, read from the top level of the request (the seed's
 //! shape) or from a JSON object in `args` (what `gearctl -c daemon.init -a '{…}'` sends),
-//! checked (required fields, lengths, forms of `stop`, `check` and `limits`) into a
-//! [`DaemonRow`]; and a row turned into the engine's [`ProgramSpec`].
+//! checked (required fields, lengths, names that become folders, forms of `stop`, `check`
+//! and `limits`, a `checksum` for every remote `url`) into a [`DaemonRow`]; and a row turned
+//! into the engine's [`ProgramSpec`].
 
 use std::path::Path;
 use std::time::Duration;
@@ -77,7 +78,7 @@ fn object(f: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
 /// Validates the init fields into a row; the error is the 3021 message.
 pub fn parse(f: &Map<String, Value>) -> Result<DaemonRow, String> {
     let name = text(f, "name", 64, true)?.unwrap_or_default();
-    supervise::spec::validate_name(&name).map_err(|e| e.to_string())?;
+    supervise::check_name("daemon name", &name)?;
     let row = DaemonRow {
         name,
         version: text(f, "version", 64, true)?.unwrap_or_default(),
@@ -96,14 +97,36 @@ pub fn parse(f: &Map<String, Value>) -> Result<DaemonRow, String> {
         socket: text(f, "socket", 512, false)?,
         env: object(f, "env")?,
         limits: object(f, "limits")?,
+        checksum: text(f, "checksum", 80, false)?.filter(|c| !c.trim().is_empty()),
         ..DaemonRow::default()
     };
-    if row.version.contains('/') || row.version.starts_with('.') {
-        return Err("`version` must be usable as a folder name".into());
-    }
+    supervise::check_name("version", &row.version)?;
+    check_source(&row.url, row.checksum.as_deref())?;
     // Everything the start will need must parse now, not at the start.
     spec(&row, Path::new("/"))?;
     Ok(row)
+}
+
+/// Whether `url` names a file on this host (`file://` or an absolute path) rather than a
+/// download.
+pub fn is_local(url: &str) -> bool {
+    url.starts_with("file://") || url.starts_with('/')
+}
+
+/// A download (http, https, ftp: anything not [local](is_local)) needs a `checksum` of the
+/// `SHA256:<hex>` form, so that whoever answers for the URL's server (or sits on the way)
+/// cannot choose what runs as root; a given checksum must have that form for local files too.
+pub fn check_source(url: &str, checksum: Option<&str>) -> Result<(), String> {
+    match checksum {
+        Some(sum) => fetch::parse_checksum(sum)
+            .map(|_| ())
+            .map_err(|e| format!("`checksum`: {e}")),
+        None if is_local(url) => Ok(()),
+        None => Err(format!(
+            "`checksum` (SHA256:<64 hex digits>) is required for the remote url `{}`",
+            fetch::url::without_userinfo(url)
+        )),
+    }
 }
 
 /// The engine's spec for a daemon installed in `dir`.
@@ -150,9 +173,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const SUM: &str = "SHA256:4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a4a";
+
+    /// The seed's example, plus the checksum its remote `url` needs.
     fn seed_example() -> Map<String, Value> {
         let Value::Object(map) = json!({
             "name": "plugin_name", "version": "1.0.1", "url": "http://your/monitor.rpm",
+            "checksum": SUM,
             "precheck": "/path/check", "precheck_retries": 3, "start": "/path/start",
             "start_delay": 10, "stop": "/path/stop", "stop_timeout": 10, "check": "process",
             "check_interval": 10, "user": "root", "group": "root",
@@ -196,6 +223,10 @@ mod tests {
             ("check", json!("socket"), "process"),
             ("start_delay", json!(-1), "whole number"),
             ("env", json!("PATH=/bin"), "object"),
+            ("name", json!("../etc"), "daemon name `../etc`"),
+            ("name", json!("a/../../b"), "daemon name"),
+            ("version", json!(".."), "version `..`"),
+            ("checksum", json!("MD5:abc"), "SHA256:<hex>"),
         ];
         for (key, value, want) in cases {
             let mut f = seed_example();
@@ -209,5 +240,35 @@ mod tests {
                 "{key}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn remote_urls_need_a_checksum_local_files_do_not() {
+        for url in [
+            "http://u:secret@your/monitor.rpm",
+            "https://your/m.tgz",
+            "ftp://your/m.tgz",
+            "HTTP://your/m.tgz",
+        ] {
+            let mut f = seed_example();
+            f.remove("checksum");
+            f.insert("url".into(), json!(url));
+            let err = parse(&f).unwrap_err();
+            assert!(
+                err.contains("`checksum` (SHA256:<64 hex digits>) is required"),
+                "{err}"
+            );
+            assert!(!err.contains("secret"), "{err}");
+        }
+        for url in ["file:///srv/m.tgz", "/srv/m.tgz"] {
+            let mut f = seed_example();
+            f.remove("checksum");
+            f.insert("url".into(), json!(url));
+            assert_eq!(parse(&f).unwrap().checksum, None, "{url}");
+        }
+        assert_eq!(
+            parse(&seed_example()).unwrap().checksum.as_deref(),
+            Some(SUM)
+        );
     }
 }

@@ -71,6 +71,10 @@ impl Daemons {
                 );
             }
         };
+        // The name becomes `<state_dir>/daemons/<name>`: checked for every method.
+        if let Err(e) = supervise::check_name("daemon name", &name) {
+            return CommandResult::failed(retcode::INVALID_PARAMS, format!("Invalid params: {e}"));
+        }
         match method {
             "daemon.start" => self.start(&name).await,
             "daemon.stop" => self.stop(&name).await,
@@ -126,8 +130,10 @@ impl Daemons {
             return CommandResult::success(view(&row, &status));
         }
         let dir = self.root.join(&row.name).join(&row.version);
-        let (url, target) = (row.url.clone(), dir.clone());
-        match tokio::task::spawn_blocking(move || fetch::install(&url, &target)).await {
+        let (url, checksum, target) = (row.url.clone(), row.checksum.clone(), dir.clone());
+        let installed =
+            tokio::task::spawn_blocking(move || fetch::install(&url, checksum.as_deref(), &target));
+        match installed.await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 return CommandResult::failed(

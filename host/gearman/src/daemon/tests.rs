@@ -122,6 +122,39 @@ async fn init_validates_the_seed_fields_and_only_writes_the_table() {
     assert_eq!(unknown.retcode, retcode::NOT_FOUND);
     let no_name = agent.handle(call("daemon.stop", None)).await;
     assert_eq!(no_name.retcode, retcode::INVALID_PARAMS);
+
+    // Names that are paths are refused by every method, before anything is looked up.
+    std::fs::create_dir_all(dir.path().join("keep")).unwrap();
+    for method in [
+        "daemon.start",
+        "daemon.stop",
+        "daemon.restart",
+        "daemon.status",
+        "daemon.remove",
+    ] {
+        for name in ["..", "/", "a/../../keep", "../daemons"] {
+            let refused = agent.handle(call(method, Some(name))).await;
+            assert_eq!(refused.retcode, retcode::INVALID_PARAMS, "{method} {name}");
+            assert!(refused.message.contains("daemon name `"), "{refused:?}");
+        }
+    }
+    let escaping = agent
+        .handle(init("../x", "file:///x.tgz", "sleep 1", json!({})))
+        .await;
+    assert_eq!(escaping.retcode, retcode::INVALID_PARAMS);
+    assert!(dir.path().join("keep").is_dir() && dir.path().join("gearman.db").is_file());
+
+    // A remote package needs its checksum.
+    let remote = agent
+        .handle(init("r", "http://pkg.example/r.tgz", "sleep 1", json!({})))
+        .await;
+    assert_eq!(remote.retcode, retcode::INVALID_PARAMS);
+    assert!(
+        remote
+            .message
+            .contains("`checksum` (SHA256:<64 hex digits>) is required"),
+        "{remote:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,6 +179,26 @@ async fn a_packaged_daemon_starts_stops_restarts_and_is_removed() {
     // It runs from the unpacked version folder.
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
     assert!(cwd.ends_with("daemons/sleeper/1.0"), "{}", cwd.display());
+    // With its `env` over a clean environment: nothing of this test process's gets through.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let keys: Vec<String> = environ
+        .split(|b| *b == 0)
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            String::from_utf8_lossy(kv)
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    for key in &keys {
+        assert!(
+            ["PATH", "LANG", "LC_ALL", "TZ", "PWD", "GREETING"].contains(&key.as_str()),
+            "{key} inherited: {keys:?}"
+        );
+    }
+    assert!(environ.split(|b| *b == 0).any(|kv| kv == b"GREETING=hi"));
 
     let again = agent.handle(call("daemon.start", Some("sleeper"))).await;
     assert_eq!(

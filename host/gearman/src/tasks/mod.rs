@@ -90,7 +90,8 @@ impl Tasks {
     ) -> anyhow::Result<Arc<Tasks>> {
         let runtime = Handle::try_current().context("Tasks::open needs a tokio runtime")?;
         let dir = state_dir.join("tasks");
-        fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        agentkit::private::private_dir(&dir)
+            .with_context(|| format!("create {} (mode 0700)", dir.display()))?;
         let tasks = Arc::new_cyclic(|me| Tasks {
             store,
             dir,
@@ -139,7 +140,8 @@ impl Tasks {
             spec: spec.clone(),
             kill_grace: self.kill_grace,
         };
-        let prepared = fs::create_dir(&dir)
+        let prepared = std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+            .create(&dir)
             .with_context(|| format!("create {}", dir.display()))
             .and_then(|()| shim::write_json(&dir, SPEC_FILE, &task));
         if let Err(e) = prepared {
@@ -217,7 +219,7 @@ impl Tasks {
     }
 
     fn spawn_runner(&self, dir: &Path) -> std::io::Result<tokio::process::Child> {
-        let log = fs::File::create(dir.join(LOG_FILE))?;
+        let log = agentkit::private::create_private(&dir.join(LOG_FILE))?;
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("__run-task")
             .arg(dir)
@@ -292,7 +294,7 @@ impl Tasks {
             ));
         }
         let dir = self.dir.join(id);
-        if let Err(e) = fs::write(dir.join(KILL_FILE), b"") {
+        if let Err(e) = agentkit::private::create_private(&dir.join(KILL_FILE)) {
             return Err(CommandResult::failed(
                 retcode::FAILED,
                 format!("Failed: cannot mark task `{id}` killed: {e}"),

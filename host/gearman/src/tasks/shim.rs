@@ -99,12 +99,14 @@ fn run(dir: &Path) -> anyhow::Result<()> {
     write_json(dir, RESULT_FILE, &outcome)
 }
 
-/// Writes `value` to `dir/name` atomically: a temporary file, fsync, rename, fsync of `dir`.
+/// Writes `value` to `dir/name` atomically: a temporary file (mode 0600), fsync, rename,
+/// fsync of `dir`.
 pub(crate) fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_vec(value)?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
-    let mut file = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    let mut file = agentkit::private::create_private(&tmp)
+        .with_context(|| format!("create {}", tmp.display()))?;
     file.write_all(&text)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("write {}", tmp.display()))?;

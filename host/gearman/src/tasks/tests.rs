@@ -264,3 +264,26 @@ async fn a_runner_that_cannot_start_is_could_not_start() {
     assert_eq!(err.retcode, retcode::NOT_STARTED);
     assert_eq!(tasks.list(), Value::Array(Vec::new()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_folders_and_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let fx = Fixture::new();
+    let (_store, tasks) = fx.open();
+    let id = tasks
+        .start(spec("echo secret; sleep 1"), Origin::Async)
+        .unwrap();
+    let dir = fx.dir.path().join("tasks").join(&id);
+    assert_eq!(mode(&fx.dir.path().join("tasks")), 0o700);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(SPEC_FILE)), 0o600);
+    assert_eq!(mode(&dir.join(LOG_FILE)), 0o600);
+    let begun = Instant::now();
+    while !dir.join(RUNNER_FILE).exists() && begun.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(mode(&dir.join(RUNNER_FILE)), 0o600);
+    let view = finished(&tasks, &id, Duration::from_secs(20)).await;
+    assert_eq!(output(&view), "secret\n");
+}
