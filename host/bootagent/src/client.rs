@@ -1,10 +1,14 @@
-//! The two BootAgent requests to Polaris, `POST /agent/status` and `POST /agent/job/result`,
-//! each tried on the servers in list order until one answers (blocking; callers run them on a
-//! blocking thread).
+//! The BootAgent's requests to Polaris, `POST /agent/status`, `POST /agent/job/result`,
+//! `POST /agent/enroll` and `POST /agent/renew`, each tried on the servers in list order until
+//! one answers (blocking; callers run them on a blocking thread). The HTTP agent is swapped
+//! when the host's certificate changes (enrollment, renewal).
+
+use std::sync::RwLock;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wire::boot::{JobResult, ResultReply, StatusReply, StatusReport};
+use wire::enroll::{EnrollReply, EnrollRequest, RenewRequest};
 
 /// Why a request reached no server, or what the server refused.
 #[derive(Debug, thiserror::Error)]
@@ -26,13 +30,38 @@ pub enum ClientError {
 
 /// Polaris's BootAgent API on a list of servers.
 pub struct Client {
-    agent: ureq::Agent,
+    agent: RwLock<ureq::Agent>,
 }
 
 impl Client {
-    /// A client using `agent` (see [`fetch::http_agent`]).
+    /// A client using `agent` (see [`fetch::http_agent_with_identity`]).
     pub fn new(agent: ureq::Agent) -> Client {
-        Client { agent }
+        Client {
+            agent: RwLock::new(agent),
+        }
+    }
+
+    /// Uses `agent` from now on (a new client certificate).
+    pub fn set_agent(&self, agent: ureq::Agent) {
+        *self.agent.write().unwrap_or_else(|e| e.into_inner()) = agent;
+    }
+
+    /// `POST /agent/enroll`.
+    pub fn enroll(
+        &self,
+        servers: &[String],
+        request: &EnrollRequest,
+    ) -> Result<EnrollReply, ClientError> {
+        self.post(servers, "/agent/enroll", request)
+    }
+
+    /// `POST /agent/renew` (with the current certificate).
+    pub fn renew(
+        &self,
+        servers: &[String],
+        request: &RenewRequest,
+    ) -> Result<EnrollReply, ClientError> {
+        self.post(servers, "/agent/renew", request)
     }
 
     /// `POST /agent/status`.
@@ -62,9 +91,10 @@ impl Client {
         body: &B,
     ) -> Result<R, ClientError> {
         let mut reasons = Vec::new();
+        let agent = self.agent.read().unwrap_or_else(|e| e.into_inner()).clone();
         for server in servers {
             let url = format!("{server}{path}");
-            let mut response = match self.agent.post(&url).send_json(body) {
+            let mut response = match agent.post(&url).send_json(body) {
                 Ok(response) => response,
                 Err(e) => {
                     tracing::debug!(%url, error = %e, "Server unreachable, trying the next.");

@@ -1,6 +1,8 @@
-//! The BootAgent's loop: every `step` seconds send the waiting job results, report the host and
-//! its agents, run the jobs in the reply one by one (each result spooled to disk first), send
-//! their results at once and report again. Ends on SIGTERM or SIGINT; the agents keep running.
+//! The BootAgent's loop: every `step` seconds make sure the host holds a valid certificate
+//! (enroll with the token the first time, renew when a third of its life is left), send the
+//! waiting job results, report the host and its agents, run the jobs in the reply one by one
+//! (each result spooled to disk first), send their results at once and report again. Ends on
+//! SIGTERM or SIGINT; the agents keep running.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +12,7 @@ use wire::retcode;
 
 use crate::client::{Client, ClientError};
 use crate::config::{Config, parse_svrlist};
+use crate::identity::Identity;
 use crate::manager::Manager;
 use crate::spool::Spool;
 
@@ -23,6 +26,8 @@ pub struct Daemon {
     pub spool: Spool,
     /// Polaris's BootAgent API.
     pub client: Arc<Client>,
+    /// The host's key and certificate.
+    pub identity: Identity,
     /// When this BootAgent started.
     pub started: Instant,
 }
@@ -37,8 +42,8 @@ impl Daemon {
             .svrlist
             .clone()
             .unwrap_or_else(|| self.config.svrlist.clone());
-        parse_svrlist(&list)
-            .or_else(|_| parse_svrlist(&self.config.svrlist))
+        parse_svrlist(&list, self.config.insecure)
+            .or_else(|_| parse_svrlist(&self.config.svrlist, self.config.insecure))
             .unwrap_or_default()
     }
 
@@ -79,6 +84,13 @@ impl Daemon {
     /// One round; true when jobs were run.
     async fn round(&mut self) -> bool {
         self.manager.refresh_pids();
+        if let Err(e) = self.ensure_identity().await {
+            tracing::error!("{e:#}");
+            if self.identity.held().is_none() {
+                // Nothing is accepted without a certificate: wait for the next round.
+                return false;
+            }
+        }
         self.flush().await;
         let report = StatusReport {
             hostname: self.config.hostname(),
@@ -117,6 +129,68 @@ impl Daemon {
             self.flush().await;
         }
         ran
+    }
+
+    /// `bootagent --enroll`: enrolls (or renews) once and says how it went.
+    pub async fn enroll_once(mut self) -> anyhow::Result<()> {
+        self.ensure_identity().await?;
+        match self.identity.held() {
+            Some(held) => {
+                println!(
+                    "enrolled as {} (certificate until {}, in {})",
+                    held.hostname,
+                    held.not_after,
+                    self.identity.cert_path().display()
+                );
+                Ok(())
+            }
+            None => anyhow::bail!("not enrolled"),
+        }
+    }
+
+    /// Enrolls when the host holds no certificate, renews one that is two thirds through its
+    /// life; the client then uses the new certificate.
+    pub async fn ensure_identity(&mut self) -> anyhow::Result<()> {
+        let held = self.identity.held();
+        let now = now();
+        if held.as_ref().is_some_and(|held| !held.needs_renewal(now)) {
+            return Ok(());
+        }
+        let hostname = self.config.hostname();
+        let (key, csr) = Identity::new_request(&hostname)?;
+        let (client, servers) = (self.client.clone(), self.servers());
+        let answer = match &held {
+            Some(_) => {
+                let request = wire::enroll::RenewRequest { csr };
+                tokio::task::spawn_blocking(move || client.renew(&servers, &request)).await
+            }
+            None => {
+                let Some(token) = self.config.enroll_token()? else {
+                    anyhow::bail!(
+                        "not enrolled: set enroll_token (from `polaris enroll`) in the configuration"
+                    );
+                };
+                let request = wire::enroll::EnrollRequest {
+                    token,
+                    hostname: hostname.clone(),
+                    csr,
+                };
+                tokio::task::spawn_blocking(move || client.enroll(&servers, &request)).await
+            }
+        };
+        let reply = match answer {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) if held.is_some() => anyhow::bail!("certificate renewal failed: {e}"),
+            Ok(Err(e)) => anyhow::bail!("enrollment failed: {e}"),
+            Err(e) => anyhow::bail!("enrollment task failed: {e}"),
+        };
+        if reply.hostname != hostname {
+            anyhow::bail!("Polaris issued a certificate for `{}`, not `{hostname}`", reply.hostname);
+        }
+        let held = self.identity.save(&key, &reply, now)?;
+        self.client.set_agent(crate::http_agent(&self.config, Some(&self.identity))?);
+        tracing::info!(%hostname, not_after = held.not_after, "Host certificate received.");
+        Ok(())
     }
 
     /// Sends every waiting result; forgets those the server stored.

@@ -6,7 +6,9 @@
 //! Layout:
 //! - [`config`]: the TOML file; read by `main`.
 //! - [`daemon`]: the report / jobs / results loop; run by `main`.
-//! - [`client`]: the two HTTP requests, servers tried in list order; used by `daemon`.
+//! - [`client`]: the HTTP requests (status, results, enroll, renew), servers tried in list
+//!   order, with the host's client certificate; used by `daemon`.
+//! - [`identity`]: the host's key, certificate and CA on disk, CSRs, when to renew.
 //! - [`manager`]: one job at a time against the supervisor, resume after a restart, the
 //!   agents' part of the report; used by `daemon`.
 //! - [`install`]: install and upgrade with watch and rollback; used by `manager`.
@@ -23,6 +25,7 @@
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod identity;
 pub mod install;
 pub mod layout;
 pub mod manager;
@@ -32,3 +35,24 @@ pub mod signature;
 pub mod signing;
 pub mod spool;
 pub mod state;
+
+/// The HTTP agent for Polaris and its packages: the pinned CA, no redirects, and the host's
+/// client certificate once enrolled.
+pub fn http_agent(
+    config: &config::Config,
+    identity: Option<&identity::Identity>,
+) -> anyhow::Result<ureq::Agent> {
+    let user_agent = concat!("bootagent/", env!("CARGO_PKG_VERSION"));
+    let (cert, key) = match identity {
+        Some(identity) if identity.held().is_some() => (identity.cert_path(), identity.key_path()),
+        _ => Default::default(),
+    };
+    let pair = (!cert.as_os_str().is_empty()).then_some((cert.as_path(), key.as_path()));
+    Ok(fetch::http_agent_with_identity(
+        user_agent,
+        config.ca.as_deref(),
+        std::time::Duration::from_secs(config.timeout),
+        0,
+        pair,
+    )?)
+}

@@ -15,7 +15,8 @@ use bootagent::manager::Manager;
 use bootagent::spool::Spool;
 use bootagent::state::StateFile;
 use clap::Parser;
-use fetch::{Fetcher, http_agent};
+use bootagent::identity::Identity;
+use fetch::Fetcher;
 
 /// The BootAgent's name, default configuration file and log.
 #[derive(Debug)]
@@ -32,6 +33,10 @@ impl AgentDefaults for BootAgent {
 struct Cli {
     #[command(flatten)]
     agent: AgentArgs<BootAgent>,
+    /// Enroll this host with the configured token (or renew its certificate when due), then
+    /// exit: the key and certificate land in `identity_dir` for the host's agents.
+    #[arg(long)]
+    enroll: bool,
 }
 
 fn main() -> ExitCode {
@@ -62,14 +67,25 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
     let dir = &config.state_dir.clone();
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let timeout = Duration::from_secs(config.timeout);
-    // Checked before daemonising, so a wrong CA file is reported on the terminal.
-    let user_agent = concat!("bootagent/", env!("CARGO_PKG_VERSION"));
-    // Polaris and its package server answer directly: a redirect is an error to report.
-    let agent = http_agent(user_agent, config.ca.as_deref(), timeout, 0)?;
+    if config.insecure {
+        tracing::warn!(
+            "INSECURE: insecure = true allows plain http:// servers and unpinned https; \
+             for labs only, never on a fleet."
+        );
+    }
+    let identity = Identity::new(&config.identity_dir, config.identity_group.as_deref())?;
+    // Checked before daemonising, so a wrong CA file is reported on the terminal. Polaris and
+    // its package server answer directly: a redirect is an error to report.
+    let agent = bootagent::http_agent(&config, Some(&identity))?;
     let release_key = config.release_key().map_err(anyhow::Error::msg)?;
     let state = StateFile::open(dir)?;
     let spool = Spool::open(dir)?;
-    let _pid = cli.agent.detach()?;
+    let enroll_only = cli.enroll;
+    let _pid = if enroll_only {
+        None
+    } else {
+        Some(cli.agent.detach()?)
+    };
     // One thread: the BootAgent waits on timers, HTTP and its children; downloads, unpacking
     // and status posts run on tokio's blocking pool.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -107,8 +123,12 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
             manager,
             spool,
             client: Arc::new(Client::new(agent)),
+            identity,
             started: Instant::now(),
         };
+        if enroll_only {
+            return daemon.enroll_once().await;
+        }
         daemon.run(shutdown_signal()).await;
         anyhow::Ok(())
     })

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
-use ureq::tls::{PemItem, RootCerts, TlsConfig};
+use ureq::tls::{ClientCert, PemItem, RootCerts, TlsConfig};
 
 use crate::Error;
 
@@ -43,6 +43,45 @@ pub fn http_agent(
     timeout: Duration,
     redirects: u32,
 ) -> Result<ureq::Agent, Error> {
+    http_agent_with_identity(user_agent, ca, timeout, redirects, None)
+}
+
+/// Reads a client certificate chain and its key (PEM files) for mutual TLS.
+fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert, Error> {
+    let invalid = |text: String| Error::Invalid(text);
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))
+    };
+    let mut chain = Vec::new();
+    for item in ureq::tls::parse_pem(&read(cert)?) {
+        if let PemItem::Certificate(c) =
+            item.map_err(|e| invalid(format!("{}: {e}", cert.display())))?
+        {
+            chain.push(c);
+        }
+    }
+    let key_pem = read(key)?;
+    let private = ureq::tls::parse_pem(&key_pem)
+        .find_map(|item| match item {
+            Ok(PemItem::PrivateKey(k)) => Some(k),
+            _ => None,
+        })
+        .ok_or_else(|| invalid(format!("{} holds no PEM private key", key.display())))?;
+    if chain.is_empty() {
+        return Err(invalid(format!("{} holds no PEM certificate", cert.display())));
+    }
+    Ok(ClientCert::new_with_certs(&chain, private))
+}
+
+/// As [`http_agent`], presenting the client certificate `identity` (certificate and key PEM
+/// files) to servers that ask (mutual TLS with Polaris).
+pub fn http_agent_with_identity(
+    user_agent: &str,
+    ca: Option<&Path>,
+    timeout: Duration,
+    redirects: u32,
+    identity: Option<(&Path, &Path)>,
+) -> Result<ureq::Agent, Error> {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(redirects)
@@ -50,8 +89,15 @@ pub fn http_agent(
         .timeout_connect(Some(timeout))
         .timeout_recv_response(Some(timeout))
         .user_agent(user_agent);
-    if let Some(ca) = ca {
-        config = config.tls_config(TlsConfig::builder().root_certs(root_certs(ca)?).build());
+    if ca.is_some() || identity.is_some() {
+        let mut tls = TlsConfig::builder();
+        if let Some(ca) = ca {
+            tls = tls.root_certs(root_certs(ca)?);
+        }
+        if let Some((cert, key)) = identity {
+            tls = tls.client_cert(Some(client_cert(cert, key)?));
+        }
+        config = config.tls_config(tls.build());
     }
     Ok(config.build().into())
 }

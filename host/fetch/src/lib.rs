@@ -21,7 +21,7 @@ pub mod url;
 use std::path::PathBuf;
 
 pub use fetcher::{Body, Download, Fetcher, MAX_BYTES, parse_checksum, sha256_file};
-pub use http::http_agent;
+pub use http::{http_agent, http_agent_with_identity};
 pub use tarball::Tarball;
 pub use url::file_name;
 

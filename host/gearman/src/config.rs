@@ -6,8 +6,8 @@
 //! port = 8443                        # for entries without a port
 //! ca = "/etc/cargo/ca.pem"           # the CA that signed Polaris's certificate
 //! # tls_name = "config.cargo.com"    # name in the server certificate (default: first server)
-//! # cert = "/etc/cargo/agent.pem"    # client certificate for mutual TLS, with `key`
-//! # key = "/etc/cargo/agent.key"
+//! cert = "/var/lib/cargo/identity/host.pem"  # the host's certificate (bootagent enrolls it)
+//! key = "/var/lib/cargo/identity/host.key"
 //! # hosts_file = "/etc/cargo/hosts"  # /etc/hosts-style overrides, read before DNS
 //! state_dir = "/var/lib/cargo/gearman"   # gearman.db and task folders
 //! socket = "/var/run/cargo/gearman.sock" # for gearctl
@@ -43,10 +43,13 @@ pub struct Config {
     pub ca: PathBuf,
     /// The name Polaris's certificate carries (default: the first server's host).
     pub tls_name: Option<String>,
-    /// Client certificate for mutual TLS.
-    pub cert: Option<PathBuf>,
+    /// The host's client certificate (mutual TLS; Polaris takes the host from it), as the
+    /// BootAgent enrolled it; read again when it changes (renewal).
+    #[serde(default = "default_cert")]
+    pub cert: PathBuf,
     /// Its private key.
-    pub key: Option<PathBuf>,
+    #[serde(default = "default_key")]
+    pub key: PathBuf,
     /// `/etc/hosts`-style file read before the system resolver.
     pub hosts_file: Option<PathBuf>,
     /// Folder of `gearman.db` and task output.
@@ -74,6 +77,12 @@ pub struct Config {
     pub backoff_max: u64,
 }
 
+fn default_cert() -> PathBuf {
+    "/var/lib/cargo/identity/host.pem".into()
+}
+fn default_key() -> PathBuf {
+    "/var/lib/cargo/identity/host.key".into()
+}
 fn default_server() -> String {
     DEFAULT_SERVER.into()
 }
@@ -114,9 +123,6 @@ impl Config {
 
     /// Checks values that parse but make no sense.
     pub fn check(&self) -> Result<(), String> {
-        if self.cert.is_some() != self.key.is_some() {
-            return Err("`cert` and `key` go together".into());
-        }
         if [
             self.heartbeat,
             self.kill_grace,
@@ -164,10 +170,11 @@ mod tests {
     }
 
     #[test]
-    fn rejects_typos_half_mtls_and_bad_servers() {
+    fn rejects_typos_and_bad_servers() {
         assert!(toml::from_str::<Config>("ca = \"/ca.pem\"\nsevrer = \"x\"").is_err());
-        let half: Config = toml::from_str("ca = \"/ca.pem\"\ncert = \"/c.pem\"").unwrap();
-        assert!(half.check().is_err());
+        // The host identity defaults to what the BootAgent enrolls.
+        let plain: Config = toml::from_str("ca = \"/ca.pem\"").unwrap();
+        assert_eq!(plain.key, PathBuf::from("/var/lib/cargo/identity/host.key"));
         let bad: Config = toml::from_str("ca = \"/ca.pem\"\nserver = \"a:b\"").unwrap();
         assert!(bad.check().is_err());
     }

@@ -65,10 +65,7 @@ fn main() -> ExitCode {
 
 fn start(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     // Checked before daemonising, so a wrong CA or key is reported on the terminal.
-    let tls = link::client_config(
-        &config.ca,
-        config.cert.as_deref().zip(config.key.as_deref()),
-    )?;
+    let tls = link::client_config(&config.ca, &config.cert, &config.key)?;
     let _pid = cli.agent.detach()?;
     // One thread runs the agent: its work is waiting (sockets, children, timers); blocking work
     // (plugin calls, downloads, the task sweep) goes to tokio's blocking pool, whose threads

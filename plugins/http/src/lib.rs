@@ -1,16 +1,17 @@
 //! `http`: nodus write plugin POSTing value lists as collectd write_http JSON (`Format "JSON"`).
-//! Files read: the CACert PEM file when configured (types.db through the agent).
+//! Files read: the CACert PEM file and the ClientCert/ClientKey pair when configured (read
+//! again when they change: a renewed host certificate), types.db through the agent.
 
 mod json;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use plugin_api::types_db::TypesDb;
 use plugin_api::{InitContext, Plugin, PluginError, ValueList, WritePlugin};
 use ureq::http::{HeaderName, HeaderValue, Uri};
-use ureq::tls::{PemItem, RootCerts, TlsConfig};
+use ureq::tls::{ClientCert, PemItem, RootCerts, TlsConfig};
 use wire::metrics::MetricsBatch;
 
 /// Seconds to wait for one POST when `Timeout` is not given.
@@ -21,6 +22,9 @@ const DEFAULT_BATCH_SIZE: usize = 500;
 /// The plugin instance: where and how to POST.
 pub struct Http {
     agent: ureq::Agent,
+    /// How the agent is built, to build it again when the client certificate changes.
+    tls: TlsFiles,
+    timeout: Duration,
     url: Uri,
     /// The URL without user info, for messages.
     shown_url: String,
@@ -67,6 +71,70 @@ fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), PluginError> {
     Ok((name, value))
 }
 
+/// `CACert`, and `ClientCert` + `ClientKey` (mutual TLS: the host's identity that Polaris
+/// requires), with the modification time of the client certificate when it was read.
+#[derive(Debug, Clone, Default)]
+struct TlsFiles {
+    ca: Option<String>,
+    client: Option<(String, String)>,
+    loaded: Option<SystemTime>,
+}
+
+impl TlsFiles {
+    fn modified(&self) -> Option<SystemTime> {
+        let (cert, _) = self.client.as_ref()?;
+        std::fs::metadata(cert).and_then(|m| m.modified()).ok()
+    }
+}
+
+/// The PEM pair of `ClientCert` and `ClientKey`.
+fn client_cert(cert: &str, key: &str) -> Result<ClientCert, PluginError> {
+    let read = |path: &str| {
+        std::fs::read(path).map_err(|e| PluginError::failed(format!("cannot read {path}: {e}")))
+    };
+    let mut chain = Vec::new();
+    for item in ureq::tls::parse_pem(&read(cert)?) {
+        match item {
+            Ok(PemItem::Certificate(c)) => chain.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(invalid(format!("ClientCert {cert}: {e}"))),
+        }
+    }
+    if chain.is_empty() {
+        return Err(invalid(format!("ClientCert {cert} holds no PEM certificate")));
+    }
+    let key_pem = read(key)?;
+    let private = ureq::tls::parse_pem(&key_pem)
+        .find_map(|item| match item {
+            Ok(PemItem::PrivateKey(k)) => Some(k),
+            _ => None,
+        })
+        .ok_or_else(|| invalid(format!("ClientKey {key} holds no PEM private key")))?;
+    Ok(ClientCert::new_with_certs(&chain, private))
+}
+
+/// The HTTP agent: timeout, no redirects, the TLS files.
+fn build_agent(timeout: Duration, tls: &mut TlsFiles) -> Result<ureq::Agent, PluginError> {
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        // Statuses are ours to judge; redirects are not followed (libcurl's default too).
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(format!("nodus-http/{}", env!("CARGO_PKG_VERSION")));
+    if tls.ca.is_some() || tls.client.is_some() {
+        let mut builder = TlsConfig::builder();
+        if let Some(path) = &tls.ca {
+            builder = builder.root_certs(root_certs(path)?);
+        }
+        if let Some((cert, key)) = &tls.client {
+            tls.loaded = tls.modified();
+            builder = builder.client_cert(Some(client_cert(cert, key)?));
+        }
+        config = config.tls_config(builder.build());
+    }
+    Ok(config.build().into())
+}
+
 /// `CACert`: the PEM file of the certificates that may sign the server's certificate.
 fn root_certs(path: &str) -> Result<RootCerts, PluginError> {
     let pem = std::fs::read(path)
@@ -98,6 +166,8 @@ impl Plugin for Http {
         "Header",
         "Format",
         "CACert",
+        "ClientCert",
+        "ClientKey",
     ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
@@ -138,20 +208,21 @@ impl Plugin for Http {
             .map(parse_header)
             .collect::<Result<Vec<_>, _>>()?;
 
-        let mut config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs_f64(timeout)))
-            // Statuses are ours to judge; redirects are not followed (libcurl's default too).
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .user_agent(format!("nodus-http/{}", Self::VERSION));
-        if let Some(path) = ctx.option("CACert") {
-            let tls = TlsConfig::builder()
-                .root_certs(root_certs(path.trim())?)
-                .build();
-            config = config.tls_config(tls);
-        }
+        let client = match (ctx.option("ClientCert"), ctx.option("ClientKey")) {
+            (Some(cert), Some(key)) => Some((cert.trim().to_string(), key.trim().to_string())),
+            (None, None) => None,
+            _ => return Err(invalid("options ClientCert and ClientKey go together")),
+        };
+        let mut tls = TlsFiles {
+            ca: ctx.option("CACert").map(|p| p.trim().to_string()),
+            client,
+            loaded: None,
+        };
+        let timeout = Duration::from_secs_f64(timeout);
         Ok(Http {
-            agent: config.build().into(),
+            agent: build_agent(timeout, &mut tls)?,
+            tls,
+            timeout,
             url,
             shown_url,
             authorization,
@@ -166,6 +237,10 @@ impl WritePlugin for Http {
     /// POSTs the batch in chunks of `BatchSize` value lists. Any failure returns an error and
     /// the host retries the whole batch, so chunks that were accepted are sent again.
     fn write(&mut self, values: &[ValueList]) -> Result<(), PluginError> {
+        if self.tls.client.is_some() && self.tls.modified() != self.tls.loaded {
+            // A renewed host certificate: the next POST presents it.
+            self.agent = build_agent(self.timeout, &mut self.tls)?;
+        }
         let mut batch: MetricsBatch = Vec::with_capacity(values.len());
         for vl in values {
             match self.types.get(&vl.type_) {

@@ -1,4 +1,5 @@
-//! The agents `polaris dev` runs: where they are, their configurations, and how they are
+//! The agents `polaris dev` runs: where they are, their configurations (each uses the host
+//! identity the BootAgent enrolls into `polaris-dev/identity/`), and how the BootAgent is
 //! started (in the foreground, stopped with the dev server).
 
 use std::net::SocketAddr;
@@ -58,30 +59,30 @@ pub fn start_agent(
     Ok(Some(child))
 }
 
-/// nodus's configuration: a few read plugins, the `http` writer posting here; plugins from
-/// `plugins`, or (None) where the agent looks by itself.
-pub fn nodus_config(dir: &Path, listen: SocketAddr, plugins: Option<&Path>) -> String {
+/// nodus's configuration: a few read plugins, the `http` writer posting here over mutual TLS
+/// with the host's identity; plugins where the agent looks by itself (beside its binary).
+pub fn nodus_config(dir: &Path, listen: SocketAddr) -> String {
     // The plugin choice is data (a template beside this file), not code.
     include_str!("nodus.conf")
-        .replace("@PLUGIN_DIR@", &plugin_line(plugins))
+        .replace("@PLUGIN_DIR@", "")
         .replace("@SOCKET@", &dir.join("nodus.sock").display().to_string())
         .replace("@LISTEN@", &listen.to_string())
+        .replace("@CA@", &dir.join("pki/ca.pem").display().to_string())
+        .replace("@IDENTITY@", &dir.join("identity").display().to_string())
 }
 
-fn plugin_line(plugins: Option<&Path>) -> String {
-    plugins.map_or_else(String::new, |p| format!("plugin_dir = {p:?}\n"))
-}
-
-/// gearman's configuration: this server over TLS, state and socket in the dev folder.
-pub fn gearman_config(dir: &Path, agents: SocketAddr, plugins: Option<&Path>) -> String {
+/// gearman's configuration: this server over mutual TLS with the host's identity, state and
+/// socket in the dev folder.
+pub fn gearman_config(dir: &Path, agents: SocketAddr) -> String {
     format!(
         "hostname = {host:?}\nserver = \"{agents}\"\ntls_name = \"{DEV_TLS_NAME}\"\n\
-         ca = {ca:?}\nstate_dir = {state:?}\nsocket = {socket:?}\n{plugins}",
+         ca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\nstate_dir = {state:?}\nsocket = {socket:?}\n",
         host = nix_hostname(),
         ca = dir.join("pki/ca.pem"),
+        cert = dir.join("identity/host.pem"),
+        key = dir.join("identity/host.key"),
         state = dir.join("gearman"),
         socket = dir.join("gearman.sock"),
-        plugins = plugin_line(plugins),
     )
 }
 

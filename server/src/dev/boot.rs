@@ -1,8 +1,11 @@
-//! The seed's whole flow on one machine: gearman and nodus are packed (`mkpkg`) onto this
-//! server's package root, `bootagent` is started against this server, and once it has
-//! reported, it is given `install` jobs for both; it downloads them from `/packages/`, checks
-//! their SHA256, unpacks and runs them. When `polaris dev` stops, it stops what the BootAgent
-//! installed (they are detached from it by design, so they would outlive it).
+//! The seed's whole flow on one machine, on the secure path: gearman and nodus are packed
+//! (`mkpkg`) onto this server's package root, `bootagent` is started against this server over
+//! HTTPS with the dev CA pinned and an enrollment token; it enrolls (its key stays in
+//! `polaris-dev/identity/`), reports with its client certificate, and once it has reported, it
+//! is given `install` jobs for both; it downloads them from `/packages/`, checks their SHA256,
+//! unpacks and runs them, and they use the same identity. When `polaris dev` stops, it stops
+//! the BootAgent and then every process running a program from its folder (the installed
+//! agents are detached from it by design, and may have started a moment ago).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,7 +29,8 @@ struct Package {
 pub struct BootFlow {
     /// The BootAgent process (stopped with the dev server).
     pub child: tokio::process::Child,
-    state_dir: PathBuf,
+    /// The dev folder: programs running from it are the flow's.
+    dir: PathBuf,
 }
 
 /// Packs the agents and starts the BootAgent; `None` when `bootagent` or `mkpkg` is not built
@@ -38,6 +42,17 @@ pub async fn start(
     password: &str,
     configs: &[(&'static str, String)],
 ) -> anyhow::Result<Option<BootFlow>> {
+    let token = crate::api::enroll::new_token(
+        &db,
+        &crate::api::enroll::TokenRequest {
+            uses: 1,
+            expires_in: 3600,
+            region: None,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("enrollment token: {}", e.message))?
+    .token;
     let exe = exe_dir()?;
     if !exe.join("bootagent").exists() || !exe.join("mkpkg").exists() {
         return Ok(None);
@@ -53,15 +68,27 @@ pub async fn start(
     }
     let hostname = nix_hostname();
     let state_dir = dir.join("boot");
+    let identity = dir.join("identity");
+    // Enrolled before (the same host name holds a valid certificate): keep that identity.
+    let enroll = if identity.join("host.pem").exists() {
+        String::new()
+    } else {
+        format!("enroll_token = {token:?}\n")
+    };
     let config = format!(
-        "svrlist = \"{listen}\"\nstep = 3\nhostname = {hostname:?}\nstate_dir = {state_dir:?}\n\
-         package_user = \"dev\"\npackage_password = {password:?}\nupgrade_watch = 2\n"
+        "svrlist = \"https://{listen}\"\nca = {ca:?}\n{enroll}identity_dir = {identity:?}\n\
+         step = 3\nhostname = {hostname:?}\nstate_dir = {state_dir:?}\n\
+         package_user = \"dev\"\npackage_password = {password:?}\nupgrade_watch = 2\n",
+        ca = dir.join("pki/ca.pem"),
     );
     let Some(child) = start_agent(dir, "bootagent", config)? else {
         return Ok(None);
     };
     tokio::spawn(hand_out_installs(db, hostname, listen, packages));
-    Ok(Some(BootFlow { child, state_dir }))
+    Ok(Some(BootFlow {
+        child,
+        dir: dir.to_path_buf(),
+    }))
 }
 
 /// `mkpkg agent <name>` into `out`; returns the package from its `<file> SHA256:<hex>` line.
@@ -128,7 +155,7 @@ async fn hand_out_installs(db: Db, hostname: String, listen: SocketAddr, package
             id: uuid::Uuid::new_v4().to_string(),
             action: BootAction::Install,
             name: Some(package.name.into()),
-            url: Some(format!("http://{listen}/packages/{}", package.file)),
+            url: Some(format!("https://{listen}/packages/{}", package.file)),
             checksum: Some(package.checksum),
             env: BTreeMap::new(),
             limits: BTreeMap::new(),
@@ -145,25 +172,50 @@ async fn hand_out_installs(db: Db, hostname: String, listen: SocketAddr, package
 }
 
 impl BootFlow {
-    /// Stops the BootAgent, then the agents it installed (their process groups, by the pids
-    /// in its state file).
+    /// Stops the BootAgent, then every process whose program lies in the dev folder (the
+    /// agents it installed, whatever its state file says yet): SIGTERM to their process
+    /// groups, SIGKILL after 5 s.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
-        let Ok(text) = std::fs::read_to_string(self.state_dir.join("state.json")) else {
-            return;
+        stop_programs_under(&self.dir).await;
+    }
+}
+
+/// SIGTERM, then SIGKILL after 5 s, to the process group of every process running a program
+/// from below `dir`.
+pub async fn stop_programs_under(dir: &Path) {
+    use nix::sys::signal::{Signal, killpg};
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return;
+    };
+    let running = || -> Vec<nix::unistd::Pid> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
         };
-        let Ok(state) = serde_json::from_str::<serde_json::Value>(&text) else {
-            return;
-        };
-        let agents = state
-            .pointer("/state/agents")
-            .or_else(|| state.get("agents"));
-        for agent in agents.and_then(|a| a.as_object()).into_iter().flatten() {
-            let pid = agent.1.get("pid").and_then(serde_json::Value::as_i64);
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
-                let group = nix::unistd::Pid::from_raw(pid);
-                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
-            }
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+                let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+                (pid > 1 && pid != std::process::id() as i32 && exe.starts_with(&dir))
+                    .then(|| nix::unistd::Pid::from_raw(pid))
+            })
+            .collect()
+    };
+    for pid in running() {
+        let group = nix::unistd::getpgid(Some(pid)).unwrap_or(pid);
+        if group != nix::unistd::getpgrp() {
+            let _ = killpg(group, Signal::SIGTERM);
         }
+        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+    }
+    for _ in 0..50 {
+        if running().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for pid in running() {
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
     }
 }

@@ -1,10 +1,10 @@
-//! `polaris dev`: the whole platform on one machine with no setup. It keeps its state in a
-//! folder of the working directory (SQLite database, admin token, package root, htpasswd, agent
-//! configs and logs), starts the server, prints the URLs and an example `curl`, and runs the
-//! seed's flow with the agents built beside the `polaris` binary: the BootAgent reports here and
-//! installs gearman (over TLS, certificates from a throw-away CA in the same folder) and nodus
-//! (its `http` writer posting here) from packages on this server ([`boot`]). Without a built
-//! `bootagent`, the agents are started directly ([`agents`]). Ctrl-C stops everything.
+//! `polaris dev`: the whole platform on one machine with no setup, on the secure path. It keeps
+//! its state in a 0700 folder of the working directory (SQLite database, admin token, the CA
+//! and server certificate in `pki/`, package root, htpasswd, agent configs and logs), serves
+//! HTTPS, prints the URLs and an example `curl`, and runs the seed's flow with the agents built
+//! beside the `polaris` binary ([`boot`]): the BootAgent enrolls with a token, reports here
+//! with its client certificate and installs gearman (wss) and nodus (its `http` writer posting
+//! here), which use the same identity. Ctrl-C or SIGTERM, at any moment, stops everything.
 
 mod agents;
 mod boot;
@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use self::agents::{
-    DEV_TLS_NAME, exe_dir, gearman_config, nix_hostname, nodus_config, start_agent,
-};
+use self::agents::{DEV_TLS_NAME, gearman_config, nix_hostname, nodus_config};
 use crate::app;
 use crate::config::{Config, PackagesConfig};
 
@@ -37,107 +35,127 @@ pub struct DevOptions {
     pub no_agents: bool,
 }
 
-/// A secret kept in `dir/name`, created on first use.
+/// A secret kept in `dir/name` (0600), created on first use.
 fn secret(dir: &Path, name: &str) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt as _;
     let path = dir.join(name);
     if let Ok(text) = std::fs::read_to_string(&path) {
+        // Folders of older versions had it world-readable.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         return Ok(text.trim().to_string());
     }
     let value = uuid::Uuid::new_v4().simple().to_string();
-    std::fs::write(&path, format!("{value}\n"))
-        .with_context(|| format!("write {}", path.display()))?;
+    crate::pki::write_private(&path, &format!("{value}\n"), 0o600)?;
     Ok(value)
 }
 
 /// Writes the dev configuration (and htpasswd) and returns it, with the package password.
 fn prepare(opts: &DevOptions) -> anyhow::Result<(Config, String)> {
     let dir = std::path::absolute(&opts.dir)?;
+    crate::pki::private_dir(&dir)?;
     std::fs::create_dir_all(dir.join("packages"))
         .with_context(|| format!("create {}", dir.display()))?;
     let token = secret(&dir, "admin_token")?;
     let password = secret(&dir, "package_password")?;
     let hash = bcrypt::hash(&password, 10).context("hash the package password")?;
-    std::fs::write(dir.join("htpasswd"), format!("dev:{hash}\n"))?;
-    if !dir.join("pki/server.pem").exists() {
-        devpki::Pki::create(&dir.join("pki"), &[DEV_TLS_NAME, "localhost", "127.0.0.1"])?;
-    }
+    crate::pki::write_private(&dir.join("htpasswd"), &format!("dev:{hash}\n"), 0o600)?;
     let text = format!(
         "# Written by `polaris dev`; `polaris serve -c {0}/polaris.toml` serves the same state.\n\
          listen = \"{1}\"\ndatabase = \"sqlite://{0}/polaris.db\"\nadmin_token = \"{token}\"\n\
+         [tls]\nca_dir = \"{0}/pki\"\nnames = [\"{DEV_TLS_NAME}\", \"localhost\", \"127.0.0.1\"]\n\
          [packages]\nroot = \"{0}/packages\"\nhtpasswd = \"{0}/htpasswd\"\n\
-         [agents]\nlisten = \"{2}\"\ncert = \"{0}/pki/server.pem\"\nkey = \"{0}/pki/server.key\"\n",
+         [agents]\nlisten = \"{2}\"\n",
         dir.display(),
         opts.listen,
         opts.agents_listen,
     );
-    std::fs::write(dir.join("polaris.toml"), &text)?;
+    crate::pki::write_private(&dir.join("polaris.toml"), &text, 0o600)?;
     let config = Config::load(&dir.join("polaris.toml"))?;
     debug_assert!(matches!(config.packages, Some(PackagesConfig { .. })));
     Ok((config, password))
 }
 
-/// Runs `polaris dev` until Ctrl-C.
+/// Runs `polaris dev` until Ctrl-C or SIGTERM; whenever that comes (during start-up too), the
+/// BootAgent and every program running from the dev folder are stopped before it returns.
 pub async fn run(opts: DevOptions) -> anyhow::Result<()> {
-    let (config, password) = prepare(&opts)?;
+    use tokio::signal::unix::{SignalKind, signal};
+    // Signals are watched before anything starts, so none can end the process half-way.
+    let (mut term, mut int) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("Shutting down.");
+        let _ = stop.send(true);
+    });
     let dir = std::path::absolute(&opts.dir)?;
+    let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let result = tokio::select! {
+        result = serve(opts, &dir, wait(stopped.clone())) => result,
+        () = wait(stopped) => Ok(()),
+    };
+    boot::stop_programs_under(&dir).await;
+    result
+}
+
+/// The dev server and its flow, until `shutdown` resolves.
+async fn serve(
+    opts: DevOptions,
+    dir: &Path,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (config, password) = prepare(&opts)?;
     let token = config.admin_token.clone();
     let state = app::state(config).await?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("listen on {}", opts.listen))?;
-    let base = format!("http://{}", opts.listen);
+    let base = format!("https://{}", opts.listen);
+    let ca = dir.join("pki/ca.pem");
+    let curl = format!("curl --cacert {}", ca.display());
     println!("Polaris dev server on {base} (state in {})", dir.display());
-    println!("  API document:  {base}/api/openapi.json");
+    println!("  CA to trust:   {}", ca.display());
+    println!("  API document:  {curl} {base}/api/openapi.json");
     println!("  own metrics:   {base}/metrics");
     println!("  packages:      {base}/packages/   (user dev, password {password})");
-    println!("  example:       curl -H 'Authorization: Bearer {token}' {base}/api/v1/hosts");
-    let mut children = Vec::new();
+    println!("  example:       {curl} -H 'Authorization: Bearer {token}' {base}/api/v1/hosts");
     let mut boot = None;
     if !opts.no_agents {
         let host = nix_hostname();
         let configs = [
-            ("gearman", gearman_config(&dir, opts.agents_listen, None)),
-            ("nodus", nodus_config(&dir, opts.listen, None)),
+            ("gearman", gearman_config(dir, opts.agents_listen)),
+            ("nodus", nodus_config(dir, opts.listen)),
         ];
-        boot = boot::start(state.db.clone(), &dir, opts.listen, &password, &configs).await?;
+        boot = boot::start(state.db.clone(), dir, opts.listen, &password, &configs).await?;
         if boot.is_some() {
             println!(
-                "  bootagent:     reporting here; installs gearman and nodus from {base}/packages/ \
-                 (log {}/bootagent.log, agents' logs in {}/boot/logs/)",
+                "  bootagent:     enrolled with a token, reporting here over mutual TLS; installs \
+                 gearman and nodus from {base}/packages/ (log {}/bootagent.log, agents' logs in \
+                 {}/boot/logs/, host identity in {}/identity/)",
+                dir.display(),
                 dir.display(),
                 dir.display()
             );
         } else {
-            let plugins = exe_dir()?;
-            for (name, config) in [
-                (
-                    "gearman",
-                    gearman_config(&dir, opts.agents_listen, Some(&plugins)),
-                ),
-                ("nodus", nodus_config(&dir, opts.listen, Some(&plugins))),
-            ] {
-                match start_agent(&dir, name, config)? {
-                    Some(child) => {
-                        println!("  agent {name}: running, log {}/{name}.log", dir.display());
-                        children.push(child);
-                    }
-                    None => println!("  agent {name}: not built (cargo build --workspace)"),
-                }
-            }
+            println!("  bootagent:     not built (cargo build --workspace): no agents");
         }
         println!(
-            "  example:       curl -H 'Authorization: Bearer {token}' '{base}/api/v1/metrics/query?host={host}&plugin=load&type=load'"
+            "  example:       {curl} -H 'Authorization: Bearer {token}' '{base}/api/v1/metrics/query?host={host}&plugin=load&type=load'"
         );
         println!(
-            "  example:       curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"hosts\":[\"{host}\"],\"method\":\"sync.bash\",\"cmd\":\"uptime\"}}' {base}/api/v1/commands"
+            "  example:       {curl} -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"hosts\":[\"{host}\"],\"method\":\"sync.bash\",\"cmd\":\"uptime\"}}' {base}/api/v1/commands"
         );
     }
-    app::run(listener, state, app::shutdown_signal()).await?;
-    for mut child in children {
-        let _ = child.kill().await;
-    }
+    let served = app::run(listener, state, shutdown).await;
     if let Some(boot) = boot {
         boot.stop().await;
     }
-    Ok(())
+    served
 }

@@ -1,19 +1,22 @@
-//! The agent's TLS client configuration: the server's certificate is checked against the
-//! configured CA (never the system roots: a fleet has its own CA), with an optional client
-//! certificate for mutual TLS.
+//! The agent's TLS client configuration: Polaris's certificate is checked against the
+//! configured CA (never the system roots: a fleet has its own CA), and the host's client
+//! certificate (the identity the BootAgent enrolled) is read from its files at each handshake
+//! whose files changed since the last one, so a renewed certificate is used on the next
+//! connection without a restart, and an agent started before enrollment connects once the
+//! files appear.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use anyhow::Context as _;
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 
-/// Builds the client configuration from PEM files.
-pub fn client_config(
-    ca: &Path,
-    client_cert: Option<(&Path, &Path)>,
-) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+/// Builds the client configuration: the CA file, and the client certificate and key files.
+pub fn client_config(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     // Another provider may already be installed in this process; either way one is.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
@@ -28,20 +31,78 @@ pub fn client_config(
     if roots.is_empty() {
         anyhow::bail!("no certificate in CA file {}", ca.display());
     }
-    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-    let config = match client_cert {
-        Some((cert, key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .with_context(|| format!("cannot read client certificate {}", cert.display()))?
-                .collect::<Result<Vec<_>, _>>()
-                .with_context(|| format!("bad client certificate {}", cert.display()))?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .with_context(|| format!("cannot read client key {}", key.display()))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .context("client certificate and key do not match")?
-        }
-        None => builder.with_no_client_auth(),
-    };
+    let identity = Arc::new(FileIdentity {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        loaded: Mutex::new(None),
+    });
+    if let Err(e) = identity.load() {
+        tracing::warn!("No usable host certificate yet ({e:#}); Polaris will refuse the link until the BootAgent has enrolled this host.");
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(identity);
     Ok(Arc::new(config))
+}
+
+/// The host certificate and key files, reloaded when either changes.
+#[derive(Debug)]
+struct FileIdentity {
+    cert: PathBuf,
+    key: PathBuf,
+    /// The files' modification times and what they held.
+    loaded: Mutex<Option<((SystemTime, SystemTime), Arc<CertifiedKey>)>>,
+}
+
+impl FileIdentity {
+    fn stamps(&self) -> Option<(SystemTime, SystemTime)> {
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        Some((modified(&self.cert)?, modified(&self.key)?))
+    }
+
+    /// The current pair, read again when the files changed.
+    fn load(&self) -> anyhow::Result<Arc<CertifiedKey>> {
+        let stamps = self
+            .stamps()
+            .with_context(|| format!("{} or {} missing", self.cert.display(), self.key.display()))?;
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, key)) = &*loaded
+            && *seen == stamps
+        {
+            return Ok(key.clone());
+        }
+        let chain = CertificateDer::pem_file_iter(&self.cert)
+            .with_context(|| format!("cannot read client certificate {}", self.cert.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("bad client certificate {}", self.cert.display()))?;
+        let der = PrivateKeyDer::from_pem_file(&self.key)
+            .with_context(|| format!("cannot read client key {}", self.key.display()))?;
+        let signer = rustls::crypto::ring::sign::any_supported_type(&der)
+            .context("unsupported client key type")?;
+        let key = Arc::new(CertifiedKey::new(chain, signer));
+        key.keys_match()
+            .context("client certificate and key do not match")?;
+        *loaded = Some((stamps, key.clone()));
+        Ok(key)
+    }
+}
+
+impl ResolvesClientCert for FileIdentity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        match self.load() {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tracing::warn!("No client certificate to present: {e:#}");
+                None
+            }
+        }
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
