@@ -2,8 +2,10 @@
 //! request goes over gearman's local unix socket and the agent's result object is printed as
 //! one line of JSON, the same object Polaris returns per host.
 //!
-//! Exit codes: 0 success, 1 the method failed, 3 no agent listening, 4 no permission on the
-//! socket (the socket is root's: the agent runs commands as any user).
+//! Exit codes: 0 success, 1 the method failed, 3 no agent listening, 4 no permission: the
+//! socket file refused the connection, or the agent refused this user (it answers 3031
+//! `Unauthorized` to anyone but root, its own user and its `socket_group`; the agent runs
+//! commands as any user).
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
@@ -31,6 +33,10 @@ pub fn run(socket: &Path, request: &Request) -> ExitCode {
             match serde_json::to_string(&result) {
                 Ok(text) => println!("{text}"),
                 Err(e) => eprintln!("gearctl: cannot print the result: {e}"),
+            }
+            if result.retcode == wire::retcode::UNAUTHORIZED {
+                eprintln!("gearctl: {} ({})", result.message, socket.display());
+                return ExitCode::from(4);
             }
             if result.resp == Resp::Success {
                 ExitCode::SUCCESS

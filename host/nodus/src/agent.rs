@@ -29,6 +29,8 @@ struct Running {
 /// The running agent.
 pub struct Agent {
     config: Config,
+    /// The plugin directory: `load` takes files from here only.
+    plugin_dir: PathBuf,
     dispatcher: Arc<Dispatcher>,
     registry: Mutex<Registry>,
     running: Mutex<BTreeMap<String, Running>>,
@@ -45,6 +47,7 @@ impl Agent {
         }
         let agent = Arc::new(Agent {
             config,
+            plugin_dir: dir.to_path_buf(),
             dispatcher,
             registry: Mutex::new(loaded.registry),
             running: Mutex::new(BTreeMap::new()),
@@ -160,7 +163,10 @@ impl Agent {
     }
 
     fn load(&self, path: &Path) -> Result<Response, Response> {
-        let path = PathBuf::from(path);
+        let path = in_plugin_dir(&self.plugin_dir, path).map_err(|why| {
+            tracing::warn!("Plugin load refused: {why}");
+            Response::error(why)
+        })?;
         let plugin = {
             let mut registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
             registry
@@ -198,6 +204,48 @@ impl Agent {
     }
 }
 
+/// The file `load` may take for `asked`: a bare name (`csv`, `csv.so`, `libcsv.so`) is looked
+/// up in `dir`; a path must be in `dir` (or a folder under it) once its folder is resolved
+/// (`..` and symlinked folders followed). The file itself may be a symlink someone with write
+/// access to `dir` put there (the plugin host then checks the file it points to). Anything else
+/// is refused with the reason: whoever may use the control socket must not be able to make
+/// nodus map code from anywhere.
+fn in_plugin_dir(dir: &Path, asked: &Path) -> Result<PathBuf, String> {
+    let text = asked.to_string_lossy();
+    let refused = |why: &str| {
+        format!(
+            "load refused: `{text}` {why}; nodus loads plugins only from its plugin directory {} \
+             (put the file there, then load it by name)",
+            dir.display()
+        )
+    };
+    let canonical_dir = dir
+        .canonicalize()
+        .map_err(|e| refused(&format!("cannot be checked ({e})")))?;
+    if asked.components().count() == 1 && !asked.has_root() && text != ".." && text != "." {
+        let stem = text.trim_end_matches(".so").replace('-', "_");
+        return [
+            text.to_string(),
+            format!("{text}.so"),
+            format!("lib{stem}.so"),
+        ]
+        .into_iter()
+        .map(|name| canonical_dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| refused("is not a file there"));
+    }
+    let (Some(parent), Some(name)) = (asked.parent(), asked.file_name()) else {
+        return Err(refused("is not a file"));
+    };
+    let folder = parent
+        .canonicalize()
+        .map_err(|e| refused(&format!("cannot be resolved ({e})")))?;
+    if !folder.starts_with(&canonical_dir) {
+        return Err(refused("is outside it"));
+    }
+    Ok(folder.join(name))
+}
+
 fn act(worker: &Worker, f: impl Fn(&Worker) -> Result<(), String>) -> Result<Response, Response> {
     f(worker).map_err(|e| Response::error(format!("plugin `{}`: {e}", worker.name())))?;
     Ok(Response::ok(vec![worker.status()]))
@@ -219,5 +267,46 @@ fn join_within(thread: JoinHandle<()>, limit: Duration) {
     }
     if thread.is_finished() {
         let _ = thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_takes_files_from_the_plugin_dir_only() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("plugins");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        for file in ["libcsv.so", "sub/x.so"] {
+            std::fs::write(dir.join(file), "").unwrap();
+        }
+        std::fs::write(root.path().join("evil.so"), "").unwrap();
+        std::os::unix::fs::symlink(root.path(), dir.join("up")).unwrap();
+        let canonical = dir.canonicalize().unwrap();
+        for name in ["csv", "libcsv.so"] {
+            assert_eq!(
+                in_plugin_dir(&dir, Path::new(name)).unwrap(),
+                canonical.join("libcsv.so")
+            );
+        }
+        assert_eq!(
+            in_plugin_dir(&dir, &dir.join("sub/x.so")).unwrap(),
+            canonical.join("sub/x.so")
+        );
+        let outside = [
+            root.path().join("evil.so"),
+            dir.join("../evil.so"),
+            dir.join("up/evil.so"),
+            PathBuf::from("/tmp/x.so"),
+            PathBuf::from("evil"),
+            PathBuf::from(".."),
+        ];
+        for asked in outside {
+            let err = in_plugin_dir(&dir, &asked).unwrap_err();
+            assert!(err.starts_with("load refused: `"), "{err}");
+            assert!(err.contains("only from its plugin directory"), "{err}");
+        }
     }
 }

@@ -41,6 +41,9 @@ pub struct Config {
     /// The control socket for `nodusctl`.
     #[serde(default = "default_socket")]
     pub socket: PathBuf,
+    /// A group (name or gid) whose members may use the control socket besides root and
+    /// nodus's own user; the socket is then mode 0660 and of that group (else 0600).
+    pub socket_group: Option<String>,
     /// Log level: error, warn, info, debug (debug shows every read-function call).
     #[serde(default = "default_log_level")]
     pub log_level: String,

@@ -1,15 +1,20 @@
 //! The control socket: a unix socket on which `nodusctl` sends one JSON request per
 //! connection and reads one JSON answer (see `wire::control`).
 //!
-//! The socket is created mode 0660, so root and the socket's group may control the agent. A
-//! socket file left by a dead agent is replaced; one answered by a live agent is an error.
+//! The socket is bound under a restrictive umask: born `0600`, then `0660` and of the group
+//! of `socket_group` when one is configured ([`agentkit::socket`]). Each connection's peer is
+//! checked with `SO_PEERCRED`: root, nodus's own user and members of `socket_group` are
+//! answered; anyone else gets one `permission denied: ...` error answer and the connection is
+//! closed, before any request of theirs is read. A socket file left by a dead agent is
+//! replaced; one answered by a live agent is an error.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{BufRead, BufReader, Read as _, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use agentkit::socket::SocketAccess;
 
 use wire::control::{Request, Response};
 
@@ -18,11 +23,8 @@ use crate::agent::Agent;
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 64 * 1024;
 
-/// Binds the control socket at `path`.
-pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+/// Binds the control socket at `path` for `access`.
+pub fn bind(path: &Path, access: &SocketAccess) -> anyhow::Result<UnixListener> {
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
             anyhow::bail!(
@@ -32,25 +34,42 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
         }
         std::fs::remove_file(path)?;
     }
-    let listener = UnixListener::bind(path)
-        .map_err(|e| anyhow::anyhow!("cannot bind control socket {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    Ok(listener)
+    agentkit::socket::bind(path, access)
 }
 
-/// Serves requests on `listener` for `agent`, one short-lived thread per connection.
-pub fn serve(listener: UnixListener, agent: Arc<Agent>) {
+/// Serves requests on `listener` for `agent`, one short-lived thread per connection; peers
+/// `access` does not let in are refused.
+pub fn serve(listener: UnixListener, access: SocketAccess, agent: Arc<Agent>) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
+        let refusal = access.admit(&stream).err();
         let agent = agent.clone();
         let _ = std::thread::Builder::new()
             .name("control".into())
             .spawn(move || {
-                if let Err(e) = answer(stream, &agent) {
+                let answered = match refusal {
+                    Some(why) => refuse(stream, &why),
+                    None => answer(stream, &agent),
+                };
+                if let Err(e) = answered {
                     tracing::debug!("control connection: {e}");
                 }
             });
     }
+}
+
+/// Answers a refused peer with one error line, then closes (after draining what it sent, for
+/// a short while, so its own write does not fail first).
+fn refuse(stream: UnixStream, why: &str) -> std::io::Result<()> {
+    tracing::warn!("Control socket: {why}");
+    let mut text =
+        serde_json::to_string(&Response::error(why)).unwrap_or_else(|_| "{\"ok\":false}".into());
+    text.push('\n');
+    (&stream).write_all(text.as_bytes())?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let _ = std::io::copy(&mut (&stream).take(64 * 1024), &mut std::io::sink());
+    Ok(())
 }
 
 fn answer(stream: UnixStream, agent: &Agent) -> std::io::Result<()> {

@@ -144,7 +144,9 @@ fn test_read(config: &Config) -> anyhow::Result<ExitCode> {
 
 fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     let types_db = TypesDb::load(&config.types_db_paths()).context("types.db")?;
-    let listener = control::bind(&config.socket)?;
+    // Bound while nothing else runs: the socket is created under a restrictive umask.
+    let access = agentkit::socket::SocketAccess::new(config.socket_group.as_deref())?;
+    let listener = control::bind(&config.socket, &access)?;
     let _socket = control::SocketFile(config.socket.clone());
     let _pid = cli.agent.detach()?;
     let dir = plugin_dir(&config);
@@ -159,7 +161,7 @@ fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
     let control_agent = agent.clone();
     std::thread::Builder::new()
         .name("control".into())
-        .spawn(move || control::serve(listener, control_agent))?;
+        .spawn(move || control::serve(listener, access, control_agent))?;
     if let Some(signal) = signals.forever().next() {
         tracing::info!("signal {signal} received, shutting down.");
     }

@@ -3,8 +3,10 @@
 //! `nodusctl plugin list | start <p> | stop <p> | remove <p> | load <path>`. With
 //! `NODUS_TRACE=1`, every request and response line is printed to stderr.
 //!
-//! Exit codes: 0 done, 1 the agent refused (unknown plugin, init failed), 2 usage, 3 no agent
-//! listening on the socket, 4 no permission on the socket.
+//! Exit codes: 0 done, 1 the agent refused (unknown plugin, init failed, a `load` from outside
+//! its plugin directory), 2 usage, 3 no agent listening on the socket, 4 no permission: the
+//! socket file refused the connection, or the agent refused this user (it answers only root,
+//! its own user and its `socket_group`).
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::net::UnixStream;
@@ -17,6 +19,8 @@ use wire::control::{PluginStatus, Request, Response};
 
 /// The agent's default control socket.
 const DEFAULT_SOCKET: &str = "/var/run/cargo/nodus.sock";
+/// How the agent's refusal of a peer begins (`agentkit::socket`).
+const PERMISSION_DENIED: &str = "permission denied";
 
 /// Controls a running nodus.
 #[derive(Parser, Debug)]
@@ -58,9 +62,9 @@ enum PluginCommand {
         /// Plugin name.
         name: String,
     },
-    /// Load a new plugin file into the running agent and start it.
+    /// Load a new plugin file from the agent's plugin directory and start it.
     Load {
-        /// Path of the `.so` file.
+        /// The `.so` file: a name in the plugin directory (`csv`, `libcsv.so`) or a path into it.
         path: PathBuf,
     },
 }
@@ -73,9 +77,15 @@ fn main() -> ExitCode {
         Command::Plugin(PluginCommand::Stop { name }) => Request::PluginStop { name },
         Command::Plugin(PluginCommand::Remove { name }) => Request::PluginRemove { name },
         Command::Plugin(PluginCommand::Load { path }) => {
-            let absolute = std::path::absolute(&path).unwrap_or(path);
+            // A bare name is looked up by the agent in its plugin directory.
+            let bare = path.components().count() == 1 && path.is_relative();
+            let path = if bare {
+                path
+            } else {
+                std::path::absolute(&path).unwrap_or(path)
+            };
             Request::PluginLoad {
-                path: absolute.display().to_string(),
+                path: path.display().to_string(),
             }
         }
     };
@@ -101,10 +111,10 @@ fn main() -> ExitCode {
             println!("{}: {}", plugin.name, plugin.state);
         }
     }
-    if response.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    match &response.error {
+        _ if response.ok => ExitCode::SUCCESS,
+        Some(error) if error.starts_with(PERMISSION_DENIED) => ExitCode::from(4),
+        _ => ExitCode::from(1),
     }
 }
 
