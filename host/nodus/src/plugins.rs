@@ -28,10 +28,7 @@ pub fn load_configured(dir: &Path, names: &[String]) -> Loaded {
                     missing.push((name.clone(), e.to_string()));
                 }
             }
-            Ok(None) => missing.push((
-                name.clone(),
-                format!("no plugin named `{name}` in {}", dir.display()),
-            )),
+            Ok(None) => missing.push((name.clone(), not_loaded_reason(dir, name))),
             Err(e) => missing.push((
                 name.clone(),
                 format!("cannot read plugin directory {}: {e}", dir.display()),
@@ -42,6 +39,22 @@ pub fn load_configured(dir: &Path, names: &[String]) -> Loaded {
         registry,
         failed: missing,
     }
+}
+
+/// Why no plugin `name` came out of `dir`: the reason its own file (`<name>.so`,
+/// `lib<name>.so`) was refused (not ELF, refused by the plugin host's ownership check, ...),
+/// or that there is none.
+fn not_loaded_reason(dir: &Path, name: &str) -> String {
+    let stem = name.replace('-', "_");
+    for file in [format!("{name}.so"), format!("lib{stem}.so")] {
+        let path = dir.join(file);
+        if path.exists()
+            && let Err(e) = plugin_host::load(&path)
+        {
+            return format!("{}: {e}", path.display());
+        }
+    }
+    format!("no plugin named `{name}` in {}", dir.display())
 }
 
 /// The init context of plugin `name`: configured options plus host facts (`hostname`,

@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`dirs`]: which directory to scan (flag, environment variable, install path, or beside the
 //!   executable for a development build).
+//! - [`trust`]: when the agent runs as root, refuses files not owned by root or the agent's
+//!   user, writable by group or others, or in a world-writable folder.
 //! - [`elf`]: refuses files that are not ELF shared objects for this machine, or are truncated,
 //!   before `dlopen` sees them (a truncated `.so` kills the process with SIGBUS).
 //! - [`loader`]: loads one file through abi_stable and turns every failure into a one-line
@@ -23,6 +25,7 @@ pub mod info;
 pub mod loader;
 pub mod plugin;
 pub mod registry;
+pub mod trust;
 
 pub use loader::{LoadError, load};
 pub use plugin::{CallError, LoadedPlugin};

@@ -18,6 +18,10 @@ pub enum LoadError {
     /// The file could not be read.
     #[error("cannot read the file: {0}")]
     Io(String),
+    /// The agent runs as root and the file (or its folder) could have been written by someone
+    /// else ([`crate::trust`]).
+    #[error("refused: {0}")]
+    Untrusted(String),
     /// The file is not a plugin (not ELF, not a shared object, another architecture).
     #[error("not a plugin: {0}")]
     NotAPlugin(String),
@@ -72,8 +76,10 @@ pub enum LoadError {
     InitPanicked(String),
 }
 
-/// Loads `path` as a plugin: checks the file, opens it, checks its ABI and reads its description.
+/// Loads `path` as a plugin: checks who may have written it (when the agent is root) and the
+/// file, opens it, checks its ABI and reads its description.
 pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    crate::trust::check(path)?;
     crate::elf::check(path)?;
     let module = lib_header_from_path(path)
         .and_then(|header| header.init_root_module::<PluginModRef>())
