@@ -247,13 +247,60 @@ pub fn alive(pid: u32) -> bool {
 
 /// Makes a package with the real `mkpkg pack` from a start script; returns (file, checksum).
 pub fn script_package(dir: &Path, name: &str, version: &str, script: &str) -> (PathBuf, String) {
+    signed_script_package(dir, name, version, script, None)
+}
+
+/// A release key pair made by the real `mkpkg keygen`.
+pub struct ReleaseKeys {
+    /// The secret key file (`--sign`).
+    pub secret: PathBuf,
+    /// The public key line, the BootAgent's `release_key`.
+    pub line: String,
+    /// Its key id as minisign shows it.
+    pub id: String,
+}
+
+/// Runs `mkpkg keygen -o dir`.
+pub fn release_keys(dir: &Path) -> ReleaseKeys {
+    let out = Command::new(bin("mkpkg"))
+        .arg("keygen")
+        .arg("-o")
+        .arg(dir)
+        .output()
+        .expect("run mkpkg keygen");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "mkpkg keygen: {stdout}");
+    let field = |prefix: &str, end: char| {
+        stdout
+            .lines()
+            .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest.to_string()))
+            .and_then(|rest| rest.split(end).next().map(str::to_string))
+            .unwrap_or_else(|| panic!("mkpkg keygen prints {prefix}: {stdout}"))
+    };
+    ReleaseKeys {
+        secret: dir.join("minisign.key"),
+        line: field("release_key = \"", '"'),
+        id: field("(key id ", ')'),
+    }
+}
+
+/// [`script_package`], signed with secret key `sign` (`mkpkg --sign`: `<file>.minisig`).
+pub fn signed_script_package(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    script: &str,
+    sign: Option<&Path>,
+) -> (PathBuf, String) {
     let work = dir.join(format!("src-{name}-{version}"));
     std::fs::create_dir_all(&work).expect("package work dir");
     let run = work.join("run.sh");
     std::fs::write(&run, script).expect("write run.sh");
     let _ = Command::new("chmod").arg("755").arg(&run).status();
     let out = dir.join(format!("{name}-{version}.tar.gz"));
-    mkpkg(&[
+    let file = format!("{}=run.sh", run.display());
+    let out = out.display().to_string();
+    let mut args = vec![
         "pack",
         "--name",
         name,
@@ -262,10 +309,15 @@ pub fn script_package(dir: &Path, name: &str, version: &str, script: &str) -> (P
         "--start",
         "./run.sh",
         "--file",
-        &format!("{}=run.sh", run.display()),
+        &file,
         "-o",
-        &out.display().to_string(),
-    ])
+        &out,
+    ];
+    let key = sign.map(|k| k.display().to_string());
+    if let Some(key) = &key {
+        args.extend(["--sign", key]);
+    }
+    mkpkg(&args)
 }
 
 /// Runs the real `mkpkg` and returns the (file, `SHA256:<hex>`) it printed.

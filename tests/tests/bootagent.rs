@@ -1,10 +1,13 @@
 //! The BootAgent against a real Polaris: install → running → reported; a wrong checksum fails
 //! and leaves nothing; a broken upgrade rolls back; an `ftp://` install from a real vsftpd;
-//! results survive a BootAgent restart; a real agent (nodus) packed by `mkpkg agent`.
+//! results survive a BootAgent restart; a real agent (nodus) packed by `mkpkg agent`; with a
+//! release key, wrongly signed and unsigned packages install nothing.
 
 use std::time::Duration;
 
-use e2e::boot::{Boot, Ftp, Server, alive, mkpkg, script_package, wait_for};
+use e2e::boot::{
+    Boot, Ftp, Server, alive, mkpkg, release_keys, script_package, signed_script_package, wait_for,
+};
 use serde_json::json;
 
 /// Upper bound of any wait for the fleet to act (a broken run, not a timing check).
@@ -148,6 +151,90 @@ fn a_wrong_checksum_fails_the_job_and_leaves_nothing_on_disk() {
         downloads.display()
     );
     assert!(server.agent(&boot.hostname, "sleeper").is_none());
+}
+
+#[test]
+fn with_a_release_key_a_wrongly_signed_or_unsigned_package_installs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = release_keys(&dir.path().join("release-keys"));
+    let stranger = release_keys(&dir.path().join("other-keys"));
+    let extra = format!("release_key = \"{}\"", release.line);
+    let (server, boot) = fleet(dir.path(), "boot-signed", &extra);
+    assert!(
+        boot.log().contains(&release.id),
+        "logs the release key at start:\n{}",
+        boot.log()
+    );
+    let upgrade = |url: &str, checksum: &str| {
+        let mut job = install_job(url, checksum);
+        job["action"] = json!("upgrade");
+        job
+    };
+
+    // Signed with the release key: installed.
+    let (v1, sum1) =
+        signed_script_package(dir.path(), "sleeper", "1.0", SLEEPER, Some(&release.secret));
+    let url1 = server.publish(&v1, "sleeper");
+    server.publish(&dir.path().join("sleeper-1.0.tar.gz.minisig"), "sleeper");
+    let id = server.job(&boot.hostname, install_job(&url1, &sum1));
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_eq!(errcode, 0, "{message}");
+    wait_reported(&server, &boot, "sleeper", "running", "1.0");
+    let pid = boot.agent_pid("sleeper").expect("pid recorded");
+    let on_disk = || {
+        let mut names: Vec<String> = std::fs::read_dir(boot.agent_dir("sleeper"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(on_disk(), ["1.0", "current"]);
+
+    // 2.0 signed with another key, its checksum right: refused before unpacking.
+    let (v2, sum2) = signed_script_package(
+        dir.path(),
+        "sleeper",
+        "2.0",
+        SLEEPER,
+        Some(&stranger.secret),
+    );
+    let url2 = server.publish(&v2, "sleeper");
+    server.publish(&dir.path().join("sleeper-2.0.tar.gz.minisig"), "sleeper");
+    let id = server.job(&boot.hostname, upgrade(&url2, &sum2));
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_ne!(errcode, 0, "{message}");
+    assert!(
+        message.contains(&format!(
+            "signature does not match release key {}",
+            release.id
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&stranger.id),
+        "names the signer: {message}"
+    );
+
+    // 3.0 without a signature: refused, and the job says which URL answered 404.
+    let (v3, sum3) = script_package(dir.path(), "sleeper", "3.0", SLEEPER);
+    let url3 = server.publish(&v3, "sleeper");
+    let id = server.job(&boot.hostname, upgrade(&url3, &sum3));
+    let (errcode, message) = result_of(&server, &boot, &id);
+    assert_ne!(errcode, 0, "{message}");
+    assert_eq!(
+        message,
+        format!("signature missing: {url3}.minisig answered 404")
+    );
+
+    // Nothing new on disk, nothing left in downloads, the running version untouched.
+    assert_eq!(on_disk(), ["1.0", "current"]);
+    assert_eq!(boot.current("sleeper").as_deref(), Some("1.0"));
+    let downloads = boot.dir.join("state/downloads");
+    assert_eq!(std::fs::read_dir(&downloads).map_or(0, |d| d.count()), 0);
+    assert!(alive(pid), "1.0 ({pid}) still runs");
+    assert_eq!(boot.agent_pid("sleeper"), Some(pid));
+    wait_reported(&server, &boot, "sleeper", "running", "1.0");
 }
 
 #[test]
