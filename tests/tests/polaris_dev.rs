@@ -2,30 +2,25 @@
 //! directory; its BootAgent installs gearman and nodus from the server's own package server,
 //! nodus posts metrics to it and gearman runs a command sent through the REST API.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A plain HTTP GET; returns (status, body).
-fn get(addr: &str, path: &str, auth: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to polaris dev");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+/// An HTTPS GET trusting the dev CA of `state`; returns (status, body).
+fn get(state: &Path, addr: &str, path: &str, auth: &str) -> (u16, String) {
+    let agent = devpki::client(&state.join("pki/ca.pem"), None).expect("https client");
+    let mut response = agent
+        .get(format!("https://{addr}{path}"))
+        .header("Authorization", auth)
+        .call()
+        .expect("GET from polaris dev");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
     )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 fn free_port() -> u16 {
@@ -36,18 +31,41 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn dev_mode_serves_and_runs_nodus_against_itself() {
-    let work = tempfile::tempdir().unwrap();
+/// Starts `polaris dev` in `work` on free ports; returns it and its HTTPS address.
+fn start_dev(work: &Path) -> (Dev, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let agents_addr = format!("127.0.0.1:{}", free_port());
-    let mut dev = Dev(Command::new(e2e::bin("polaris"))
+    let dev = Dev(Command::new(e2e::bin("polaris"))
         .args(["dev", "--listen", &addr, "--agents-listen", &agents_addr])
-        .current_dir(work.path())
+        .current_dir(work)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap());
+    (dev, addr)
+}
+
+/// Pids of the processes running a program from below `dir`.
+fn programs_under(dir: &Path) -> Vec<(u32, String)> {
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
+            let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+            exe.starts_with(&dir)
+                .then(|| (pid, exe.display().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn dev_mode_serves_and_runs_nodus_against_itself() {
+    let work = tempfile::tempdir().unwrap();
+    let (mut dev, addr) = start_dev(work.path());
     let child = &mut dev.0;
     let state = work.path().join("polaris-dev");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -57,8 +75,21 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
     }
     let token = std::fs::read_to_string(state.join("admin_token")).unwrap();
     let bearer = format!("Bearer {}", token.trim());
-    let (status, _) = get(&addr, "/api/v1/hosts", &bearer);
+    let (status, _) = get(&state, &addr, "/api/v1/hosts", &bearer);
     assert_eq!(status, 200);
+    // The secrets of the dev folder are the owner's only.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &str| {
+        std::fs::metadata(state.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700);
+    assert_eq!(mode("admin_token"), 0o600);
+    assert_eq!(mode("pki/ca.key"), 0o600);
+    assert_eq!(mode("pki/server.key"), 0o600);
 
     // nodus, installed by the BootAgent, reads at start and posts here: its load values arrive.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
@@ -68,7 +99,7 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
     );
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let (status, body) = get(&addr, &query, &bearer);
+        let (status, body) = get(&state, &addr, &query, &bearer);
         assert_eq!(status, 200, "{body}");
         let series: serde_json::Value = serde_json::from_str(&body).unwrap();
         if series[0]["points"]
@@ -88,15 +119,15 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
     // through the REST API.
     let deadline = Instant::now() + Duration::from_secs(120);
     let answer = loop {
-        let answer: serde_json::Value = ureq::post(&format!("http://{addr}/api/v1/commands"))
-            .header("Authorization", &bearer)
-            .send_json(serde_json::json!({
+        let (_, answer) = devpki::post(
+            &devpki::client(&state.join("pki/ca.pem"), None).unwrap(),
+            &format!("https://{addr}/api/v1/commands"),
+            &serde_json::json!({
                 "hosts": [host.trim()], "method": "sync.bash", "cmd": "echo dev-ok"
-            }))
-            .unwrap()
-            .body_mut()
-            .read_json()
-            .unwrap();
+            }),
+            Some(token.trim()),
+        )
+        .unwrap();
         if answer["response"][0]["retcode"] == 2 || Instant::now() > deadline {
             break answer;
         }
@@ -111,7 +142,12 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
     // The BootAgent reports both agents running from their packages (at its next step).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, body) = get(&addr, &format!("/api/v1/hosts/{}", host.trim()), &bearer);
+        let (status, body) = get(
+            &state,
+            &addr,
+            &format!("/api/v1/hosts/{}", host.trim()),
+            &bearer,
+        );
         assert_eq!(status, 200, "{body}");
         let view: serde_json::Value = serde_json::from_str(&body).unwrap();
         let running = |name: &str| {
@@ -135,9 +171,20 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
         "Basic {}",
         base64_encode(&format!("dev:{}", password.trim()))
     );
-    let (status, body) = get(&addr, "/packages/", &basic);
+    let (status, body) = get(&state, &addr, "/packages/", &basic);
     assert_eq!(status, 200);
     assert!(body.contains("Index of /packages/"), "{body}");
+
+    // The BootAgent enrolled: its key is private, and the agents use that identity.
+    assert_eq!(mode("identity/host.key"), 0o600);
+    // Without a client certificate the agent endpoints refuse; with the host's they answer
+    // only for the host it names.
+    let anonymous = devpki::client(&state.join("pki/ca.pem"), None).unwrap();
+    let report = serde_json::json!({"hostname": host.trim(), "version": "x", "uptime": 1,
+        "timestamp": 1, "step": 600});
+    let url = format!("https://{addr}/agent/status");
+    let (status, _) = devpki::post(&anonymous, &url, &report, None).unwrap();
+    assert_eq!(status, 401);
 
     // SIGTERM: polaris dev stops its agents (those the BootAgent installed too) and exits.
     let installed_gearman = std::fs::read_to_string(state.join("boot/state.json")).unwrap();
@@ -158,6 +205,11 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!proc_dir.exists(), "gearman {pid} outlived polaris dev");
+    assert_eq!(
+        programs_under(&state),
+        Vec::new(),
+        "programs of the dev folder outlived it"
+    );
     let mut printed = String::new();
     child
         .stdout
@@ -166,9 +218,52 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
         .read_to_string(&mut printed)
         .unwrap();
     assert!(
-        printed.contains("curl -H 'Authorization: Bearer"),
+        printed.contains("curl --cacert") && printed.contains("https://"),
         "{printed}"
     );
+}
+
+/// SIGTERM at any moment of the start leaves no agent running: as soon as the dev folder has
+/// its secrets (packing and enrollment still ahead), and one second after the BootAgent started the gearman it installed (the moment that once
+/// left an orphan gearman with its socket open).
+#[test]
+fn sigterm_during_start_leaves_no_agent() {
+    for moment in ["folder made", "gearman just started"] {
+        let work = tempfile::tempdir().unwrap();
+        let (mut dev, _addr) = start_dev(work.path());
+        let state = work.path().join("polaris-dev");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ready = match moment {
+                "folder made" => state.join("admin_token").exists(),
+                _ => programs_under(&state)
+                    .iter()
+                    .any(|(_, exe)| exe.ends_with("/gearman")),
+            };
+            if ready {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{moment}: never reached");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if moment != "folder made" {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        Command::new("kill")
+            .args(["-TERM", &dev.0.id().to_string()])
+            .status()
+            .unwrap();
+        let exited = dev.0.wait().unwrap();
+        assert!(
+            exited.success(),
+            "{moment}: polaris dev exited with {exited}"
+        );
+        assert_eq!(
+            programs_under(&state),
+            Vec::new(),
+            "{moment}: programs of the dev folder outlived polaris dev"
+        );
+    }
 }
 
 /// `polaris dev`, stopped with SIGTERM (so that it stops the agents it installed) even when an
