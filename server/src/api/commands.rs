@@ -84,7 +84,8 @@ pub struct CommandView {
     pub response: Vec<CommandResult>,
 }
 
-fn validate(request: &CommandRequest) -> Result<(), ApiError> {
+/// Checks a request before anything is stored (public for the fuzz target in `fuzz/`).
+pub fn validate(request: &CommandRequest) -> Result<(), ApiError> {
     if request.hosts.is_empty() {
         return Err(ApiError::invalid("`hosts` is empty"));
     }
