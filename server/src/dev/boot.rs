@@ -2,7 +2,8 @@
 //! (`mkpkg`) onto this server's package root, `bootagent` is started against this server over
 //! HTTPS with the dev CA pinned and an enrollment token; it enrolls (its key stays in
 //! `polaris-dev/identity/`), reports with its client certificate, and once it has reported, it
-//! is given `install` jobs for both; it downloads them from `/packages/`, checks their SHA256,
+//! is given `install` jobs for both; it downloads them from `/packages/`, checks their SHA256
+//! and their signature by the dev release key (`polaris-dev/release/`, `mkpkg --sign`),
 //! unpacks and runs them, and they use the same identity. When `polaris dev` stops, it stops
 //! the BootAgent and then every process running a program from its folder (the installed
 //! agents are detached from it by design, and may have started a moment ago).
@@ -57,6 +58,23 @@ pub async fn start(
     if !exe.join("bootagent").exists() || !exe.join("mkpkg").exists() {
         return Ok(None);
     }
+    // The release key: packages are signed and the BootAgent checks them (kept outside the
+    // package root, which anyone with the download password can read).
+    let release = dir.join("release");
+    if !release.join("minisign.key").exists() {
+        let output = tokio::process::Command::new(exe.join("mkpkg"))
+            .args(["keygen", "-o"])
+            .arg(&release)
+            .output()
+            .await
+            .context("run mkpkg keygen")?;
+        if !output.status.success() {
+            anyhow::bail!(
+                "mkpkg keygen failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+    }
     let mut packages = Vec::new();
     for (name, config) in configs {
         let config_path = dir.join(format!("{name}.conf"));
@@ -64,7 +82,8 @@ pub async fn start(
             &config_path,
             format!("# Written by `polaris dev`.\n{config}"),
         )?;
-        packages.push(pack(&exe, name, &config_path, &dir.join("packages")).await?);
+        let key = release.join("minisign.key");
+        packages.push(pack(&exe, name, &config_path, &dir.join("packages"), &key).await?);
     }
     let hostname = nix_hostname();
     let state_dir = dir.join("boot");
@@ -78,8 +97,10 @@ pub async fn start(
     let config = format!(
         "svrlist = \"https://{listen}\"\nca = {ca:?}\n{enroll}identity_dir = {identity:?}\n\
          step = 3\nhostname = {hostname:?}\nstate_dir = {state_dir:?}\n\
-         package_user = \"dev\"\npackage_password = {password:?}\nupgrade_watch = 2\n",
+         package_user = \"dev\"\npackage_password = {password:?}\nupgrade_watch = 2\n\
+         release_key_file = {release:?}\n",
         ca = dir.join("pki/ca.pem"),
+        release = release.join("minisign.pub"),
     );
     let Some(child) = start_agent(dir, "bootagent", config)? else {
         return Ok(None);
@@ -97,6 +118,7 @@ async fn pack(
     name: &'static str,
     config: &Path,
     out: &Path,
+    key: &Path,
 ) -> anyhow::Result<Package> {
     let output = tokio::process::Command::new(exe.join("mkpkg"))
         .args(["agent", name, "--build-dir"])
@@ -105,6 +127,8 @@ async fn pack(
         .arg(config)
         .arg("-o")
         .arg(out)
+        .arg("--sign")
+        .arg(key)
         .output()
         .await
         .with_context(|| format!("run mkpkg for {name}"))?;
