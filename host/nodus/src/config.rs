@@ -255,14 +255,19 @@ impl Config {
 /// A TOML option value as strings: scalars once, arrays once per element.
 fn option_strings(value: &toml::Value) -> Result<Vec<String>, String> {
     match value {
-        toml::Value::String(s) => Ok(vec![s.clone()]),
-        toml::Value::Integer(i) => Ok(vec![i.to_string()]),
-        toml::Value::Float(f) => Ok(vec![f.to_string()]),
-        toml::Value::Boolean(b) => Ok(vec![b.to_string()]),
-        toml::Value::Array(items) => items
-            .iter()
-            .map(|v| option_strings(v).map(|mut s| s.remove(0)))
-            .collect(),
+        toml::Value::Array(items) => items.iter().map(option_scalar).collect(),
+        other => option_scalar(other).map(|s| vec![s]),
+    }
+}
+
+/// One scalar option value as a string; arrays inside arrays (`[[]]`, `[[1]]`) are refused.
+fn option_scalar(value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        toml::Value::Array(_) => Err("an array inside an array is not an option value".into()),
         other => Err(format!("a {} is not an option value", other.type_str())),
     }
 }
@@ -314,5 +319,22 @@ mod tests {
         assert!(Config::parse(bad_queue).unwrap().validated().is_err());
         let nested = "[plugin.cpu.options]\nX = { a = 1 }";
         assert!(Config::parse(nested).unwrap().validated().is_err());
+    }
+
+    /// Found by `fuzz/run.sh` (nodus_config): an empty array inside an option array panicked
+    /// (`remove(0)` on an empty list) instead of being refused, in `nodus -t` too.
+    #[test]
+    fn refuses_arrays_inside_option_arrays() {
+        for text in [
+            "[plugin.x.options]\nk = [[]]",
+            "[plugin.x.options]\nk = [\"a\", [1, 2]]",
+        ] {
+            let error = Config::parse(text).unwrap().validated().unwrap_err();
+            assert!(error.contains("plugin.x.options.k"), "{error}");
+            assert!(error.contains("array inside an array"), "{error}");
+        }
+        let fine = "[plugin.x.options]\nk = [\"a\", 1, true, 1.5]";
+        let config = Config::parse(fine).unwrap().validated().unwrap();
+        assert_eq!(config.options_of("x").len(), 4);
     }
 }
