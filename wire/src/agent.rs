@@ -209,4 +209,23 @@ mod tests {
             r#"{"method":"init","hostname":"edd6"}"#
         );
     }
+
+    /// Found by `fuzz/run.sh` (wire_agent): serde_json's default float parsing is not
+    /// correctly rounded for long numbers, so a number in a request's extra fields changed in
+    /// its last bit on the way (`99991999…9`, 44 digits, came out as `9.999200000000001e+43`
+    /// where the nearest double is `9.9992e+43`); wire turns on `float_roundtrip`.
+    #[test]
+    fn numbers_in_extra_fields_survive_each_hop() {
+        let big = "99991999999999999999999999999999999999999999";
+        let text = format!(r#"{{"id":"x","method":"daemon.init","big":{big},"tiny":5e-324}}"#);
+        let first = ServerMessage::parse(&text).unwrap();
+        let ServerMessage::Request(request) = &first else {
+            panic!("a request: {first:?}");
+        };
+        assert_eq!(request.extra["big"].as_f64(), Some(9.9992e43));
+        assert_eq!(request.extra["tiny"].as_f64(), Some(5e-324));
+        let again = ServerMessage::parse(&first.to_text()).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(again.to_text(), first.to_text());
+    }
 }
