@@ -321,8 +321,9 @@ mod tests {
         assert!(Config::parse(nested).unwrap().validated().is_err());
     }
 
-    /// Found by `fuzz/run.sh` (nodus_config): an empty array inside an option array panicked
-    /// (`remove(0)` on an empty list) instead of being refused, in `nodus -t` too.
+    /// Seen while writing fuzz/'s nodus_config target, which reproduces it: an empty array
+    /// inside an option array panicked (`remove(0)` on an empty list) instead of being
+    /// refused, in `nodus -t` too.
     #[test]
     fn refuses_arrays_inside_option_arrays() {
         for text in [
