@@ -101,8 +101,8 @@ fn stop_start_remove_load() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no plugin named `ticker`"));
 
-    // load: a plugin file added to the running agent starts collecting.
-    let copy = nodus.path("ticker-again.so");
+    // load: a plugin file added to the running agent's plugin directory starts collecting.
+    let copy = nodus.path("plugins/ticker-again.so");
     std::fs::copy(ticker(), &copy).unwrap();
     let out = nodus.ctl(&["plugin", "load", copy.to_str().unwrap()]);
     assert!(
