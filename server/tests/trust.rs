@@ -484,3 +484,44 @@ async fn tls_stream(
         .await
         .unwrap()
 }
+
+/// A host renews its certificate with the one it holds (never without one), for its own name
+/// only; the new certificate then speaks for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_renews_its_certificate_for_its_own_name() {
+    let certs = Certs::new();
+    let Some((server, scratch)) = on(polaris::db::Backend::Sqlite, &certs, "").await else {
+        return;
+    };
+    let host = server.host("renewer").await;
+    let (key, csr) = devpki::csr("someone-else").unwrap();
+    let (status, _) = post(
+        certs.0.anonymous(),
+        &server,
+        "/agent/renew",
+        json!({"csr": csr.clone()}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, reply) = post(host.agent, &server, "/agent/renew", json!({"csr": csr})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["hostname"], "renewer",
+        "the CSR's name is not the host's"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let renewed = devpki::Identity {
+        hostname: "renewer".into(),
+        cert: dir.path().join("renewed.pem"),
+        key: dir.path().join("renewed.key"),
+    };
+    std::fs::write(&renewed.cert, reply["cert"].as_str().unwrap()).unwrap();
+    std::fs::write(&renewed.key, key).unwrap();
+    let agent = devpki::client(&certs.0.ca(), Some(&renewed)).unwrap();
+    let (status, body) = post(agent.clone(), &server, "/agent/status", report("renewer")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = post(agent, &server, "/agent/status", report("someone-else")).await;
+    assert_eq!(status, 403);
+    drop(server);
+    scratch.remove().await;
+}

@@ -16,7 +16,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
 /// Builds the client configuration: the CA file, and the client certificate and key files.
-pub fn client_config(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+pub fn client_config(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     // Another provider may already be installed in this process; either way one is.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
@@ -37,7 +41,9 @@ pub fn client_config(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<Arc<r
         loaded: Mutex::new(None),
     });
     if let Err(e) = identity.load() {
-        tracing::warn!("No usable host certificate yet ({e:#}); Polaris will refuse the link until the BootAgent has enrolled this host.");
+        tracing::warn!(
+            "No usable host certificate yet ({e:#}); Polaris will refuse the link until the BootAgent has enrolled this host."
+        );
     }
     let config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
@@ -62,9 +68,9 @@ impl FileIdentity {
 
     /// The current pair, read again when the files changed.
     fn load(&self) -> anyhow::Result<Arc<CertifiedKey>> {
-        let stamps = self
-            .stamps()
-            .with_context(|| format!("{} or {} missing", self.cert.display(), self.key.display()))?;
+        let stamps = self.stamps().with_context(|| {
+            format!("{} or {} missing", self.cert.display(), self.key.display())
+        })?;
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((seen, key)) = &*loaded
             && *seen == stamps
@@ -104,5 +110,53 @@ impl ResolvesClientCert for FileIdentity {
 
     fn has_certs(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed pair for `name`: (certificate PEM, key PEM).
+    fn pair(name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn presents_the_certificate_on_disk_and_its_renewal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("host.pem"), dir.path().join("host.key"));
+        let identity = FileIdentity {
+            cert: cert.clone(),
+            key: key.clone(),
+            loaded: Mutex::new(None),
+        };
+        // Before enrollment: nothing to present, and no failure.
+        assert!(identity.resolve(&[], &[]).is_none());
+        let (first, first_key) = pair("host-a");
+        std::fs::write(&key, &first_key).unwrap();
+        std::fs::write(&cert, &first).unwrap();
+        let presented = identity.resolve(&[], &[]).unwrap();
+        // Renewed: a new pair with a later modification time is read at the next handshake.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (second, second_key) = pair("host-a");
+        std::fs::write(&key, &second_key).unwrap();
+        std::fs::write(&cert, &second).unwrap();
+        let renewed = identity.resolve(&[], &[]).unwrap();
+        assert_ne!(presented.cert[0], renewed.cert[0]);
+        let again = identity.resolve(&[], &[]).unwrap();
+        assert!(
+            Arc::ptr_eq(&renewed, &again),
+            "unchanged files are not read again"
+        );
+        // A key that does not fit the certificate is refused.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&key, &first_key).unwrap();
+        assert!(identity.load().is_err());
     }
 }
