@@ -3,11 +3,14 @@
 //! For each backend (SQLite always; MariaDB and PostgreSQL when `POLARIS_TEST_MYSQL_URL` /
 //! `POLARIS_TEST_POSTGRES_URL` name a server, loudly skipped otherwise) it starts Polaris
 //! in-process on a scratch database of its own and POSTs batches the size nodus sends
-//! (`write_batch` = 500 value lists) to `POST /api/v1/metrics` over real HTTP from
-//! `INGEST_CLIENTS` (4) concurrent blocking clients (std threads, ureq). The value lists are one
-//! collection cycle of each of `INGEST_HOSTS` (50) simulated hosts, like nodus's default read plugins produce them on a 2-CPU host (load, cpu,
-//! interface, memory, df, disk, processes: 56 value lists, 76 values, 76 series per host), one
-//! round every 10 s of metric time. It warms up for 1 s (which also creates the series), then
+//! (`write_batch` = 500 value lists) to `POST /api/v1/metrics` over real HTTPS (Polaris's own
+//! CA, `[tls] ca_dir` in a temporary folder) from `INGEST_CLIENTS` (4) concurrent blocking
+//! clients (std threads, ureq). The value lists are collection cycles of each of
+//! `INGEST_HOSTS` (50) simulated hosts, like nodus's default read plugins produce them on a
+//! 2-CPU host (load, cpu, interface, memory, df, disk, processes: 56 value lists, 76 values, 76
+//! series per host), one round every 10 s of metric time. Each batch holds one host's lists
+//! and is sent with that host's client certificate (every host enrolled through the real API
+//! before the clock starts), as nodus sends them. It warms up for 1 s (which also creates the series), then
 //! measures for `INGEST_SECONDS` (10) and prints batches, values, seconds, values/s and the p50/p99 batch
 //! latency; every reply must be 200 with errcode 0, and the values the replies count and the
 //! values in the database must both equal the values sent (on SQLite: the rows of
@@ -19,8 +22,8 @@
 //! INGEST_CLIENTS=4 INGEST_SECONDS=10 INGEST_HOSTS=50 INGEST_SERIES_FIRST=1 cargo bench -p polaris --bench ingest
 //! ```
 //!
-//! The warm-up begins with the first round sent by one client, one batch after the other, so
-//! the series are created without concurrent transactions creating the same ones (in real use
+//! The warm-up begins with the first batch of every host sent by one client, one batch after
+//! the other, so the series are created without concurrent transactions creating the same ones (in real use
 //! each nodus host creates only its own). `INGEST_SERIES_FIRST=0` sends it concurrently
 //! instead: on MariaDB, concurrent batches that create the same new series can then fail with
 //! 503 (an InnoDB deadlock, or "no rows returned": the `SELECT id` after the upsert reads the
@@ -31,8 +34,8 @@
 //! from `INGEST_CLIENTS` tasks, with the share of the calls that move staged values to chunks,
 //! and what two queries cost after the single task's run.
 //!
-//! The bodies are serialized before the clock starts: 5 rounds of all hosts (a whole number of
-//! batches) make templates; each send copies one and writes the round's times into its
+//! The bodies are serialized before the clock starts: 125 rounds of each host (a whole number
+//! of batches) make templates; each send copies one and writes the round's times into its
 //! fixed-width `time` fields, so every batch carries new times at the cost of a copy.
 //!
 //! Goal: >= 500,000 values/s into SQLite on the 2-core reference machine.
@@ -55,7 +58,7 @@ use sqlx::Connection;
 use wire::metrics::ValueListJson;
 
 use breakdown::breakdown;
-use workload::{Template, host_cycle, templates, write_times};
+use workload::{Template, host_cycle, host_name, templates, write_times};
 
 /// Value lists per POST: nodus's `write_batch` default.
 const BATCH: usize = 500;
@@ -83,16 +86,13 @@ struct Sent {
 /// had acknowledged, and the first failure, which ends it.
 fn client(
     url: &str,
+    hosts: &[ureq::Agent],
     templates: &[Template],
     period_ms: u64,
     next: &AtomicUsize,
     stop: &AtomicBool,
     limit: usize,
 ) -> (Vec<Sent>, Option<String>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
     let mut sent = Vec::new();
     let mut body = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -109,7 +109,7 @@ fn client(
             &template.times,
             (k / templates.len()) as u64 * period_ms,
         );
-        match post(&agent, url, &body, template.values) {
+        match post(&hosts[template.host], url, &body, template.values) {
             Ok(one) => sent.push(one),
             Err(e) => return (sent, Some(format!("batch {k}: {e}"))),
         }
@@ -243,21 +243,29 @@ fn bench(
         );
         return;
     };
+    let tls = common::Tls::new();
     let config: Config = toml::from_str(&format!(
-        "admin_token = {TOKEN:?}\ndatabase = {:?}\n",
-        scratch.url
+        "admin_token = {TOKEN:?}\ndatabase = {:?}\n{}",
+        scratch.url,
+        tls.section()
     ))
     .unwrap();
     let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let url = runtime.block_on(async {
+    let addr = runtime.block_on(async {
         let state = polaris::app::state(config).await.expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/api/v1/metrics", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(polaris::app::run(listener, state, async {
             let _ = stopped.await;
         }));
-        url
+        addr
     });
+    let enroller = tls.enroller(&addr, TOKEN);
+    let url = format!("{}/api/v1/metrics", enroller.base);
+    // Every host enrolled, its client (with its certificate) shared by the sending threads.
+    let hosts: Vec<ureq::Agent> = (0..settings.hosts)
+        .map(|host| tls.host(&enroller, &scratch.url, &host_name(host)).agent)
+        .collect();
 
     let start = Instant::now();
     let window = start + WARM_UP;
@@ -271,6 +279,7 @@ fn bench(
         // note in the header).
         let (batches, failure) = client(
             &url,
+            &hosts,
             templates,
             period_ms,
             &next,
@@ -282,7 +291,9 @@ fn bench(
     }
     thread::scope(|scope| {
         let clients: Vec<_> = (0..settings.clients)
-            .map(|_| scope.spawn(|| client(&url, templates, period_ms, &next, &stop, usize::MAX)))
+            .map(|_| {
+                scope.spawn(|| client(&url, &hosts, templates, period_ms, &next, &stop, usize::MAX))
+            })
             .collect();
         thread::sleep(
             (window + Duration::from_secs_f64(settings.seconds))
@@ -380,9 +391,10 @@ fn main() {
         .collect();
     let cycle = host_cycle();
     let per_host: usize = cycle.iter().map(|k| k.ds.len()).sum();
-    // Enough rounds for a whole number of batches.
-    let lists_per_round = settings.hosts * cycle.len();
-    let rounds = BATCH / gcd(BATCH, lists_per_round);
+    // Enough rounds of one host for a whole number of batches; the first batch of every host
+    // holds all its series.
+    let rounds = BATCH / gcd(BATCH, cycle.len());
+    let first_round = settings.hosts;
     let started = Instant::now();
     let templates = templates(settings.hosts, rounds);
     let bytes: usize = templates.iter().map(|t| t.body.len()).sum();
@@ -402,12 +414,7 @@ fn main() {
     );
     let period_ms = rounds as u64 * INTERVAL_S * 1000;
     if only.iter().any(|o| o == "breakdown") {
-        breakdown(
-            &settings,
-            &templates,
-            period_ms,
-            lists_per_round.div_ceil(BATCH),
-        );
+        breakdown(&settings, &templates, period_ms, first_round);
         return;
     }
     for backend in common::BACKENDS {
@@ -421,13 +428,7 @@ fn main() {
                 .iter()
                 .any(|o| o == label || o == &name(backend).to_lowercase())
         {
-            bench(
-                backend,
-                &settings,
-                &templates,
-                period_ms,
-                lists_per_round.div_ceil(BATCH),
-            );
+            bench(backend, &settings, &templates, period_ms, first_round);
         }
     }
 }

@@ -35,7 +35,7 @@ async fn command_reaches_connected_hosts_and_names_the_others() {
             continue;
         };
         server.boot_report("sleepy").await;
-        let mut agent = Agent::online(server.agents, &certs, "web-1").await;
+        let mut agent = Agent::online(&server, "web-1").await;
         let body = json!({"id": "cmd-1", "hosts": ["web-1", "ghost", "sleepy"],
             "method": "sync.bash", "cmd": "echo hi", "timeout": 5});
         let call = tokio::spawn(async move {
@@ -86,7 +86,7 @@ async fn silent_host_gets_205_at_the_deadline() {
     let certs = Certs::new();
     let scratch = Scratch::new(polaris::db::Backend::Sqlite).await.unwrap();
     let server = Server::start(&scratch.url, &certs, "").await;
-    let mut agent = Agent::online(server.agents, &certs, "mute").await;
+    let mut agent = Agent::online(&server, "mute").await;
     let (status, answer) = server
         .command(json!({"hosts": ["mute"], "method": "getinfo.users", "deadline": 1}))
         .await;
@@ -107,7 +107,7 @@ async fn disconnect_gives_206_and_the_late_result_replaces_it() {
     let certs = Certs::new();
     let scratch = Scratch::new(polaris::db::Backend::Sqlite).await.unwrap();
     let server = Server::start(&scratch.url, &certs, "").await;
-    let mut agent = Agent::online(server.agents, &certs, "flaky").await;
+    let mut agent = Agent::online(&server, "flaky").await;
     let body = json!({"id": "cmd-206", "hosts": ["flaky"], "method": "sync.bash",
         "cmd": "sleep 1; echo late", "deadline": 60});
     let call = tokio::spawn(async move {
@@ -121,7 +121,7 @@ async fn disconnect_gives_206_and_the_late_result_replaces_it() {
     assert_eq!(retcodes(&answer), [206], "{answer}");
     assert_eq!(answer["response"][0]["message"], "Agent disconnected");
 
-    let mut agent = Agent::online(server.agents, &certs, "flaky").await;
+    let mut agent = Agent::online(&server, "flaky").await;
     agent.answer(success(&request, "late\n")).await;
     let stored = until_done(&server, "cmd-206").await;
     assert_eq!(retcodes(&stored), [2], "{stored}");
@@ -141,7 +141,7 @@ async fn async_command_and_get() {
     let certs = Certs::new();
     let scratch = Scratch::new(polaris::db::Backend::Sqlite).await.unwrap();
     let server = Server::start(&scratch.url, &certs, "").await;
-    let mut agent = Agent::online(server.agents, &certs, "a1").await;
+    let mut agent = Agent::online(&server, "a1").await;
     let (status, answer) = server
         .command(json!({"hosts": ["a1", "nowhere"], "method": "getinfo.os", "async": true}))
         .await;
@@ -172,7 +172,7 @@ async fn max_concurrency_sends_one_at_a_time() {
     let names = ["m1", "m2", "m3"];
     let mut agents = Vec::new();
     for name in names {
-        agents.push(Agent::online(server.agents, &certs, name).await);
+        agents.push(Agent::online(&server, name).await);
     }
     let (status, answer) = server
         .command(json!({"hosts": names, "method": "sync.bash", "cmd": "true",
@@ -217,7 +217,7 @@ async fn two_replicas_share_one_database() {
         };
         let a = Server::start(&scratch.url, &certs, "replica = \"replica-a\"").await;
         let b = Server::start(&scratch.url, &certs, "replica = \"replica-b\"").await;
-        let mut agent = Agent::online(b.agents, &certs, "far-host").await;
+        let mut agent = Agent::online(&b, "far-host").await;
         let body = json!({"hosts": ["far-host"], "method": "sync.bash", "cmd": "hostname"});
         let call = tokio::spawn(async move {
             let answer = a.command(body).await;
@@ -242,7 +242,7 @@ async fn director_redirects() {
     let certs = Certs::new();
     let scratch = Scratch::new(polaris::db::Backend::Sqlite).await.unwrap();
     let server = Server::start(&scratch.url, &certs, "redirect = \"a:8443,b:8443\"").await;
-    let (mut agent, answer) = Agent::init(server.agents, &certs, "h").await;
+    let (mut agent, answer) = Agent::init(&server, "h").await;
     assert_eq!(
         answer,
         ServerMessage::Redirect {
@@ -255,14 +255,14 @@ async fn director_redirects() {
     );
 }
 
-/// With `client_ca`, an agent without a client certificate is refused; with one it is welcome.
+/// An agent without a client certificate is refused; with the one its host enrolled, it is
+/// welcome.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_requires_a_client_certificate() {
     let certs = Certs::new();
     let scratch = Scratch::new(polaris::db::Backend::Sqlite).await.unwrap();
-    let extra = format!("client_ca = {:?}", certs.ca);
-    let server = Server::start(&scratch.url, &certs, &extra).await;
-    match connect(server.agents, &certs, false).await {
+    let server = Server::start(&scratch.url, &certs, "").await;
+    match connect(server.agents, &certs, None).await {
         Err(_) => {}
         Ok(mut agent) => {
             // TLS 1.3 reports the refusal after the client's side of the handshake.
@@ -276,7 +276,8 @@ async fn mutual_tls_requires_a_client_certificate() {
             );
         }
     }
-    let mut agent = connect(server.agents, &certs, true)
+    let identity = server.host("mtls").await.identity;
+    let mut agent = connect(server.agents, &certs, Some(&identity))
         .await
         .expect("with a certificate");
     assert!(matches!(
@@ -291,7 +292,7 @@ async fn cron_runs_are_stored_and_listed() {
     let certs = Certs::new();
     let scratch = Scratch::new(polaris::db::Backend::Sqlite).await.unwrap();
     let server = Server::start(&scratch.url, &certs, "").await;
-    let mut agent = Agent::online(server.agents, &certs, "cronhost").await;
+    let mut agent = Agent::online(&server, "cronhost").await;
     let run = |cron_id: &str, run_id: &str, at: f64| CronRun {
         cron_id: cron_id.into(),
         run_id: run_id.into(),

@@ -1,7 +1,8 @@
-//! Polaris over real HTTP, on every backend: the BootAgent conversation end to end, bad input
-//! refused with JSON errors and nothing stored half-way, the admin API's auth and jobs, metrics
-//! ingest and query, its own `/metrics`, and the OpenAPI document validated by
-//! `openapi-spec-validator`.
+//! Polaris over real HTTPS (its own CA, `[tls] ca_dir`), on every backend: the BootAgent
+//! conversation end to end, bad input refused with JSON errors and nothing stored half-way, the
+//! admin API's auth and jobs, metrics ingest and query, its own `/metrics`, and the OpenAPI
+//! document validated by `openapi-spec-validator`. The agent calls carry the client
+//! certificate of the host they speak for, enrolled through the real API.
 
 mod common;
 
@@ -15,7 +16,11 @@ const TOKEN: &str = "test-admin-token-0123456789";
 /// A Polaris on its own runtime, on a database of its own.
 struct Polaris {
     base: String,
+    /// HTTPS without a client certificate (the admin API).
     agent: ureq::Agent,
+    tls: common::Tls,
+    enroller: devpki::Enroller,
+    database: String,
     runtime: Option<tokio::runtime::Runtime>,
     scratch: Option<common::Scratch>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -29,32 +34,41 @@ impl Polaris {
             .build()
             .unwrap();
         let scratch = runtime.block_on(common::Scratch::new(backend))?;
+        let tls = common::Tls::new();
         let config: Config = toml::from_str(&format!(
-            "admin_token = {TOKEN:?}\ndatabase = {:?}\nmax_body = 65536\n",
-            scratch.url
+            "admin_token = {TOKEN:?}\ndatabase = {:?}\nmax_body = 65536\n{}",
+            scratch.url,
+            tls.section()
         ))
         .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let base = runtime.block_on(async {
+        let addr = runtime.block_on(async {
             let state = polaris::app::state(config).await.expect("state");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
+            let addr = listener.local_addr().unwrap().to_string();
             tokio::spawn(polaris::app::run(listener, state, async {
                 let _ = stopped.await;
             }));
-            base
+            addr
         });
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let enroller = tls.enroller(&addr, TOKEN);
         Some(Polaris {
-            base,
-            agent,
+            base: enroller.base.clone(),
+            agent: tls.anonymous(),
+            enroller,
+            database: scratch.url.clone(),
+            tls,
             runtime: Some(runtime),
             scratch: Some(scratch),
             stop: Some(stop),
         })
+    }
+
+    /// The HTTPS client of `hostname` (enrolled at its first use), with its certificate.
+    fn host(&self, hostname: &str) -> ureq::Agent {
+        self.tls
+            .host(&self.enroller, &self.database, hostname)
+            .agent
     }
 
     fn send(
@@ -64,17 +78,33 @@ impl Polaris {
         body: Option<&str>,
         token: Option<&str>,
     ) -> (u16, Value) {
+        self.exchange(&self.agent, method, path, body, token)
+    }
+
+    /// `POST path` with `body` as host `hostname` (its client certificate).
+    fn send_as(&self, hostname: &str, path: &str, body: &str) -> (u16, Value) {
+        self.exchange(&self.host(hostname), "POST", path, Some(body), None)
+    }
+
+    fn exchange(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let mut response = match (method, body) {
             ("GET", _) => {
-                let mut request = self.agent.get(&url);
+                let mut request = agent.get(&url);
                 if let Some(token) = token {
                     request = request.header("Authorization", format!("Bearer {token}"));
                 }
                 request.call()
             }
             (_, body) => {
-                let mut request = self.agent.post(&url).content_type("application/json");
+                let mut request = agent.post(&url).content_type("application/json");
                 if let Some(token) = token {
                     request = request.header("Authorization", format!("Bearer {token}"));
                 }
@@ -90,8 +120,9 @@ impl Polaris {
         )
     }
 
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.send("POST", path, Some(&body.to_string()), None)
+    /// An agent's `POST` as host `hostname`.
+    fn post(&self, hostname: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.send_as(hostname, path, &body.to_string())
     }
 
     fn admin_get(&self, path: &str) -> (u16, Value) {
@@ -148,7 +179,7 @@ fn install_job(hosts: &[&str]) -> Value {
 #[test]
 fn bootagent_conversation_end_to_end() {
     each_backend(|p| {
-        let (status, reply) = p.post("/agent/status", &report("host-a", 1));
+        let (status, reply) = p.post("host-a", "/agent/status", &report("host-a", 1));
         assert_eq!(
             (status, reply.clone()),
             (200, json!({ "errcode": 0, "jobs": [] }))
@@ -161,7 +192,7 @@ fn bootagent_conversation_end_to_end() {
         // Handed out with every report until its result arrives.
         let mut handed = None;
         for _ in 0..2 {
-            let (_, reply) = p.post("/agent/status", &report("host-a", 1));
+            let (_, reply) = p.post("host-a", "/agent/status", &report("host-a", 1));
             let jobs = reply["jobs"].as_array().unwrap();
             assert_eq!(jobs.len(), 1, "{reply}");
             assert_eq!(jobs[0]["action"], "install");
@@ -171,11 +202,12 @@ fn bootagent_conversation_end_to_end() {
         }
         let host_job = handed.unwrap();
         let (status, reply) = p.post(
+            "host-a",
             "/agent/job/result",
             &json!([{ "id": host_job, "errcode": 0, "message": "success" }]),
         );
         assert_eq!((status, reply), (200, json!({ "errcode": 0 })));
-        let (_, reply) = p.post("/agent/status", &report("host-a", 1));
+        let (_, reply) = p.post("host-a", "/agent/status", &report("host-a", 1));
         assert_eq!(
             reply["jobs"],
             json!([]),
@@ -204,7 +236,7 @@ fn bootagent_conversation_end_to_end() {
             assert!(Instant::now() < deadline, "still {host}");
             std::thread::sleep(Duration::from_millis(250));
         }
-        let (_, again) = p.post("/agent/status", &report("host-a", 1));
+        let (_, again) = p.post("host-a", "/agent/status", &report("host-a", 1));
         assert_eq!(again["errcode"], 0);
         assert_eq!(p.admin_get("/api/v1/hosts/host-a").1["status"], "online");
     });
@@ -241,8 +273,14 @@ fn bad_input_gets_json_errors_and_stores_nothing() {
             ),
             ("/agent/job/result", r#"{"id":"x"}"#, 400, "Invalid params"),
         ];
+        // Sent with the certificate of host `h`, whose name the reports carry; enrolling it
+        // made it known.
+        p.host("h");
+        let before = p.admin_get("/api/v1/hosts").1;
+        assert_eq!(before.as_array().unwrap().len(), 1, "{before}");
+        assert_eq!(before[0]["hostname"], "h", "enrolled: {before}");
         for (path, body, expected, mention) in cases {
-            let (status, reply) = p.send("POST", path, Some(body), None);
+            let (status, reply) = p.send_as("h", path, body);
             assert_eq!(status, expected, "{body}: {reply}");
             assert_eq!(reply["errcode"], 3021, "{body}: {reply}");
             assert!(
@@ -250,8 +288,8 @@ fn bad_input_gets_json_errors_and_stores_nothing() {
                 "{body}: {reply}"
             );
         }
-        let huge = json!({ "hostname": "big", "version": "x".repeat(70_000), "uptime": 1, "timestamp": 1, "step": 600 });
-        let (status, reply) = p.post("/agent/status", &huge);
+        let huge = json!({ "hostname": "h", "version": "x".repeat(70_000), "uptime": 1, "timestamp": 1, "step": 600 });
+        let (status, reply) = p.post("h", "/agent/status", &huge);
         assert_eq!(
             (status, reply["errcode"].clone()),
             (413, json!(3032)),
@@ -259,16 +297,17 @@ fn bad_input_gets_json_errors_and_stores_nothing() {
         );
         assert_eq!(
             p.admin_get("/api/v1/hosts").1,
-            json!([]),
-            "no host registered by bad reports"
+            before,
+            "no host registered or changed by bad reports"
         );
 
         // A batch with one unknown id stores none of its results.
-        p.post("/agent/status", &report("host-b", 600));
+        p.post("host-b", "/agent/status", &report("host-b", 600));
         let (_, job) = p.admin_post("/api/v1/jobs", &install_job(&["host-b"]));
-        let (_, reply) = p.post("/agent/status", &report("host-b", 600));
+        let (_, reply) = p.post("host-b", "/agent/status", &report("host-b", 600));
         let real = reply["jobs"][0]["id"].as_str().unwrap().to_string();
         let (status, reply) = p.post(
+            "host-b",
             "/agent/job/result",
             &json!([{ "id": real, "errcode": 0, "message": "ok" }, { "id": "no-such-job", "errcode": 0, "message": "ok" }]),
         );
@@ -283,7 +322,7 @@ fn bad_input_gets_json_errors_and_stores_nothing() {
             "the valid result was not stored either"
         );
         assert_eq!(
-            p.post("/agent/status", &report("host-b", 600)).1["jobs"]
+            p.post("host-b", "/agent/status", &report("host-b", 600)).1["jobs"]
                 .as_array()
                 .unwrap()
                 .len(),
@@ -305,7 +344,7 @@ fn admin_api_auth_and_job_targets() {
             } else {
                 "west"
             });
-            assert_eq!(p.post("/agent/status", &body).0, 200);
+            assert_eq!(p.post(host, "/agent/status", &body).0, 200);
         }
         assert_eq!(
             p.admin_get("/api/v1/hosts?region=east")
@@ -328,7 +367,7 @@ fn admin_api_auth_and_job_targets() {
             "{message}"
         );
         assert_eq!(
-            p.post("/agent/status", &report("r1-a", 600)).1["jobs"],
+            p.post("r1-a", "/agent/status", &report("r1-a", 600)).1["jobs"],
             json!([]),
             "nothing created"
         );
@@ -348,7 +387,7 @@ fn admin_api_auth_and_job_targets() {
         assert_eq!(hosts, ["r1-a", "r1-b"]);
         let (status, view) = p.admin_post("/api/v1/jobs", &json!({ "action": "config", "svrlist": "127.0.0.1:8080", "step": 60, "hosts": ["r2-a"] }));
         assert_eq!(status, 201, "{view}");
-        let jobs = p.post("/agent/status", &report("r2-a", 600)).1["jobs"].clone();
+        let jobs = p.post("r2-a", "/agent/status", &report("r2-a", 600)).1["jobs"].clone();
         assert_eq!(jobs[0]["action"], "config");
         assert_eq!(jobs[0]["step"], 60);
 
@@ -380,7 +419,7 @@ fn metrics_ingest_query_and_own_metrics() {
                         "interval": 10.0, "host": "web-1", "plugin": "load", "plugin_instance": "", "type": "load", "type_instance": "" })
             })
             .collect();
-        let (status, reply) = p.post("/api/v1/metrics", &json!(batch));
+        let (status, reply) = p.post("web-1", "/api/v1/metrics", &json!(batch));
         assert_eq!(
             (status, reply.clone()),
             (200, json!({ "errcode": 0, "values": 12 }))
@@ -395,12 +434,13 @@ fn metrics_ingest_query_and_own_metrics() {
 
         let bad = json!([{ "values": [1.0, 2.0], "dstypes": ["gauge"], "dsnames": ["a", "b"], "time": 1.0, "interval": 10.0,
                            "host": "web-1", "plugin": "x", "type": "y" }]);
-        assert_eq!(p.post("/api/v1/metrics", &bad).0, 400);
+        assert_eq!(p.post("web-1", "/api/v1/metrics", &bad).0, 400);
         let (status, _) =
             p.admin_get("/api/v1/metrics/query?host=web-1&plugin=load&type=load&from=10&to=5");
         assert_eq!(status, 400);
 
-        p.post("/agent/status", &report("host-m", 600));
+        // The host that sent the metrics reports: the one host known, online.
+        p.post("web-1", "/agent/status", &report("web-1", 600));
         let text = p.text("/metrics");
         assert!(
             text.contains("polaris_hosts{status=\"online\"} 1"),

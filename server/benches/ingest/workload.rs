@@ -1,6 +1,7 @@
 //! The workload of benchmark P4: one collection cycle of nodus's default read plugins per
 //! simulated host, serialized once into batch templates whose `time` fields are rewritten
-//! in place for every send.
+//! in place for every send. Each batch holds the value lists of one host only, as nodus sends
+//! them: Polaris takes the host from the client certificate and refuses lists of another.
 
 use super::*;
 
@@ -96,15 +97,24 @@ pub(super) struct Template {
     /// Offset of each `time` field's number in `body`, with its time in milliseconds.
     pub(super) times: Vec<(usize, u64)>,
     pub(super) values: usize,
+    /// The host (index) whose lists these are: the batch is sent with its certificate.
+    pub(super) host: usize,
 }
 
-/// The batches of `rounds` rounds of every host's cycle, `BATCH` value lists each (`rounds` is
-/// chosen so that they make a whole number of batches).
+/// The name of simulated host `host`.
+pub(super) fn host_name(host: usize) -> String {
+    format!("node-{host:03}.dc1.example.net")
+}
+
+/// The batches of `rounds` rounds of every host's cycle, `BATCH` value lists of one host each
+/// (`rounds` is chosen so that one host's rounds make a whole number of batches), in the order
+/// batch 0 of every host, then batch 1 of every host, ...: the first `hosts` batches hold
+/// every series.
 pub(super) fn templates(hosts: usize, rounds: usize) -> Vec<Template> {
     let cycle = host_cycle();
     let mut lists = Vec::with_capacity(rounds * hosts * cycle.len());
-    for round in 0..rounds {
-        for host in 0..hosts {
+    for host in 0..hosts {
+        for round in 0..rounds {
             // Hosts' clocks are not aligned: each collects at its own millisecond.
             let time_ms = T0_MS + (round as u64 * INTERVAL_S) * 1000 + (host as u64 * 137) % 10_000;
             for (i, kind) in cycle.iter().enumerate() {
@@ -126,26 +136,33 @@ pub(super) fn templates(hosts: usize, rounds: usize) -> Vec<Template> {
                     dsnames: kind.ds.iter().map(|(n, _)| (*n).to_owned()).collect(),
                     time: 0.0,
                     interval: INTERVAL_S as f64,
-                    host: format!("node-{host:03}.dc1.example.net"),
+                    host: host_name(host),
                     plugin: kind.plugin.to_owned(),
                     plugin_instance: kind.plugin_instance.clone(),
                     type_: kind.type_.to_owned(),
                     type_instance: kind.type_instance.clone(),
                 };
-                lists.push((list, time_ms));
+                lists.push((list, time_ms, host));
             }
         }
     }
-    assert_eq!(lists.len() % BATCH, 0, "the rounds must make whole batches");
-    lists
+    assert_eq!(
+        (rounds * cycle.len()) % BATCH,
+        0,
+        "one host's rounds must make whole batches"
+    );
+    let per_host = rounds * cycle.len() / BATCH;
+    let mut templates: Vec<Template> = lists
         .chunks(BATCH)
         .map(|chunk| {
             let mut template = Template {
                 body: b"[".to_vec(),
                 times: Vec::with_capacity(BATCH),
                 values: 0,
+                host: chunk[0].2,
             };
-            for (i, (list, time_ms)) in chunk.iter().enumerate() {
+            for (i, (list, time_ms, host)) in chunk.iter().enumerate() {
+                assert_eq!(*host, template.host, "one host per batch");
                 if i > 0 {
                     template.body.push(b',');
                 }
@@ -165,6 +182,14 @@ pub(super) fn templates(hosts: usize, rounds: usize) -> Vec<Template> {
             assert_eq!(parsed.len(), BATCH);
             template
         })
+        .collect();
+    // Host-major as made; interleaved so that batch j of every host comes before batch j + 1.
+    let mut order: Vec<usize> = (0..templates.len()).collect();
+    order.sort_by_key(|&k| (k % per_host, k / per_host));
+    let mut slots: Vec<Option<Template>> = templates.drain(..).map(Some).collect();
+    order
+        .into_iter()
+        .map(|k| slots[k].take().expect("each template once"))
         .collect()
 }
 

@@ -59,8 +59,10 @@ pub async fn status(
     identity: AgentIdentity,
     ApiJson(report): ApiJson<StatusReport>,
 ) -> Result<Json<StatusReply>, ApiError> {
-    identity.must_be(&report.hostname, "status report")?;
+    // A malformed report is answered 400 as such; a well-formed one must speak for the host
+    // of the certificate (the certificate itself was checked by the extractor already).
     check_report(&report)?;
+    identity.must_be(&report.hostname, "status report")?;
     state.config.limits.check_report(&report)?;
     let host_id = state.db.report_status(&report).await?;
     let jobs = state.db.pending_jobs(host_id).await?;

@@ -1,17 +1,13 @@
-//! What the agent tests share: certificates made with rcgen (a CA, a server certificate for
-//! localhost, a client certificate), a Polaris with its agent listener on 127.0.0.1:0 in the
-//! test's runtime, a small HTTP client, and a test agent speaking the real protocol over wss.
+//! What the agent tests share: the `[tls]` of the test servers ([`Certs`]: Polaris's own CA in
+//! a temporary folder, the hosts' identities enrolled through the real API), a Polaris with
+//! its HTTPS and agent listeners on 127.0.0.1:0 in the test's runtime, a small HTTPS client, and
+//! a test agent speaking the real protocol over wss with its host's client certificate.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{Value, json};
@@ -25,106 +21,103 @@ use wire::agent::{AgentMessage, CronRun, Request, ServerMessage};
 /// The admin token of every test server.
 pub const TOKEN: &str = "test-admin-token-0123456789";
 
-/// A CA and the PEM files of a server and a client certificate it signed.
-pub struct Certs {
-    pub dir: tempfile::TempDir,
-    pub ca: PathBuf,
-    pub server_cert: PathBuf,
-    pub server_key: PathBuf,
-    pub client_cert: PathBuf,
-    pub client_key: PathBuf,
-}
+/// The CA folder the test's servers share (replicas share it) and the identities enrolled.
+#[derive(Clone, Default)]
+pub struct Certs(pub Arc<super::Tls>);
 
 impl Certs {
-    /// Makes the certificates in a temporary folder.
+    /// A new, empty CA folder: the first server makes its CA there.
     pub fn new() -> Certs {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca, ca_key);
-        let leaf = |names: Vec<String>, usage| {
-            let mut params = CertificateParams::new(names).unwrap();
-            params.extended_key_usages = vec![usage];
-            let key = KeyPair::generate().unwrap();
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let (server_cert, server_key) = leaf(names, ExtendedKeyUsagePurpose::ServerAuth);
-        let (client_cert, client_key) =
-            leaf(vec!["agent".into()], ExtendedKeyUsagePurpose::ClientAuth);
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        Certs {
-            ca: write("ca.pem", &ca_cert.pem()),
-            server_cert: write("server.pem", &server_cert),
-            server_key: write("server.key", &server_key),
-            client_cert: write("client.pem", &client_cert),
-            client_key: write("client.key", &client_key),
-            dir,
-        }
+        Certs::default()
     }
 }
 
-/// A Polaris serving HTTP and agents in the current runtime; stopped when dropped.
+/// A Polaris serving HTTPS and agents in the current runtime; stopped when dropped.
 pub struct Server {
     pub base: String,
     pub agents: SocketAddr,
+    pub certs: Certs,
+    enroller: devpki::Enroller,
+    database: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Server {
-    /// Starts a server on `database` with `[agents]` plus `extra` lines of that section.
+    /// Starts a server on `database` with `[tls]` in the CA folder of `certs`, `[agents]` plus
+    /// `extra` lines of that section; returns once it answers over HTTPS.
     pub async fn start(database: &str, certs: &Certs, extra: &str) -> Server {
         let text = format!(
-            "admin_token = {TOKEN:?}\ndatabase = {database:?}\n[agents]\ncert = {:?}\nkey = {:?}\n\
-             heartbeat = 2\n{extra}\n",
-            certs.server_cert, certs.server_key
+            "admin_token = {TOKEN:?}\ndatabase = {database:?}\n{}[agents]\nheartbeat = 2\n{extra}\n",
+            certs.0.section()
         );
         let config: polaris::config::Config = toml::from_str(&text).unwrap();
         config.check().unwrap();
         let state = polaris::app::state(config).await.expect("state");
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let agents = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", http.local_addr().unwrap());
+        let addr = http.local_addr().unwrap().to_string();
         let agents_addr = agents.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(polaris::app::serve(http, Some(agents), state, async {
             let _ = stopped.await;
         }));
-        Server {
-            base,
+        let enroller = certs.0.enroller(&addr, TOKEN);
+        let server = Server {
+            base: enroller.base.clone(),
             agents: agents_addr,
+            certs: certs.clone(),
+            enroller,
+            database: database.to_string(),
             stop: Some(stop),
-        }
+        };
+        // Serving (its TLS configurations read) before another replica rewrites server.pem.
+        let (status, _) = server.call("GET", "/api/v1/agents", None).await;
+        assert_eq!(status, 200, "the server answers over HTTPS");
+        server
     }
 
-    /// An HTTP exchange with the admin token; the body parsed as JSON.
+    /// `hostname` enrolled on this server's database (at its first use).
+    pub async fn host(&self, hostname: &str) -> super::Host {
+        let (certs, enroller) = (self.certs.clone(), self.enroller.clone());
+        let (database, hostname) = (self.database.clone(), hostname.to_string());
+        tokio::task::spawn_blocking(move || certs.0.host(&enroller, &database, &hostname))
+            .await
+            .unwrap()
+    }
+
+    /// An HTTPS exchange with the admin token; the body parsed as JSON.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let agent = self.certs.0.anonymous();
+        self.exchange(agent, method, path, body, Some(TOKEN)).await
+    }
+
+    async fn exchange(
+        &self,
+        agent: ureq::Agent,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let method = method.to_owned();
+        let auth = token.map(|token| format!("Bearer {token}"));
         tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into();
-            let auth = format!("Bearer {TOKEN}");
             let mut response = match body {
-                Some(body) if method == "POST" => agent
-                    .post(&url)
-                    .header("Authorization", &auth)
-                    .content_type("application/json")
-                    .send(body.to_string()),
-                _ => agent.get(&url).header("Authorization", &auth).call(),
+                Some(body) if method == "POST" => {
+                    let mut request = agent.post(&url).content_type("application/json");
+                    if let Some(auth) = &auth {
+                        request = request.header("Authorization", auth);
+                    }
+                    request.send(body.to_string())
+                }
+                _ => {
+                    let mut request = agent.get(&url);
+                    if let Some(auth) = &auth {
+                        request = request.header("Authorization", auth);
+                    }
+                    request.call()
+                }
             }
             .expect("HTTP exchange");
             let status = response.status().as_u16();
@@ -143,12 +136,16 @@ impl Server {
         self.call("POST", "/api/v1/commands", Some(body)).await
     }
 
-    /// Registers a host through the BootAgent protocol (known, but no gearman connected).
+    /// Registers a host through the BootAgent protocol, with its client certificate (known,
+    /// but no gearman connected).
     pub async fn boot_report(&self, hostname: &str) {
         let report = json!({"hostname": hostname, "version": "bootagent-1", "uptime": 1,
             "timestamp": 1, "step": 600, "agents": []});
-        let (status, _) = self.call("POST", "/agent/status", Some(report)).await;
-        assert_eq!(status, 200);
+        let agent = self.host(hostname).await.agent;
+        let (status, reply) = self
+            .exchange(agent, "POST", "/agent/status", Some(report), None)
+            .await;
+        assert_eq!(status, 200, "{reply}");
     }
 }
 
@@ -166,23 +163,29 @@ pub struct Agent {
     seq: u64,
 }
 
-/// Connects over TLS (with the client certificate when `client_cert`) and opens the WebSocket.
-pub async fn connect(addr: SocketAddr, certs: &Certs, client_cert: bool) -> Result<Agent, String> {
-    polaris::agents::tls::install_provider();
+/// Connects over TLS (presenting `identity` when given, trusting only the Polaris CA) and
+/// opens the WebSocket.
+pub async fn connect(
+    addr: SocketAddr,
+    certs: &Certs,
+    identity: Option<&devpki::Identity>,
+) -> Result<Agent, String> {
+    polaris::pki::tls::install_provider();
     let mut roots = rustls::RootCertStore::empty();
-    for ca in CertificateDer::pem_file_iter(&certs.ca).unwrap() {
+    for ca in CertificateDer::pem_file_iter(certs.0.ca()).unwrap() {
         roots.add(ca.unwrap()).unwrap();
     }
     let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-    let config = if client_cert {
-        let chain = CertificateDer::pem_file_iter(&certs.client_cert)
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_file(&certs.client_key).unwrap();
-        builder.with_client_auth_cert(chain, key).unwrap()
-    } else {
-        builder.with_no_client_auth()
+    let config = match identity {
+        Some(identity) => {
+            let chain = CertificateDer::pem_file_iter(&identity.cert)
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_file(&identity.key).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
@@ -202,16 +205,20 @@ pub async fn connect(addr: SocketAddr, certs: &Certs, client_cert: bool) -> Resu
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
 impl Agent {
-    /// Connects and sends `init`; returns the agent and the server's first answer.
-    pub async fn init(addr: SocketAddr, certs: &Certs, hostname: &str) -> (Agent, ServerMessage) {
-        let mut agent = connect(addr, certs, false).await.expect("connect");
+    /// Connects to `server`'s agent listener with `hostname`'s certificate (enrolled at its
+    /// first use) and sends `init`; returns the agent and the server's first answer.
+    pub async fn init(server: &Server, hostname: &str) -> (Agent, ServerMessage) {
+        let identity = server.host(hostname).await.identity;
+        let mut agent = connect(server.agents, &server.certs, Some(&identity))
+            .await
+            .expect("connect");
         let answer = agent.hello(hostname).await;
         (agent, answer)
     }
 
     /// Connects, and expects `welcome`.
-    pub async fn online(addr: SocketAddr, certs: &Certs, hostname: &str) -> Agent {
-        let (agent, answer) = Agent::init(addr, certs, hostname).await;
+    pub async fn online(server: &Server, hostname: &str) -> Agent {
+        let (agent, answer) = Agent::init(server, hostname).await;
         assert!(
             matches!(answer, ServerMessage::Welcome { heartbeat: 2 }),
             "{answer:?}"

@@ -1,12 +1,15 @@
 //! What the server's integration tests share: a database of each test's own on every backend
 //! (SQLite always; MySQL/MariaDB and PostgreSQL when `POLARIS_TEST_MYSQL_URL` /
-//! `POLARIS_TEST_POSTGRES_URL` name a server, loudly skipped otherwise).
+//! `POLARIS_TEST_POSTGRES_URL` name a server, loudly skipped otherwise), and the `[tls]` of a
+//! test Polaris with the hosts' identities enrolled through its real API ([`Tls`]).
 #![allow(dead_code)]
 
 pub mod agents;
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Once;
+use std::path::PathBuf;
+use std::sync::{Mutex, Once};
 
 use polaris::db::Backend;
 use sqlx::{AssertSqlSafe, Connection};
@@ -126,3 +129,77 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 /// Every backend, for tests that loop over them.
 pub const BACKENDS: [Backend; 3] = [Backend::Sqlite, Backend::MySql, Backend::Postgres];
+
+/// The `[tls]` of test servers: a CA folder of their own (Polaris makes `ca.pem` there when its
+/// state is built) and the identities of the hosts a test speaks for, each enrolled once per
+/// database through the real API (`POST /api/v1/enrollment-tokens`, `POST /agent/enroll`) and
+/// kept with an HTTPS client that presents it.
+pub struct Tls {
+    dir: tempfile::TempDir,
+    hosts: Mutex<HashMap<(String, String), Host>>,
+}
+
+/// An enrolled host: its identity and an HTTPS client presenting it.
+#[derive(Clone)]
+pub struct Host {
+    pub identity: devpki::Identity,
+    pub agent: ureq::Agent,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls::new()
+    }
+}
+
+impl Tls {
+    /// A new, empty CA folder.
+    pub fn new() -> Tls {
+        Tls {
+            dir: tempfile::tempdir().unwrap(),
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `[tls]` with `ca_dir` (TOML, after the top-level keys).
+    pub fn section(&self) -> String {
+        format!("[tls]\nca_dir = {:?}\n", self.ca_dir())
+    }
+
+    /// The CA folder.
+    pub fn ca_dir(&self) -> PathBuf {
+        self.dir.path().join("ca")
+    }
+
+    /// The Polaris CA certificate (exists once a server's state is built).
+    pub fn ca(&self) -> PathBuf {
+        self.ca_dir().join("ca.pem")
+    }
+
+    /// An enroller for the server at `addr` (`127.0.0.1:<port>`) with admin token `token`.
+    pub fn enroller(&self, addr: &str, token: &str) -> devpki::Enroller {
+        devpki::Enroller::new(addr, &self.ca(), token)
+    }
+
+    /// An HTTPS client trusting only the Polaris CA, without a client certificate.
+    pub fn anonymous(&self) -> ureq::Agent {
+        devpki::client(&self.ca(), None).expect("HTTPS client")
+    }
+
+    /// `hostname` as enrolled on `database` (through `enroller`, at its first use); blocking.
+    pub fn host(&self, enroller: &devpki::Enroller, database: &str, hostname: &str) -> Host {
+        let key = (database.to_string(), hostname.to_string());
+        let mut hosts = self.hosts.lock().unwrap();
+        if let Some(host) = hosts.get(&key) {
+            return host.clone();
+        }
+        let dir = self.dir.path().join(format!("host-{}", hosts.len()));
+        let identity = enroller
+            .enroll(hostname, &dir)
+            .unwrap_or_else(|e| panic!("enroll {hostname}: {e:#}"));
+        let agent = devpki::client(&self.ca(), Some(&identity)).expect("HTTPS client");
+        let host = Host { identity, agent };
+        hosts.insert(key, host.clone());
+        host
+    }
+}
