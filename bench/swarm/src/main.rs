@@ -6,6 +6,10 @@
 //! `GET /api/v1/agents`, it runs warm-up rounds then `--rounds` timed ones and prints the p50
 //! and p99 of the whole fan-out's latency, failures, the server's RSS and its CPU per round.
 //!
+//! Every agent has its own identity, as on a fleet: enrolled through Polaris's API (one token
+//! for all, a key and CSR each; before the clock starts) and presented on its own connection,
+//! which Polaris checks against the host `init` claims.
+//!
 //! The swarm's agents answer `sync.bash` without starting a process: this measures Polaris and
 //! the wire. What one real gearman adds per command (fork, exec, pipes) is measured by the same
 //! tool with `--real-agent`, which starts one real gearman instead of the swarm.
@@ -71,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     let result = if cli.real_agent {
         real_agent(&cli, &server, &exe_dir, &work)
     } else {
-        runtime.block_on(swarm(&cli, &server))
+        runtime.block_on(swarm(&cli, &server, &work))
     };
     drop(server);
     if cli.workdir.is_none() {
@@ -80,15 +84,69 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn swarm(cli: &Cli, server: &measure::Polaris) -> anyhow::Result<()> {
-    let tls = link::client_config(&server.ca, None)?;
+/// Enrolls hosts `swarm-<from>` .. `swarm-<to - 1>` with one token, from a few threads; their
+/// keys and certificates go into `dir`.
+fn enroll(
+    enroller: &devpki::Enroller,
+    dir: &Path,
+    from: usize,
+    to: usize,
+) -> anyhow::Result<Vec<devpki::Identity>> {
+    if from >= to {
+        return Ok(Vec::new());
+    }
+    let token = enroller.token(u32::try_from(to - from)?)?;
+    let threads = 4.min(to - from);
+    let parts: Vec<anyhow::Result<Vec<(usize, devpki::Identity)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let token = &token;
+                scope.spawn(move || {
+                    (from + t..to)
+                        .step_by(threads)
+                        .map(|i| Ok((i, enroller.enroll_with(token, &format!("swarm-{i}"), dir)?)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("enrolling thread panicked")))
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(to - from);
+    for part in parts {
+        all.extend(part?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, identity)| identity).collect())
+}
+
+async fn swarm(cli: &Cli, server: &measure::Polaris, work: &Path) -> anyhow::Result<()> {
     let mut connected = 0;
+    let identities = work.join("identities");
     measure::print_header();
     for &n in &cli.counts {
+        let enrolling = Instant::now();
+        let (enroller, dir, from) = (server.enroller.clone(), identities.clone(), connected);
+        let enrolled =
+            tokio::task::spawn_blocking(move || enroll(&enroller, &dir, from, n.max(from)))
+                .await??;
+        if !enrolled.is_empty() {
+            eprintln!(
+                "{} hosts enrolled in {:.1} s",
+                enrolled.len(),
+                enrolling.elapsed().as_secs_f64()
+            );
+        }
         let started = Instant::now();
-        while connected < n {
+        for identity in enrolled {
+            let tls = link::client_config(&server.ca, &identity.cert, &identity.key)?;
             let config = LinkConfig {
-                hostname: format!("swarm-{connected}"),
+                hostname: identity.hostname.clone(),
                 version: "swarm".into(),
                 servers: vec![ServerName {
                     host: "127.0.0.1".into(),
@@ -96,7 +154,7 @@ async fn swarm(cli: &Cli, server: &measure::Polaris) -> anyhow::Result<()> {
                 }],
                 default_port: server.agent_port,
                 tls_name: measure::TLS_NAME.into(),
-                tls: tls.clone(),
+                tls,
                 hosts_file: None,
                 heartbeat: Duration::from_secs(30),
                 backoff_min: Duration::from_millis(200),
@@ -151,15 +209,18 @@ fn real_agent(
 }
 
 fn start_gearman(exe_dir: &Path, server: &measure::Polaris, work: &Path) -> anyhow::Result<Child> {
+    let identity = server.enroller.enroll("real-0", &work.join("identities"))?;
     let conf = work.join("gearman.conf");
     std::fs::write(
         &conf,
         format!(
             "hostname = \"real-0\"\nserver = \"127.0.0.1:{}\"\ntls_name = \"{}\"\nca = \"{}\"\n\
-             state_dir = \"{}\"\nsocket = \"{}\"\n",
+             cert = \"{}\"\nkey = \"{}\"\nstate_dir = \"{}\"\nsocket = \"{}\"\n",
             server.agent_port,
             measure::TLS_NAME,
             server.ca.display(),
+            identity.cert.display(),
+            identity.key.display(),
             work.join("gearman-state").display(),
             work.join("gearman.sock").display(),
         ),

@@ -1,5 +1,6 @@
-//! The Polaris under test (started here, on SQLite in the work folder) and the measurement:
-//! fan-out rounds through the REST API, latency percentiles, the server's RSS and CPU.
+//! The Polaris under test (started here, on SQLite in the work folder, HTTPS with its own CA
+//! in `<work>/pki`) and the measurement: fan-out rounds through the REST API, latency
+//! percentiles, the server's RSS and CPU.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,10 @@ pub struct Api {
     pub agent_port: u16,
     /// The CA file agents trust.
     pub ca: PathBuf,
+    /// Enrolls the agents' hosts through the API.
+    pub enroller: devpki::Enroller,
+    /// HTTPS client trusting only the CA.
+    client: ureq::Agent,
 }
 
 impl std::ops::Deref for Polaris {
@@ -40,9 +45,11 @@ impl std::ops::Deref for Polaris {
 }
 
 impl Polaris {
-    /// Makes certificates and a configuration in `work`, starts `bin`, waits for it to listen.
+    /// Writes a configuration in `work` (`[tls]`: Polaris makes its CA in `work/pki` and a
+    /// server certificate for [`TLS_NAME`] and 127.0.0.1), starts `bin`, waits until it
+    /// answers over HTTPS.
     pub fn start(bin: &Path, work: &Path) -> anyhow::Result<Polaris> {
-        let pki = devpki::Pki::create(&work.join("pki"), &[TLS_NAME, "127.0.0.1"])?;
+        let ca_dir = work.join("pki");
         let http_port = free_port()?;
         let agent_port = free_port()?;
         let db = work.join("polaris.db");
@@ -52,11 +59,11 @@ impl Polaris {
             &conf,
             format!(
                 "listen = \"127.0.0.1:{http_port}\"\ndatabase = \"sqlite://{}\"\n\
-                 admin_token = \"{TOKEN}\"\nmax_body = 67108864\n\n[agents]\n\
-                 listen = \"127.0.0.1:{agent_port}\"\ncert = \"{}\"\nkey = \"{}\"\nheartbeat = 30\n",
+                 admin_token = \"{TOKEN}\"\nmax_body = 67108864\n\n\
+                 [tls]\nca_dir = \"{}\"\nnames = [\"{TLS_NAME}\", \"127.0.0.1\"]\n\n[agents]\n\
+                 listen = \"127.0.0.1:{agent_port}\"\nheartbeat = 30\n",
                 db.display(),
-                pki.server_cert.display(),
-                pki.server_key.display(),
+                ca_dir.display(),
             ),
         )?;
         let log = std::fs::File::create(work.join("polaris.log"))?;
@@ -70,19 +77,31 @@ impl Polaris {
             .spawn()
             .with_context(|| format!("start {}", bin.display()))?;
         let http = format!("127.0.0.1:{http_port}");
+        let ca = ca_dir.join("ca.pem");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(&http).is_err() {
+        let client = loop {
+            if TcpStream::connect(&http).is_ok()
+                && let Ok(client) = devpki::client(&ca, None)
+                && client
+                    .get(format!("https://{http}/api/openapi.json"))
+                    .call()
+                    .is_ok_and(|r| r.status() == 200)
+            {
+                break client;
+            }
             if Instant::now() > deadline {
-                anyhow::bail!("polaris did not listen on {http}; see {}", work.display());
+                anyhow::bail!("polaris did not answer on {http}; see {}", work.display());
             }
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
         Ok(Polaris {
             api: Api {
+                enroller: devpki::Enroller::new(&http, &ca, TOKEN),
                 http,
                 pid: child.id(),
                 agent_port,
-                ca: pki.ca,
+                ca,
+                client,
             },
             child,
         })
@@ -163,7 +182,9 @@ impl Api {
 
     /// `agents_connected` from Polaris's `/metrics`.
     fn connected_gauge(&self) -> anyhow::Result<usize> {
-        let text = ureq::get(&format!("http://{}/metrics", self.http))
+        let text = self
+            .client
+            .get(format!("https://{}/metrics", self.http))
             .call()
             .context("GET /metrics")?
             .body_mut()
@@ -210,7 +231,9 @@ impl Api {
     /// One fan-out; returns how many hosts did not answer retcode 2 with exit status 0.
     fn fan_out(&self, hosts: &[String]) -> anyhow::Result<usize> {
         let body = json!({"hosts": hosts, "method": "sync.bash", "cmd": "true", "timeout": 30});
-        let answer: Value = ureq::post(&format!("http://{}/api/v1/commands", self.http))
+        let answer: Value = self
+            .client
+            .post(format!("https://{}/api/v1/commands", self.http))
             .header("Authorization", &format!("Bearer {TOKEN}"))
             .send_json(&body)
             .context("POST /api/v1/commands")?
@@ -232,7 +255,9 @@ impl Api {
     }
 
     fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(ureq::get(&format!("http://{}{path}", self.http))
+        Ok(self
+            .client
+            .get(format!("https://{}{path}", self.http))
             .header("Authorization", &format!("Bearer {TOKEN}"))
             .call()
             .with_context(|| format!("GET {path}"))?
