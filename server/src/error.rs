@@ -3,11 +3,12 @@
 //! JSON extractor that turns malformed bodies into such errors instead of axum's plain text.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wire::retcode;
 
 use crate::db::DbError;
@@ -110,6 +111,11 @@ impl From<DbError> for ApiError {
                 )
             }
             DbError::Invalid(why) => Self::invalid(why),
+            DbError::Conflict(why) => Self::new(
+                StatusCode::CONFLICT,
+                retcode::INVALID_PARAMS,
+                format!("Invalid params: {why}"),
+            ),
             DbError::Unauthorized(why) => Self::unauthorized(format!("Unauthorized: {why}")),
             DbError::Forbidden(why) => Self::forbidden(why),
             other => {
@@ -127,31 +133,39 @@ impl From<DbError> for ApiError {
 
 /// `Json<T>` whose rejections are [`ApiError`]s: 400/3021 for syntax, missing fields and wrong
 /// types (naming the field), 413/3032 for bodies over the limit, 415 for a wrong content type.
+/// Integers written with a zero fraction (`5.0`, the same number in JSON) are read as integers.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(match rejection.status() {
+        if !crate::extract::json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                retcode::INVALID_PARAMS,
+                "Invalid params: send the body as Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     retcode::PAYLOAD_TOO_LARGE,
                     "Payload too large: the request body is over the server's limit",
                 ),
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    retcode::INVALID_PARAMS,
-                    "Invalid params: send the body as Content-Type: application/json",
-                ),
                 _ => ApiError::invalid(rejection.body_text()),
-            }),
+            })?;
+        match Json::<T>::from_bytes(&bytes) {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => crate::extract::integral_floats(&bytes)
+                .map(ApiJson)
+                .ok_or_else(|| ApiError::invalid(rejection.body_text())),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod extract;
 pub mod limits;
 pub mod listener;
 pub mod openapi;
+pub mod openapi_limits;
 pub mod packages;
 pub mod pki;
 pub mod state;

@@ -1,11 +1,14 @@
 //! The OpenAPI 3 document of the whole HTTP API, generated from the handlers' `#[utoipa::path]`
-//! annotations and the types' `ToSchema` derives, served at `/api/openapi.json`.
+//! annotations and the types' `ToSchema` derives, served at `/api/openapi.json` with the
+//! configured limits and the error answers added ([`crate::openapi_limits`]).
 
 use axum::Json;
+use axum::extract::State;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{admin, agent, commands, enroll, gearman, metrics};
+use crate::state::AppState;
 use crate::telemetry;
 
 /// Adds the security schemes: the admin API's bearer token and the agents' client
@@ -72,6 +75,9 @@ pub struct ApiDoc;
 /// `GET /api/openapi.json`: this document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "telemetry",
     responses((status = 200, description = "The OpenAPI 3 document", content_type = "application/json")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let now = chrono::Utc::now().timestamp() as f64;
+    crate::openapi_limits::apply(&mut doc, &state.config.limits, now);
+    Json(doc)
 }

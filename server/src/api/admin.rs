@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use wire::boot::{BootAction, BootJob};
@@ -12,10 +12,13 @@ use wire::retcode;
 
 use crate::db::{HostView, JobView, Target};
 use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::limits::too_long;
 use crate::state::AppState;
 
 /// Filters of the host list.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HostFilter {
     /// Only hosts of this region.
     pub region: Option<String>,
@@ -27,7 +30,7 @@ pub struct HostFilter {
     responses((status = 200, body = Vec<HostView>), (status = 401, body = ErrorBody)))]
 pub async fn hosts(
     State(state): State<AppState>,
-    Query(filter): Query<HostFilter>,
+    ApiQuery(filter): ApiQuery<HostFilter>,
 ) -> Result<Json<Vec<HostView>>, ApiError> {
     Ok(Json(state.db.hosts(filter.region.as_deref()).await?))
 }
@@ -39,7 +42,7 @@ pub async fn hosts(
     responses((status = 200, body = HostView), (status = 404, description = "No such host (203)", body = ErrorBody)))]
 pub async fn host(
     State(state): State<AppState>,
-    Path(hostname): Path<String>,
+    ApiPath(hostname): ApiPath<String>,
 ) -> Result<Json<HostView>, ApiError> {
     state.db.host(&hostname).await?.map(Json).ok_or_else(|| {
         ApiError::not_found(retcode::NO_SUCH_HOST, format!("No such host: {hostname}"))
@@ -80,24 +83,32 @@ fn validate(job: &NewJob) -> Result<(), ApiError> {
         && job
             .name
             .as_deref()
-            .is_none_or(|n| n.is_empty() || n.len() > 64)
+            .is_none_or(|n| n.is_empty() || too_long(n, 64))
+        || job
+            .name
+            .as_deref()
+            .is_some_and(|n| n.is_empty() || too_long(n, 64))
     {
         return Err(ApiError::invalid(format!(
             "`{}` needs the agent's name (1 to 64 characters)",
             job.action.as_str()
         )));
     }
-    if matches!(job.action, BootAction::Install | BootAction::Upgrade) {
+    // A url or checksum must be valid whenever it is given; install and upgrade need both.
+    let install = matches!(job.action, BootAction::Install | BootAction::Upgrade);
+    if install || job.url.is_some() {
         let url = job.url.as_deref().unwrap_or("");
         if !["http://", "https://", "ftp://"]
             .iter()
             .any(|s| url.starts_with(s))
-            || url.len() > 512
+            || too_long(url, 512)
         {
             return Err(ApiError::invalid(
                 "install and upgrade need an http, https or ftp `url` (at most 512 characters)",
             ));
         }
+    }
+    if install || job.checksum.is_some() {
         let hex = job
             .checksum
             .as_deref()
@@ -141,6 +152,9 @@ pub async fn create_job(
     ApiJson(mut job): ApiJson<NewJob>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     validate(&job)?;
+    if let Some(hosts) = &job.hosts {
+        state.config.limits.check_hosts(hosts)?;
+    }
     let target = target(&mut job)?;
     let spec = BootJob {
         id: uuid::Uuid::new_v4().to_string(),
@@ -164,7 +178,7 @@ pub async fn create_job(
     responses((status = 200, body = JobView), (status = 404, description = "No such job (3030)", body = ErrorBody)))]
 pub async fn job(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
     state
         .db

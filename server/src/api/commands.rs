@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use wire::{CommandResult, Resp, retcode};
 
 use crate::db::{CommandRecord, HostState, NewCommand};
 use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::extract::ApiPath;
 use crate::state::AppState;
 
 /// Seconds of a command's `timeout` when the request gives none (seed: 120).
@@ -181,6 +182,7 @@ pub async fn create(
     State(state): State<AppState>,
     ApiJson(mut request): ApiJson<CommandRequest>,
 ) -> Result<(StatusCode, Json<CommandView>), ApiError> {
+    state.config.limits.check_hosts(&request.hosts)?;
     validate(&request)?;
     let id = request
         .id
@@ -265,7 +267,7 @@ fn no_such(id: &str) -> ApiError {
         (status = 404, description = "No such job (3030)", body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CommandView>, ApiError> {
     let record = state.db.command(&id).await?.ok_or_else(|| no_such(&id))?;
     Ok(Json(view(&record, crate::db::now())))

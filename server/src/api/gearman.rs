@@ -3,11 +3,12 @@
 //! (`GET /api/v1/hosts/{hostname}/cron-runs`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 
 use crate::db::{CronRunView, SessionView};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Most cron runs one call returns.
@@ -24,6 +25,7 @@ pub async fn agents(State(state): State<AppState>) -> Result<Json<Vec<SessionVie
 
 /// Filters of the cron run list.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CronRunFilter {
     /// Only runs of this cron entry.
     pub cron_id: Option<String>,
@@ -39,8 +41,8 @@ pub struct CronRunFilter {
         (status = 400, description = "Invalid params (3021)", body = ErrorBody)))]
 pub async fn cron_runs(
     State(state): State<AppState>,
-    Path(hostname): Path<String>,
-    Query(filter): Query<CronRunFilter>,
+    ApiPath(hostname): ApiPath<String>,
+    ApiQuery(filter): ApiQuery<CronRunFilter>,
 ) -> Result<Json<Vec<CronRunView>>, ApiError> {
     let limit = filter.limit.unwrap_or(100);
     if limit == 0 || limit > LIMIT_MAX {

@@ -64,6 +64,7 @@ pub async fn ingest(
 
 /// What `GET /api/v1/metrics/query` takes.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueryParams {
     /// Host name.
     pub host: String,

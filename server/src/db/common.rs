@@ -157,7 +157,7 @@ pub fn all_found(names: &[&str], found: &[(i64, String)]) -> Result<(), DbError>
 /// Turns a unique-key violation into [`DbError::Invalid`] with `message`; other errors pass.
 pub fn conflict(error: sqlx::Error, message: impl FnOnce() -> String) -> DbError {
     match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Invalid(message()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Conflict(message()),
         _ => DbError::Sqlx(error),
     }
 }

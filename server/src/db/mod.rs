@@ -32,6 +32,9 @@ pub enum DbError {
     /// Valid credentials that do not allow this, e.g. enrolling a host that is enrolled.
     #[error("{0}")]
     Forbidden(String),
+    /// The request conflicts with what is stored (e.g. a job id that exists).
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed.
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),

@@ -268,7 +268,7 @@ pub async fn jobs_target_hosts_or_region(ctx: Ctx) {
         )
         .await;
     assert!(
-        matches!(empty_region, Err(DbError::Invalid(_))),
+        matches!(empty_region, Err(DbError::UnknownHosts(_))),
         "{empty_region:?}"
     );
     assert!(db.job("job-4").await.unwrap().is_none());
@@ -282,7 +282,7 @@ pub async fn jobs_target_hosts_or_region(ctx: Ctx) {
             &Target::Hosts(vec!["h2".into()]),
         )
         .await;
-    assert!(matches!(again, Err(DbError::Invalid(_))), "{again:?}");
+    assert!(matches!(again, Err(DbError::Conflict(_))), "{again:?}");
     assert_eq!(db.job("job-1").await.unwrap().unwrap().hosts.len(), 2);
 }
 

@@ -4,7 +4,7 @@
 //! moves the staged values, many at a time, into per-series chunks (see `chunks`). Queries read
 //! every place values are kept, in one snapshot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 use wire::metrics::ValueListJson;
@@ -13,6 +13,7 @@ use super::chunks::{self, Buckets};
 use super::series::{self, BucketRow, SeriesRow, ValueRow};
 use super::{Dialect, Store};
 use crate::db::{DbError, MetricQuery, SeriesPoints};
+use crate::limits::SeriesLimits;
 
 /// The indexed table of values, one row each (every backend; on a staging backend, the rows
 /// written before chunks existed).
@@ -20,6 +21,9 @@ const VALUES: &str = "metric_values";
 
 const SERIES_ID: &str = "SELECT id FROM metric_series WHERE host = ? AND plugin = ? \
     AND plugin_instance = ? AND type = ? AND type_instance = ? AND dsname = ?";
+
+/// The number of series of one host (`limits.series_per_host`).
+const SERIES_OF_HOST: &str = "SELECT COUNT(*) FROM metric_series WHERE host = ?";
 
 /// Staged values and per-series chunks (SQLite). Every commit of SQLite's WAL writes each page it
 /// changed, and values of different series land on different pages of a `(series_id, time)`
@@ -67,7 +71,13 @@ where
     /// Stores a batch of value lists in one transaction (creating their series as needed) and
     /// returns the number of values stored; with [`Staging`], moves the staged values into
     /// chunks in the same transaction once there are enough.
-    pub async fn ingest(&self, batch: &[ValueListJson]) -> Result<usize, DbError> {
+    ///
+    /// A batch that would give a host more than `limits.per_host` series is refused whole.
+    pub async fn ingest(
+        &self,
+        batch: &[ValueListJson],
+        limits: SeriesLimits,
+    ) -> Result<usize, DbError> {
         let plan = self.series.plan(batch)?;
         if plan.is_empty() {
             return Ok(0);
@@ -78,6 +88,9 @@ where
         let mut order: Vec<usize> = (0..plan.new_series.len()).collect();
         order.sort_by_key(|&i| plan.new_series[i].identity());
         let mut ids = vec![0i64; plan.new_series.len()];
+        // Hosts that may have gained a series here: those whose upsert inserted a row, or may
+        // have (MySQL's upsert does not say).
+        let mut grown = BTreeSet::new();
         for index in order {
             let series = &plan.new_series[index];
             let mut upsert = sqlx::query_scalar(D::sql(D::UPSERT_SERIES));
@@ -88,8 +101,14 @@ where
                 upsert.fetch_optional(&mut *tx).await?,
                 D::SERIES_ID_AFTER_UPSERT,
             ) {
-                (Some(id), _) => id,
-                (None, Some(last)) => sqlx::query_scalar(D::sql(last)).fetch_one(&mut *tx).await?,
+                (Some(id), _) => {
+                    grown.insert(series.host);
+                    id
+                }
+                (None, Some(last)) => {
+                    grown.insert(series.host);
+                    sqlx::query_scalar(D::sql(last)).fetch_one(&mut *tx).await?
+                }
                 (None, None) => {
                     let mut select = sqlx::query_scalar(D::sql(SERIES_ID));
                     for field in series.identity() {
@@ -98,6 +117,21 @@ where
                     select.fetch_one(&mut *tx).await?
                 }
             };
+        }
+        for host in grown {
+            let n: i64 = sqlx::query_scalar(D::sql(SERIES_OF_HOST))
+                .bind(host)
+                .fetch_one(&mut *tx)
+                .await?;
+            if u64::try_from(n).unwrap_or(0) > limits.per_host {
+                // Dropping the transaction rolls the new series back.
+                return Err(DbError::Invalid(format!(
+                    "host `{}` would have {n} metric series, over limits.series_per_host = {}; \
+                     nothing stored",
+                    crate::limits::excerpt(host),
+                    limits.per_host
+                )));
+            }
         }
         let rows = plan.rows(&ids);
         match D::STAGING {
@@ -114,7 +148,7 @@ where
             }
         }
         tx.commit().await?;
-        self.series.remember(plan, &ids);
+        self.series.remember(plan, &ids, limits.cache);
         Ok(rows.len())
     }
 

@@ -1,5 +1,6 @@
 //! Metric series: checking a batch, the in-memory cache of series ids (so a known series costs
-//! no query), planning the rows of an ingest, and grouping query answers into series.
+//! no query; bounded by `limits.series_cache`), planning the rows of an ingest, and grouping
+//! query answers into series.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -129,13 +130,31 @@ impl SeriesCache {
         Ok(plan)
     }
 
-    /// Remembers the ids of the plan's new series, once their transaction has committed.
-    pub fn remember(&self, plan: IngestPlan<'_>, ids: &[i64]) {
+    /// Remembers the ids of the plan's new series, once their transaction has committed. The
+    /// cache holds at most `max` series: when they would not fit, it starts again empty (the
+    /// series it forgets cost one lookup each until they are remembered again).
+    pub fn remember(&self, plan: IngestPlan<'_>, ids: &[i64], max: usize) {
         let mut known = self
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        known.extend(plan.new_keys.into_iter().zip(ids.iter().copied()));
+        if known.len() + plan.new_keys.len() > max {
+            tracing::info!(
+                series = known.len(),
+                "metric series cache full (limits.series_cache = {max}): emptied"
+            );
+            known.clear();
+        }
+        known.extend(plan.new_keys.into_iter().zip(ids.iter().copied()).take(max));
+    }
+
+    /// How many series ids are remembered.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
     }
 }
 
@@ -293,4 +312,46 @@ pub fn series_points(rows: Vec<BucketRow>, step: f64) -> Vec<SeriesPoints> {
         ))
     });
     series
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(host: &str, dsnames: &[&str]) -> ValueListJson {
+        ValueListJson {
+            values: vec![Some(1.0); dsnames.len()],
+            dstypes: vec!["gauge".into(); dsnames.len()],
+            dsnames: dsnames.iter().map(|d| d.to_string()).collect(),
+            time: 1.0,
+            interval: 10.0,
+            host: host.into(),
+            plugin: "p".into(),
+            plugin_instance: String::new(),
+            type_: "t".into(),
+            type_instance: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_cap() {
+        let cache = SeriesCache::default();
+        let batch = [list("a", &["x", "y"])];
+        let plan = cache.plan(&batch).unwrap();
+        cache.remember(plan, &[1, 2], 3);
+        assert_eq!(cache.len(), 2);
+        // Two more do not fit beside the two known: the cache starts again with them.
+        let batch = [list("b", &["x", "y"])];
+        let plan = cache.plan(&batch).unwrap();
+        assert_eq!(plan.new_series.len(), 2);
+        cache.remember(plan, &[3, 4], 3);
+        assert_eq!(cache.len(), 2);
+        let batch = [list("c", &["1", "2", "3", "4", "5"])];
+        let plan = cache.plan(&batch).unwrap();
+        cache.remember(plan, &[5, 6, 7, 8, 9], 3);
+        assert_eq!(cache.len(), 3);
+        // Known series plan no new row.
+        let batch = [list("c", &["1"])];
+        assert!(cache.plan(&batch).unwrap().new_series.is_empty());
+    }
 }

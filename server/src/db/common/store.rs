@@ -369,7 +369,9 @@ where
                         .fetch_all(&mut *tx)
                         .await?;
                 if found.is_empty() {
-                    return Err(DbError::Invalid(format!("region `{region}` has no hosts")));
+                    return Err(DbError::UnknownHosts(vec![format!(
+                        "any host of region `{region}`"
+                    )]));
                 }
                 found
             }
