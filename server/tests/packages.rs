@@ -29,8 +29,14 @@ struct Server {
     agent: ureq::Agent,
 }
 
-/// Starts a server mounted the way Polaris mounts it, with `secret.txt` beside the root.
+/// Starts a server mounted the way Polaris mounts it, with `secret.txt` beside the root; alice
+/// may upload, the others only download.
 fn start(max_upload: u64) -> Server {
+    start_with(max_upload, 10)
+}
+
+/// [`start`] with `login_failures` failed logins allowed per minute and address.
+fn start_with(max_upload: u64, login_failures: u32) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("files");
     std::fs::create_dir(&root).unwrap();
@@ -42,6 +48,9 @@ fn start(max_upload: u64) -> Server {
         htpasswd,
         realm: "Restricted".into(),
         max_upload,
+        uploaders: vec!["alice".into()],
+        login_failures,
+        login_window: 60,
     };
     let packages = polaris::packages::router(&config).unwrap();
     let app = axum::Router::new().nest_service("/packages", packages);
@@ -54,6 +63,7 @@ fn start(max_upload: u64) -> Server {
         runtime.unwrap().block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app).await.unwrap();
         });
     });
@@ -630,4 +640,54 @@ fn no_request_leaves_the_root() {
         page.contains("inside-link/") && !page.contains("outdir") && !page.contains("passwd"),
         "{page}"
     );
+}
+
+#[test]
+fn download_only_users_cannot_upload() {
+    let server = start(1 << 20);
+    std::fs::write(server.root.join("p.deb"), "old").unwrap();
+    // dave and erin are in the htpasswd file but not in `uploaders`.
+    for (user, password) in [("dave", "bcrypt-secret"), ("erin", "sha-secret")] {
+        let auth = basic(user, password);
+        let mut response =
+            server.send("PUT", "/packages/p.deb", &[("Authorization", &auth)], "new");
+        assert_eq!(response.status(), 403, "{user}");
+        let body: serde_json::Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(body["errcode"], 3034, "{body}");
+        let mut get = server.get("/packages/p.deb", &[("Authorization", &auth)]);
+        assert_eq!(get.status(), 200, "{user} still downloads");
+        assert_eq!(get.body_mut().read_to_string().unwrap(), "old");
+    }
+    assert_eq!(
+        server.names(""),
+        ["p.deb"],
+        "nothing written, no temporary file"
+    );
+    assert_eq!(server.put("/packages/p.deb", b"new"), 204, "alice uploads");
+}
+
+#[test]
+fn failed_logins_are_limited_per_address() {
+    let server = start_with(1 << 20, 3);
+    let wrong = basic("alice", "wrong");
+    let nobody = basic("nobody", "x");
+    for auth in [&wrong, &nobody, &wrong] {
+        assert_eq!(
+            server
+                .get("/packages/", &[("Authorization", auth)])
+                .status(),
+            401
+        );
+    }
+    // Past the limit, even the right password waits for the window to end.
+    for auth in [&wrong, ALICE] {
+        let mut refused = server.get("/packages/", &[("Authorization", auth)]);
+        assert_eq!(refused.status(), 429);
+        let retry: u64 = header(&refused, "retry-after").parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        let body: serde_json::Value =
+            serde_json::from_str(&refused.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(body["errcode"], 3035, "{body}");
+    }
 }

@@ -2,11 +2,16 @@
 //! users are added without a restart), plus a short cache of successful checks so bcrypt's
 //! ~70 ms is paid about once a minute per user rather than on every request.
 //! Checking one password against one hash is [`super::hash`]'s job.
+//!
+//! An unknown user costs what a known one does: the password is checked against a dummy hash
+//! of the file's most common kind (bcrypt at the same cost, apr1 or `{SHA}`), so the time of
+//! a refusal does not tell which user names exist.
 
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -34,12 +39,55 @@ pub struct Htpasswd {
     /// Bounds concurrent bcrypt checks so a burst of wrong passwords cannot take every
     /// blocking thread.
     bcrypt_slots: Semaphore,
+    /// Hash verifications run so far (known and unknown users alike).
+    verifications: AtomicU64,
 }
 
 /// One reading of the file.
 struct Loaded {
     stamp: Stamp,
-    users: Arc<HashMap<String, String>>,
+    users: Arc<Users>,
+}
+
+/// The users of one reading, and the hash an unknown user's password is checked against.
+struct Users {
+    by_name: HashMap<String, String>,
+    dummy: String,
+}
+
+impl Users {
+    fn new(by_name: HashMap<String, String>) -> Users {
+        let dummy = dummy_hash(by_name.values().map(String::as_str));
+        Users { by_name, dummy }
+    }
+}
+
+/// A hash of the kind (and bcrypt cost) most users of the file have, that no password is
+/// expected to match: checking a password against it costs what checking a real user's does.
+fn dummy_hash<'a>(hashes: impl Iterator<Item = &'a str>) -> String {
+    let mut kinds: HashMap<(u8, u32), usize> = HashMap::new();
+    for stored in hashes {
+        let kind = match Scheme::of(stored) {
+            Some(Scheme::Bcrypt) => (0, bcrypt_cost(stored).unwrap_or(10)),
+            Some(Scheme::Apr1) => (1, 0),
+            Some(Scheme::Sha1) => (2, 0),
+            None => continue,
+        };
+        *kinds.entry(kind).or_default() += 1;
+    }
+    let most = kinds
+        .into_iter()
+        .max_by_key(|&(kind, n)| (n, std::cmp::Reverse(kind)));
+    match most.map_or((0, 10), |(kind, _)| kind) {
+        (1, _) => "$apr1$dummy.sa$0pd/Sv7m5uX3cGwyWS9M51".into(),
+        (2, _) => "{SHA}AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+        (_, cost) => format!("$2y${cost:02}$MKDE5ibkue2ZTJOlSLeg8.gdGSgxl3t0ZPadoniFWzqf2NzhQ8AJO"),
+    }
+}
+
+/// The cost of a `$2y$NN$...` hash.
+fn bcrypt_cost(stored: &str) -> Option<u32> {
+    stored.get(4..6)?.parse().ok()
 }
 
 /// What tells a changed file: modification time, size, inode (an editor's rename).
@@ -58,41 +106,54 @@ impl Htpasswd {
             path: path.to_owned(),
             loaded: Mutex::new(Loaded {
                 stamp,
-                users: Arc::new(users),
+                users: Arc::new(Users::new(users)),
             }),
             good: Mutex::new(HashMap::new()),
             salt: *uuid::Uuid::new_v4().as_bytes(),
             bcrypt_slots: Semaphore::new(slots),
+            verifications: AtomicU64::new(0),
         })
     }
 
-    /// Checks a user's password. `Err` only when the file cannot be read any more.
+    /// Checks a user's password. `Err` only when the file cannot be read any more. An unknown
+    /// user's password is checked too, against the dummy hash, and refused whatever it is.
     pub async fn check(&self, user: &str, password: &str) -> io::Result<bool> {
         let users = self.current()?;
-        let Some(stored) = users.get(user) else {
+        let Some(stored) = users.by_name.get(user) else {
+            self.verify(password, &users.dummy).await;
             return Ok(false);
         };
         let key = self.key(user, password, stored);
         if self.remembered(&key) {
             return Ok(true);
         }
-        let ok = if Scheme::of(stored) == Some(Scheme::Bcrypt) {
-            let _slot = self.bcrypt_slots.acquire().await.ok();
-            let (password, stored) = (password.to_owned(), stored.clone());
-            tokio::task::spawn_blocking(move || hash::verify(password.as_bytes(), &stored))
-                .await
-                .unwrap_or(false)
-        } else {
-            hash::verify(password.as_bytes(), stored)
-        };
+        let ok = self.verify(password, stored).await;
         if ok {
             self.remember(key);
         }
         Ok(ok)
     }
 
+    /// Hash verifications run so far: one per check not answered from the cache.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// Checks one password against one hash; bcrypt on a blocking thread, a few at a time.
+    async fn verify(&self, password: &str, stored: &str) -> bool {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        if Scheme::of(stored) != Some(Scheme::Bcrypt) {
+            return hash::verify(password.as_bytes(), stored);
+        }
+        let _slot = self.bcrypt_slots.acquire().await.ok();
+        let (password, stored) = (password.to_owned(), stored.to_owned());
+        tokio::task::spawn_blocking(move || hash::verify(password.as_bytes(), &stored))
+            .await
+            .unwrap_or(false)
+    }
+
     /// The users as of now, re-reading the file if it changed.
-    fn current(&self) -> io::Result<Arc<HashMap<String, String>>> {
+    fn current(&self) -> io::Result<Arc<Users>> {
         let stamp = stamp(&std::fs::metadata(&self.path)?);
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         if loaded.stamp != stamp {
@@ -100,7 +161,7 @@ impl Htpasswd {
             tracing::info!(path = %self.path.display(), users = users.len(), "htpasswd file re-read");
             *loaded = Loaded {
                 stamp,
-                users: Arc::new(users),
+                users: Arc::new(Users::new(users)),
             };
         }
         Ok(loaded.users.clone())
@@ -217,5 +278,60 @@ mod tests {
 
         std::fs::remove_file(&path).unwrap();
         assert!(users.check("alice", "apr-secret").await.is_err());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_of_the_most_common_kind_and_cost() {
+        let bcrypt12 = "$2y$12$MKDE5ibkue2ZTJOlSLeg8.gdGSgxl3t0ZPadoniFWzqf2NzhQ8AJO";
+        let dummy = dummy_hash([bcrypt12, bcrypt12, "{SHA}x"].into_iter());
+        assert_eq!(Scheme::of(&dummy), Some(Scheme::Bcrypt));
+        assert_eq!(bcrypt_cost(&dummy), Some(12));
+        let apr = "$apr1$j0idDb.J$wSWydqt6Mne0vp5QqtOEh1";
+        assert_eq!(
+            Scheme::of(&dummy_hash([apr].into_iter())),
+            Some(Scheme::Apr1)
+        );
+        assert_eq!(
+            Scheme::of(&dummy_hash(["{SHA}x"].into_iter())),
+            Some(Scheme::Sha1)
+        );
+        // An empty file still costs a bcrypt check at the usual cost.
+        assert_eq!(bcrypt_cost(&dummy_hash(std::iter::empty())), Some(10));
+        // A dummy is a hash this server can check, and no usual password matches it.
+        for kind in [
+            bcrypt12.replace("$12$", "$04$"),
+            apr.into(),
+            "{SHA}x".into(),
+        ] {
+            let dummy = dummy_hash([kind.as_str()].into_iter());
+            for password in ["", "password", "apr-secret", "bcrypt-secret"] {
+                assert!(!hash::verify(password.as_bytes(), &dummy), "{dummy}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_users_cost_a_verification_like_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        std::fs::write(
+            &path,
+            "dave:$2y$05$MKDE5ibkue2ZTJOlSLeg8.gdGSgxl3t0ZPadoniFWzqf2NzhQ8AJO\n",
+        )
+        .unwrap();
+        let users = Htpasswd::open(&path).unwrap();
+        assert_eq!(users.verifications(), 0);
+        assert!(!users.check("dave", "wrong").await.unwrap());
+        assert_eq!(users.verifications(), 1);
+        assert!(!users.check("nobody", "wrong").await.unwrap());
+        assert_eq!(users.verifications(), 2, "an unknown user runs a hash too");
+        let dummy = users.current().unwrap().dummy.clone();
+        assert_eq!(
+            (Scheme::of(&dummy), bcrypt_cost(&dummy)),
+            (Some(Scheme::Bcrypt), Some(5))
+        );
+        assert!(users.check("dave", "bcrypt-secret").await.unwrap());
+        assert!(users.check("dave", "bcrypt-secret").await.unwrap());
+        assert_eq!(users.verifications(), 3, "a cached good check runs none");
     }
 }

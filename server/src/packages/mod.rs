@@ -8,11 +8,16 @@
 //!
 //! Layout:
 //! - [`path`]: request path → file under the root, refusing every way out (`..`, `%2f`, symlinks).
-//! - [`htpasswd`]: the user file, re-read when it changes, and a 60 s cache of good checks.
+//! - [`htpasswd`]: the user file, re-read when it changes, and a 60 s cache of good checks;
+//!   unknown users cost a hash check like known ones.
+//! - [`throttle`]: failed logins per client address (429 past `login_failures` a window).
 //! - [`hash`]: bcrypt, Apache apr1 MD5 and `{SHA}` verification.
 //! - [`index`]: the autoindex page.
 //! - [`serve`]: `GET`/`HEAD` of directories (redirect, index) and files (tower-http `ServeFile`).
 //! - [`upload`]: `PUT` through a temporary file and an atomic rename.
+//!
+//! Rights: every user of the htpasswd file may download (`GET`, `HEAD`); only those listed in
+//! `packages.uploaders` may upload (`PUT`), others get 403 (errcode 3034).
 //!
 //! Request bodies are streamed and limited here by `max_upload`, so this router must not sit
 //! under a global `RequestBodyLimitLayer` smaller than that.
@@ -22,14 +27,18 @@ pub mod htpasswd;
 pub mod index;
 pub mod path;
 pub mod serve;
+pub mod throttle;
 pub mod upload;
 
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -38,7 +47,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::config::PackagesConfig;
+use crate::error::ApiError;
 use htpasswd::Htpasswd;
+use throttle::Throttle;
 
 /// The methods served; anything else gets 405 with this `Allow`.
 const ALLOW: &str = "GET, HEAD, PUT";
@@ -51,7 +62,15 @@ pub struct Packages {
     /// The `WWW-Authenticate` value sent with every 401.
     challenge: HeaderValue,
     max_upload: u64,
+    /// Users who may `PUT`.
+    uploaders: HashSet<String>,
+    /// Failed logins per client address.
+    throttle: Throttle,
 }
+
+/// The user a request authenticated as (a request extension set by [`authenticate`]).
+#[derive(Clone)]
+struct User(String);
 
 /// Builds the package router, with its own state, to be mounted with
 /// `nest_service("/packages", …)`. Fails when the root is not a directory or the htpasswd file
@@ -73,6 +92,11 @@ pub fn router(config: &PackagesConfig) -> anyhow::Result<Router> {
         users,
         challenge,
         max_upload: config.max_upload,
+        uploaders: config.uploaders.iter().cloned().collect(),
+        throttle: Throttle::new(
+            config.login_failures,
+            Duration::from_secs(config.login_window),
+        ),
     });
     Ok(Router::new()
         .route("/", any(dispatch))
@@ -89,7 +113,17 @@ async fn dispatch(
 ) -> Response {
     match *req.method() {
         Method::GET | Method::HEAD => serve::get(&packages, &original, req).await,
-        Method::PUT => upload::put(&packages, &original, req).await,
+        Method::PUT => {
+            let user = req.extensions().get::<User>().map(|u| u.0.as_str());
+            if !user.is_some_and(|u| packages.uploaders.contains(u)) {
+                tracing::info!(user, uri = %original, "package server: upload by a download-only user refused");
+                return ApiError::forbidden(
+                    "this user may download but not upload (see packages.uploaders)",
+                )
+                .into_response();
+            }
+            upload::put(&packages, &original, req).await
+        }
         _ => (
             StatusCode::METHOD_NOT_ALLOWED,
             [(header::ALLOW, ALLOW)],
@@ -100,13 +134,30 @@ async fn dispatch(
 }
 
 /// HTTP Basic auth on every request: 401 with the realm's challenge unless the credentials
-/// match the htpasswd file.
-async fn authenticate(State(packages): State<Arc<Packages>>, req: Request, next: Next) -> Response {
+/// match the htpasswd file; 429 for an address past its failed logins (checked first).
+async fn authenticate(
+    State(packages): State<Arc<Packages>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // Without the connection's address (a server not started with it), all clients share one
+    // count.
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    if let Some(wait) = packages.throttle.refused(address, Instant::now()) {
+        return too_many(wait);
+    }
     if let Some((user, password)) = credentials(req.headers()) {
         match packages.users.check(&user, &password).await {
-            Ok(true) => return next.run(req).await,
+            Ok(true) => {
+                req.extensions_mut().insert(User(user));
+                return next.run(req).await;
+            }
             Ok(false) => {
-                tracing::info!(user, uri = %req.uri(), "package server: wrong password or unknown user")
+                packages.throttle.failed(address, Instant::now());
+                tracing::info!(user, %address, uri = %req.uri(), "package server: wrong password or unknown user")
             }
             Err(e) => {
                 tracing::error!(error = %e, "package server: cannot read the htpasswd file");
@@ -118,6 +169,23 @@ async fn authenticate(State(packages): State<Arc<Packages>>, req: Request, next:
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, packages.challenge.clone());
+    response
+}
+
+/// 429 (errcode 3035) with `Retry-After`: too many failed logins from this address.
+fn too_many(wait: Duration) -> Response {
+    let seconds = throttle::retry_after(wait);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        wire::retcode::TOO_MANY_REQUESTS,
+        format!(
+            "Too many requests: too many failed logins from this address; retry in {seconds} s"
+        ),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
