@@ -51,13 +51,15 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// The modification times of the certificate and key files, and what they held then.
+type Loaded = ((SystemTime, SystemTime), Arc<CertifiedKey>);
+
 /// The host certificate and key files, reloaded when either changes.
 #[derive(Debug)]
 struct FileIdentity {
     cert: PathBuf,
     key: PathBuf,
-    /// The files' modification times and what they held.
-    loaded: Mutex<Option<((SystemTime, SystemTime), Arc<CertifiedKey>)>>,
+    loaded: Mutex<Option<Loaded>>,
 }
 
 impl FileIdentity {
