@@ -1,5 +1,5 @@
-//! The BootAgent tests' machine: a real Polaris (`polaris serve -c`, SQLite, package server
-//! with basic auth), real `bootagent` processes, packages made by the real `mkpkg`, and a real
+//! The BootAgent tests' machine: a real Polaris (`polaris serve -c`, HTTPS with its own CA,
+//! SQLite, package server with basic auth), real `bootagent` processes enrolled with a token, packages made by the real `mkpkg`, and a real
 //! vsftpd on loopback for `ftp://` downloads.
 
 use std::net::TcpStream;
@@ -71,7 +71,8 @@ impl Server {
         Server(ServerProcess::start(dir, TOKEN, &packages))
     }
 
-    /// Puts `file` into the package root as `<sub>/<file name>`; returns its download URL.
+    /// Puts `file` into the package root as `<sub>/<file name>`; returns its download URL
+    /// (https, on the server's own listener).
     pub fn publish(&self, file: &Path, sub: &str) -> String {
         let name = file
             .file_name()
@@ -81,7 +82,7 @@ impl Server {
         let dir = self.dir.join("packages").join(sub);
         std::fs::create_dir_all(&dir).expect("package subdir");
         std::fs::copy(file, dir.join(&name)).expect("publish package");
-        format!("http://{}/packages/{sub}/{name}", self.http)
+        format!("https://{}/packages/{sub}/{name}", self.http)
     }
 
     /// The host as the admin API shows it (Null before its first report).
@@ -134,21 +135,30 @@ pub struct Boot {
 }
 
 impl Boot {
-    /// Writes a configuration reporting to `server` every second, plus `extra` TOML lines
+    /// Writes a configuration reporting to `server` every second over https (its CA pinned,
+    /// a new one-use enrollment token, the identity in `dir/identity`), plus `extra` TOML lines
     /// (`upgrade_watch` is 2 s unless `extra` sets it), and starts it.
-    pub fn start(dir: &Path, hostname: &str, server: &str, extra: &str) -> Boot {
+    pub fn start(dir: &Path, hostname: &str, server: &Server, extra: &str) -> Boot {
         let watch = if extra.contains("upgrade_watch") {
             ""
         } else {
             "upgrade_watch = 2\n"
         };
         std::fs::create_dir_all(dir).expect("bootagent dir");
+        let token = server
+            .enroller()
+            .token(1)
+            .unwrap_or_else(|e| panic!("enrollment token: {e:#}"));
         std::fs::write(
             dir.join("bootagent.conf"),
             format!(
-                "svrlist = \"{server}\"\nstep = 1\nhostname = \"{hostname}\"\nstate_dir = \"{}\"\n\
+                "svrlist = \"https://{}\"\nca = \"{}\"\nenroll_token = \"{token}\"\n\
+                 identity_dir = \"{}\"\nstep = 1\nhostname = \"{hostname}\"\nstate_dir = \"{}\"\n\
                  package_user = \"{PKG_USER}\"\npackage_password = \"{PKG_PASSWORD}\"\n\
                  {watch}timeout = 5\n{extra}\n",
+                server.http,
+                server.ca.display(),
+                dir.join("identity").display(),
                 dir.join("state").display()
             ),
         )

@@ -1,5 +1,6 @@
 //! A fleet on one machine for the remote-execution tests: a real Polaris (SQLite in a temp
-//! folder, TLS agent listener with a throw-away CA) and real gearman processes connected to it.
+//! folder, HTTPS and the TLS agent listener with its own CA) and real gearman processes
+//! connected to it, each with the identity its host enrolled through Polaris's API.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -12,10 +13,33 @@ use crate::server::ServerProcess;
 
 /// The admin token of test servers.
 pub const TOKEN: &str = "fleet-test-admin-token";
-/// The name the test server certificates carry (and agents look up).
-pub const SERVER_NAME: &str = "config.cargo.com";
 
-pub use crate::server::free_port;
+/// The name the test server certificates carry (and agents look up).
+pub use crate::server::{SERVER_NAME, free_port};
+
+/// The Polaris CA agents pin, and the enrollment of hosts through that Polaris.
+#[derive(Debug, Clone)]
+pub struct Ca {
+    /// `ca.pem`.
+    pub path: PathBuf,
+    enroller: devpki::Enroller,
+}
+
+impl AsRef<Path> for Ca {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Ca {
+    /// Enrolls `hostname` (a token, a CSR, `POST /agent/enroll`); its key and certificate go
+    /// into `dir` as `<hostname>.key` (0600) and `<hostname>.pem`.
+    pub fn enroll(&self, hostname: &str, dir: &Path) -> devpki::Identity {
+        self.enroller
+            .enroll(hostname, dir)
+            .unwrap_or_else(|e| panic!("enroll {hostname}: {e:#}"))
+    }
+}
 
 /// A running Polaris with its TLS agent listener, killed when dropped; the process itself
 /// (`restart`, `kill`, `log`, `call`, `dir`, `http`) through [`ServerProcess`].
@@ -23,8 +47,8 @@ pub struct Polaris {
     server: ServerProcess,
     /// The agents' TLS address.
     pub agents: String,
-    /// The CA agents trust.
-    pub ca: PathBuf,
+    /// The CA agents trust, and enrollment through this server.
+    pub ca: Ca,
 }
 
 impl std::ops::Deref for Polaris {
@@ -48,23 +72,41 @@ impl Polaris {
     }
 
     /// Starts a server whose agent listener binds `agents`; `extra` is appended to `[agents]`.
-    /// Its certificates come from `dir/pki`, made unless they exist (several servers can
-    /// share one CA and certificate by sharing that folder through a symlink).
+    /// Polaris makes its CA in `dir/pki` and issues its server certificate (HTTPS and agents)
+    /// for `localhost`, `127.0.0.1` and [`SERVER_NAME`].
     pub fn start_with(dir: &Path, agents: &str, extra: &str) -> Polaris {
-        let pki_dir = dir.join("pki");
-        if !pki_dir.join("server.pem").exists() {
-            devpki::Pki::create(&pki_dir, &[SERVER_NAME, "127.0.0.1", "localhost"])
-                .expect("make certificates");
-        }
-        let listener = format!(
-            "[agents]\nlisten = \"{agents}\"\ncert = \"{}\"\nkey = \"{}\"\nheartbeat = 2\n{extra}\n",
-            pki_dir.join("server.pem").display(),
-            pki_dir.join("server.key").display(),
+        Self::wrap(
+            ServerProcess::start(dir, TOKEN, &Self::listener(agents, extra)),
+            agents,
+        )
+    }
+
+    /// A replica of `of` in `dir`: its CA folder and database, its own agent listener at
+    /// `agents` with `extra` in `[agents]` (a host enrolled on one is known to both).
+    pub fn start_replica(dir: &Path, of: &Polaris, agents: &str, extra: &str) -> Polaris {
+        let server = ServerProcess::start_on(
+            dir,
+            TOKEN,
+            &of.ca_dir,
+            &of.database,
+            &Self::listener(agents, extra),
         );
+        Self::wrap(server, agents)
+    }
+
+    fn listener(agents: &str, extra: &str) -> String {
+        format!("[agents]\nlisten = \"{agents}\"\nheartbeat = 2\n{extra}\n")
+    }
+
+    fn wrap(server: ServerProcess, agents: &str) -> Polaris {
+        let ca = Ca {
+            path: server.ca.clone(),
+            enroller: server.enroller(),
+        };
         Polaris {
-            server: ServerProcess::start(dir, TOKEN, &listener),
+            server,
             agents: agents.to_string(),
-            ca: pki_dir.join("ca.pem"),
+            ca,
         }
     }
 
@@ -131,9 +173,10 @@ pub struct Gearman {
 }
 
 impl Gearman {
-    /// Writes a configuration for host `name` reaching `server` (a `host[:port]` list) and
-    /// trusting `ca`, plus `extra` TOML lines, and starts `gearman -f`.
-    pub fn start(dir: &Path, name: &str, server: &str, ca: &Path, extra: &str) -> Gearman {
+    /// Writes a configuration for host `name` reaching `server` (a `host[:port]` list),
+    /// trusting `ca` and presenting the identity of `name` (enrolled through `ca` into
+    /// `dir/identity` unless it is there), plus `extra` TOML lines, and starts `gearman -f`.
+    pub fn start(dir: &Path, name: &str, server: &str, ca: &Ca, extra: &str) -> Gearman {
         Self::start_wrapped(dir, name, server, ca, extra, &[])
     }
 
@@ -142,18 +185,28 @@ impl Gearman {
         dir: &Path,
         name: &str,
         server: &str,
-        ca: &Path,
+        ca: &Ca,
         extra: &str,
         wrapper: &[&str],
     ) -> Gearman {
         std::fs::create_dir_all(dir).expect("gearman dir");
+        let identity_dir = dir.join("identity");
+        let (cert, key) = (
+            identity_dir.join(format!("{name}.pem")),
+            identity_dir.join(format!("{name}.key")),
+        );
+        if !cert.exists() {
+            ca.enroll(name, &identity_dir);
+        }
         std::fs::write(
             dir.join("gearman.conf"),
             format!(
                 "hostname = \"{name}\"\nserver = \"{server}\"\ntls_name = \"{SERVER_NAME}\"\n\
-                 ca = \"{}\"\nstate_dir = \"{}\"\nsocket = \"{}\"\nheartbeat = 2\nkill_grace = 1\n\
-                 backoff_max = 2\n{extra}\n",
-                ca.display(),
+                 ca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nstate_dir = \"{}\"\nsocket = \"{}\"\n\
+                 heartbeat = 2\nkill_grace = 1\nbackoff_max = 2\n{extra}\n",
+                ca.path.display(),
+                cert.display(),
+                key.display(),
                 dir.join("state").display(),
                 dir.join("gearman.sock").display(),
             ),

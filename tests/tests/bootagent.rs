@@ -19,7 +19,7 @@ const CRASHER: &str = "#!/bin/sh\necho 'this version is broken' >&2\nexit 3\n";
 /// A server and one BootAgent reporting to it, registered.
 fn fleet(dir: &std::path::Path, hostname: &str, extra: &str) -> (Server, Boot) {
     let server = Server::start(&dir.join("polaris"));
-    let boot = Boot::start(&dir.join("boot"), hostname, &server.http, extra);
+    let boot = Boot::start(&dir.join("boot"), hostname, &server, extra);
     wait_for(
         LIMIT,
         "the host registers",

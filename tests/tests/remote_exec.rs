@@ -275,17 +275,13 @@ fn agents_reconnect_after_polaris_was_down_for_a_minute() {
 fn redirect_moves_the_agent_and_gearctl_reaches_it_locally() {
     let work = tempfile::tempdir().unwrap();
     let target = Polaris::start(&work.path().join("target"));
-    // The director shares the target's CA and certificate and sends every agent to it.
-    std::fs::create_dir_all(work.path().join("director")).unwrap();
-    std::os::unix::fs::symlink(
-        target.dir.join("pki"),
-        work.path().join("director").join("pki"),
-    )
-    .unwrap();
-    let director = Polaris::start_with(
+    // The director is a replica of the target (its CA and database: the host enrolled there
+    // is known to both) and sends every agent to it.
+    let director = Polaris::start_replica(
         &work.path().join("director"),
+        &target,
         &format!("127.0.0.1:{}", e2e::fleet::free_port()),
-        &format!("redirect = \"{}\"", target.agents),
+        &format!("redirect = \"{}\"\nreplica = \"director\"", target.agents),
     );
     let agent = Gearman::start(
         &work.path().join("a"),
@@ -295,7 +291,16 @@ fn redirect_moves_the_agent_and_gearctl_reaches_it_locally() {
         "",
     );
     target.wait_connected(&["moved"], Duration::from_secs(30));
-    assert!(director.connected().is_empty());
+    // One session, held by the target: both list it (one database), none is the director's.
+    let (_, sessions) = director.call("GET", "/api/v1/agents", None);
+    let replicas: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["replica"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(replicas.len(), 1, "{sessions}");
+    assert_ne!(replicas[0], "director", "{sessions}");
 
     let out = agent.ctl(&["-c", "sync.bash", "--cmd", "echo local", "-u", "nobody"]);
     assert!(out.status.success(), "{out:?}");
