@@ -98,6 +98,16 @@ fn schemathesis_finds_no_failure() {
     if let Some(ca) = ca {
         command.arg("--tls-verify").arg(ca);
     }
+    // The agent endpoints are called as an enrolled host (mutual TLS); `h` is its name.
+    let identity = server
+        .enroller()
+        .enroll("h", &dir.path().join("identity"))
+        .expect("enroll the test host");
+    command
+        .arg("--request-cert")
+        .arg(&identity.cert)
+        .arg("--request-cert-key")
+        .arg(&identity.key);
     let out = command.output().expect("run schemathesis");
     let text = format!(
         "{}{}",
