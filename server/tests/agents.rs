@@ -367,7 +367,7 @@ async fn invalid_commands_get_3021() {
     let (status, error) = server.command(first).await;
     assert_eq!(
         (status, error["errcode"].as_u64()),
-        (400, Some(3021)),
+        (409, Some(3021)),
         "{error}"
     );
     assert!(

@@ -525,3 +525,58 @@ async fn a_host_renews_its_certificate_for_its_own_name() {
     drop(server);
     scratch.remove().await;
 }
+
+/// A refused agent request leaves its connection usable: the body is read before the 401, so
+/// the next request on the same connection is answered (an unread body made the server close
+/// the connection under the client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_agent_request_keeps_the_connection_usable() {
+    let certs = Certs::new();
+    let Some((server, scratch)) = on(polaris::db::Backend::Sqlite, &certs, "").await else {
+        return;
+    };
+    let addr: SocketAddr = server.base.trim_start_matches("https://").parse().unwrap();
+    let mut stream = tls_stream(&certs, addr).await;
+    let body = report("x").to_string();
+    let post = format!(
+        "POST /agent/status HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(post.as_bytes()).await.unwrap();
+    let first = read_response(&mut stream).await;
+    assert!(first.starts_with("HTTP/1.1 401"), "{first}");
+    let get = "GET /api/openapi.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    stream.write_all(get.as_bytes()).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+    let second = String::from_utf8_lossy(&rest);
+    assert!(
+        second.starts_with("HTTP/1.1 200"),
+        "the connection was closed: {second:.200}"
+    );
+    drop(server);
+    scratch.remove().await;
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body.
+async fn read_response<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> String {
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while !data.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.unwrap();
+        data.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&data).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8_lossy(&body)
+}

@@ -8,15 +8,16 @@ use axum::Json;
 use axum::extract::State;
 use wire::boot::{JobResult, ResultReply, StatusReply, StatusReport};
 
-use super::identity::{AgentIdentity, shorten};
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use super::identity::{AgentJson, shorten};
+use crate::error::{ApiError, ErrorBody};
+use crate::limits::too_long;
 use crate::state::AppState;
 
 /// Longest hostname, as the seed's `hostname CHAR(256)`.
 const MAX_HOSTNAME: usize = 256;
 
 fn check_report(report: &StatusReport) -> Result<(), ApiError> {
-    if report.hostname.trim().is_empty() || report.hostname.len() > MAX_HOSTNAME {
+    if report.hostname.trim().is_empty() || too_long(&report.hostname, MAX_HOSTNAME) {
         return Err(ApiError::invalid(format!(
             "hostname must be 1 to {MAX_HOSTNAME} characters"
         )));
@@ -24,11 +25,11 @@ fn check_report(report: &StatusReport) -> Result<(), ApiError> {
     if report.step == 0 {
         return Err(ApiError::invalid("step must be at least 1 second"));
     }
-    if report.version.len() > 64
+    if too_long(&report.version, 64)
         || report
             .region
             .as_ref()
-            .is_some_and(|r| r.is_empty() || r.len() > 64)
+            .is_some_and(|r| r.is_empty() || too_long(r, 64))
     {
         return Err(ApiError::invalid(
             "version and region must be at most 64 characters (region not empty)",
@@ -36,7 +37,7 @@ fn check_report(report: &StatusReport) -> Result<(), ApiError> {
     }
     let mut names: Vec<&str> = report.agents.iter().map(|a| a.name.as_str()).collect();
     names.sort_unstable();
-    if names.iter().any(|n| n.is_empty() || n.len() > 64) || names.windows(2).any(|w| w[0] == w[1])
+    if names.iter().any(|n| n.is_empty() || too_long(n, 64)) || names.windows(2).any(|w| w[0] == w[1])
     {
         return Err(ApiError::invalid(
             "agent names must be unique and 1 to 64 characters",
@@ -56,8 +57,10 @@ fn check_report(report: &StatusReport) -> Result<(), ApiError> {
         (status = 413, description = "Body over the limit", body = ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
-    identity: AgentIdentity,
-    ApiJson(report): ApiJson<StatusReport>,
+    AgentJson {
+        identity,
+        body: report,
+    }: AgentJson<StatusReport>,
 ) -> Result<Json<StatusReply>, ApiError> {
     // A malformed report is answered 400 as such; a well-formed one must speak for the host
     // of the certificate (the certificate itself was checked by the extractor already).
@@ -80,8 +83,10 @@ pub async fn status(
         (status = 404, description = "A job id that was never handed out (errcode 3030); nothing stored", body = ErrorBody)))]
 pub async fn job_result(
     State(state): State<AppState>,
-    identity: AgentIdentity,
-    ApiJson(mut results): ApiJson<Vec<JobResult>>,
+    AgentJson {
+        identity,
+        body: mut results,
+    }: AgentJson<Vec<JobResult>>,
 ) -> Result<Json<ResultReply>, ApiError> {
     if results.is_empty() {
         return Err(ApiError::invalid("no results in the body"));

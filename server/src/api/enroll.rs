@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use wire::enroll::{EnrollReply, EnrollRequest, MAX_CSR, RenewRequest};
 
-use super::identity::AgentIdentity;
+use super::identity::AgentJson;
 use crate::db::{Db, NewCert};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::{AppState, Pki};
@@ -180,8 +180,10 @@ pub async fn enroll(
         (status = 403, description = "The host is revoked (3034)", body = ErrorBody)))]
 pub async fn renew(
     State(state): State<AppState>,
-    identity: AgentIdentity,
-    ApiJson(request): ApiJson<RenewRequest>,
+    AgentJson {
+        identity,
+        body: request,
+    }: AgentJson<RenewRequest>,
 ) -> Result<Json<EnrollReply>, ApiError> {
     let pki = pki(&state)?;
     check_csr(&request.csr)?;

@@ -1,12 +1,16 @@
 //! Who an agent request comes from: the host named by the verified client certificate of its
 //! TLS connection (never a field of the body), checked against the database on every request,
-//! so a revoked host is refused at once on every replica.
+//! so a revoked host is refused at once on every replica. [`AgentJson`] reads the JSON body
+//! first and refuses after: a connection whose request body was left unread would be closed
+//! under the client, which then fails its next request on it.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
+use std::sync::Arc;
 
-use crate::error::ApiError;
+use axum::extract::{FromRequest, Request};
+
+use crate::error::{ApiError, ApiJson};
 use crate::listener::ClientCert;
+use crate::pki::PeerCert;
 use crate::state::AppState;
 
 /// The authenticated host of an agent request.
@@ -41,14 +45,9 @@ pub fn shorten(text: &str) -> String {
     }
 }
 
-impl FromRequestParts<AppState> for AgentIdentity {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let cert = parts
-            .extensions
-            .get::<ClientCert>()
-            .and_then(|cert| cert.0.clone());
+impl AgentIdentity {
+    /// The host of a verified certificate, if it is not revoked.
+    async fn verify(cert: Option<Arc<PeerCert>>, state: &AppState) -> Result<Self, ApiError> {
         let Some(cert) = cert else {
             return Err(ApiError::unauthorized(
                 "Unauthorized: agent requests need the host's client certificate \
@@ -65,5 +64,33 @@ impl FromRequestParts<AppState> for AgentIdentity {
             hostname: cert.hostname.clone(),
             serial: cert.serial.clone(),
         })
+    }
+}
+
+/// An agent request's JSON body and the host it comes from. A missing or revoked certificate
+/// is refused (401/403) before any complaint about the body, but only once the body is read.
+pub struct AgentJson<T> {
+    /// The authenticated host.
+    pub identity: AgentIdentity,
+    /// The body.
+    pub body: T,
+}
+
+impl<T> FromRequest<AppState> for AgentJson<T>
+where
+    T: Send,
+    ApiJson<T>: FromRequest<AppState, Rejection = ApiError>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let cert = request
+            .extensions()
+            .get::<ClientCert>()
+            .and_then(|cert| cert.0.clone());
+        let body = ApiJson::<T>::from_request(request, state).await;
+        let identity = AgentIdentity::verify(cert, state).await?;
+        let ApiJson(body) = body?;
+        Ok(AgentJson { identity, body })
     }
 }

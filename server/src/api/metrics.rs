@@ -7,9 +7,9 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use wire::metrics::ValueListJson;
 
-use super::identity::AgentIdentity;
+use super::identity::AgentJson;
 use crate::db::{MetricQuery, SeriesPoints};
-use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 
@@ -33,8 +33,10 @@ pub struct IngestReply {
         (status = 413, description = "Batch over the body limit", body = ErrorBody)))]
 pub async fn ingest(
     State(state): State<AppState>,
-    identity: AgentIdentity,
-    ApiJson(batch): ApiJson<Vec<ValueListJson>>,
+    AgentJson {
+        identity,
+        body: batch,
+    }: AgentJson<Vec<ValueListJson>>,
 ) -> Result<Json<IngestReply>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
     state.config.limits.check_batch(&batch, now)?;
