@@ -107,7 +107,8 @@ pub struct AgentsConfig {
     /// Agent connections at once; more are closed at once.
     #[serde(default = "default_agent_connections")]
     pub max_connections: usize,
-    /// Agent connections at once from one address.
+    /// Agent connections from one address still in their TLS and WebSocket handshakes
+    /// (authenticated agents behind one NAT count in `max_connections` only).
     #[serde(default = "default_agent_connections_per_address")]
     pub max_connections_per_address: usize,
     /// Seconds between pings; a connection silent for 3 × heartbeat is dropped, and a session
@@ -172,7 +173,7 @@ fn default_agent_connections() -> usize {
     50_000
 }
 fn default_agent_connections_per_address() -> usize {
-    1_000
+    256
 }
 fn default_realm() -> String {
     "Restricted".into()

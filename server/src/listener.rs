@@ -40,7 +40,8 @@ pub struct ConnLimiter {
 #[derive(Debug)]
 pub struct ConnSlot {
     limiter: Arc<ConnLimiter>,
-    address: IpAddr,
+    /// Counted against its address until [`ConnSlot::release_address`].
+    address: Option<IpAddr>,
 }
 
 impl ConnLimiter {
@@ -68,7 +69,7 @@ impl ConnLimiter {
         *total += 1;
         Some(ConnSlot {
             limiter: self.clone(),
-            address,
+            address: Some(address),
         })
     }
 
@@ -78,17 +79,30 @@ impl ConnLimiter {
     }
 }
 
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        let mut open = self.limiter.open.lock().unwrap_or_else(|e| e.into_inner());
-        let (total, by_address) = &mut *open;
-        *total = total.saturating_sub(1);
-        if let Some(mine) = by_address.get_mut(&self.address) {
-            *mine -= 1;
-            if *mine == 0 {
-                by_address.remove(&self.address);
+impl ConnSlot {
+    /// Stops counting the connection against its address (it still counts in all): the
+    /// agents' listener does this once a connection has authenticated, so that many hosts
+    /// behind one NAT are limited only by the total, and the per-address cap bounds what an
+    /// unauthenticated address can hold.
+    pub fn release_address(&mut self) {
+        if let Some(address) = self.address.take() {
+            let mut open = self.limiter.open.lock().unwrap_or_else(|e| e.into_inner());
+            let by_address = &mut open.1;
+            if let Some(mine) = by_address.get_mut(&address) {
+                *mine -= 1;
+                if *mine == 0 {
+                    by_address.remove(&address);
+                }
             }
         }
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.release_address();
+        let mut open = self.limiter.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.0 = open.0.saturating_sub(1);
     }
 }
 
@@ -208,5 +222,14 @@ mod tests {
         drop(a1);
         let _b2 = limiter.admit(b).unwrap();
         assert_eq!(limiter.open(), 3);
+        // Released from its address, a connection counts in all only.
+        let limiter = ConnLimiter::new(10, 1);
+        let mut first = limiter.admit(a).unwrap();
+        assert!(limiter.admit(a).is_none());
+        first.release_address();
+        let _second = limiter.admit(a).unwrap();
+        assert_eq!(limiter.open(), 2);
+        drop(first);
+        assert_eq!(limiter.open(), 1);
     }
 }

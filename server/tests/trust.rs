@@ -200,54 +200,24 @@ async fn enrollment_tokens_cannot_take_over_an_enrolled_host() {
     })
     .await
     .unwrap();
-    let (status, body) = post(
-        anonymous.clone(),
-        &server,
-        "/agent/enroll",
-        enroll(&fresh, "h1", &csr),
-    )
-    .await;
-    assert_eq!(
-        (status, body["errcode"].as_u64()),
-        (403, Some(3034)),
-        "{body}"
-    );
-    let (status, body) = post(
-        anonymous.clone(),
-        &server,
-        "/agent/enroll",
-        enroll(&token, "h3", &csr),
-    )
-    .await;
-    assert_eq!(status, 401, "{body}");
-    let (status, body) = post(
-        anonymous.clone(),
-        &server,
-        "/agent/enroll",
-        enroll("pet_guess", "h3", &csr),
-    )
-    .await;
-    assert_eq!(status, 401, "{body}");
-    let (status, body) = post(
-        anonymous.clone(),
-        &server,
-        "/agent/enroll",
-        enroll(&fresh, "h3", "not a csr"),
-    )
-    .await;
-    assert_eq!(
-        (status, body["errcode"].as_u64()),
-        (400, Some(3021)),
-        "{body}"
-    );
-    let (status, _) = post(
-        anonymous.clone(),
-        &server,
-        "/agent/enroll",
-        enroll(&fresh, "../etc", &csr),
-    )
-    .await;
-    assert_eq!(status, 400);
+    // (token, hostname, csr) → (status, errcode): an enrolled host with a fresh token, a
+    // used-up token, a guessed one, a CSR that is not one, a host name that is a path.
+    let refused = [
+        ((fresh.as_str(), "h1", csr.as_str()), (403, 3034)),
+        ((token.as_str(), "h3", csr.as_str()), (401, 3031)),
+        (("pet_guess", "h3", csr.as_str()), (401, 3031)),
+        ((fresh.as_str(), "h3", "not a csr"), (400, 3021)),
+        ((fresh.as_str(), "../etc", csr.as_str()), (400, 3021)),
+    ];
+    for ((token, hostname, csr), (want_status, want_code)) in refused {
+        let request = enroll(token, hostname, csr);
+        let (status, body) = post(anonymous.clone(), &server, "/agent/enroll", request).await;
+        assert_eq!(
+            (status, body["errcode"].as_u64()),
+            (want_status, Some(want_code)),
+            "{hostname}: {body}"
+        );
+    }
     // The refusals did not use the token up: it still enrolls a new host.
     let (status, body) = post(
         anonymous,

@@ -1,4 +1,5 @@
-//! The agent listener: accepts TCP connections up to its caps (in all and per address), runs
+//! The agent listener: accepts TCP connections up to its caps (in all, and per address while
+//! they are not yet authenticated), runs
 //! the TLS handshake (a client certificate of the Polaris CA is required) and the WebSocket
 //! handshake on [`wire::agent::WS_PATH`] (anything else gets 404), then hands the connection
 //! and the host its certificate names to [`super::session::run`] in a task of its own. Buffers
@@ -17,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::Hub;
 use crate::db::Db;
-use crate::listener::ConnLimiter;
+use crate::listener::{ConnLimiter, ConnSlot};
 use crate::pki::PeerCert;
 
 /// How long TLS plus the WebSocket handshake may take.
@@ -53,10 +54,7 @@ pub async fn serve(
                         continue;
                     };
                     let (acceptor, hub, db) = (acceptor.clone(), hub.clone(), db.clone());
-                    tokio::spawn(async move {
-                        let _slot = slot;
-                        connection(tcp, address, acceptor, hub, db).await;
-                    });
+                    tokio::spawn(connection(tcp, address, slot, acceptor, hub, db));
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: give closing connections a moment.
@@ -86,6 +84,7 @@ fn path_check(request: &Request, response: Response) -> Result<Response, ErrorRe
 async fn connection(
     tcp: TcpStream,
     address: SocketAddr,
+    mut slot: ConnSlot,
     acceptor: TlsAcceptor,
     hub: Arc<Hub>,
     db: Db,
@@ -109,7 +108,11 @@ async fn connection(
             .map_err(|e| format!("WebSocket handshake: {e}"))
     };
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshakes).await {
-        Ok(Ok((ws, peer))) => super::session::run(ws, address, peer, hub, db).await,
+        Ok(Ok((ws, peer))) => {
+            // Authenticated: from now on it counts in the total only (hosts behind one NAT).
+            slot.release_address();
+            super::session::run(ws, address, peer, hub, db).await;
+        }
         Ok(Err(e)) => tracing::info!(%address, "Agent connection refused: {e}."),
         Err(_) => tracing::info!(%address, "Agent connection refused: handshake too slow."),
     }

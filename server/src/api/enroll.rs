@@ -92,7 +92,9 @@ pub async fn new_token(db: &Db, request: &TokenRequest) -> Result<TokenReply, Ap
         return Err(ApiError::invalid("uses must be 1 to 100000"));
     }
     if !(60..=31_536_000).contains(&request.expires_in) {
-        return Err(ApiError::invalid("expires_in must be 60 to 31536000 seconds"));
+        return Err(ApiError::invalid(
+            "expires_in must be 60 to 31536000 seconds",
+        ));
     }
     if let Some(region) = &request.region
         && (region.is_empty() || region.len() > 64)
@@ -126,9 +128,52 @@ fn pki(state: &AppState) -> Result<&Pki, ApiError> {
     })
 }
 
+/// Why a certificate is issued, and what allows it.
+enum Issue {
+    /// A first enrollment with the token of this SHA-256.
+    Enroll { token_hash: String },
+    /// A renewal by the holder of the certificate with this serial.
+    Renew { serial: String },
+}
+
+/// Signs `csr` for `hostname` and records the certificate (the token used, or the renewal
+/// checked) before the answer goes out.
+async fn issue(
+    state: &AppState,
+    csr: &str,
+    hostname: String,
+    why: Issue,
+) -> Result<Json<EnrollReply>, ApiError> {
+    let pki = pki(state)?;
+    check_csr(csr)?;
+    let issued = pki
+        .authority
+        .issue_client(csr, &hostname, pki.host_cert_lifetime)
+        .map_err(ApiError::invalid)?;
+    let cert = NewCert {
+        serial: &issued.serial,
+        hostname: &hostname,
+        not_after: issued.not_after,
+    };
+    match why {
+        Issue::Enroll { token_hash } => state.db.enroll(&token_hash, &cert).await?,
+        Issue::Renew { serial } => state.db.renew(&serial, &cert).await?,
+    }
+    tracing::info!(%hostname, serial = %issued.serial, "Host certificate issued.");
+    Ok(Json(EnrollReply {
+        errcode: 0,
+        hostname,
+        cert: issued.pem,
+        ca: pki.authority.ca_pem.clone(),
+        not_after: issued.not_after,
+    }))
+}
+
 fn check_csr(csr: &str) -> Result<(), ApiError> {
     if csr.is_empty() || csr.len() > MAX_CSR {
-        return Err(ApiError::invalid(format!("csr must be 1 to {MAX_CSR} bytes of PEM")));
+        return Err(ApiError::invalid(format!(
+            "csr must be 1 to {MAX_CSR} bytes of PEM"
+        )));
     }
     Ok(())
 }
@@ -144,30 +189,17 @@ pub async fn enroll(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollReply>, ApiError> {
-    let pki = pki(&state)?;
+    pki(&state)?;
     check_hostname(&request.hostname)?;
-    check_csr(&request.csr)?;
     if request.token.is_empty() || request.token.len() > 128 {
-        return Err(ApiError::unauthorized("Unauthorized: no such enrollment token"));
+        return Err(ApiError::unauthorized(
+            "Unauthorized: no such enrollment token",
+        ));
     }
-    let issued = pki
-        .authority
-        .issue_client(&request.csr, &request.hostname, pki.host_cert_lifetime)
-        .map_err(ApiError::invalid)?;
-    let cert = NewCert {
-        serial: &issued.serial,
-        hostname: &request.hostname,
-        not_after: issued.not_after,
+    let why = Issue::Enroll {
+        token_hash: sha256_hex(&request.token),
     };
-    state.db.enroll(&sha256_hex(&request.token), &cert).await?;
-    tracing::info!(hostname = %request.hostname, serial = %issued.serial, "Host enrolled.");
-    Ok(Json(EnrollReply {
-        errcode: 0,
-        hostname: request.hostname,
-        cert: issued.pem,
-        ca: pki.authority.ca_pem.clone(),
-        not_after: issued.not_after,
-    }))
+    issue(&state, &request.csr, request.hostname, why).await
 }
 
 /// `POST /agent/renew`: a new certificate for the host of the current one.
@@ -185,26 +217,10 @@ pub async fn renew(
         body: request,
     }: AgentJson<RenewRequest>,
 ) -> Result<Json<EnrollReply>, ApiError> {
-    let pki = pki(&state)?;
-    check_csr(&request.csr)?;
-    let issued = pki
-        .authority
-        .issue_client(&request.csr, &identity.hostname, pki.host_cert_lifetime)
-        .map_err(ApiError::invalid)?;
-    let cert = NewCert {
-        serial: &issued.serial,
-        hostname: &identity.hostname,
-        not_after: issued.not_after,
+    let why = Issue::Renew {
+        serial: identity.serial,
     };
-    state.db.renew(&identity.serial, &cert).await?;
-    tracing::info!(hostname = %identity.hostname, serial = %issued.serial, "Certificate renewed.");
-    Ok(Json(EnrollReply {
-        errcode: 0,
-        hostname: identity.hostname,
-        cert: issued.pem,
-        ca: pki.authority.ca_pem.clone(),
-        not_after: issued.not_after,
-    }))
+    issue(&state, &request.csr, identity.hostname, why).await
 }
 
 /// `POST /api/v1/enrollment-tokens`: a new token (shown once).

@@ -14,16 +14,6 @@ pub struct NewCert<'a> {
     pub not_after: i64,
 }
 
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $call:expr) => {
-        match &$self.inner {
-            Pool::Sqlite($store) => $call,
-            Pool::MySql($store) => $call,
-            Pool::Postgres($store) => $call,
-        }
-    };
-}
-
 impl Db {
     /// Stores an enrollment token by its SHA-256 (hex): `uses` enrollments until `expires_at`
     /// (Unix seconds), hosts put in `region` when given.
