@@ -400,7 +400,7 @@ fn main() {
     let bytes: usize = templates.iter().map(|t| t.body.len()).sum();
     let values: usize = templates.iter().map(|t| t.values).sum();
     println!(
-        "Benchmark P4: POST /api/v1/metrics over HTTP, {BATCH} value lists per batch ({:.0} values, {:.0} KiB on average), \
+        "Benchmark P4: POST /api/v1/metrics over HTTPS (each host its client certificate), {BATCH} value lists per batch ({:.0} values, {:.0} KiB on average), \
          {} hosts x {} value lists ({per_host} values, {per_host} series) per {INTERVAL_S} s round = {} series; \
          {} distinct batches pre-serialized in {:.2?}; {} CPUs",
         values as f64 / templates.len() as f64,
