@@ -33,7 +33,12 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
     db.migrate().await?;
     let telemetry = Arc::new(Telemetry::default());
     let hub = Arc::new(Hub::new(config.agents.as_ref(), telemetry.clone()));
-    let pki = config.tls.as_ref().map(pki_state).transpose()?.map(Arc::new);
+    let pki = config
+        .tls
+        .as_ref()
+        .map(pki_state)
+        .transpose()?
+        .map(Arc::new);
     Ok(AppState {
         db,
         config: Arc::new(config),
@@ -44,7 +49,7 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
 }
 
 /// The CA of `[tls]` and the server certificate: the configured one, or one the CA issues for
-/// `names` into `ca_dir` (made again at each start, so a change of names takes effect).
+/// `names` into `ca_dir` ([`server_pair`]).
 pub fn pki_state(tls: &TlsConfig) -> anyhow::Result<Pki> {
     let authority = Authority::load_or_create(&tls.ca_dir)?;
     let (server_cert, server_key) = match (&tls.cert, &tls.key) {
@@ -59,21 +64,54 @@ pub fn pki_state(tls: &TlsConfig) -> anyhow::Result<Pki> {
                     names.push(host);
                 }
             }
-            let (chain, key) = authority.issue_server(&names)?;
-            let (cert_path, key_path) = (tls.ca_dir.join("server.pem"), tls.ca_dir.join("server.key"));
-            write_private(&key_path, &key, 0o600)?;
-            write_private(&cert_path, &chain, 0o644)?;
-            (cert_path, key_path)
+            let pair = server_pair(&authority, &tls.ca_dir, &names)?;
+            (pair.clone(), pair)
         }
     };
     // Fail at start, not at the first connection, when the files do not fit together.
-    server_config(&server_cert, &server_key, &authority.ca_path, ClientAuth::Optional)?;
+    server_config(
+        &server_cert,
+        &server_key,
+        &authority.ca_path,
+        ClientAuth::Optional,
+    )?;
     Ok(Pki {
         authority,
         server_cert,
         server_key,
         host_cert_lifetime: i64::try_from(tls.host_cert_lifetime).unwrap_or(i64::MAX),
     })
+}
+
+/// The server certificate the CA issued for `names`: chain and key in one 0600 file of
+/// `ca_dir` named after the names (`server-<hash>.pem`), replaced whole (a replica starting at
+/// the same moment reads one pair or the other, never a mix); reused while it has more than 30
+/// days to live, so replicas sharing the folder present the same certificate.
+fn server_pair(
+    authority: &Authority,
+    ca_dir: &std::path::Path,
+    names: &[String],
+) -> anyhow::Result<std::path::PathBuf> {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(names.join("\n").as_bytes());
+    let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let path = ca_dir.join(format!("server-{tag}.pem"));
+    let fresh = std::fs::read(&path).ok().is_some_and(|pem| {
+        use rustls::pki_types::pem::PemObject as _;
+        rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+            .next()
+            .and_then(Result::ok)
+            .and_then(|der| {
+                let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+                Some(cert.validity().not_after.timestamp())
+            })
+            .is_some_and(|not_after| not_after > chrono::Utc::now().timestamp() + 30 * 86_400)
+    });
+    if !fresh {
+        let (chain, key) = authority.issue_server(names)?;
+        write_private(&path, &format!("{chain}{key}"), 0o600)?;
+    }
+    Ok(path)
 }
 
 /// Every route of Polaris.
@@ -136,7 +174,10 @@ async fn request_timeout(
         Err(_) => ApiError::new(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             wire::retcode::TIMED_OUT,
-            format!("Timed out: the request took longer than {} s", limit.as_secs()),
+            format!(
+                "Timed out: the request took longer than {} s",
+                limit.as_secs()
+            ),
         )
         .into_response(),
     }
@@ -145,7 +186,11 @@ async fn request_timeout(
 /// Every second, until the process ends: marks silent hosts offline, and closes this
 /// replica's connections of hosts revoked (on any replica) since the last round.
 fn spawn_sweeper(state: &AppState) {
-    let (db, steps, hub) = (state.db.clone(), state.config.offline_after_steps, state.hub.clone());
+    let (db, steps, hub) = (
+        state.db.clone(),
+        state.config.offline_after_steps,
+        state.hub.clone(),
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut revoked_since = chrono::Utc::now().timestamp();

@@ -38,10 +38,9 @@ fn run_bootagent(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    if ended.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    // Reaps it either way (killing a process that already ended changes nothing).
+    let _ = child.kill();
+    let _ = child.wait();
     let mut log = std::fs::read_to_string(dir.join("bootagent.log")).unwrap_or_default();
     if let Some(mut stderr) = child.stderr.take() {
         use std::io::Read as _;

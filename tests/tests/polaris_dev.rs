@@ -88,8 +88,14 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
     };
     assert_eq!(mode(""), 0o700);
     assert_eq!(mode("admin_token"), 0o600);
+    assert_eq!(mode("pki"), 0o700);
     assert_eq!(mode("pki/ca.key"), 0o600);
-    assert_eq!(mode("pki/server.key"), 0o600);
+    for entry in std::fs::read_dir(state.join("pki")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("server-") {
+            assert_eq!(mode(&format!("pki/{name}")), 0o600, "{name} holds the server key");
+        }
+    }
 
     // nodus, installed by the BootAgent, reads at start and posts here: its load values arrive.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();

@@ -10,7 +10,7 @@ use sha2::Digest as _;
 use wire::enroll::{EnrollReply, EnrollRequest, MAX_CSR, RenewRequest};
 
 use super::identity::AgentJson;
-use crate::db::{Db, NewCert};
+use crate::db::{Db, DbError, NewCert};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::{AppState, Pki};
 
@@ -196,9 +196,15 @@ pub async fn enroll(
             "Unauthorized: no such enrollment token",
         ));
     }
-    let why = Issue::Enroll {
-        token_hash: sha256_hex(&request.token),
-    };
+    let token_hash = sha256_hex(&request.token);
+    // Nothing is parsed or signed for a client without a usable token.
+    if !state.db.token_usable(&token_hash).await? {
+        return Err(DbError::Unauthorized(
+            "the enrollment token is unknown, used up or expired".into(),
+        )
+        .into());
+    }
+    let why = Issue::Enroll { token_hash };
     issue(&state, &request.csr, request.hostname, why).await
 }
 

@@ -27,6 +27,12 @@ impl Db {
         dispatch!(self, s => s.create_enrollment_token(hash, region, uses, expires_at).await)
     }
 
+    /// Whether an enrollment token exists, has uses left and has not expired (a cheap check
+    /// before any CSR is parsed and signed; [`Db::enroll`] checks again as it uses it).
+    pub async fn token_usable(&self, token_hash: &str) -> Result<bool, DbError> {
+        dispatch!(self, s => s.token_usable(token_hash).await)
+    }
+
     /// Uses the token once, registers the host (in the token's region) and records its first
     /// certificate, in one transaction. Fails with [`DbError::Unauthorized`] for a token that
     /// is unknown, used up or expired, and [`DbError::Forbidden`] for a host that holds a valid

@@ -55,11 +55,41 @@ impl std::fmt::Debug for Authority {
     }
 }
 
+/// A temporary name beside `path`, unique to this call (replicas may write the same folder).
+fn temporary(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
 /// Writes `text` to `path` with `mode`, through a temporary file renamed into place.
 pub fn write_private(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("tmp");
+    let tmp = write_temporary(path, text, mode)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))
+}
+
+/// Writes `text` to `path` with `mode` unless `path` exists (atomically: a hard link of a
+/// complete temporary file); false when another process was first.
+pub fn write_private_new(path: &Path, text: &str, mode: u32) -> anyhow::Result<bool> {
+    let tmp = write_temporary(path, text, mode)?;
+    let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("create {}", path.display())),
+    }
+}
+
+fn write_temporary(path: &Path, text: &str, mode: u32) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = temporary(path);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -69,7 +99,7 @@ pub fn write_private(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))
+    Ok(tmp)
 }
 
 /// Creates `dir` (and parents) and makes it 0700.
@@ -91,9 +121,11 @@ fn random_serial() -> (SerialNumber, String) {
 fn validity(params: &mut CertificateParams, seconds: i64) -> i64 {
     let now = time_now();
     // An hour back: hosts whose clocks run a little behind still accept it.
-    params.not_before = rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs((now - 3600).max(0) as u64);
+    params.not_before = rcgen::date_time_ymd(1970, 1, 1)
+        + std::time::Duration::from_secs((now - 3600).max(0) as u64);
     let not_after = now + seconds;
-    params.not_after = rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(not_after.max(0) as u64);
+    params.not_after =
+        rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(not_after.max(0) as u64);
     not_after
 }
 
@@ -118,9 +150,18 @@ impl Authority {
             params.serial_number = Some(random_serial().0);
             validity(&mut params, 20 * 365 * 86_400);
             let cert = params.self_signed(&key)?;
-            write_private(&key_path, &key.serialize_pem(), 0o600)?;
-            write_private(&cert_path, &cert.pem(), 0o644)?;
-            tracing::info!("Made a new CA in {}.", dir.display());
+            // The key decides: a replica that starts at the same moment and loses keeps the
+            // winner's CA (it waits for the winner's certificate below).
+            if write_private_new(&key_path, &key.serialize_pem(), 0o600)? {
+                write_private(&cert_path, &cert.pem(), 0o644)?;
+                tracing::info!("Made a new CA in {}.", dir.display());
+            }
+        }
+        for _ in 0..50 {
+            if cert_path.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let ca_pem = std::fs::read_to_string(&cert_path)
             .with_context(|| format!("read {}", cert_path.display()))?;
@@ -128,8 +169,9 @@ impl Authority {
             .with_context(|| format!("read {}", key_path.display()))?;
         let key = KeyPair::from_pem(&key_pem)
             .with_context(|| format!("{}: not a private key", key_path.display()))?;
-        let issuer = Issuer::from_ca_cert_pem(&ca_pem, key)
-            .with_context(|| format!("{}: not a CA certificate for that key", cert_path.display()))?;
+        let issuer = Issuer::from_ca_cert_pem(&ca_pem, key).with_context(|| {
+            format!("{}: not a CA certificate for that key", cert_path.display())
+        })?;
         Ok(Authority {
             issuer,
             ca_pem,
@@ -139,7 +181,12 @@ impl Authority {
 
     /// Signs a client certificate for `hostname` with the public key of `csr_pem`, valid for
     /// `seconds`. Nothing of the CSR but its key is used.
-    pub fn issue_client(&self, csr_pem: &str, hostname: &str, seconds: i64) -> Result<Issued, CsrError> {
+    pub fn issue_client(
+        &self,
+        csr_pem: &str,
+        hostname: &str,
+        seconds: i64,
+    ) -> Result<Issued, CsrError> {
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)
             .map_err(|e| CsrError::Invalid(e.to_string()))?;
         let mut params = CertificateParams::default();
@@ -175,7 +222,10 @@ impl Authority {
         params.serial_number = Some(random_serial().0);
         validity(&mut params, 365 * 86_400);
         let cert = params.signed_by(&key, &self.issuer)?;
-        Ok((format!("{}{}", cert.pem(), self.ca_pem), key.serialize_pem()))
+        Ok((
+            format!("{}{}", cert.pem(), self.ca_pem),
+            key.serialize_pem(),
+        ))
     }
 }
 
@@ -219,7 +269,9 @@ mod tests {
         let ca = Authority::load_or_create(&dir.path().join("ca")).unwrap();
         let key = KeyPair::generate().unwrap();
         let mut asked = CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
-        asked.distinguished_name.push(DnType::CommonName, "other-host");
+        asked
+            .distinguished_name
+            .push(DnType::CommonName, "other-host");
         let csr = asked.serialize_request(&key).unwrap().pem().unwrap();
         let issued = ca.issue_client(&csr, "host-a", 3600).unwrap();
         let der = rustls::pki_types::CertificateDer::from_pem_slice(issued.pem.as_bytes()).unwrap();
@@ -229,9 +281,35 @@ mod tests {
         assert!(ca.issue_client("not a csr", "host-a", 60).is_err());
         // The CA key is private, and a second load finds the same CA.
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(dir.path().join("ca/ca.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("ca/ca.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = Authority::load_or_create(&dir.path().join("ca")).unwrap();
         assert_eq!(again.ca_pem, ca.ca_pem);
+    }
+
+    #[test]
+    fn replicas_starting_together_share_one_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_dir = dir.path().join("ca");
+        let loaded: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| Authority::load_or_create(&ca_dir).unwrap().ca_pem))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            loaded.windows(2).all(|w| w[0] == w[1]),
+            "replicas made different CAs"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(&ca_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }

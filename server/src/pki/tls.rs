@@ -74,9 +74,10 @@ pub fn server_config(
                 key.display()
             )
         })?;
-    // Agents hold long connections or come back every `step`: resumption tickets would only
-    // cost memory (and a resumed session carries no client certificate to read again).
+    // No resumption: agents hold long connections or come back every `step`, and every
+    // connection's client certificate is verified and read afresh.
     server.send_tls13_tickets = 0;
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(server))
 }

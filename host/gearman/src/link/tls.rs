@@ -88,8 +88,17 @@ impl FileIdentity {
         let signer = rustls::crypto::ring::sign::any_supported_type(&der)
             .context("unsupported client key type")?;
         let key = Arc::new(CertifiedKey::new(chain, signer));
-        key.keys_match()
-            .context("client certificate and key do not match")?;
+        if let Err(e) = key.keys_match() {
+            // The BootAgent replaces the key, then the certificate: between the two renames
+            // the old pair is still the one that fits.
+            if let Some((_, old)) = &*loaded {
+                tracing::debug!(
+                    "Host certificate and key do not match yet ({e}); the previous pair is kept."
+                );
+                return Ok(old.clone());
+            }
+            return Err(e).context("client certificate and key do not match");
+        }
         *loaded = Some((stamps, key.clone()));
         Ok(key)
     }
@@ -156,9 +165,17 @@ mod tests {
             Arc::ptr_eq(&renewed, &again),
             "unchanged files are not read again"
         );
-        // A key that does not fit the certificate is refused.
+        // Half way through a renewal (new key, old certificate): the previous pair is kept;
+        // with no previous pair, a key that does not fit is refused.
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(&key, &first_key).unwrap();
-        assert!(identity.load().is_err());
+        let kept = identity.resolve(&[], &[]).unwrap();
+        assert!(Arc::ptr_eq(&renewed, &kept));
+        let fresh = FileIdentity {
+            cert,
+            key,
+            loaded: Mutex::new(None),
+        };
+        assert!(fresh.load().is_err());
     }
 }

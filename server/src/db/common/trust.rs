@@ -44,6 +44,18 @@ where
         Ok(())
     }
 
+    pub async fn token_usable(&self, token_hash: &str) -> Result<bool, DbError> {
+        let (n,): (i64,) = sqlx::query_as(D::sql(
+            "SELECT COUNT(*) FROM enrollment_tokens WHERE token_hash = ? AND uses_left > 0 \
+             AND expires_at > ?",
+        ))
+        .bind(token_hash)
+        .bind(Utc::now().timestamp())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
     pub async fn enroll(&self, token_hash: &str, cert: &NewCert<'_>) -> Result<(), DbError> {
         let now = Utc::now();
         let seconds = now.timestamp();
@@ -82,13 +94,23 @@ where
                 cert.hostname, cert.hostname
             )));
         }
-        sqlx::query::<D>(D::sql(D::UPSERT_AGENT_HOST))
+        // Registered as `unknown` until its first report or connection says more.
+        let (known,): (i64,) =
+            sqlx::query_as(D::sql("SELECT COUNT(*) FROM hosts WHERE hostname = ?"))
+                .bind(cert.hostname)
+                .fetch_one(&mut *tx)
+                .await?;
+        if known == 0 {
+            sqlx::query::<D>(D::sql(
+                "INSERT INTO hosts (hostname, status, gmt_create, gmt_modify) \
+                 VALUES (?, 'unknown', ?, ?)",
+            ))
             .bind(cert.hostname)
-            .bind(now)
             .bind(now)
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
         if let Some(region) = region.as_deref() {
             sqlx::query::<D>(D::sql("UPDATE hosts SET region = ? WHERE hostname = ?"))
                 .bind(region)
@@ -104,7 +126,10 @@ where
     pub async fn renew(&self, old_serial: &str, cert: &NewCert<'_>) -> Result<(), DbError> {
         let seconds = Utc::now().timestamp();
         let mut tx = self.begin_write().await?;
-        if !self.cert_valid_in(&mut *tx, old_serial, cert.hostname).await? {
+        if !self
+            .cert_valid_in(&mut *tx, old_serial, cert.hostname)
+            .await?
+        {
             return Err(DbError::Forbidden(format!(
                 "the certificate of host `{}` is revoked",
                 cert.hostname
@@ -133,7 +158,12 @@ where
         Ok(())
     }
 
-    async fn cert_valid_in<'e, E>(&self, executor: E, serial: &str, hostname: &str) -> Result<bool, DbError>
+    async fn cert_valid_in<'e, E>(
+        &self,
+        executor: E,
+        serial: &str,
+        hostname: &str,
+    ) -> Result<bool, DbError>
     where
         E: Executor<'e, Database = D>,
     {
