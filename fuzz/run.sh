@@ -4,6 +4,7 @@
 # exec/s, crashes (artefacts found), corpus size.
 #
 # Usage: fuzz/run.sh [-j N] [--no-build] [SECONDS_PER_TARGET] [TARGET...]
+#        fuzz/run.sh --report [TARGET...]   (the table of the last runs, from fuzz/logs/)
 #
 # Works on the stable toolchain: RUSTC_BOOTSTRAP=1 lets it take cargo-fuzz's nightly flags
 # (`cargo install cargo-fuzz` once). Corpora grow in fuzz/corpus/<target>/ (only the seed-*
@@ -17,17 +18,22 @@ cd "$here"
 
 jobs=1
 build=1
+report=0
 while [[ $# -gt 0 ]]; do
     case $1 in
         -j) jobs=$2; shift 2 ;;
         -j*) jobs=${1#-j}; shift ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --report) report=1; build=0; shift ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) break ;;
     esac
 done
-seconds=${1:-600}
-[[ $# -gt 0 ]] && shift
+seconds=600
+if [[ $report == 0 && $# -gt 0 ]]; then
+    seconds=$1
+    shift
+fi
 all=(cron_line types_db wire_agent wire_boot wire_control commands_body htpasswd
      package_path package_http tarball elf_check nodus_config)
 targets=("${@:-${all[@]}}")
@@ -65,6 +71,7 @@ run_one() {
 
 running=0
 for target in "${targets[@]}"; do
+    [[ $report == 1 ]] && break
     echo "fuzzing $target for ${seconds}s (log: fuzz/logs/$target.log)" >&2
     run_one "$target" &
     running=$((running + 1))
