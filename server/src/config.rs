@@ -248,7 +248,9 @@ impl Config {
         }
         if let Some(agents) = &self.agents {
             if self.tls.is_none() {
-                return Err("[agents] needs [tls]: agents authenticate with certificates of its CA".into());
+                return Err(
+                    "[agents] needs [tls]: agents authenticate with certificates of its CA".into(),
+                );
             }
             if agents.cert.is_some() != agents.key.is_some() {
                 return Err("agents.cert and agents.key go together".into());
@@ -280,7 +282,8 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_defaults() {
-        let config: Config = toml::from_str("admin_token = \"0123456789abcdef\"\nplain_http = true").unwrap();
+        let config: Config =
+            toml::from_str("admin_token = \"0123456789abcdef\"\nplain_http = true").unwrap();
         config.check().unwrap();
         assert_eq!(config.listen.port(), 8080);
         assert!(config.database.starts_with("sqlite:"));

@@ -101,7 +101,8 @@ impl From<DbError> for ApiError {
                 format!("No such job: {}", excerpt(&id)),
             ),
             DbError::UnknownHosts(hosts) => {
-                let mut names: Vec<String> = hosts.iter().take(NAMES_MAX).map(|h| excerpt(h)).collect();
+                let mut names: Vec<String> =
+                    hosts.iter().take(NAMES_MAX).map(|h| excerpt(h)).collect();
                 if hosts.len() > NAMES_MAX {
                     names.push(format!("and {} more", hosts.len() - NAMES_MAX));
                 }
@@ -151,16 +152,16 @@ where
                 "Invalid params: send the body as Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| match rejection.status() {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     retcode::PAYLOAD_TOO_LARGE,
                     "Payload too large: the request body is over the server's limit",
                 ),
                 _ => ApiError::invalid(rejection.body_text()),
-            })?;
+            }
+        })?;
         match Json::<T>::from_bytes(&bytes) {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => crate::extract::integral_floats(&bytes)

@@ -86,7 +86,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config = Config::load(&config)?;
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
-            let scheme = if config.tls.is_some() { "https" } else { "http" };
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             tracing::info!("Polaris listening on {scheme}://{}", config.listen);
             let state = app::state(config).await?;
             app::run(listener, state, app::shutdown_signal()).await
@@ -131,7 +135,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "enrollment token for {} host(s), expires at {} (Unix seconds){}",
                 token.uses,
                 token.expires_at,
-                token.region.map(|r| format!(", region {r}")).unwrap_or_default()
+                token
+                    .region
+                    .map(|r| format!(", region {r}"))
+                    .unwrap_or_default()
             );
             Ok(())
         }

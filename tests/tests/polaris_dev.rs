@@ -93,7 +93,11 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
     for entry in std::fs::read_dir(state.join("pki")).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if name.starts_with("server-") {
-            assert_eq!(mode(&format!("pki/{name}")), 0o600, "{name} holds the server key");
+            assert_eq!(
+                mode(&format!("pki/{name}")),
+                0o600,
+                "{name} holds the server key"
+            );
         }
     }
 

@@ -110,7 +110,9 @@ impl Config {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
         parse_svrlist(&config.svrlist, config.insecure)?;
         if config.ca.is_none() && !config.insecure {
-            return Err("ca (the Polaris CA file) is required; insecure = true for labs only".into());
+            return Err(
+                "ca (the Polaris CA file) is required; insecure = true for labs only".into(),
+            );
         }
         if config.enroll_token.is_some() && config.enroll_token_file.is_some() {
             return Err("enroll_token and enroll_token_file exclude each other".into());
@@ -156,7 +158,9 @@ impl Config {
             (Some(token), _) => Ok(Some(token.trim().to_string())),
             (None, Some(path)) => std::fs::read_to_string(path)
                 .map(|t| Some(t.trim().to_string()))
-                .map_err(|e| anyhow::anyhow!("cannot read enroll_token_file {}: {e}", path.display())),
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot read enroll_token_file {}: {e}", path.display())
+                }),
             (None, None) => Ok(None),
         }
     }
@@ -224,7 +228,11 @@ mod tests {
     fn nonsense_is_refused() {
         assert!(Config::parse("svrlist = \"a:1\"\nca = \"c\"\nstep = 0").is_err());
         // No pinned CA without the explicit lab switch.
-        assert!(Config::parse("svrlist = \"a:1\"").unwrap_err().contains("ca"));
+        assert!(
+            Config::parse("svrlist = \"a:1\"")
+                .unwrap_err()
+                .contains("ca")
+        );
         assert!(Config::parse("svrlist = \"a:1\"\ninsecure = true").is_ok());
         assert!(Config::parse("svrlist = \"a:1\"\nbogus = 1").is_err());
         assert!(Config::parse("svrlist = \"a:1\"\npackage_password = \"x\"").is_err());

@@ -185,10 +185,14 @@ impl Daemon {
             Err(e) => anyhow::bail!("enrollment task failed: {e}"),
         };
         if reply.hostname != hostname {
-            anyhow::bail!("Polaris issued a certificate for `{}`, not `{hostname}`", reply.hostname);
+            anyhow::bail!(
+                "Polaris issued a certificate for `{}`, not `{hostname}`",
+                reply.hostname
+            );
         }
         let held = self.identity.save(&key, &reply, now)?;
-        self.client.set_agent(crate::http_agent(&self.config, Some(&self.identity))?);
+        self.client
+            .set_agent(crate::http_agent(&self.config, Some(&self.identity))?);
         tracing::info!(%hostname, not_after = held.not_after, "Host certificate received.");
         Ok(())
     }

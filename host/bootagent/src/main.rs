@@ -10,12 +10,12 @@ use anyhow::Context as _;
 use bootagent::client::Client;
 use bootagent::config::{self, Config};
 use bootagent::daemon::Daemon;
+use bootagent::identity::Identity;
 use bootagent::layout::Layout;
 use bootagent::manager::Manager;
 use bootagent::spool::Spool;
 use bootagent::state::StateFile;
 use clap::Parser;
-use bootagent::identity::Identity;
 use fetch::Fetcher;
 
 /// The BootAgent's name, default configuration file and log.

@@ -68,7 +68,10 @@ fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert, Error> {
         })
         .ok_or_else(|| invalid(format!("{} holds no PEM private key", key.display())))?;
     if chain.is_empty() {
-        return Err(invalid(format!("{} holds no PEM certificate", cert.display())));
+        return Err(invalid(format!(
+            "{} holds no PEM certificate",
+            cert.display()
+        )));
     }
     Ok(ClientCert::new_with_certs(&chain, private))
 }

@@ -101,7 +101,9 @@ fn client_cert(cert: &str, key: &str) -> Result<ClientCert, PluginError> {
         }
     }
     if chain.is_empty() {
-        return Err(invalid(format!("ClientCert {cert} holds no PEM certificate")));
+        return Err(invalid(format!(
+            "ClientCert {cert} holds no PEM certificate"
+        )));
     }
     let key_pem = read(key)?;
     let private = ureq::tls::parse_pem(&key_pem)

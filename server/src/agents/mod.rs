@@ -17,7 +17,6 @@ pub mod listener;
 pub mod results;
 pub mod session;
 
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

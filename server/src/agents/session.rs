@@ -53,7 +53,10 @@ pub async fn run<S>(
     if hostname != peer.hostname {
         tracing::warn!(%address, claimed = %hostname, certificate = %peer.hostname,
             "Agent refused: init claims another host than its certificate names.");
-        let reason = format!("the certificate names host `{}`, not the one init claims", peer.hostname);
+        let reason = format!(
+            "the certificate names host `{}`, not the one init claims",
+            peer.hostname
+        );
         close(&mut ws, CloseCode::Policy, &reason).await;
         return;
     }
@@ -61,7 +64,12 @@ pub async fn run<S>(
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!(%address, %hostname, "Agent refused: its certificate is revoked.");
-            close(&mut ws, CloseCode::Policy, "the host's certificate is revoked").await;
+            close(
+                &mut ws,
+                CloseCode::Policy,
+                "the host's certificate is revoked",
+            )
+            .await;
             return;
         }
         Err(e) => {

@@ -37,7 +37,8 @@ fn check_report(report: &StatusReport) -> Result<(), ApiError> {
     }
     let mut names: Vec<&str> = report.agents.iter().map(|a| a.name.as_str()).collect();
     names.sort_unstable();
-    if names.iter().any(|n| n.is_empty() || too_long(n, 64)) || names.windows(2).any(|w| w[0] == w[1])
+    if names.iter().any(|n| n.is_empty() || too_long(n, 64))
+        || names.windows(2).any(|w| w[0] == w[1])
     {
         return Err(ApiError::invalid(
             "agent names must be unique and 1 to 64 characters",

@@ -245,11 +245,11 @@ macro_rules! dispatch {
 mod commands;
 mod trust;
 
-pub use trust::NewCert;
 pub use commands::{
     Claimed, CommandPart, CommandRecord, CronRunView, HostState, NewCommand, SessionView,
 };
 pub use common::now;
+pub use trust::NewCert;
 
 impl Db {
     /// Connects to the database a URL names (creating a SQLite file if needed).
