@@ -104,6 +104,11 @@ pub struct AgentsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key of the server.
     pub key: Option<PathBuf>,
+    /// Largest WebSocket message an agent may send, in bytes (a command's result carries at
+    /// most 64 KiB of output per stream, JSON-escaped; `getinfo.processes` of a busy host is
+    /// the largest answer); a larger one ends the connection.
+    #[serde(default = "default_max_frame")]
+    pub max_frame: usize,
     /// Agent connections at once; more are closed at once.
     #[serde(default = "default_agent_connections")]
     pub max_connections: usize,
@@ -168,6 +173,9 @@ fn default_heartbeat() -> u64 {
 }
 fn default_host_cert_lifetime() -> u64 {
     30 * 86_400
+}
+fn default_max_frame() -> usize {
+    4 << 20
 }
 fn default_agent_connections() -> usize {
     50_000
@@ -254,6 +262,9 @@ impl Config {
             }
             if agents.cert.is_some() != agents.key.is_some() {
                 return Err("agents.cert and agents.key go together".into());
+            }
+            if !(64 * 1024..=64 << 20).contains(&agents.max_frame) {
+                return Err("agents.max_frame must be 64 KiB to 64 MiB".into());
             }
             if agents.max_connections == 0 || agents.max_connections_per_address == 0 {
                 return Err("agents.max_connections(_per_address) must be at least 1".into());

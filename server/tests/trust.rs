@@ -550,3 +550,32 @@ async fn read_response<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Strin
     stream.read_exact(&mut body).await.unwrap();
     head + &String::from_utf8_lossy(&body)
 }
+
+/// An agent's WebSocket message over `[agents] max_frame` ends its connection (a connected
+/// host cannot make the server buffer without end); the host connects again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_message_over_the_frame_limit_ends_the_connection() {
+    use futures_util::SinkExt;
+    let certs = Certs::new();
+    let Some((server, scratch)) =
+        on(polaris::db::Backend::Sqlite, &certs, "max_frame = 65536").await
+    else {
+        return;
+    };
+    let mut agent = Agent::online(&server, "chatty").await;
+    let huge = format!("{{\"method\":\"pong\",\"pad\":\"{}\"}}", "x".repeat(70_000));
+    let _ = agent.ws.send(Message::text(huge)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match agent.ws.next().await {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "a message over max_frame was taken");
+    let _again = Agent::online(&server, "chatty").await;
+    drop(server);
+    scratch.remove().await;
+}

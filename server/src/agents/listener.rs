@@ -25,13 +25,14 @@ use crate::pki::PeerCert;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Small buffers: frames are small JSON objects; a larger one grows the buffer while it lasts.
-fn ws_config() -> WebSocketConfig {
+/// An agent's message over `max_frame` (`[agents] max_frame`) ends its connection.
+fn ws_config(max_frame: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
         .max_write_buffer_size(16 << 20)
-        .max_message_size(Some(16 << 20))
-        .max_frame_size(Some(16 << 20))
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame))
 }
 
 /// Accepts agent connections until `shutdown` resolves, then closes the live ones.
@@ -102,7 +103,7 @@ async fn connection(
             .and_then(|chain| chain.first())
             .and_then(|cert| PeerCert::from_der(cert))
             .ok_or("the client certificate names no host")?;
-        tokio_tungstenite::accept_hdr_async_with_config(tls, path_check, Some(ws_config()))
+        tokio_tungstenite::accept_hdr_async_with_config(tls, path_check, Some(ws_config(hub.max_frame)))
             .await
             .map(|ws| (ws, peer))
             .map_err(|e| format!("WebSocket handshake: {e}"))

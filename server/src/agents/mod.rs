@@ -58,6 +58,8 @@ pub struct Hub {
     pub heartbeat: Duration,
     /// Answer every `init` with this redirect.
     pub redirect: Option<String>,
+    /// Largest WebSocket message an agent may send, in bytes.
+    pub max_frame: usize,
     /// Polaris's own metrics.
     pub telemetry: Arc<Telemetry>,
     /// Live connections by hostname.
@@ -128,6 +130,7 @@ impl Hub {
                 .unwrap_or_else(default_replica),
             heartbeat: Duration::from_secs(config.map_or(15, |c| c.heartbeat)),
             redirect: config.and_then(|c| c.redirect.clone()),
+            max_frame: config.map_or(4 << 20, |c| c.max_frame),
             telemetry,
             sessions: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
