@@ -237,6 +237,12 @@ impl Config {
                     .into());
             }
             (Some(_), true) => return Err("plain_http and [tls] exclude each other".into()),
+            (None, true) if !self.listen.ip().is_loopback() => {
+                return Err(format!(
+                    "plain_http is for loopback development only; listen = {} needs [tls]",
+                    self.listen
+                ));
+            }
             _ => {}
         }
         if let Some(tls) = &self.tls {
@@ -322,6 +328,12 @@ mod tests {
         // Neither HTTPS nor an explicit plain_http: refused.
         let config: Config = toml::from_str("admin_token = \"0123456789abcdef\"").unwrap();
         assert!(config.check().unwrap_err().contains("[tls]"));
+        // Plain HTTP on an address other hosts can reach: refused.
+        let config: Config = toml::from_str(
+            "admin_token = \"0123456789abcdef\"\nplain_http = true\nlisten = \"0.0.0.0:8080\"",
+        )
+        .unwrap();
+        assert!(config.check().unwrap_err().contains("loopback"));
         let config: Config =
             toml::from_str("admin_token = \"0123456789abcdef\"\ndatabase = \"redis://x\"").unwrap();
         assert!(config.check().is_err());
