@@ -103,10 +103,14 @@ async fn connection(
             .and_then(|chain| chain.first())
             .and_then(|cert| PeerCert::from_der(cert))
             .ok_or("the client certificate names no host")?;
-        tokio_tungstenite::accept_hdr_async_with_config(tls, path_check, Some(ws_config(hub.max_frame)))
-            .await
-            .map(|ws| (ws, peer))
-            .map_err(|e| format!("WebSocket handshake: {e}"))
+        tokio_tungstenite::accept_hdr_async_with_config(
+            tls,
+            path_check,
+            Some(ws_config(hub.max_frame)),
+        )
+        .await
+        .map(|ws| (ws, peer))
+        .map_err(|e| format!("WebSocket handshake: {e}"))
     };
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshakes).await {
         Ok(Ok((ws, peer))) => {
