@@ -35,7 +35,7 @@ if [[ $report == 0 && $# -gt 0 ]]; then
     shift
 fi
 all=(cron_line types_db wire_agent wire_boot wire_control commands_body htpasswd
-     package_path package_http tarball elf_check nodus_config)
+     package_path package_http tarball elf_check nodus_config enroll_csr)
 targets=("${@:-${all[@]}}")
 
 bin_dir=$here/target/x86_64-unknown-linux-gnu/release
@@ -52,6 +52,7 @@ options() {
         wire_*|commands_body) echo "-dict=dict/json.dict" ;;
         package_http) echo "-dict=dict/http.dict" ;;
         tarball) echo "-max_len=20000" ;;
+        enroll_csr) echo "-max_len=8192" ;;
         elf_check) echo "-max_len=16384" ;;
         types_db) echo "-max_len=32768" ;;
     esac
