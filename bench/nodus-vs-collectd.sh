@@ -74,12 +74,19 @@ trap 'exit 130' INT TERM
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 BUILD_PKGS=(-p nodus)
 for p in "${PLUGINS[@]}" csv; do BUILD_PKGS+=(-p "plugin-$p"); done
-echo "### building nodus and plugins (cargo build --release ${BUILD_PKGS[*]})"
-if ! (cd "$REPO" && cargo build --release "${BUILD_PKGS[@]}") > "$WORK/build.log" 2>&1; then
-  echo "cargo build failed:"; tail -40 "$WORK/build.log"; exit 1
+# BUILD_DIR=<folder> measures a build made elsewhere, e.g. the packaged (portable) one:
+# BUILD_DIR=target/x86_64-unknown-linux-gnu/release after `cargo xtask dist`.
+RELEASE_DIR="${BUILD_DIR:-$TARGET_DIR/release}"
+if [ -n "${BUILD_DIR:-}" ]; then
+  echo "### measuring the build in $BUILD_DIR (not building)"
+else
+  echo "### building nodus and plugins (cargo build --release ${BUILD_PKGS[*]})"
+  if ! (cd "$REPO" && cargo build --release "${BUILD_PKGS[@]}") > "$WORK/build.log" 2>&1; then
+    echo "cargo build failed:"; tail -40 "$WORK/build.log"; exit 1
+  fi
+  tail -1 "$WORK/build.log"
 fi
-tail -1 "$WORK/build.log"
-NODUS="$TARGET_DIR/release/nodus"
+NODUS="$RELEASE_DIR/nodus"
 hot_kb() { readelf -SW "$1" | sed -n 's/.*\.text\.hot *PROGBITS *[0-9a-f]* [0-9a-f]* \([0-9a-f]*\) .*/\1/p' | { read -r h || true; echo $(( 0x${h:-0} / 1024 )); }; }
 N_VERSION=$("$NODUS" --version 2>/dev/null | awk '{print $NF}')
 N_TYPESDB="$REPO/types.db"
@@ -129,7 +136,7 @@ LoadPlugin csv
 EOF
 
 for p in "${PLUGINS[@]}" csv; do
-  so="$TARGET_DIR/release/lib$p.so"
+  so="$RELEASE_DIR/libplugin_$p.so"
   [ -e "$so" ] || { echo "missing $so after the build" >&2; exit 1; }
   ln -s "$so" "$ND/plugins/$p.so"
 done
@@ -347,7 +354,7 @@ echo "=== FIGURES nodus-vs-collectd ==="
   echo "nodus_config_test_rc: $N_T_RC"
   # Hot-code sections (layout/README.md) of nodus and its csv plugin; 0 means linked without one.
   echo "nodus_text_hot_kb: $(hot_kb "$NODUS")"
-  echo "nodus_csv_plugin_text_hot_kb: $(hot_kb "$TARGET_DIR/release/libcsv.so")"
+  echo "nodus_csv_plugin_text_hot_kb: $(hot_kb "$RELEASE_DIR/libplugin_csv.so")"
   for l in collectd nodus; do
     echo "${l}_run_s: ${F[$l.run_s]}"
     echo "${l}_threads: ${F[$l.threads]}"

@@ -41,10 +41,17 @@ peer() { echo "$PEER_OUT" | awk -v k="$1:" '$1 == k {print $2}'; }
 
 # ---------------------------------------------------------------- 2. gearman
 echo
-echo "### 2. gearman daemon.* (building release binaries)"
-(cd "$REPO" && cargo build --release --quiet -p gearman -p gearctl)
-GEARMAN="$REPO/target/release/gearman"
-GEARCTL="$REPO/target/release/gearctl"
+# BUILD_DIR=<folder> measures a build made elsewhere, e.g. the packaged (portable) one.
+if [ -n "${BUILD_DIR:-}" ]; then
+  echo "### 2. gearman daemon.* (the build in $BUILD_DIR)"
+  RELEASE_DIR="$BUILD_DIR"
+else
+  echo "### 2. gearman daemon.* (building release binaries)"
+  (cd "$REPO" && cargo build --release --quiet -p gearman -p gearctl)
+  RELEASE_DIR="$REPO/target/release"
+fi
+GEARMAN="$RELEASE_DIR/gearman"
+GEARCTL="$RELEASE_DIR/gearctl"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-supervise.XXXXXX")
 GPID=""; STOPPER=""; WATCHER=""

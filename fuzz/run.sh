@@ -35,7 +35,8 @@ if [[ $report == 0 && $# -gt 0 ]]; then
     shift
 fi
 all=(cron_line types_db wire_agent wire_boot wire_control commands_body htpasswd
-     package_path package_http tarball elf_check nodus_config enroll_csr)
+     package_path package_http tarball elf_check nodus_config enroll_csr
+     proc_meminfo proc_net_dev proc_mounts proc_stat)
 targets=("${@:-${all[@]}}")
 
 bin_dir=$here/target/x86_64-unknown-linux-gnu/release
@@ -55,6 +56,7 @@ options() {
         enroll_csr) echo "-max_len=8192" ;;
         elf_check) echo "-max_len=16384" ;;
         types_db) echo "-max_len=32768" ;;
+        proc_*) echo "-max_len=8192" ;;
     esac
 }
 

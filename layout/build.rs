@@ -3,11 +3,9 @@
 //! other code, so that the pages the kernel maps for them (in 64 kB blocks) hold little else.
 //!
 //! The list is the linker script `layout/<package>.ld` (`layout/plugins.ld` for `plugin-*`),
-//! written by `layout/profile.sh` from a callgrind run; see `layout/README.md`. Release builds
-//! also pack their relative relocations (`DT_RELR`, glibc 2.36), which shrinks the table the
-//! loader reads at every start from ~190 kB to a few kB in gearman. `HOT_LAYOUT=0` builds in
-//! the compiler's order (what `profile.sh` profiles: valgrind names no function placed in a
-//! section other than `.text`).
+//! written by `layout/profile.sh` from a callgrind run; see `layout/README.md`. It is a release
+//! step, not part of every build: only `HOT_LAYOUT=1` applies it (the packaging command does),
+//! so a plain `cargo build --release` links in the compiler's order with any linker.
 
 use std::env;
 use std::path::PathBuf;
@@ -28,8 +26,7 @@ fn main() {
     if !(release && linux) {
         return;
     }
-    println!("cargo:rustc-link-arg=-Wl,-z,pack-relative-relocs");
-    let wanted = env::var("HOT_LAYOUT").as_deref() != Ok("0");
+    let wanted = env::var("HOT_LAYOUT").as_deref() == Ok("1");
     if wanted && script.is_file() {
         println!("cargo:rustc-link-arg=-Wl,-T,{}", script.display());
     }

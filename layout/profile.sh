@@ -58,7 +58,7 @@ mkdir -p "$WORK/pkg" "$WORK/gplugins"
 printf '#!/bin/sh\nexec /bin/sleep 100000\n' > "$WORK/pkg/sleeper.sh"
 chmod 755 "$WORK/pkg/sleeper.sh"
 tar czf "$WORK/sleeper-1.0.tar.gz" -C "$WORK/pkg" sleeper.sh
-for p in cpu disks kernel memory network os processes swap users; do ln -s "$BIN/lib$p.so" "$WORK/gplugins/"; done
+for p in cpu disks kernel memory network os processes swap users; do ln -s "$BIN/libplugin_$p.so" "$WORK/gplugins/$p.so"; done
 cat > "$WORK/gearman.conf" <<CONF
 hostname = "layout"
 server = "127.0.0.1:9"
@@ -83,7 +83,7 @@ stop_agent
 # ---------------------------------------------------------------- nodus
 mkdir -p "$WORK/nplugins" "$WORK/csv"
 READ=(cpu load memory swap interface df disk processes uptime)
-for p in "${READ[@]}" csv prometheus; do ln -s "$BIN/lib$p.so" "$WORK/nplugins/$p.so"; done
+for p in "${READ[@]}" csv prometheus; do ln -s "$BIN/libplugin_$p.so" "$WORK/nplugins/$p.so"; done
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 {
   echo "hostname = \"layout\""; echo "interval = 1"; echo "plugin_dir = \"$WORK/nplugins\""
@@ -108,7 +108,7 @@ stop_agent
 # packages hold the wrappers of gearman and nodus, which the bootagent installs and starts).
 mkdir -p "$WORK/dev/bin"
 cp "$BIN/polaris" "$WORK/dev/bin/"
-ln -s "$BIN/mkpkg" "$BIN"/lib*.so "$WORK/dev/bin/"
+ln -s "$BIN/mkpkg" "$BIN"/libplugin_*.so "$WORK/dev/bin/"
 for a in bootagent gearman nodus; do
   printf '#!/bin/sh\nexec %s --callgrind-out-file=%s %s "$@" 2>>%s\n' \
     "$CALLGRIND" "$WORK/cg.dev.$a" "$BIN/$a" "$WORK/valgrind.log" > "$WORK/dev/bin/$a"
@@ -155,6 +155,6 @@ kill -TERM "$DEV"; wait "$DEV" || true; DEV=""
 python3 "$LAYOUT/hot_functions.py" "$LAYOUT/gearman.ld" gearman "$WORK/cg.gearman" "$WORK/cg.dev.gearman"
 python3 "$LAYOUT/hot_functions.py" "$LAYOUT/nodus.ld" nodus "$WORK/cg.nodus" "$WORK/cg.dev.nodus"
 python3 "$LAYOUT/hot_functions.py" "$LAYOUT/bootagent.ld" bootagent "$WORK/cg.dev.bootagent"
-python3 "$LAYOUT/hot_functions.py" "$LAYOUT/plugins.ld" 'lib*.so' "$WORK"/cg.*
+python3 "$LAYOUT/hot_functions.py" "$LAYOUT/plugins.ld" 'libplugin_*.so' "$WORK"/cg.*
 echo "now build again (cargo build --release) to link with them"
 

@@ -13,6 +13,8 @@ use polaris::packages::htpasswd;
 /// bcrypt hashes of a higher cost are parsed but not verified here (cost 31 would take days;
 /// the file is the operator's, not a client's).
 const MAX_BCRYPT_COST: u32 = 5;
+/// Nor are SHA-crypt hashes of more rounds (up to 999 999 999 are allowed).
+const MAX_SHA_CRYPT_ROUNDS: u32 = 10_000;
 
 fn bcrypt_cost(stored: &str) -> Option<u32> {
     stored.get(4..6)?.parse().ok()
@@ -27,6 +29,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(!stored.contains(':'), "hash `{stored}`");
         let scheme = Scheme::of(stored).expect("only checkable hashes are kept");
         if scheme == Scheme::Bcrypt && bcrypt_cost(stored).is_none_or(|c| c > MAX_BCRYPT_COST) {
+            continue;
+        }
+        let sha_crypt = matches!(scheme, Scheme::Sha256Crypt | Scheme::Sha512Crypt);
+        if sha_crypt && hash::sha_crypt_rounds(stored).is_none_or(|r| r > MAX_SHA_CRYPT_ROUNDS) {
             continue;
         }
         let _ = hash::verify(password.as_bytes(), stored);

@@ -1,6 +1,6 @@
 //! Fuzzes nodus's configuration parser (`host/nodus/src/config.rs`, included here because
 //! nodus is a binary crate): `Config::load` on the input written to a temp file. Never a
-//! panic, and every accepted config answers its per-plugin questions with sane values.
+//! panic, and every accepted config answers its per-instance questions with sane values.
 #![no_main]
 
 #[allow(dead_code)]
@@ -19,7 +19,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(config.interval.is_finite() && config.interval > 0.0);
-    for name in config.plugin.keys() {
+    for instance in config.instances() {
+        let name = instance.id;
         let interval = config.interval_of(name);
         assert!(interval.is_finite() && interval > 0.0, "{name}: {interval}");
         let timeout = config.timeout_of(name);

@@ -1,6 +1,7 @@
 //! Fuzzes the `types.db` parser (plugin-api; nodus loads the files named in its config):
 //! parsing never panics, every defined type can be looked up, written back in collectd's
-//! syntax it parses to the same data sets, and value lists are checked against it safely.
+//! syntax it parses to the same data sets (with sources separated by `, ` and, as in Debian's
+//! stock file, by spaces alone), and value lists are checked against it safely.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -42,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut written = String::new();
+    let mut spaced = String::new();
     for name in defined_names(text) {
         let sources = db.get(name).expect("every defined type can be looked up");
         assert!(!sources.is_empty());
@@ -59,6 +61,7 @@ fuzz_target!(|data: &[u8]| {
             })
             .collect();
         written.push_str(&format!("{name} {}\n", line.join(", ")));
+        spaced.push_str(&format!("{name} {}\n", line.join(" ")));
 
         let values = sources
             .iter()
@@ -73,10 +76,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = db.check(&vl);
         let _ = db.check_all(&[vl]);
     }
-    let again = TypesDb::parse(&written).expect("written-back types.db parses");
-    assert_eq!(again.len(), db.len(), "{written}");
-    for name in defined_names(text) {
-        let (a, b) = (db.get(name), again.get(name));
-        assert!(same(a.unwrap_or_default(), b.unwrap_or_default()), "{name}");
+    for form in [written, spaced] {
+        let again = TypesDb::parse(&form).expect("written-back types.db parses");
+        assert_eq!(again.len(), db.len(), "{form}");
+        for name in defined_names(text) {
+            let (a, b) = (db.get(name), again.get(name));
+            assert!(same(a.unwrap_or_default(), b.unwrap_or_default()), "{name}");
+        }
     }
 });

@@ -1,6 +1,6 @@
 //! Fuzzes the gearman ⇄ Polaris frames (`wire::agent`): [`AgentMessage`] as Polaris reads it,
-//! [`ServerMessage`] as gearman reads it, and the bare [`Request`] gearman's local socket takes
-//! from gearctl. Never a panic, and every parsed frame survives serialise → parse.
+//! [`ServerMessage`] as gearman reads it (a typed command, or a refusal keeping the frame), and
+//! the bare typed [`Request`] gearman's local socket takes from gearctl. Never a panic, and every parsed frame survives serialise → parse.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -51,15 +51,11 @@ impl InitContext {
 
     /// Option `key` as a boolean (`true/false`, `yes/no`, `on/off`, `1/0`), or `default`.
     pub fn option_bool(&self, key: &str, default: bool) -> Result<bool, PluginError> {
-        match self.option(key).map(|v| v.trim().to_ascii_lowercase()) {
+        match self.option(key) {
             None => Ok(default),
-            Some(v) => match v.as_str() {
-                "true" | "yes" | "on" | "1" => Ok(true),
-                "false" | "no" | "off" | "0" => Ok(false),
-                _ => Err(PluginError::invalid_params(format!(
-                    "option {key} = `{v}` is not a boolean"
-                ))),
-            },
+            Some(v) => crate::schema::parse_bool(v).ok_or_else(|| {
+                PluginError::invalid_params(format!("option {key} = `{v}` is not a boolean"))
+            }),
         }
     }
 

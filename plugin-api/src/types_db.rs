@@ -3,7 +3,8 @@
 //! of the data sources (csv headers, Prometheus metric names, JSON `dsnames`).
 //!
 //! Syntax: `<type> <ds>:<GAUGE|DERIVE|COUNTER|ABSOLUTE>:<min>:<max>[, ...]`, `U` for unbounded,
-//! `#` comments. When several files are loaded, a later definition of a type replaces an earlier.
+//! `#` comments; data sources are separated by whitespace, a comma or both, as collectd's own
+//! parser allows. When several files are loaded, a later definition of a type replaces an earlier.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -147,14 +148,20 @@ impl TypesDb {
                 line: index + 1,
                 message,
             };
-            let (name, rest) = line
-                .split_once(char::is_whitespace)
-                .ok_or_else(|| error(format!("type `{line}` has no data sources")))?;
-            let sources = rest
-                .split(',')
-                .map(|s| parse_source(s.trim()))
+            // As collectd does: fields split on whitespace, each with its trailing comma
+            // dropped (Debian's stock file has `ib_octets rx:DERIVE:0:U tx:DERIVE:0:U`);
+            // sources joined by a comma without a space are accepted too.
+            let mut fields = line.split_whitespace();
+            let name = fields.next().unwrap_or_default();
+            let sources = fields
+                .flat_map(|field| field.split(','))
+                .filter(|source| !source.is_empty())
+                .map(parse_source)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(error)?;
+            if sources.is_empty() {
+                return Err(error(format!("type `{name}` has no data sources")));
+            }
             self.sets.insert(name.to_string(), sources);
         }
         Ok(())
@@ -301,6 +308,33 @@ mod tests {
         let octets = db.get("if_octets").unwrap();
         assert_eq!(octets[1].ds_type, DsType::Derive);
         assert_eq!(octets[1].max, None);
+    }
+
+    #[test]
+    fn data_sources_separated_by_spaces_parse_like_collectd() {
+        // The two shapes of Debian's stock types.db (collectd-core 5.12), then a tab, a comma
+        // without a space and a comma after the last source.
+        let text = "ib_octets               rx:DERIVE:0:U tx:DERIVE:0:U\n\
+                    ib_packets              rx:DERIVE:0:U tx:DERIVE:0:U\n\
+                    tabbed\trx:GAUGE:0:U\ttx:GAUGE:0:U\n\
+                    tight rx:COUNTER:U:U,tx:COUNTER:U:U\n\
+                    trailing rx:ABSOLUTE:0:U, tx:ABSOLUTE:0:U,\n";
+        let db = TypesDb::parse(text).unwrap();
+        assert_eq!(db.len(), 5);
+        let octets = db.get("ib_octets").unwrap();
+        let names: Vec<&str> = octets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["rx", "tx"]);
+        assert!(octets.iter().all(|s| s.ds_type == DsType::Derive));
+        assert_eq!(octets[1].min, Some(0.0));
+        assert_eq!(octets[1].max, None);
+        for name in ["ib_packets", "tabbed", "tight", "trailing"] {
+            let names: Vec<&str> = db.get(name).unwrap().iter().map(|s| &*s.name).collect();
+            assert_eq!(names, ["rx", "tx"], "{name}");
+        }
+        assert_eq!(db.get("tight").unwrap()[1].ds_type, DsType::Counter);
+        // A lone comma is no data source.
+        assert!(TypesDb::parse("t ,\n").is_err());
+        assert!(TypesDb::parse("t rx:GAUGE:0:U tx:GAUGE:0\n").is_err());
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The router and the server's life: routes, body limits and the request timeout, the CA and
-//! server certificate ([`pki_state`]), the sweeper (offline hosts, revoked hosts' connections),
-//! and `run` / `serve`, which serve HTTPS (or, configured so, plain HTTP) through
-//! [`crate::listener`] and, with `[agents]`, the gearman TLS listener with its dispatcher and
-//! session keeper, on listeners the caller bound (tests bind 127.0.0.1:0) until a shutdown
-//! future resolves.
+//! server certificate ([`pki_state`]), and `run` / `serve`, which serve HTTPS (or, configured
+//! so, plain HTTP) through [`crate::listener`] and, with `[agents]`, the gearman TLS listener,
+//! on listeners the caller bound (tests bind 127.0.0.1:0) until a shutdown future resolves,
+//! with the background loops of [`crate::background`], stopped and joined before `serve`
+//! returns.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,11 +15,14 @@ use axum::middleware;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::agents::{self, Hub};
-use crate::api::{self, admin, agent, commands, enroll, gearman, metrics};
+use crate::api::{
+    self, admin, bootagent, catalogue, commands, enroll, gearman, inventory, metrics, rollouts,
+};
+use crate::background::Background;
 use crate::config::{Config, TlsConfig};
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::links::{self, Hub};
 use crate::listener::ConnLimiter;
 use crate::pki::tls::{ClientAuth, server_config};
 use crate::pki::{Authority, write_private};
@@ -33,6 +36,7 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
     db.migrate().await?;
     let telemetry = Arc::new(Telemetry::default());
     let hub = Arc::new(Hub::new(config.agents.as_ref(), telemetry.clone()));
+    let catalogue = Arc::new(crate::catalogue::Catalogue::from_config(&config)?);
     let pki = config
         .tls
         .as_ref()
@@ -45,6 +49,7 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
         telemetry,
         hub,
         pki,
+        catalogue,
     })
 }
 
@@ -116,6 +121,9 @@ fn server_pair(
 
 /// Every route of Polaris.
 pub fn router(state: AppState) -> anyhow::Result<Router> {
+    let upload_limit = usize::try_from(state.config.plugins.max_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1 << 20);
     let admin = Router::new()
         .route("/hosts", get(admin::hosts))
         .route("/hosts/{hostname}", get(admin::host))
@@ -128,13 +136,25 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/metrics/query", get(metrics::query))
         .route("/enrollment-tokens", post(enroll::create_token))
         .route("/hosts/{hostname}/revoke", post(enroll::revoke))
+        .route("/hosts/{hostname}/plugins", get(inventory::host_plugins))
+        .route(
+            "/plugins",
+            get(catalogue::list)
+                .post(catalogue::upload)
+                // A plugin file and its manifest and signature, past the general body limit.
+                .layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/plugins/{name}/hosts", get(inventory::plugin_hosts))
+        .route("/plugin-problems", get(inventory::problems))
+        .route("/rollouts", get(rollouts::list).post(rollouts::create))
+        .route("/rollouts/{id}", get(rollouts::get))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             api::require_admin,
         ));
     let mut router = Router::new()
-        .route("/agent/status", post(agent::status))
-        .route("/agent/job/result", post(agent::job_result))
+        .route("/agent/status", post(bootagent::status))
+        .route("/agent/job/result", post(bootagent::job_result))
         .route("/agent/enroll", post(enroll::enroll))
         .route("/agent/renew", post(enroll::renew))
         .route("/api/v1/metrics", post(metrics::ingest))
@@ -183,38 +203,6 @@ async fn request_timeout(
     }
 }
 
-/// Every second, until the process ends: marks silent hosts offline, and closes this
-/// replica's connections of hosts revoked (on any replica) since the last round.
-fn spawn_sweeper(state: &AppState) {
-    let (db, steps, hub) = (
-        state.db.clone(),
-        state.config.offline_after_steps,
-        state.hub.clone(),
-    );
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut revoked_since = chrono::Utc::now().timestamp();
-        loop {
-            tick.tick().await;
-            match db.mark_offline(steps).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!("{n} host(s) went offline."),
-                Err(e) => tracing::warn!("offline sweep failed: {e}"),
-            }
-            let now = chrono::Utc::now().timestamp();
-            match db.revoked_since(revoked_since).await {
-                Ok(hosts) => {
-                    for host in hosts {
-                        hub.close_host(&host);
-                    }
-                    revoked_since = now;
-                }
-                Err(e) => tracing::warn!("revocation sweep failed: {e}"),
-            }
-        }
-    });
-}
-
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -246,7 +234,18 @@ pub async fn run(
             })?),
             None => None,
         };
+    notify_ready();
     serve(listener, agents, state, shutdown).await
+}
+
+/// Tells systemd (a `Type=notify` unit) that Polaris serves: its listeners are bound and its
+/// database is migrated. Nothing outside systemd.
+fn notify_ready() {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready])
+    {
+        tracing::warn!("could not tell systemd Polaris is ready: {e}");
+    }
 }
 
 /// Serves HTTP on `http` and, when `agents` is given (with `[agents]` configured), the gearman
@@ -257,7 +256,15 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    spawn_sweeper(&state);
+    // Dropped on an early return: a JoinSet aborts its tasks then.
+    let mut background = Background::default();
+    background.spawn_sweeper(
+        state.db.clone(),
+        state.hub.clone(),
+        state.config.offline_after_steps,
+    );
+    background.spawn_rollouts(state.db.clone(), state.hub.clone());
+    state.catalogue.listening_on(http.local_addr()?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -283,11 +290,15 @@ pub async fn serve(
             wire::agent::WS_PATH,
             state.hub.replica
         );
-        let writer = agents::results::ResultWriter::spawn(state.hub.clone(), state.db.clone());
+        let writer = links::results::ResultWriter::spawn(
+            state.hub.clone(),
+            state.db.clone(),
+            &mut background,
+        );
         let _ = state.hub.results.set(writer);
-        agents::dispatch::spawn_dispatcher(state.hub.clone(), state.db.clone());
-        agents::dispatch::spawn_keeper(state.hub.clone(), state.db.clone());
-        tokio::spawn(agents::listener::serve(
+        background.spawn_dispatcher(state.db.clone(), state.hub.clone());
+        background.spawn_keeper(state.db.clone(), state.hub.clone());
+        background.add(links::listener::serve(
             listener,
             tls,
             limiter,
@@ -314,5 +325,7 @@ pub async fn serve(
     let limits = state.config.connections.clone();
     let router = router(state)?;
     crate::listener::serve(http, tls, router, limits, wait(stopped)).await;
+    // No background query after this returns.
+    background.stop().await;
     Ok(())
 }

@@ -16,8 +16,12 @@ pub struct Config {
     /// Database URL: `sqlite://path/to/polaris.db` (default), `mysql://...` or `postgres://...`.
     #[serde(default = "default_database")]
     pub database: String,
-    /// Bearer token required by the admin API (`/api/v1/...`).
+    /// Bearer token required by the admin API (`/api/v1/...`); or `admin_token_file`.
+    #[serde(default)]
     pub admin_token: String,
+    /// A file holding the admin token instead (the packages' way: their postinst writes
+    /// `/var/lib/polaris/admin_token`, 0600, so the shipped configuration holds no secret).
+    pub admin_token_file: Option<PathBuf>,
     /// Largest request body accepted, in bytes (package uploads have their own limit).
     #[serde(default = "default_max_body")]
     pub max_body: usize,
@@ -40,6 +44,41 @@ pub struct Config {
     /// Caps on what one request may carry or create (`[limits]`).
     #[serde(default)]
     pub limits: crate::limits::Limits,
+    /// The plugin catalogue and rollouts (`[plugins]`).
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+}
+
+/// The plugin catalogue and rollouts (`[plugins]`; every key optional). Releases are stored
+/// on the package server (`[packages]`, under `plugins/`), which uploads need.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Largest plugin file `POST /api/v1/plugins` accepts, in bytes (default 64 MiB; agents
+    /// refuse larger ones too).
+    pub max_size: u64,
+    /// The minisign public key plugin releases must be signed with: the `RWQ...` line, or a
+    /// whole `minisign.pub` text. With a key, an upload without a signature that verifies is
+    /// refused, so that no single stolen secret (the admin token) can put code on the hosts.
+    pub release_key: Option<String>,
+    /// A `minisign.pub` file holding that key, instead of `release_key`.
+    pub release_key_file: Option<PathBuf>,
+    /// The package server's URL as agents reach it (`https://polaris.example:8080/packages`):
+    /// install and upgrade commands download `<package_url>/plugins/<agent>/<name>/<version>/
+    /// <name>.so`. Default: the address the HTTP(S) listener is bound to, when it is not a
+    /// wildcard (`https://127.0.0.1:8080/packages`; `http://` with `plain_http`).
+    pub package_url: Option<String>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            max_size: 64 << 20,
+            release_key: None,
+            release_key_file: None,
+            package_url: None,
+        }
+    }
 }
 
 /// HTTPS and the Polaris CA.
@@ -132,7 +171,8 @@ pub struct AgentsConfig {
 pub struct PackagesConfig {
     /// Directory served under `/packages/`.
     pub root: PathBuf,
-    /// htpasswd file with the users allowed (bcrypt, apr1 MD5 or SHA1 lines).
+    /// htpasswd file with the users allowed: any hash `htpasswd` writes on Linux (bcrypt, apr1
+    /// MD5, `{SHA}`, SHA-256/512-crypt, DES crypt); plain-text lines are refused.
     pub htpasswd: PathBuf,
     /// Realm shown in the browser's password prompt.
     #[serde(default = "default_realm")]
@@ -201,8 +241,19 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let config: Config = toml::from_str(&text)
+        let mut config: Config = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        if let Some(file) = &config.admin_token_file {
+            anyhow::ensure!(
+                config.admin_token.is_empty(),
+                "{}: admin_token and admin_token_file exclude each other",
+                path.display()
+            );
+            let token = std::fs::read_to_string(file).map_err(|e| {
+                anyhow::anyhow!("cannot read admin_token_file {}: {e}", file.display())
+            })?;
+            config.admin_token = token.trim().to_string();
+        }
         config
             .check()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -225,6 +276,22 @@ impl Config {
             return Err("offline_after_steps must be at least 1".into());
         }
         self.limits.check()?;
+        let plugins = &self.plugins;
+        if !(1..=1 << 30).contains(&plugins.max_size) {
+            return Err("plugins.max_size must be 1 byte to 1 GiB".into());
+        }
+        if plugins.release_key.is_some() && plugins.release_key_file.is_some() {
+            return Err("plugins.release_key and release_key_file exclude each other".into());
+        }
+        if let Some(url) = &plugins.package_url
+            && !(url.starts_with("http://")
+                || url.starts_with("https://")
+                || url.starts_with("ftp://"))
+        {
+            return Err(format!(
+                "plugins.package_url `{url}` is not an http://, https:// or ftp:// URL"
+            ));
+        }
         if let Some(packages) = &self.packages
             && (packages.login_failures == 0 || packages.login_window == 0)
         {
@@ -309,6 +376,37 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_token_can_live_in_a_file_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("admin_token");
+        std::fs::write(&token, "0123456789abcdefXYZ\n").unwrap();
+        let conf = dir.path().join("polaris.toml");
+        std::fs::write(
+            &conf,
+            format!("admin_token_file = {:?}\nplain_http = true\n", token),
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(&conf).unwrap().admin_token,
+            "0123456789abcdefXYZ"
+        );
+        // Both at once, or a missing file: refused with the reason.
+        std::fs::write(
+            &conf,
+            format!("admin_token = \"0123456789abcdef\"\nadmin_token_file = {token:?}\nplain_http = true\n"),
+        )
+        .unwrap();
+        assert!(format!("{:#}", Config::load(&conf).unwrap_err()).contains("exclude"));
+        std::fs::remove_file(&token).unwrap();
+        std::fs::write(
+            &conf,
+            format!("admin_token_file = {token:?}\nplain_http = true\n"),
+        )
+        .unwrap();
+        assert!(format!("{:#}", Config::load(&conf).unwrap_err()).contains("admin_token_file"));
+    }
+
+    #[test]
     fn agents_section_gets_defaults() {
         let config: Config = toml::from_str(
             "admin_token = \"0123456789abcdef\"\n[tls]\nca_dir = \"ca\"\n[agents]\n",
@@ -319,6 +417,27 @@ mod tests {
         assert_eq!(agents.listen.port(), 8443);
         assert_eq!(agents.heartbeat, 15);
         assert!(agents.cert.is_none() && agents.redirect.is_none());
+    }
+
+    #[test]
+    fn plugins_section_gets_defaults_and_refuses_nonsense() {
+        let base = "admin_token = \"0123456789abcdef\"\nplain_http = true\n";
+        let config: Config = toml::from_str(base).unwrap();
+        assert_eq!(config.plugins.max_size, 64 << 20);
+        assert!(config.plugins.release_key.is_none() && config.plugins.package_url.is_none());
+        for (section, word) in [
+            ("[plugins]\nmax_size = 0", "max_size"),
+            (
+                "[plugins]\nrelease_key = \"RWQ\"\nrelease_key_file = \"k.pub\"",
+                "exclude",
+            ),
+            ("[plugins]\npackage_url = \"file:///srv\"", "package_url"),
+        ] {
+            let config: Config = toml::from_str(&format!("{base}{section}")).unwrap();
+            let error = config.check().unwrap_err();
+            assert!(error.contains(word), "{section}: {error}");
+        }
+        assert!(toml::from_str::<Config>(&format!("{base}[plugins]\nkey = 1")).is_err());
     }
 
     #[test]

@@ -7,7 +7,9 @@ use axum::extract::State;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{admin, agent, commands, enroll, gearman, metrics};
+use crate::api::{
+    admin, bootagent, catalogue, commands, enroll, gearman, inventory, metrics, rollouts,
+};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -39,10 +41,10 @@ impl Modify for BearerAuth {
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Polaris", description = "The platform's central server: BootAgent protocol, admin API, commands to gearman agents, metrics."),
+    info(title = "Polaris", description = "The platform's central server: BootAgent protocol, admin API, commands to gearman agents, plugins, metrics."),
     paths(
-        agent::status,
-        agent::job_result,
+        bootagent::status,
+        bootagent::job_result,
         enroll::enroll,
         enroll::renew,
         enroll::create_token,
@@ -55,6 +57,14 @@ impl Modify for BearerAuth {
         commands::get,
         gearman::agents,
         gearman::cron_runs,
+        inventory::host_plugins,
+        inventory::plugin_hosts,
+        inventory::problems,
+        catalogue::upload,
+        catalogue::list,
+        rollouts::create,
+        rollouts::list,
+        rollouts::get,
         metrics::ingest,
         metrics::query,
         telemetry::metrics,
@@ -66,6 +76,7 @@ impl Modify for BearerAuth {
         (name = "bootagent", description = "Agent-initiated BootAgent protocol"),
         (name = "admin", description = "Hosts and boot jobs (bearer token)"),
         (name = "commands", description = "Commands to many hosts through their gearman agents, connected agents, cron runs (bearer token)"),
+        (name = "plugins", description = "Plugins managed from Polaris: where each runs and its problems (the agents' inventories), the catalogue of releases, rollouts (bearer token)"),
         (name = "metrics", description = "Metric ingest and queries"),
         (name = "telemetry", description = "Polaris's own metrics"),
     )

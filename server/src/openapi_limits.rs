@@ -62,7 +62,7 @@ fn text(
 }
 
 fn schemas(doc: &mut Value, limits: &Limits, now: f64) {
-    // BootAgent status reports (`api::agent`).
+    // BootAgent status reports (`api::bootagent`).
     text(
         doc,
         "StatusReport",
@@ -88,22 +88,55 @@ fn schemas(doc: &mut Value, limits: &Limits, now: f64) {
     // Job results.
     text(doc, "JobResult", "id", 1, Some(64), None);
     text(doc, "JobResult", "message", 0, Some(4096), None);
-    // Commands (`api::commands`).
-    if let Some(p) = property(doc, "CommandRequest", "hosts") {
+    // Commands (`api::commands`, one request schema per method).
+    for schema in crate::api::command_schema::request_components() {
+        if let Some(p) = property(doc, &schema, "hosts") {
+            set(
+                p,
+                json!({"minItems": 1, "maxItems": limits.hosts_per_request, "uniqueItems": true,
+                       "items": {"type": "string", "minLength": 1}}),
+            );
+        }
+        for name in ["timeout", "max_concurrency"] {
+            if let Some(p) = property(doc, &schema, name) {
+                set(p, json!({"minimum": 1}));
+            }
+        }
+        if let Some(p) = property(doc, &schema, "deadline") {
+            set(p, json!({"minimum": 1, "maximum": 24 * 3600}));
+        }
+    }
+    // Rollouts (`api::rollouts`): names and versions as the plugin commands take them.
+    use crate::api::command_schema::{PLUGIN_NAME, RELEASE_VERSION, options_limits};
+    text(
+        doc,
+        "NewRolloutBody",
+        "plugin",
+        1,
+        Some(64),
+        Some(PLUGIN_NAME),
+    );
+    for (name, pattern) in [("instance", PLUGIN_NAME), ("version", RELEASE_VERSION)] {
+        if let Some(p) = property(doc, "NewRolloutBody", name) {
+            set(p, json!({"pattern": pattern}));
+        }
+    }
+    if let Some(p) = property(doc, "NewRolloutBody", "hosts") {
         set(
             p,
             json!({"minItems": 1, "maxItems": limits.hosts_per_request, "uniqueItems": true,
                    "items": {"type": "string", "minLength": 1}}),
         );
     }
-    text(doc, "CommandRequest", "method", 1, None, None);
-    for name in ["timeout", "max_concurrency"] {
-        if let Some(p) = property(doc, "CommandRequest", name) {
-            set(p, json!({"minimum": 1}));
-        }
+    text(doc, "NewRolloutBody", "region", 1, None, None);
+    if let Some(p) = property(doc, "NewRolloutBody", "max_concurrency") {
+        set(p, json!({"minimum": 1}));
     }
-    if let Some(p) = property(doc, "CommandRequest", "deadline") {
+    if let Some(p) = property(doc, "NewRolloutBody", "timeout") {
         set(p, json!({"minimum": 1, "maximum": 24 * 3600}));
+    }
+    if let Some(p) = property(doc, "NewRolloutBody", "options") {
+        set(p, options_limits());
     }
     // Boot jobs (`api::admin`).
     if let Some(p) = property(doc, "NewJob", "hosts") {
@@ -189,22 +222,34 @@ fn unsigned(value: &mut Value) {
     }
 }
 
-/// What depends on another field: a `*.bash` command needs `cmd`; only `daemon.init` takes
-/// fields beyond the request's own; a boot job names `hosts` or a `region` (not both), and
-/// its action decides which of `name`, `url`, `checksum`, `svrlist`, `step` it needs.
+/// `hosts` or a `region`, not both (boot jobs, rollouts).
+fn hosts_or_region() -> Value {
+    json!({"oneOf": [
+        {"properties": {"hosts": {"type": "array"}}, "required": ["hosts"],
+         "not": {"properties": {"region": {"type": "string"}}, "required": ["region"]}},
+        {"properties": {"region": {"type": "string"}}, "required": ["region"],
+         "not": {"properties": {"hosts": {"type": "array"}}, "required": ["hosts"]}}
+    ]})
+}
+
+/// What depends on another field (a command's parameters on its `method` are stated by its
+/// schema per method, [`crate::api::command_schema`]): a boot job names `hosts` or a `region` (not both), and
+/// its action decides which of `name`, `url`, `checksum`, `svrlist`, `step` it needs; a
+/// rollout too, and its action decides whether it takes `version`, `instance`, `options`.
 fn conditions(doc: &mut Value) {
-    if let Some(schema) = doc.pointer_mut("/components/schemas/CommandRequest") {
-        let known: serde_json::Map<String, Value> = schema["properties"]
-            .as_object()
-            .map(|p| p.keys().map(|k| (k.clone(), json!({}))).collect())
-            .unwrap_or_default();
+    if let Some(schema) = doc.pointer_mut("/components/schemas/NewRolloutBody") {
+        let action = |actions: &[&str]| json!({"properties": {"action": {"enum": actions}}});
+        let has = |field: &str, kind: &str| json!({"properties": {field: {"type": kind}}, "required": [field]});
         set(
             schema,
             json!({"allOf": [
-                {"if": {"properties": {"method": {"pattern": "\\.bash$"}}, "required": ["method"]},
-                 "then": {"properties": {"cmd": {"type": "string", "minLength": 1}}, "required": ["cmd"]}},
-                {"if": {"properties": {"method": {"const": "daemon.init"}}, "required": ["method"]},
-                 "else": {"properties": known, "additionalProperties": false}}
+                hosts_or_region(),
+                {"if": action(&["install", "upgrade"]), "then": has("version", "string"),
+                 "else": {"not": has("version", "string")}},
+                {"if": action(&["configure"]), "then": has("options", "object"),
+                 "else": {"not": has("options", "object")}},
+                {"if": action(&["install", "upgrade", "remove"]),
+                 "then": {"not": has("instance", "string")}}
             ]}),
         );
     }
@@ -223,12 +268,7 @@ fn conditions(doc: &mut Value) {
         set(
             schema,
             json!({"allOf": [
-                {"oneOf": [
-                    {"properties": {"hosts": {"type": "array"}}, "required": ["hosts"],
-                     "not": {"properties": {"region": {"type": "string"}}, "required": ["region"]}},
-                    {"properties": {"region": {"type": "string"}}, "required": ["region"],
-                     "not": {"properties": {"hosts": {"type": "array"}}, "required": ["hosts"]}}
-                ]},
+                hosts_or_region(),
                 {"if": action(&["config"]), "then": {"anyOf": [needs(&["svrlist"]), needs(&["step"])]},
                  "else": needs(&["name"])},
                 {"if": action(&["install", "upgrade"]), "then": needs(&["url", "checksum"])}
@@ -288,6 +328,15 @@ fn parameters(doc: &mut Value) {
                         set(schema, json!({"exclusiveMinimum": 0}))
                     }
                     (_, "limit") => set(schema, json!({"minimum": 1, "maximum": 1000})),
+                    ("/api/v1/plugins/{name}/hosts", "name") => set(
+                        schema,
+                        json!({"pattern": crate::api::command_schema::PLUGIN_NAME}),
+                    ),
+                    ("/api/v1/plugins/{name}/hosts", "version") => set(
+                        schema,
+                        json!({"minLength": 1, "maxLength": wire::plugins::VERSION_MAX,
+                               "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}),
+                    ),
                     _ => {}
                 }
             }
@@ -340,6 +389,24 @@ fn links(doc: &mut Value) {
             "200",
             "GetCronRuns",
             "cron_runs",
+            "hostname",
+            "$response.body#/0/hostname",
+        ),
+        (
+            "/api/v1/rollouts",
+            "post",
+            "201",
+            "GetRollout",
+            "rollout",
+            "id",
+            "$response.body#/id",
+        ),
+        (
+            "/api/v1/hosts",
+            "get",
+            "200",
+            "GetHostPlugins",
+            "host_plugins",
             "hostname",
             "$response.body#/0/hostname",
         ),
@@ -448,9 +515,14 @@ mod tests {
             Some(&json!(7))
         );
         let hosts = doc
-            .pointer("/components/schemas/CommandRequest/properties/hosts")
+            .pointer("/components/schemas/SyncBashRequest/properties/hosts")
             .unwrap();
         assert_eq!(hosts["maxItems"], json!(limits.hosts_per_request));
+        let timeout = doc
+            .pointer("/components/schemas/SyncBashRequest/properties/timeout")
+            .unwrap();
+        assert_eq!(timeout["minimum"], json!(1));
+        assert_eq!(timeout["maximum"], json!(u64::MAX));
         let create = &doc["paths"]["/api/v1/commands"]["post"]["responses"];
         for status in ["400", "401", "413", "415", "503"] {
             assert!(create[status].is_object(), "{status}: {create}");

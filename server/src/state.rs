@@ -1,14 +1,15 @@
-//! What every handler shares: the database, the configuration, the telemetry, the agent hub
-//! and, with `[tls]`, the CA and the server certificate ([`Pki`]).
+//! What every handler shares: the database, the configuration, the telemetry, the agent hub,
+//! the plugin catalogue's configuration and, with `[tls]`, the CA and the server certificate
+//! ([`Pki`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 
-use crate::agents::Hub;
 use crate::config::Config;
 use crate::db::Db;
+use crate::links::Hub;
 use crate::telemetry::Telemetry;
 
 /// The application state.
@@ -24,6 +25,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// The CA and the server certificate; `None` with `plain_http`.
     pub pki: Option<Arc<Pki>>,
+    /// The plugin catalogue's configuration: package root and URL, release key.
+    pub catalogue: Arc<crate::catalogue::Catalogue>,
 }
 
 /// The CA and the server certificate of the listeners.

@@ -3,6 +3,7 @@
 //! round-trip latency measured at each scrape, gearman connections held by this replica, and
 //! commands, frames sent, results and cron runs.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -227,20 +228,78 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                 .set(n as i64);
         }
     }
-    let mut text = String::new();
-    if prometheus_client::encoding::text::encode(&mut text, &telemetry.registry).is_err() {
+    let mut openmetrics = String::new();
+    if prometheus_client::encoding::text::encode(&mut openmetrics, &telemetry.registry).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-        text,
+        text_format(&openmetrics),
     )
         .into_response()
+}
+
+/// The Prometheus text format 0.0.4 of prometheus-client's OpenMetrics 1.0 text, which differs
+/// from it in what it names: OpenMetrics's `# HELP`/`# TYPE` name a counter's family without the
+/// `_total` its samples carry, where 0.0.4 names the samples' family (`polaris_commands_total`),
+/// or Prometheus and `promtool check metrics` see an untyped `_total` without help. The
+/// OpenMetrics-only `# UNIT` and `# EOF` lines are left out.
+fn text_format(openmetrics: &str) -> String {
+    let counters: HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len() + 12 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
+            let (name, rest) = line.strip_prefix(prefix)?.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {rest}"))
+        });
+        text.push_str(renamed.as_deref().unwrap_or(line));
+        text.push('\n');
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use axum::http::Method;
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::{Registry, Unit};
+
+    #[test]
+    fn counters_are_named_as_their_samples_in_the_text_format() {
+        let mut registry = Registry::with_prefix("polaris");
+        let commands = Counter::<u64>::default();
+        commands.inc_by(3);
+        registry.register("commands", "Commands accepted", commands);
+        let agents = Gauge::<i64>::default();
+        agents.set(2);
+        registry.register("agents_connected", "Agents connected", agents);
+        registry.register_with_unit("up", "Time up", Unit::Seconds, Counter::<u64>::default());
+        let mut openmetrics = String::new();
+        prometheus_client::encoding::text::encode(&mut openmetrics, &registry).unwrap();
+        assert!(openmetrics.contains("# TYPE polaris_commands counter\n"));
+
+        assert_eq!(
+            super::text_format(&openmetrics),
+            "# HELP polaris_commands_total Commands accepted.\n\
+             # TYPE polaris_commands_total counter\n\
+             polaris_commands_total 3\n\
+             # HELP polaris_agents_connected Agents connected.\n\
+             # TYPE polaris_agents_connected gauge\n\
+             polaris_agents_connected 2\n\
+             # HELP polaris_up_seconds_total Time up.\n\
+             # TYPE polaris_up_seconds_total counter\n\
+             polaris_up_seconds_total 0\n"
+        );
+    }
 
     #[test]
     fn unknown_methods_share_one_label() {

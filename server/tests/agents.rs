@@ -12,8 +12,9 @@ use futures_util::SinkExt;
 use common::agents::{Agent, Certs, Server, connect, retcodes, success, until_done};
 use common::{BACKENDS, Scratch};
 use serde_json::json;
-use wire::CommandResult;
 use wire::agent::{CronRun, ServerMessage};
+use wire::params::Exec;
+use wire::{Command, CommandResult};
 
 /// A server on a fresh database of `backend`, or `None` when that backend is not configured.
 async fn on(
@@ -43,9 +44,14 @@ async fn command_reaches_connected_hosts_and_names_the_others() {
             (server, answer)
         });
         let request = agent.request().await;
-        assert_eq!(request.method, "sync.bash");
-        assert_eq!(request.cmd.as_deref(), Some("echo hi"));
-        assert_eq!(request.timeout, Some(5));
+        assert_eq!(
+            request.command,
+            Command::SyncBash(Exec {
+                cmd: "echo hi".into(),
+                timeout: Some(5),
+                ..Exec::default()
+            })
+        );
         let result = success(&request, "hi\n");
         agent.answer(result.clone()).await;
         let (server, (status, answer)) = call.await.unwrap();
@@ -97,7 +103,7 @@ async fn silent_host_gets_205_at_the_deadline() {
         "No answer before deadline"
     );
     // It was sent all the same.
-    assert_eq!(agent.request().await.method, "getinfo.users");
+    assert_eq!(agent.request().await.command.method(), "getinfo.users");
 }
 
 /// A connection that closes with a command on it: 206 at once; the result the agent kept in
@@ -132,7 +138,7 @@ async fn disconnect_gives_206_and_the_late_result_replaces_it() {
         .command(json!({"hosts": ["flaky"], "method": "getinfo.kernel", "async": true}))
         .await;
     assert_eq!(status, 202);
-    assert_eq!(agent.request().await.method, "getinfo.kernel");
+    assert_eq!(agent.request().await.command.method(), "getinfo.kernel");
 }
 
 /// `"async": true` answers 202 with pending entries; GET shows the results and `done`.
@@ -328,7 +334,56 @@ async fn cron_runs_are_stored_and_listed() {
     assert_eq!(runs[0]["result"]["data"], "ok");
 }
 
-/// Requests Polaris refuses: 400 with errcode 3021 and the reason, nothing stored.
+/// The seed's literal requests (`sync.bash`, `getinfo.users`, `daemon.init`) reach the host
+/// as they were posted, with the host job's id and without the fan-out fields; the agent's
+/// literal answer comes back to the caller as it was sent, with the host's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_seeds_messages_pass_through_unchanged() {
+    let certs = Certs::new();
+    let scratch = Scratch::new(polaris::db::Backend::Sqlite).await.unwrap();
+    let server = Server::start(&scratch.url, &certs, "").await;
+    let mut agent = Agent::online(&server, "seed-host").await;
+    let server = std::sync::Arc::new(server);
+    for (message, answer) in [
+        (wire::seed::SYNC_BASH, wire::seed::SYNC_BASH_SUCCESS),
+        (wire::seed::SYNC_BASH, wire::seed::SYNC_BASH_FAILED),
+        (wire::seed::GETINFO_USERS, wire::seed::SYNC_BASH_SUCCESS),
+        (wire::seed::DAEMON_INIT, wire::seed::SYNC_BASH_SUCCESS),
+    ] {
+        let sent: serde_json::Value = serde_json::from_str(message).unwrap();
+        let mut body = sent.clone();
+        body["hosts"] = json!(["seed-host"]);
+        body.as_object_mut().unwrap().remove("id");
+        let caller = server.clone();
+        let call = tokio::spawn(async move { caller.command(body).await });
+        let text = agent
+            .next_text(Duration::from_secs(10))
+            .await
+            .expect("a frame");
+        let mut frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let host_job = frame["id"].as_str().unwrap().to_owned();
+        frame["id"] = json!("x");
+        assert_eq!(
+            frame, sent,
+            "the frame differs from the seed's request: {text}"
+        );
+        // The agent answers with the seed's literal result under the host job's id.
+        let mut result: CommandResult = serde_json::from_str(answer).unwrap();
+        result.id = Some(host_job);
+        agent.answer(result).await;
+        let (status, view) = call.await.unwrap();
+        assert_eq!(status, 200, "{view}");
+        let mut entry = view["response"][0].clone();
+        assert_eq!(entry["host"], "seed-host");
+        entry.as_object_mut().unwrap().remove("host");
+        let mut expected: serde_json::Value = serde_json::from_str(answer).unwrap();
+        expected.as_object_mut().unwrap().remove("id");
+        assert_eq!(entry, expected, "{view}");
+    }
+}
+
+/// Requests Polaris refuses: 400 with errcode 3021 (3022 for an unknown method) and the
+/// reason, nothing stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_commands_get_3021() {
     let certs = Certs::new();
@@ -336,7 +391,8 @@ async fn invalid_commands_get_3021() {
     let server = Server::start(&scratch.url, &certs, "").await;
     let cases = [
         (json!({"hosts": [], "method": "getinfo.users"}), "hosts"),
-        (json!({"hosts": ["h"], "method": ""}), "method"),
+        (json!({"hosts": ["h"], "method": ""}), "No such method"),
+        (json!({"hosts": ["h"], "method": "reboot"}), "`reboot`"),
         (json!({"hosts": ["h"], "method": "sync.bash"}), "cmd"),
         (
             json!({"hosts": ["h"], "method": "sync.bash", "cmd": "ls", "timeout": 0}),
@@ -355,10 +411,15 @@ async fn invalid_commands_get_3021() {
     for (body, word) in cases {
         let (status, error) = server.command(body.clone()).await;
         assert_eq!(status, 400, "{body}: {error}");
-        assert_eq!(error["errcode"], 3021, "{body}");
         let message = error["message"].as_str().unwrap();
+        let (code, standard) = if message.starts_with("No such method") {
+            (3022, "No such method")
+        } else {
+            (3021, "Invalid params")
+        };
+        assert_eq!(error["errcode"], code, "{body}");
         assert!(
-            message.starts_with("Invalid params") && message.contains(word),
+            message.starts_with(standard) && message.contains(word),
             "{message}"
         );
     }

@@ -2,9 +2,13 @@
 //! run the real binaries and plugin `.so` files it produced.
 
 pub mod boot;
+pub mod files;
 pub mod fleet;
 pub mod nodus;
+pub mod plugins;
+pub mod receiver;
 pub mod server;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -55,10 +59,16 @@ pub fn bin(name: &str) -> PathBuf {
     build_dir().join(name)
 }
 
-/// The directory holding the freshly built plugins (`lib<name>.so`).
+/// The directory holding the freshly built plugins (`libplugin_<name>.so`).
 pub fn plugin_dir() -> PathBuf {
     ensure_built();
     build_dir()
+}
+
+/// The freshly built file of built-in plugin `name`: crate `plugin-<name>`, library
+/// `plugin_<name>`, file `libplugin_<name>.so` (installed as `<name>.so`).
+pub fn built_plugin(name: &str) -> PathBuf {
+    plugin_dir().join(format!("libplugin_{name}.so"))
 }
 
 /// Runs `gearctl -d <plugin dir> <args...>` and returns its output.
@@ -140,27 +150,117 @@ pub fn run(program: &str, args: &[&str]) -> String {
 /// `Cargo.lock`, so dependency versions match. Builds are serialised because every variant
 /// writes the same output file before it is copied aside.
 pub fn build_fixture(name: &str, lib_name: &str, abi_version: Option<&str>) -> PathBuf {
+    build_fixture_release(name, lib_name, abi_version, &[])
+}
+
+/// The rollout fixture (`tests/fixtures/rollout-plugin`) built as release `version`, with
+/// `fault` (`init-panic`) built in when given: each call gives a distinct `.so`, as two
+/// releases of a third-party plugin would be.
+pub fn build_rollout_release(version: &str, fault: Option<&str>) -> PathBuf {
+    let mut env = vec![("ROLLOUT_FIXTURE_VERSION", version)];
+    if let Some(fault) = fault {
+        env.push(("ROLLOUT_FIXTURE_FAULT", fault));
+    }
+    build_fixture_release("rollout-plugin", "rollout", None, &env)
+}
+
+/// [`build_fixture`] with environment variables the fixture reads at build time
+/// (`option_env!`); the copy of the `.so` is named after them too.
+pub fn build_fixture_release(
+    name: &str,
+    lib_name: &str,
+    abi_version: Option<&str>,
+    env: &[(&str, &str)],
+) -> PathBuf {
+    let api = match abi_version {
+        None => Api::Current,
+        Some(version) => Api::Relabelled(version),
+    };
+    build_fixture_with(name, lib_name, api, env)
+}
+
+/// The fixture `tests/fixtures/<name>` built against the real sources of plugin-api
+/// `version` as this repository's history last had them (`git archive` of the newest commit
+/// whose `plugin-api/Cargo.toml` says that version): a plugin exactly as a third party built
+/// it against that release. Returns the path of a copy of its `.so`.
+pub fn build_fixture_against_release(name: &str, lib_name: &str, version: &str) -> PathBuf {
+    let root = workspace_root();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .expect("run git (the test reads plugin-api's history)");
+        assert!(out.status.success(), "git {args:?} failed");
+        out.stdout
+    };
+    let commits =
+        String::from_utf8_lossy(&git(&["rev-list", "HEAD", "--", "plugin-api"])).into_owned();
+    let wanted = format!("version = \"{version}\"");
+    let commit = commits
+        .lines()
+        .find(|commit| {
+            let manifest = git(&["show", &format!("{commit}:plugin-api/Cargo.toml")]);
+            String::from_utf8_lossy(&manifest)
+                .lines()
+                .any(|l| l == wanted)
+        })
+        .unwrap_or_else(|| panic!("no commit has plugin-api {version}"))
+        .to_string();
+    let sources = root.join("target/fixtures/api").join(version);
+    let _ = std::fs::remove_dir_all(&sources);
+    std::fs::create_dir_all(&sources).expect("create api folder");
+    let archive = git(&["archive", &commit, "plugin-api"]);
+    let mut tar = Command::new("tar")
+        .args(["-x", "-C"])
+        .arg(&sources)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tar");
+    std::io::Write::write_all(tar.stdin.as_mut().expect("tar stdin"), &archive).expect("feed tar");
+    assert!(tar.wait().expect("tar").success(), "tar failed");
+    build_fixture_with(
+        name,
+        lib_name,
+        Api::Sources(version, sources.join("plugin-api")),
+        &[],
+    )
+}
+
+/// Which plugin-api a fixture is built against.
+enum Api<'a> {
+    /// The workspace's.
+    Current,
+    /// A copy of the workspace's with its version changed.
+    Relabelled(&'a str),
+    /// Other sources (of that version).
+    Sources(&'a str, PathBuf),
+}
+
+fn build_fixture_with(name: &str, lib_name: &str, api: Api<'_>, env: &[(&str, &str)]) -> PathBuf {
     static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let root = workspace_root();
-    let tag = abi_version.unwrap_or("current");
+    let tag = match &api {
+        Api::Current => "current".to_string(),
+        Api::Relabelled(version) => version.to_string(),
+        Api::Sources(version, _) => format!("release-{version}"),
+    };
     let work = root
         .join("target/fixtures/src")
         .join(format!("{name}-{tag}"));
     let _ = std::fs::remove_dir_all(&work);
     copy_dir(&root.join("tests/fixtures").join(name), &work.join(name));
-    let api_path = match abi_version {
-        None => root.join("plugin-api"),
-        Some(version) => {
+    let api_path = match api {
+        Api::Current => root.join("plugin-api"),
+        Api::Sources(_, path) => path,
+        Api::Relabelled(version) => {
             let api = work.join("plugin-api");
             copy_dir(&root.join("plugin-api"), &api);
             let manifest = api.join("Cargo.toml");
             let text = std::fs::read_to_string(&manifest).expect("read plugin-api manifest");
-            let text = text.replacen(
-                "version = \"1.0.0\"",
-                &format!("version = \"{version}\""),
-                1,
-            );
+            let current = format!("version = \"{}\"", plugin_api_version());
+            let text = text.replacen(&current, &format!("version = \"{version}\""), 1);
             std::fs::write(&manifest, text).expect("write plugin-api manifest");
             api
         }
@@ -173,18 +273,33 @@ pub fn build_fixture(name: &str, lib_name: &str, abi_version: Option<&str>) -> P
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target = root.join("target/fixtures");
-    let status = Command::new(cargo)
+    let mut build = Command::new(cargo);
+    build
         .args(["build", "--quiet", "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .expect("run cargo build for the fixture");
+        .arg(&target);
+    for (key, value) in env {
+        build.env(key, value);
+    }
+    let status = build.status().expect("run cargo build for the fixture");
     assert!(status.success(), "building fixture {name} ({tag}) failed");
     let built = target.join("debug").join(format!("lib{lib_name}.so"));
-    let copy = target.join(format!("{lib_name}-{tag}.so"));
+    let variant: String = env.iter().map(|(_, v)| format!("-{v}")).collect();
+    let copy = target.join(format!("{lib_name}-{tag}{variant}.so"));
     std::fs::copy(&built, &copy).expect("copy the fixture's .so aside");
     copy
+}
+
+/// The version of the workspace's `plugin-api` (the ABI version the agents are built with).
+pub fn plugin_api_version() -> String {
+    let manifest = workspace_root().join("plugin-api/Cargo.toml");
+    let text = std::fs::read_to_string(manifest).expect("read plugin-api manifest");
+    text.lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("plugin-api has a version line")
+        .to_string()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -1,5 +1,6 @@
 //! Running a real `nodus` for a test: a temporary directory with its config, plugin links,
-//! control socket and log; `nodusctl` against it; SIGTERM at the end.
+//! control socket, state folder and log; `nodusctl` against it, or a raw request on its
+//! socket (as gearman sends them); a restart on the same directory; SIGTERM at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,7 +15,7 @@ pub fn plugin_links(dir: &Path, builtin: &[&str], extra: &[(&Path, &str)]) {
     std::fs::create_dir_all(dir).expect("create plugin dir");
     let built = plugin_dir();
     for name in builtin {
-        let from = built.join(format!("lib{name}.so"));
+        let from = built.join(format!("libplugin_{name}.so"));
         assert!(from.exists(), "{} not built", from.display());
         std::os::unix::fs::symlink(&from, dir.join(format!("{name}.so"))).expect("link plugin");
     }
@@ -23,12 +24,14 @@ pub fn plugin_links(dir: &Path, builtin: &[&str], extra: &[(&Path, &str)]) {
     }
 }
 
-/// The config lines every test config starts with: its plugin dir, socket and types.db.
+/// The config lines every test config starts with: its plugin dir, socket, state folder and
+/// types.db.
 pub fn config_header(work: &Path) -> String {
     format!(
-        "plugin_dir = {:?}\nsocket = {:?}\ntypes_db = [{:?}]\nlog_level = \"debug\"\n",
+        "plugin_dir = {:?}\nsocket = {:?}\nstate_dir = {:?}\ntypes_db = [{:?}]\nlog_level = \"debug\"\n",
         work.join("plugins"),
         work.join("nodus.sock"),
+        work.join("state"),
         workspace_root().join("types.db"),
     )
 }
@@ -54,29 +57,63 @@ impl Nodus {
         let body = body(work.path());
         std::fs::write(&config, format!("{}{body}", config_header(work.path())))
             .expect("write config");
+        let mut nodus = Nodus { child: None, work };
+        nodus.launch();
+        nodus
+    }
+
+    /// Starts `nodus -f` on the test's config and waits until its control socket answers.
+    fn launch(&mut self) {
         let child = Command::new(bin("nodus"))
             .arg("-f")
             .arg("-C")
-            .arg(&config)
+            .arg(self.path("nodus.conf"))
             .arg("-L")
-            .arg(work.path().join("nodus.log"))
+            .arg(self.path("nodus.log"))
             .stdin(Stdio::null())
             .spawn()
             .expect("start nodus");
-        let nodus = Nodus {
-            child: Some(child),
-            work,
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !nodus.ctl(&["plugin", "list"]).status.success() {
+        while !self.ctl(&["plugin", "list"]).status.success() {
             assert!(
                 Instant::now() < deadline,
                 "nodus did not come up: {}",
-                nodus.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        nodus
+    }
+
+    /// Stops nodus with SIGTERM (asserting it exits 0) and starts it again on the same
+    /// directory: config, plugins and state folder stay.
+    pub fn restart(&mut self) {
+        assert!(self.terminate(), "nodus exits 0 on SIGTERM: {}", self.log());
+        self.launch();
+    }
+
+    /// The running nodus's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("nodus runs")
+    }
+
+    /// Sends one raw JSON request on the control socket, as gearman does, and returns the
+    /// answer.
+    pub fn request(&self, request: &Value) -> Value {
+        use std::io::{BufRead as _, Write as _};
+        let mut stream =
+            std::os::unix::net::UnixStream::connect(self.path("nodus.sock")).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let mut line = request.to_string();
+        line.push('\n');
+        stream.write_all(line.as_bytes()).expect("send request");
+        let mut answer = String::new();
+        std::io::BufReader::new(&stream)
+            .read_line(&mut answer)
+            .expect("read answer");
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("answer not JSON ({e}): {answer}"))
     }
 
     /// A path inside the test's directory.
@@ -135,6 +172,10 @@ impl Nodus {
 
     /// Stops nodus with SIGTERM and waits for it; returns whether it exited with 0.
     pub fn stop(mut self) -> bool {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> bool {
         let Some(mut child) = self.child.take() else {
             return false;
         };

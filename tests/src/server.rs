@@ -144,6 +144,38 @@ impl ServerProcess {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
+    /// `POST /api/v1/plugins`: a plugin release (`manifest`, the `.so` at `file`) as the
+    /// multipart form an admin's `curl -F` sends; the status and the answer.
+    pub fn upload_plugin(&self, manifest: &Value, file: &Path) -> (u16, Value) {
+        const BOUNDARY: &str = "polaris-e2e-boundary-7f3a9c";
+        let bytes = std::fs::read(file).expect("read the plugin file");
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\
+                 Content-Type: application/json\r\n\r\n{manifest}\r\n--{BOUNDARY}\r\n\
+                 Content-Disposition: form-data; name=\"file\"; filename=\"plugin.so\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let agent = devpki::client(&self.ca, None).expect("https client");
+        let mut response = agent
+            .post(format!("https://{}/api/v1/plugins", self.http))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .send(&body[..])
+            .expect("POST /api/v1/plugins");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     fn try_call(
         &self,
         method: &str,

@@ -221,7 +221,7 @@ fn a_root_agent_refuses_plugins_others_could_have_written() {
         eprintln!("SKIPPED: needs root (the check applies to root agents)");
         return;
     }
-    let built = e2e::plugin_dir().join("libkernel.so");
+    let built = e2e::built_plugin("kernel");
     let dir = tempfile::tempdir().unwrap();
     chmod(dir.path(), 0o755);
     for name in ["libkernel.so", "world.so", "foreign.so"] {
@@ -238,6 +238,7 @@ fn a_root_agent_refuses_plugins_others_could_have_written() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listing = listing["agents"][0].clone();
     let loaded: Vec<&str> = listing["plugins"]
         .as_array()
         .unwrap()
@@ -284,7 +285,7 @@ fn a_root_agent_refuses_plugins_others_could_have_written() {
         .output()
         .unwrap();
     let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listing["plugins"], json!([]), "{listing}");
+    assert_eq!(listing["agents"][0]["plugins"], json!([]), "{listing}");
     chmod(dir.path(), 0o755);
 }
 
@@ -292,7 +293,7 @@ fn a_root_agent_refuses_plugins_others_could_have_written() {
 fn nodus_loads_plugins_from_its_plugin_directory_only() {
     let nodus = e2e::nodus::Nodus::start_with(|_| "[plugin.load]\n".to_string(), &["load"], &[]);
     let outside = std::env::temp_dir().join(format!("x-{}.so", std::process::id()));
-    std::fs::copy(e2e::plugin_dir().join("libuptime.so"), &outside).unwrap();
+    std::fs::copy(e2e::built_plugin("uptime"), &outside).unwrap();
     for asked in [
         outside.display().to_string(),
         format!("{}/../x.so", nodus.path("plugins").display()),
@@ -314,11 +315,7 @@ fn nodus_loads_plugins_from_its_plugin_directory_only() {
         .collect();
     assert_eq!(names, ["load"]);
     // Its own directory is fine: by name.
-    std::fs::copy(
-        e2e::plugin_dir().join("libuptime.so"),
-        nodus.path("plugins/uptime.so"),
-    )
-    .unwrap();
+    std::fs::copy(e2e::built_plugin("uptime"), nodus.path("plugins/uptime.so")).unwrap();
     let out = nodus.ctl(&["plugin", "load", "uptime"]);
     assert!(
         out.status.success(),

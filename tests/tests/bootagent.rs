@@ -317,6 +317,14 @@ fn results_survive_a_bootagent_restart_and_agents_are_adopted() {
         || boot.log(),
         || boot.log().contains(&format!("id={part}")).then_some(()),
     );
+    // The server goes once the package is downloaded and switched to (its package server is
+    // the server): the job is then in its watch, and finishes while the server is away.
+    wait_for(
+        LIMIT,
+        "the new version is in place",
+        || boot.log(),
+        || (boot.current("sleeper").as_deref() == Some("1.0")).then_some(()),
+    );
     server.kill();
     let spooled = boot.dir.join(format!("state/results/{part}.json"));
     wait_for(
@@ -326,7 +334,13 @@ fn results_survive_a_bootagent_restart_and_agents_are_adopted() {
         || spooled.exists().then_some(()),
     );
     boot.kill9();
-    let pid = boot.agent_pid("sleeper").expect("pid recorded");
+    let pid = boot.agent_pid("sleeper").unwrap_or_else(|| {
+        let result = std::fs::read_to_string(&spooled).unwrap_or_default();
+        panic!(
+            "no pid recorded; the spooled result: {result}\n{}",
+            boot.log()
+        )
+    });
     assert!(alive(pid), "the agent outlives the BootAgent");
 
     server.restart();
@@ -384,7 +398,7 @@ fn a_real_agent_packed_by_mkpkg_is_installed_and_runs() {
     wait_reported(&server, &boot, "nodus", "running", "9.9.9");
     // nodus really runs from the package: its plugins and types.db came along.
     let installed = boot.agent_dir("nodus").join("9.9.9");
-    assert!(installed.join("libload.so").is_file());
+    assert!(installed.join("load.so").is_file());
     assert!(installed.join("types.db").is_file());
     wait_for(
         LIMIT,

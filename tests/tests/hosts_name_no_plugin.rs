@@ -51,6 +51,7 @@ fn no_builtin_plugin_name_in_host_or_server_code() {
             let anywhere = [
                 format!("getinfo.{name}"),
                 format!("\"lib{name}.so"),
+                format!("\"libplugin_{name}.so"),
                 format!("\"{name}.so"),
                 format!("plugin.{name}"),
             ];

@@ -95,12 +95,65 @@ fn unknown_plugin_fails() {
     );
 }
 
+/// An option the plugin's schema does not know is refused with the options it does know.
 #[test]
-fn unknown_option_fails() {
+fn unknown_option_fails_with_the_schema_message() {
     assert_fails(
         "[plugin.load.options]\nBogus = 1\n",
-        "unknown option `Bogus`",
+        "plugin load: unknown option Bogus (accepted: ReportRelative)",
     );
+}
+
+/// A value of the wrong type is refused in the schema's words, naming the instance.
+#[test]
+fn option_of_the_wrong_type_fails_with_the_schema_message() {
+    assert_fails(
+        "[plugin.load.options]\nReportRelative = \"sometimes\"\n",
+        "plugin load: option ReportRelative = \"sometimes\" is not a boolean (true/false, yes/no, \
+         on/off, 1/0) (ReportRelative: divide the averages by the number of online CPUs)",
+    );
+    let work = tempfile::tempdir().unwrap();
+    plugin_links(&work.path().join("plugins"), &["http"], &[]);
+    let body = "[[plugin.http]]\ninstance = \"primary\"\n[plugin.http.options]\n\
+                URL = \"http://127.0.0.1:1/\"\nTimeout = \"abc\"\n\
+                [[plugin.http]]\ninstance = \"backup\"\n[plugin.http.options]\n\
+                Proxy = \"p\"\n";
+    let result = check_text(
+        work.path(),
+        &format!("{}{body}", config_header(work.path())),
+    );
+    let (_, _, stderr, _) = &result;
+    assert!(
+        stderr.contains(
+            "plugin http/backup: option URL is required (URL: http:// or https:// URL to POST to)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("plugin http/backup: unknown option Proxy (accepted: URL, User,"),
+        "{stderr}"
+    );
+    assert_failed(
+        result,
+        "plugin http/primary: option Timeout = \"abc\" is not a number \
+         (Timeout: seconds before a post is abandoned)",
+    );
+}
+
+/// Two instances of one plugin with their own options pass; the same instance name twice does
+/// not.
+#[test]
+fn instances_of_one_plugin_are_checked_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let body = format!(
+        "[[plugin.csv]]\ninstance = \"a\"\n[plugin.csv.options]\nDataDir = {a:?}\n\
+         [[plugin.csv]]\ninstance = \"b\"\n[plugin.csv.options]\nDataDir = {b:?}\n"
+    );
+    let (code, stdout, stderr, _) = check(&body);
+    assert_eq!((code, stdout.trim()), (0, "Success"), "{stderr}");
+    let twice = "[[plugin.csv]]\ninstance = \"a\"\n[[plugin.csv]]\ninstance = \"a\"\n";
+    assert_fails(twice, "plugin `csv/a` is configured twice");
 }
 
 #[test]

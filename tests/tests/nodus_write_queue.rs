@@ -4,86 +4,17 @@
 //! - a read that outlives its timeout is suspended for longer, shown in `nodusctl plugin list`,
 //!   and restored once it reads well again.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use e2e::nodus::Nodus;
+use e2e::receiver::Receiver;
 
 fn ticker() -> &'static Path {
     static SO: OnceLock<PathBuf> = OnceLock::new();
     SO.get_or_init(|| e2e::build_fixture("ticker-plugin", "ticker", None))
-}
-
-/// A metrics receiver on 127.0.0.1: answers 503 while `failing`, else 200, and counts the value
-/// lists of the batches it accepted.
-struct Receiver {
-    url: String,
-    failing: Arc<AtomicBool>,
-    accepted: Arc<AtomicU64>,
-    refused: Arc<AtomicU64>,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/api/v1/metrics", listener.local_addr().unwrap());
-        let failing = Arc::new(AtomicBool::new(true));
-        let accepted = Arc::new(AtomicU64::new(0));
-        let refused = Arc::new(AtomicU64::new(0));
-        let (f, a, r) = (failing.clone(), accepted.clone(), refused.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    let mut got_request = false;
-                    while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                        got_request = true;
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                        line.clear();
-                    }
-                    if !got_request {
-                        break;
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        break;
-                    }
-                    let lists = serde_json::from_slice::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v.as_array().map(|a| a.len() as u64))
-                        .unwrap_or(0);
-                    let status = if f.load(Ordering::SeqCst) {
-                        r.fetch_add(lists, Ordering::SeqCst);
-                        "503 Service Unavailable"
-                    } else {
-                        a.fetch_add(lists, Ordering::SeqCst);
-                        "200 OK"
-                    };
-                    let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
-                    if reader.get_mut().write_all(answer.as_bytes()).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        Receiver {
-            url,
-            failing,
-            accepted,
-            refused,
-        }
-    }
 }
 
 fn num(status: &serde_json::Value, path: &[&str]) -> u64 {

@@ -1,5 +1,6 @@
-//! The plugin host as a user sees it through `gearctl`: third-party plugins load and answer;
-//! wrong ABI versions, panics, non-plugin libraries and truncated files are reported, never fatal.
+//! The plugin host as a user sees it through `gearctl`: third-party plugins load and answer (one
+//! `.so` may hold several); wrong ABI versions (a plugin-api 1.x plugin among them), panics,
+//! non-plugin libraries and truncated files are reported, never fatal.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -31,8 +32,8 @@ fn gearctl_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run gearctl")
 }
 
-/// `gearctl -l --json` in `dir`: (loaded plugin names, skipped file name → reason).
-fn listing(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
+/// `gearctl -l --json` in `dir`: gearman's entry of the inventory it prints.
+fn gearman_listing(dir: &Path) -> Value {
     let out = gearctl_in(dir, &["-l", "--json"]);
     assert!(
         out.status.success(),
@@ -40,6 +41,13 @@ fn listing(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc = json_of(&out);
+    assert_eq!(doc["agents"][0]["agent"], "gearman", "{doc}");
+    doc["agents"][0].clone()
+}
+
+/// `gearctl -l --json` in `dir`: (loaded plugin names, skipped file name → reason).
+fn listing(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
+    let doc = gearman_listing(dir);
     let names = doc["plugins"]
         .as_array()
         .unwrap()
@@ -60,7 +68,7 @@ fn listing(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
 }
 
 fn kernel_so() -> PathBuf {
-    e2e::plugin_dir().join("libkernel.so")
+    e2e::built_plugin("kernel")
 }
 
 #[test]
@@ -73,8 +81,13 @@ fn third_party_plugin_loads_and_answers() {
     assert_eq!(result["retcode"], 2);
     assert_eq!(result["data"]["greeting"], "hello, world");
 
+    // The same library's second plugin answers too.
+    let out = gearctl_in(dir.path(), &["-c", "getinfo.goodbye", "-a", "world"]);
+    assert!(out.status.success());
+    assert_eq!(json_of(&out)["data"]["farewell"], "goodbye, world");
+
     let (names, skipped) = listing(dir.path());
-    assert_eq!(names, ["hello"]);
+    assert_eq!(names, ["goodbye", "hello"]);
     assert!(skipped.is_empty(), "{skipped:?}");
 }
 
@@ -130,7 +143,7 @@ fn init_that_fails_or_panics_is_reported() {
             .env("HELLO_FIXTURE_INIT", mode)
             .output()
             .unwrap();
-        let doc = json_of(&out);
+        let doc = json_of(&out)["agents"][0].clone();
         let names: Vec<_> = doc["plugins"]
             .as_array()
             .unwrap()
@@ -139,8 +152,8 @@ fn init_that_fails_or_panics_is_reported() {
             .collect();
         assert_eq!(
             names,
-            ["kernel"],
-            "the bad plugin is dropped, the good one stays"
+            ["goodbye", "kernel"],
+            "the bad plugin is dropped, the good ones (its library's other plugin too) stay"
         );
         let reason = doc["skipped"][0]["reason"].as_str().unwrap();
         assert!(reason.contains(expected), "{mode}: {reason}");
@@ -149,22 +162,80 @@ fn init_that_fails_or_panics_is_reported() {
 
 #[test]
 fn other_abi_version_is_rejected_naming_both_versions() {
-    let v2 = e2e::build_fixture("hello-plugin", "hello", Some("2.0.0"));
-    let dir = e2e::plugin_dir_with(&[(&v2, "hello.so"), (&kernel_so(), "kernel.so")]);
+    let v3 = e2e::build_fixture("hello-plugin", "hello", Some("3.0.0"));
+    let dir = e2e::plugin_dir_with(&[(&v3, "hello.so"), (&kernel_so(), "kernel.so")]);
     let (names, skipped) = listing(dir.path());
     assert_eq!(names, ["kernel"]);
     assert_eq!(skipped.len(), 1);
     let (file, reason) = &skipped[0];
     assert_eq!(file, "hello.so");
     assert!(reason.contains("ABI version mismatch"), "{reason}");
+    let current = e2e::plugin_api_version();
     assert!(
-        reason.contains("1.0.0") && reason.contains("2.0.0"),
+        reason.contains(&current) && reason.contains("3.0.0"),
         "{reason}"
     );
 
     let out = gearctl_in(dir.path(), &["-c", "getinfo.hello", "-a", "x"]);
     assert!(!out.status.success());
     assert_eq!(json_of(&out)["retcode"], 3022);
+}
+
+/// A plugin built against the real sources of plugin-api 2.0.0 (from the repository's history)
+/// loads in agents built on the current 2.x (2.1 added an option type, no layout) and answers;
+/// its options are listed; gearctl and nodus alike.
+#[test]
+fn plugin_api_2_0_plugin_loads_in_a_2_x_agent() {
+    let current = e2e::plugin_api_version();
+    assert!(current.starts_with("2.") && current != "2.0.0", "{current}");
+    let hello = e2e::build_fixture_against_release("hello-plugin", "hello", "2.0.0");
+    let dir = e2e::plugin_dir_with(&[(&hello, "hello.so"), (&kernel_so(), "kernel.so")]);
+    let (names, skipped) = listing(dir.path());
+    assert_eq!(names, ["goodbye", "hello", "kernel"], "{skipped:?}");
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let out = gearctl_in(dir.path(), &["-c", "getinfo.hello", "-a", "world"]);
+    let answer = json_of(&out);
+    assert_eq!(answer["retcode"], 2, "{answer}");
+    assert_eq!(answer["data"]["greeting"], "hello, world", "{answer}");
+
+    let ticker = e2e::build_fixture_against_release("ticker-plugin", "ticker", "2.0.0");
+    let nodus = e2e::nodus::Nodus::start_with(
+        |_| "interval = 0.2\n[plugin.ticker]\n".into(),
+        &[],
+        &[(&ticker, "ticker.so")],
+    );
+    let status = nodus.wait_for("ticker", std::time::Duration::from_secs(20), |s| {
+        s["calls"].as_u64().unwrap_or(0) >= 2
+    });
+    assert_eq!(status["abi"], "2.0.0", "{status}");
+    assert_eq!(status["state"], "running", "{status}");
+    assert!(nodus.stop());
+}
+
+/// A plugin built against plugin-api 1.0.0 (the frozen 1.x root module of
+/// `tests/fixtures/legacy-plugin`) is refused in one line naming both versions, by gearctl and
+/// by `nodus -t`; the agent never calls it.
+#[test]
+fn plugin_api_1x_plugin_is_refused_naming_both_versions() {
+    let legacy = e2e::build_fixture("legacy-plugin", "legacy_plugin", None);
+    let dir = e2e::plugin_dir_with(&[(&legacy, "legacy.so"), (&kernel_so(), "kernel.so")]);
+    let (names, skipped) = listing(dir.path());
+    assert_eq!(names, ["kernel"]);
+    let current = e2e::plugin_api_version();
+    assert_eq!(
+        skipped,
+        [(
+            "legacy.so".to_string(),
+            format!(
+                "ABI version mismatch: expected plugin-api {current}, found 1.0.0; \
+                 rebuild the plugin against plugin-api {current}"
+            )
+        )]
+    );
+    let out = gearctl_in(dir.path(), &["-c", "getinfo.legacy"]);
+    assert_eq!(json_of(&out)["retcode"], 3022);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("No such method"), "{text}");
 }
 
 #[test]
@@ -231,8 +302,15 @@ fn duplicate_names_keep_the_first_file() {
 
 #[test]
 fn unknown_command_and_missing_directory() {
-    // Methods other than getinfo.* go to the running agent; with none, gearctl says so.
+    // A method no agent has is refused by gearctl itself (3022), before any socket.
     let out = e2e::gearctl(&["-c", "reboot.now", "-s", "/nonexistent/gearman.sock"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(r#""retcode":3022"#),
+        "{out:?}"
+    );
+    // Methods other than getinfo.* go to the running agent; with none, gearctl says so.
+    let out = e2e::gearctl(&["-c", "task.list", "-s", "/nonexistent/gearman.sock"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no running gearman agent"),
@@ -252,35 +330,61 @@ fn unknown_command_and_missing_directory() {
     );
 }
 
-/// The life a running agent gives a plugin (nodusctl stop/start/remove): stop shuts it down and
-/// calls fail cleanly, start brings it back with a fresh instance, remove forgets it.
+/// The life of plugin instances (what nodusctl stop/start does): two instances of one plugin
+/// are independent; shutting one down makes its calls fail cleanly while the other answers;
+/// a restart brings a fresh instance.
 #[test]
-fn registry_stop_start_remove() {
-    use plugin_host::{PluginState, Registry, context};
+fn instances_are_independent_and_restartable() {
+    use plugin_host::{Registry, context};
 
     let dir = e2e::plugin_dir_with(&[(hello_plugin(), "hello.so"), (&kernel_so(), "kernel.so")]);
-    let mut registry = Registry::scan(dir.path()).unwrap();
-    registry.init_all(|_| context::init_context([]));
-    assert_eq!(registry.state("hello"), Some(PluginState::Running));
-    let hello = registry.get("hello").unwrap().clone();
-    let first: Value = serde_json::from_str(&hello.call_info("a").unwrap()).unwrap();
-    assert_eq!(first["calls"], 1);
+    let registry = Registry::scan(dir.path()).unwrap();
+    let hello = registry.get("hello").unwrap();
+    let ctx = context::init_context([]);
+    let one = hello.instantiate("hello/one", &ctx).unwrap();
+    let two = hello.instantiate("hello/two", &ctx).unwrap();
+    let calls = |i: &plugin_host::Instance| -> Value {
+        serde_json::from_str::<Value>(&i.call_info("a").unwrap()).unwrap()["calls"].clone()
+    };
+    assert_eq!(calls(&one), 1);
+    assert_eq!(calls(&one), 2);
+    assert_eq!(calls(&two), 1, "each instance counts its own calls");
 
-    registry.stop("hello").unwrap();
-    assert_eq!(registry.state("hello"), Some(PluginState::Stopped));
-    let err = hello.call_info("a").unwrap_err();
+    one.shutdown().unwrap();
+    let err = one.call_info("a").unwrap_err();
     assert_eq!(err.code, 3025, "{err}");
+    assert_eq!(err.plugin, "hello/one");
+    assert_eq!(calls(&two), 2, "the other instance keeps running");
 
-    registry.start("hello", &context::init_context([])).unwrap();
-    let again: Value = serde_json::from_str(&hello.call_info("a").unwrap()).unwrap();
-    assert_eq!(again["calls"], 1, "start creates a fresh instance");
+    one.restart(&ctx).unwrap();
+    assert_eq!(calls(&one), 1, "a restart creates a fresh instance");
+}
 
-    registry.remove("hello").unwrap();
-    assert!(registry.get("hello").is_none());
-    assert!(registry.stop("hello").is_err());
-    assert_eq!(
-        registry.state("kernel"),
-        Some(PluginState::Running),
-        "others are untouched"
+/// `gearctl -l --json` shows each plugin's option schema, as nodusctl does, and lists only
+/// what gearman runs: info plugins (a read-only plugin in the folder is nodus's business).
+#[test]
+fn listing_shows_each_plugins_option_schema() {
+    let dir = e2e::plugin_dir_with(&[
+        (&e2e::built_plugin("memory"), "memory.so"),
+        (&e2e::built_plugin("load"), "load.so"),
+    ]);
+    let doc = gearman_listing(dir.path());
+    let plugins = doc["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 1, "load has no info role: {doc}");
+    let memory = &plugins[0];
+    assert_eq!(memory["name"], "memory");
+    assert_eq!(memory["roles"], serde_json::json!(["info", "read"]));
+    assert_eq!(memory["instances"][0]["state"], "running", "{memory}");
+    assert!(
+        memory["digest"].as_str().unwrap().starts_with("SHA256:"),
+        "{memory}"
     );
+    assert_eq!(
+        memory["schema"][0],
+        serde_json::json!({
+            "name": "ValuesAbsolute", "type": "boolean", "required": false, "repeated": false,
+            "default": "true", "doc": "report type memory in bytes"
+        })
+    );
+    assert_eq!(memory["schema"].as_array().unwrap().len(), 2, "{memory}");
 }

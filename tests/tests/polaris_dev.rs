@@ -176,6 +176,33 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
         std::thread::sleep(Duration::from_millis(250));
     }
 
+    // gearman reports the host's plugins, its nodus's included (asked over nodus's socket).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = get(
+            &state,
+            &addr,
+            &format!("/api/v1/hosts/{}/plugins", host.trim()),
+            &bearer,
+        );
+        assert_eq!(status, 200, "{body}");
+        let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let nodus_load = view["agents"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["agent"] == "nodus"))
+            .and_then(|a| a["plugins"].as_array())
+            .and_then(|p| p.iter().find(|p| p["name"] == "load"))
+            .cloned();
+        if nodus_load.is_some_and(|p| p["instances"][0]["state"] == "running") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodus's plugins not in the inventory: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
     let password = std::fs::read_to_string(state.join("package_password")).unwrap();
     let basic = format!(
         "Basic {}",

@@ -158,7 +158,8 @@ fn timeouts_output_cap_users_and_bad_params() {
         "{entry}"
     );
 
-    // Bad parameters: the server refuses what it can check, the agent the rest.
+    // Bad parameters: the server refuses what it can check (the typed command), the agent the
+    // rest.
     let (status, refused) = polaris.call(
         "POST",
         "/api/v1/commands",
@@ -178,7 +179,18 @@ fn timeouts_output_cap_users_and_bad_params() {
             .contains("no-such-user-x"),
         "{entry}"
     );
-    let answer = polaris.command(json!({"hosts": ["host-0"], "method": "reboot.now"}));
+    // An unknown method is refused at the edge (3022); an info plugin the host lacks, by the host.
+    let (status, refused) = polaris.call(
+        "POST",
+        "/api/v1/commands",
+        Some(&json!({"hosts": ["host-0"], "method": "reboot.now"})),
+    );
+    assert_eq!(
+        (status, &refused["errcode"]),
+        (400, &json!(3022)),
+        "{refused}"
+    );
+    let answer = polaris.command(json!({"hosts": ["host-0"], "method": "getinfo.reboot"}));
     assert_eq!(Polaris::by_host(&answer)["host-0"]["retcode"], 3022);
 
     // getinfo through the same plugins gearctl loads.

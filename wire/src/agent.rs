@@ -9,7 +9,7 @@
 //!   ── {"method":"init","hostname":"edd6…"} ──────▶
 //!   ◀── {"method":"redirect","server":"a:8443,b"}   (then the agent closes and tries a, b)
 //!   ◀── {"method":"welcome","heartbeat":15}         (or: the connection is accepted)
-//!   ◀── {"id":"x","method":"sync.bash","cmd":"ls"}  (a [`Request`], the seed's shape)
+//!   ◀── {"id":"x","method":"sync.bash","cmd":"ls"}  (a [`Request`]: id + typed [`Command`])
 //!   ── {"method":"result","seq":7,"result":{"id":"x","resp":"success",…}} ──▶
 //!   ◀── {"method":"ack","seq":7}                    (the agent may now forget result 7)
 //!   ── {"method":"cron.run","seq":8,"run":{…}} ───▶
@@ -22,44 +22,87 @@
 //! lost `ack` is acknowledged again but reaches the caller once.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::command::CommandResult;
+use crate::method::{Command, CommandError};
 
 /// The path of the agent WebSocket on Polaris's agent listener.
 pub const WS_PATH: &str = "/agent/ws";
 
-/// A command for one host: the seed's request, as Polaris forwards it to the agent and as
-/// `gearctl` sends it to the local agent.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// A command for one host with its request id: the seed's request, as Polaris forwards it to
+/// the agent and as `gearctl` sends it to the local agent (`{"id":"x","method":...}`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Request {
-    /// The request id, echoed in the result.
-    #[serde(default)]
+    /// The request id, echoed in the result (empty for local calls).
     pub id: String,
-    /// `sync.bash`, `async.bash`, `task.query`, `task.list`, `task.kill`, `cron.add`,
-    /// `cron.list`, `cron.remove`, `getinfo.<plugin>`.
-    pub method: String,
-    /// The shell command (`sync.bash`, `async.bash`, `cron.add`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<String>,
-    /// Seconds before the command is stopped (default 120, at least 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<u64>,
-    /// User to run as (default root).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Group to run as (default the user's group, root for root).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Per-method arguments: the info plugin's flags, the task id of `task.query`/`task.kill`,
-    /// the schedule of `cron.add`, the entry id of `cron.remove`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub args: Option<String>,
-    /// Any other top-level fields, kept as sent: the seed puts the fields of `daemon.init`
-    /// (`name`, `version`, `url`, `start`, `stop`, …) at the top level of the request.
-    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub extra: serde_json::Map<String, Value>,
+    /// What to run.
+    pub command: Command,
+}
+
+/// A request frame whose command cannot be run: its id (to answer with) and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refused {
+    /// The frame's `id`, when it had a string one.
+    pub id: String,
+    /// 3022 for an unknown method, 3021 for bad parameters.
+    pub error: CommandError,
+    /// The frame's fields as received.
+    pub frame: Map<String, Value>,
+}
+
+impl Request {
+    /// The request of a JSON object `{"id": ..., "method": ..., <parameters>}`; when the
+    /// command is unknown or its parameters are wrong, the refusal carries the id to answer.
+    pub fn from_map(frame: Map<String, Value>) -> Result<Request, Box<Refused>> {
+        let mut fields = frame.clone();
+        let (id, bad_id) = match fields.remove("id") {
+            None | Some(Value::Null) => (String::new(), false),
+            Some(Value::String(id)) => (id, false),
+            Some(_) => (String::new(), true),
+        };
+        let refuse = |id: String, error| {
+            Box::new(Refused {
+                id,
+                error,
+                frame: frame.clone(),
+            })
+        };
+        if bad_id {
+            return Err(refuse(
+                id,
+                CommandError::InvalidParams("`id` must be a string".into()),
+            ));
+        }
+        match Command::from_map(fields) {
+            Ok(command) => Ok(Request { id, command }),
+            Err(error) => Err(refuse(id, error)),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RequestFrame<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    command: &'a Command,
+}
+
+impl Serialize for Request {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RequestFrame {
+            id: &self.id,
+            command: &self.command,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let frame = Map::<String, Value>::deserialize(deserializer)?;
+        Request::from_map(frame).map_err(|refused| serde::de::Error::custom(refused.error))
+    }
 }
 
 /// A message from Polaris to the agent.
@@ -82,6 +125,9 @@ pub enum ServerMessage {
     },
     /// A command to run.
     Request(Request),
+    /// A command frame the agent cannot run (unknown method, bad parameters): answered with
+    /// the refusal's failure object.
+    Refused(Box<Refused>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,16 +139,23 @@ enum Control {
 }
 
 impl ServerMessage {
-    /// Parses one frame; anything whose `method` is not a control word is a [`Request`].
+    /// Parses one frame (a JSON object): a control word in `method` is a control frame,
+    /// anything else a command, [`ServerMessage::Request`] when it can run and
+    /// [`ServerMessage::Refused`] when not.
     pub fn parse(text: &str) -> Result<ServerMessage, serde_json::Error> {
-        let value: Value = serde_json::from_str(text)?;
-        match value.get("method").and_then(Value::as_str) {
-            Some("welcome" | "redirect" | "ack") => Ok(match serde_json::from_value(value)? {
-                Control::Welcome { heartbeat } => ServerMessage::Welcome { heartbeat },
-                Control::Redirect { server } => ServerMessage::Redirect { server },
-                Control::Ack { seq } => ServerMessage::Ack { seq },
+        let frame: Map<String, Value> = serde_json::from_str(text)?;
+        match frame.get("method").and_then(Value::as_str) {
+            Some("welcome" | "redirect" | "ack") => {
+                Ok(match serde_json::from_value(Value::Object(frame))? {
+                    Control::Welcome { heartbeat } => ServerMessage::Welcome { heartbeat },
+                    Control::Redirect { server } => ServerMessage::Redirect { server },
+                    Control::Ack { seq } => ServerMessage::Ack { seq },
+                })
+            }
+            _ => Ok(match Request::from_map(frame) {
+                Ok(request) => ServerMessage::Request(request),
+                Err(refused) => ServerMessage::Refused(refused),
             }),
-            _ => serde_json::from_value(value).map(ServerMessage::Request),
         }
     }
 
@@ -118,6 +171,9 @@ impl ServerMessage {
             ServerMessage::Ack { seq } => Control::Ack { seq: *seq },
             ServerMessage::Request(request) => {
                 return serde_json::to_string(request).unwrap_or_default();
+            }
+            ServerMessage::Refused(refused) => {
+                return serde_json::to_string(&refused.frame).unwrap_or_default();
             }
         };
         serde_json::to_string(&control).unwrap_or_default()
@@ -153,6 +209,14 @@ pub enum AgentMessage {
         /// What ran and how it ended.
         run: CronRun,
     },
+    /// The host's plugin inventory, whole: sent after `init`, on every change and once per
+    /// heartbeat. Not part of the outbox: only the latest counts, and Polaris replaces what
+    /// it had for the host.
+    #[serde(rename = "plugins")]
+    Plugins {
+        /// gearman's and nodus's plugins.
+        inventory: crate::plugins::PluginInventory,
+    },
 }
 
 /// One run of a cron entry, reported by the agent after it ends.
@@ -176,6 +240,7 @@ pub struct CronRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::Exec;
 
     #[test]
     fn control_frames_and_requests_are_told_apart() {
@@ -192,10 +257,49 @@ mod tests {
         let ServerMessage::Request(request) = request else {
             panic!("not a request: {request:?}")
         };
-        assert_eq!(request.cmd.as_deref(), Some("ls"));
-        assert_eq!(request.timeout, Some(10));
+        assert_eq!(request.id, "x");
+        assert_eq!(
+            request.command,
+            Command::SyncBash(Exec {
+                cmd: "ls".into(),
+                timeout: Some(10),
+                ..Exec::default()
+            })
+        );
         let ack = ServerMessage::Ack { seq: 7 };
         assert_eq!(ServerMessage::parse(&ack.to_text()).unwrap(), ack);
+    }
+
+    #[test]
+    fn frames_that_cannot_run_are_refused_with_their_id() {
+        for (text, code) in [
+            (r#"{"id":"u","method":"reboot"}"#, 3022),
+            (r#"{"id":"u","method":"sync.bash"}"#, 3021),
+            (
+                r#"{"id":"u","method":"sync.bash","cmd":"ls","timout":5}"#,
+                3021,
+            ),
+            (
+                r#"{"id":"u","method":"sync.bash","cmd":"ls","timeout":"10"}"#,
+                3021,
+            ),
+            (r#"{"id":"u"}"#, 3021),
+        ] {
+            let ServerMessage::Refused(refused) = ServerMessage::parse(text).unwrap() else {
+                panic!("not refused: {text}");
+            };
+            assert_eq!(
+                (refused.id.as_str(), refused.error.retcode()),
+                ("u", code),
+                "{text}"
+            );
+            // The refusal's frame is the frame as it came.
+            assert_eq!(
+                ServerMessage::parse(&ServerMessage::Refused(refused).to_text()).unwrap(),
+                ServerMessage::parse(text).unwrap()
+            );
+        }
+        assert!(ServerMessage::parse("[1]").is_err());
     }
 
     #[test]
@@ -211,19 +315,27 @@ mod tests {
     }
 
     /// Found by `fuzz/run.sh` (wire_agent): serde_json's default float parsing is not
-    /// correctly rounded for long numbers, so a number in a request's extra fields changed in
-    /// its last bit on the way (`99991999…9`, 44 digits, came out as `9.999200000000001e+43`
-    /// where the nearest double is `9.9992e+43`); wire turns on `float_roundtrip`.
+    /// correctly rounded for long numbers, so a number in a request's free-form fields changed
+    /// in its last bit on the way (`99991999…9`, 44 digits, came out as
+    /// `9.999200000000001e+43` where the nearest double is `9.9992e+43`); wire turns on
+    /// `float_roundtrip`.
     #[test]
-    fn numbers_in_extra_fields_survive_each_hop() {
+    fn numbers_in_free_form_fields_survive_each_hop() {
         let big = "99991999999999999999999999999999999999999999";
-        let text = format!(r#"{{"id":"x","method":"daemon.init","big":{big},"tiny":5e-324}}"#);
+        let text = format!(
+            r#"{{"id":"x","method":"daemon.init","name":"n","version":"1","url":"/p","start":"s","stop":"kill:TERM","limits":{{"big":{big},"tiny":5e-324}}}}"#
+        );
         let first = ServerMessage::parse(&text).unwrap();
-        let ServerMessage::Request(request) = &first else {
-            panic!("a request: {first:?}");
+        let ServerMessage::Request(Request {
+            command: Command::DaemonInit(init),
+            ..
+        }) = &first
+        else {
+            panic!("a daemon.init request: {first:?}");
         };
-        assert_eq!(request.extra["big"].as_f64(), Some(9.9992e43));
-        assert_eq!(request.extra["tiny"].as_f64(), Some(5e-324));
+        let limits = init.limits.as_ref().unwrap();
+        assert_eq!(limits["big"].as_f64(), Some(9.9992e43));
+        assert_eq!(limits["tiny"].as_f64(), Some(5e-324));
         let again = ServerMessage::parse(&first.to_text()).unwrap();
         assert_eq!(again, first);
         assert_eq!(again.to_text(), first.to_text());

@@ -31,6 +31,36 @@ pub enum Request {
         /// Path of the file, as the agent sees it.
         path: String,
     },
+    /// Install or replace, checked (gearman's `plugin.install` / `plugin.upgrade`): load the
+    /// library at `path` (a temporary name beside the installed plugins: a new path, so a
+    /// changed file is really loaded), start each of its plugins' instances (for a plugin
+    /// already running: the same instances with the same options; else the configured ones,
+    /// or one instance without options), check that every `init` succeeds and a first read
+    /// answers, then retire the old instances and record the file as `installed_as`. On any
+    /// failure the new instances are dropped, the old ones keep running untouched, and the
+    /// answer says why. The caller renames `path` to `installed_as` after an `ok` answer.
+    PluginInstall {
+        /// The staged file.
+        path: String,
+        /// The file name it is installed under (`<dir>/<name>.so`), as listings show it.
+        installed_as: String,
+        /// The version every plugin of the library must report (the release's); a library
+        /// reporting another is refused like one whose `init` fails. Unchecked when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+    },
+    /// New options for one instance (gearman's `plugin.configure`): checked against the
+    /// schema, a new instance made and checked like [`Request::PluginInstall`], swapped in
+    /// only when it answers, and kept across restarts of nodus.
+    InstanceConfigure {
+        /// The plugin's name.
+        plugin: String,
+        /// The instance (`primary` of `http/primary`); the plugin's only one when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+        /// The instance's whole option set.
+        options: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 /// The agent's answer.
@@ -44,6 +74,9 @@ pub struct Response {
     /// The plugins concerned (all of them for `plugin_list`).
     #[serde(default)]
     pub plugins: Vec<PluginStatus>,
+    /// `plugin_list`: every plugin file or configured plugin not loaded, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<crate::plugins::SkippedFile>,
 }
 
 impl Response {
@@ -53,6 +86,7 @@ impl Response {
             ok: true,
             error: None,
             plugins,
+            skipped: Vec::new(),
         }
     }
 
@@ -62,6 +96,7 @@ impl Response {
             ok: false,
             error: Some(message.into()),
             plugins: Vec::new(),
+            skipped: Vec::new(),
         }
     }
 }
@@ -69,16 +104,32 @@ impl Response {
 /// One plugin as `nodusctl plugin list` shows it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct PluginStatus {
-    /// Plugin name.
+    /// Instance name: `http/primary`, or the plugin's name when it runs once.
     pub name: String,
     /// Plugin version.
     pub version: String,
     /// Its roles: `read`, `write`, `info`.
     pub roles: Vec<String>,
-    /// `running`, `stopped` or `loaded`.
+    /// `running`, `stopped`, `loaded`, `failing` (its last call failed) or `penalised`
+    /// (failing long enough that its interval is stretched).
     pub state: String,
     /// The file it was loaded from.
     pub file: String,
+    /// The plugin-api version the library was built against (`2.1.0`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub abi: String,
+    /// `SHA256:<hex>` of the file when it was loaded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest: String,
+    /// The options this instance runs with, secret ones shown as `"***"`.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub configured: serde_json::Map<String, serde_json::Value>,
+    /// The plugin this is an instance of (`http` for `http/primary`); `name` is the instance.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub plugin: String,
+    /// The options the plugin accepts: its schema (plugin-api 2.0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionDoc>,
     /// Read plugins: the configured interval in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_interval: Option<f64>,
@@ -105,6 +156,28 @@ pub struct PluginStatus {
     pub last_error: Option<String>,
 }
 
+/// One option of a plugin's schema.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct OptionDoc {
+    /// The option's name.
+    pub name: String,
+    /// Its type: `string`, `boolean`, `integer`, `float`, `seconds` or `choice`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether it must be given.
+    pub required: bool,
+    /// Whether it may be given several times.
+    pub repeated: bool,
+    /// The value used when it is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// For `choice`: the accepted values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    /// One line: what it means.
+    pub doc: String,
+}
+
 /// A write plugin's queue.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct QueueStatus {
@@ -129,5 +202,45 @@ mod tests {
         let back: Request = serde_json::from_str(r#"{"command":"plugin_list"}"#).unwrap();
         assert_eq!(back, Request::PluginList);
         assert!(serde_json::from_str::<Request>(r#"{"command":"reboot"}"#).is_err());
+        // `version` of plugin_install may be left out (added after the first issue-14 draft).
+        let install: Request = serde_json::from_str(
+            r#"{"command":"plugin_install","path":"/d/.x.so.new","installed_as":"/d/x.so"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            install,
+            Request::PluginInstall { version: None, .. }
+        ));
+    }
+
+    #[test]
+    fn option_schema_is_listed_with_its_type_named_type() {
+        let status = PluginStatus {
+            name: "http/primary".into(),
+            plugin: "http".into(),
+            options: vec![OptionDoc {
+                name: "Timeout".into(),
+                kind: "seconds".into(),
+                default: Some("5".into()),
+                doc: "seconds before a post is abandoned".into(),
+                ..OptionDoc::default()
+            }],
+            ..PluginStatus::default()
+        };
+        let text = serde_json::to_value(&status).unwrap();
+        assert_eq!(text["plugin"], "http");
+        assert_eq!(
+            text["options"][0],
+            serde_json::json!({"name": "Timeout", "type": "seconds", "required": false,
+                "repeated": false, "default": "5", "doc": "seconds before a post is abandoned"})
+        );
+        let back: PluginStatus = serde_json::from_value(text).unwrap();
+        assert_eq!(back, status);
+        // An older agent's answer, without the new fields, still reads.
+        let old: PluginStatus = serde_json::from_str(
+            r#"{"name":"cpu","version":"1","roles":[],"state":"running","file":"f","calls":0,"errors":0,"values":0}"#,
+        )
+        .unwrap();
+        assert!(old.plugin.is_empty() && old.options.is_empty());
     }
 }

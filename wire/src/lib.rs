@@ -3,6 +3,12 @@
 //!
 //! Layout:
 //! - [`agent`]: gearman ⇄ Polaris over a TLS WebSocket (init, redirect, requests, results, acks).
+//! - [`method`]: [`Command`], the typed command one host runs (a variant per method, the
+//!   seed's flat JSON), and [`CommandError`], its failures with their retcodes.
+//! - [`params`]: each method's parameters, with the seed's defaults and limits.
+//! - [`plugins`]: plugins managed from Polaris: the `plugin.*` methods' parameters and the
+//!   inventory each gearman reports.
+//! - [`seed`]: the seed's literal command messages, for tests and API examples.
 //! - [`retcode`]: the platform's retcodes and their messages (the seed's 2, 203, 3021, ...).
 //! - [`boot`]: the BootAgent protocol (`/agent/status`, `/agent/job/result`).
 //! - [`command`]: the per-host result object of a command (`resp`, `retcode`, `message`, `data`),
@@ -17,7 +23,12 @@ pub mod boot;
 pub mod command;
 pub mod control;
 pub mod enroll;
+pub mod method;
 pub mod metrics;
+pub mod params;
+pub mod plugins;
 pub mod retcode;
+pub mod seed;
 
 pub use command::{CommandResult, ExecStatus, Resp};
+pub use method::{Command, CommandError};

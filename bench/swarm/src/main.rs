@@ -16,6 +16,7 @@
 
 mod fake;
 mod measure;
+mod rollout;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,6 +46,13 @@ struct Cli {
     /// Measure one real gearman (forks `true` per command) instead of the swarm; N must be 1.
     #[arg(long)]
     real_agent: bool,
+    /// Instead of fan-out rounds, roll a plugin release out to the N agents (issue 14): time
+    /// from `POST /api/v1/rollouts` to done, and the server's CPU meanwhile.
+    #[arg(long)]
+    rollout: bool,
+    /// Hosts in flight at once in `--rollout`.
+    #[arg(long, default_value_t = 50)]
+    max_concurrency: u32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -128,7 +136,22 @@ fn enroll(
 async fn swarm(cli: &Cli, server: &measure::Polaris, work: &Path) -> anyhow::Result<()> {
     let mut connected = 0;
     let identities = work.join("identities");
-    measure::print_header();
+    if cli.rollout {
+        rollout::print_header();
+    } else {
+        measure::print_header();
+    }
+    // Every agent downloads its releases as gearman does, from Polaris's package server.
+    let scratch = work.join("downloads");
+    std::fs::create_dir_all(&scratch)?;
+    let downloads = Arc::new(fake::Downloads {
+        fetcher: fetch::Fetcher::new(
+            fetch::http_agent("swarm", Some(&server.ca), Duration::from_secs(60), 0)?,
+            Some((measure::PKG_USER.into(), measure::PKG_PASSWORD.into())),
+            Duration::from_secs(60),
+        ),
+        scratch,
+    });
     for &n in &cli.counts {
         let enrolling = Instant::now();
         let (enroller, dir, from) = (server.enroller.clone(), identities.clone(), connected);
@@ -161,7 +184,8 @@ async fn swarm(cli: &Cli, server: &measure::Polaris, work: &Path) -> anyhow::Res
                 backoff_max: Duration::from_secs(5),
                 connect_timeout: Duration::from_secs(30),
             };
-            tokio::spawn(link::run(config, Arc::new(fake::FakeAgent::default())));
+            let agent = fake::FakeAgent::downloading(downloads.clone());
+            tokio::spawn(link::run(config, Arc::new(agent)));
             connected += 1;
             if connected % 200 == 0 {
                 // Let handshakes drain instead of overflowing the listen backlog.
@@ -179,6 +203,15 @@ async fn swarm(cli: &Cli, server: &measure::Polaris, work: &Path) -> anyhow::Res
             started.elapsed().as_secs_f64()
         );
         let server2 = server.api.clone();
+        if cli.rollout {
+            let max_concurrency = cli.max_concurrency;
+            let row = tokio::task::spawn_blocking(move || {
+                rollout::run(&server2, &hosts, max_concurrency)
+            })
+            .await??;
+            row.print(n);
+            continue;
+        }
         let rounds = cli.rounds;
         let row = tokio::task::spawn_blocking(move || server2.measure(&hosts, rounds)).await??;
         row.print(n);

@@ -12,7 +12,11 @@ use serde_json::{Value, json};
 
 /// The name in the server certificate the agents check.
 pub const TLS_NAME: &str = "polaris.swarm";
-const TOKEN: &str = "swarm-benchmark-admin-token";
+/// The package server's login (`{SHA}` of the password in the htpasswd file).
+pub const PKG_USER: &str = "swarm";
+/// The password of [`PKG_USER`].
+pub const PKG_PASSWORD: &str = "sha-secret";
+pub(crate) const TOKEN: &str = "swarm-benchmark-admin-token";
 const WARMUP_ROUNDS: usize = 2;
 
 /// A running Polaris, stopped when dropped.
@@ -25,8 +29,8 @@ pub struct Polaris {
 /// The addresses and files of the Polaris under test.
 #[derive(Clone)]
 pub struct Api {
-    http: String,
-    pid: u32,
+    pub(crate) http: String,
+    pub(crate) pid: u32,
     /// The agents' TLS port.
     pub agent_port: u16,
     /// The CA file agents trust.
@@ -34,7 +38,7 @@ pub struct Api {
     /// Enrolls the agents' hosts through the API.
     pub enroller: devpki::Enroller,
     /// HTTPS client trusting only the CA.
-    client: ureq::Agent,
+    pub(crate) client: ureq::Agent,
 }
 
 impl std::ops::Deref for Polaris {
@@ -55,15 +59,25 @@ impl Polaris {
         let db = work.join("polaris.db");
         let _ = std::fs::remove_file(&db);
         let conf = work.join("polaris.toml");
+        // A package server, for the plugin catalogue of `--rollout` (the agents download from
+        // it with this login).
+        std::fs::create_dir_all(work.join("packages"))?;
+        std::fs::write(
+            work.join("htpasswd"),
+            format!("{PKG_USER}:{{SHA}}KkPcK3XYeA35EhWhKYmaCyAgadY=\n"),
+        )?;
         std::fs::write(
             &conf,
             format!(
                 "listen = \"127.0.0.1:{http_port}\"\ndatabase = \"sqlite://{}\"\n\
                  admin_token = \"{TOKEN}\"\nmax_body = 67108864\n\n\
                  [tls]\nca_dir = \"{}\"\nnames = [\"{TLS_NAME}\", \"127.0.0.1\"]\n\n[agents]\n\
-                 listen = \"127.0.0.1:{agent_port}\"\nheartbeat = 30\n",
+                 listen = \"127.0.0.1:{agent_port}\"\nheartbeat = 30\n\n\
+                 [packages]\nroot = \"{}\"\nhtpasswd = \"{}\"\n",
                 db.display(),
                 ca_dir.display(),
+                work.join("packages").display(),
+                work.join("htpasswd").display(),
             ),
         )?;
         let log = std::fs::File::create(work.join("polaris.log"))?;
@@ -277,7 +291,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// User + system CPU seconds of a process.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat
         .rsplit_once(')')
@@ -294,7 +308,7 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// Resident set size of a process, kB.
-fn rss_kb(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kb(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     Ok(status
         .lines()

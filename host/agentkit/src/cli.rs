@@ -60,3 +60,20 @@ impl<A: AgentDefaults + Send + Sync + 'static> AgentArgs<A> {
         self.pid.as_deref().map(PidFile::write).transpose()
     }
 }
+
+/// The verdict of an agent's `-t` (configuration check), as collectd and nodus print it:
+/// `Success` and exit 0, or the reason on stderr (prefixed with the agent's name), `Failed!!!`
+/// and exit 1.
+pub fn check_verdict(agent: &str, checked: anyhow::Result<()>) -> std::process::ExitCode {
+    match checked {
+        Ok(()) => {
+            println!("Success");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{agent}: {e:#}");
+            println!("Failed!!!");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

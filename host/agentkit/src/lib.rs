@@ -3,13 +3,18 @@
 //! override, a PID file (`-P`) removed on exit, one malloc arena for all of its threads, and
 //! free heap pages given back after a burst of work. Also the hardening every agent shares:
 //! [`private`] state (folders `0700`, files `0600`) and [`socket`] (control sockets bound
-//! under a restrictive umask, each peer checked with `SO_PEERCRED`).
+//! under a restrictive umask, each peer checked with `SO_PEERCRED`). With the `signature`
+//! feature, [`signature`]: the release key and the minisign check of a download, shared by
+//! the BootAgent (packages) and gearman (plugins). [`systemd`]: readiness for `Type=notify` units.
 
 mod cli;
 pub mod private;
+#[cfg(feature = "signature")]
+pub mod signature;
 pub mod socket;
+pub mod systemd;
 
-pub use cli::{AgentArgs, AgentDefaults};
+pub use cli::{AgentArgs, AgentDefaults, check_verdict};
 
 use std::path::{Path, PathBuf};
 

@@ -3,14 +3,21 @@
 //! the new one and watch it for `upgrade_watch`; if it does not keep running, switch back and
 //! start the old version again (or, for a first install, remove it). The job's message says
 //! which: `installed X`, `upgraded to X (from Y)` or `rolled back to Y: <why>`.
+//!
+//! A `.deb` or `.rpm` URL takes the same path with [`crate::os_package`]'s steps: the package
+//! is read and kept in its version folder instead of unpacked, installed by the package
+//! manager while the old version still runs (a failure there puts the host back and leaves the
+//! old version running), and a rollback installs the previous version's kept package again.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use supervise::State;
 use wire::boot::BootJob;
 
 use crate::manager::{Manager, Outcome};
-use crate::package::{self, check_name};
+use crate::os_package::{self, Format, OnHost, OsPackage, Previous};
+use crate::package::{self, Manifest, check_name};
 use crate::programs::{self, observe};
 use crate::state::AgentRecord;
 
@@ -26,31 +33,56 @@ pub async fn install(m: &mut Manager, job: &BootJob, name: &str) -> Outcome {
         .clone()
         .ok_or("install and upgrade need a `checksum` (SHA256:<hex>)")?;
     programs::parse_limits(&job.limits)?;
+    let format = Format::from_url(&url);
+    let old = m.state.state.agents.get(name).cloned();
+    os_package::check_same_format(old.as_ref(), format, name)?;
+    if let Some(format) = format {
+        format.check_tools()?;
+    }
 
     let fetcher = m.fetcher.clone();
     let dir = m.download_dir.clone();
     let key = m.release_key.clone();
     let download = tokio::task::spawn_blocking(move || {
-        crate::signature::download(&fetcher, key.as_deref(), &url, &checksum, &dir)
+        crate::signature::download(
+            &fetcher,
+            key.as_deref(),
+            &url,
+            &checksum,
+            &dir,
+            fetch::MAX_BYTES,
+        )
     })
     .await
     .map_err(|e| format!("download task failed: {e}"))??;
 
-    let old = m.state.state.agents.get(name).cloned();
     let old_version = old.as_ref().map(|r| r.version.clone());
-    let agent_dir = m.layout.agent_dir(name);
-    let (owned_name, keep) = (name.to_string(), old_version.clone());
-    let (manifest, version_dir) = tokio::task::spawn_blocking(move || {
-        let unpacked = package::unpack(download.path(), &owned_name, &agent_dir, keep.as_deref());
-        drop(download);
-        agentkit::release_free_memory();
-        unpacked
-    })
-    .await
-    .map_err(|e| format!("unpack task failed: {e}"))??;
+    let (manifest, version_dir, os) = match format {
+        None => {
+            let agent_dir = m.layout.agent_dir(name);
+            let (owned_name, keep) = (name.to_string(), old_version.clone());
+            let (manifest, dir) = tokio::task::spawn_blocking(move || {
+                let unpacked =
+                    package::unpack(download.path(), &owned_name, &agent_dir, keep.as_deref());
+                drop(download);
+                agentkit::release_free_memory();
+                unpacked
+            })
+            .await
+            .map_err(|e| format!("unpack task failed: {e}"))??;
+            (manifest, dir, None)
+        }
+        Some(format) => {
+            let (manifest, dir, os) = prepare_os(m, format, download, name, old.as_ref()).await?;
+            (manifest, dir, Some(os))
+        }
+    };
     let version = manifest.version.clone();
 
     if old_version.as_deref() == Some(version.as_str()) {
+        if let Some(os) = &os {
+            ensure_on_host(os, &version_dir, &version).await?;
+        }
         return already_installed(m, name, &version).await;
     }
     let record = AgentRecord {
@@ -60,6 +92,7 @@ pub async fn install(m: &mut Manager, job: &BootJob, name: &str) -> Outcome {
         wanted: true,
         pid: None,
         start_time: None,
+        os_package: os,
     };
     let spec = match programs::spec_for(
         name,
@@ -75,6 +108,19 @@ pub async fn install(m: &mut Manager, job: &BootJob, name: &str) -> Outcome {
             return Err(e);
         }
     };
+    if let Some(os) = &record.os_package {
+        // Installed while the old version still runs: when the package manager fails, the
+        // host is put back and the old version never stopped.
+        let previous = old.as_ref().and_then(|r| previous(m, name, r));
+        let file = version_dir.join(os.format.kept_file());
+        if let Err(e) = os_package::install(os, &file, previous.as_ref()).await {
+            let _ = m.layout.remove_version(name, &version);
+            if old.is_none() {
+                let _ = m.layout.remove_agent(name);
+            }
+            return Err(format!("{version} was not installed: {e}"));
+        }
+    }
     if m.supervisor.status(name).is_some() {
         m.supervisor
             .remove(name)
@@ -112,14 +158,70 @@ pub async fn install(m: &mut Manager, job: &BootJob, name: &str) -> Outcome {
         }
         (Err(why), Some(old)) => rollback(m, name, &version, old, why).await,
         (Err(why), None) => {
+            let tail = log_tail(m, name);
             let _ = m.supervisor.remove(name).await;
+            let purged = match &record.os_package {
+                Some(os) => match os_package::purge(os).await {
+                    Ok(_) => String::new(),
+                    Err(e) => format!(" ({e})"),
+                },
+                None => String::new(),
+            };
             let _ = m.layout.remove_agent(name);
             Err(format!(
-                "install of {name} failed, removed it: {why}{}",
-                log_tail(m, name)
+                "install of {name} failed, removed it: {why}{tail}{purged}"
             ))
         }
     }
+}
+
+/// Reads a downloaded OS package, checks it may be installed for `name`, and keeps it with
+/// its manifest in its version folder (unless that version is the installed one).
+async fn prepare_os(
+    m: &Manager,
+    format: Format,
+    download: fetch::Download,
+    name: &str,
+    old: Option<&AgentRecord>,
+) -> Result<(Manifest, PathBuf, OsPackage), String> {
+    let inspected = format.inspect(download.path(), name).await?;
+    os_package::check_takeover(format, &inspected, old, name).await?;
+    let dir = m.layout.version_dir(name, &inspected.manifest.version);
+    if old.map(|r| r.version.as_str()) != Some(inspected.manifest.version.as_str()) {
+        os_package::keep(format, download, &inspected.manifest, &dir)?;
+    }
+    let os = OsPackage {
+        format,
+        name: inspected.package,
+    };
+    Ok((inspected.manifest, dir, os))
+}
+
+/// The installed version asked for again: installs its kept package when the database no
+/// longer has it at that version (removed or changed by hand).
+async fn ensure_on_host(os: &OsPackage, dir: &Path, version: &str) -> Result<(), String> {
+    if os.format.on_host(&os.name).await == OnHost::Installed(version.to_string()) {
+        return Ok(());
+    }
+    os_package::run(
+        &os.format
+            .downgrade_command(&dir.join(os.format.kept_file())),
+    )
+    .await
+    .map(drop)
+}
+
+/// The version to put back if an upgrade of an OS-packaged agent fails.
+fn previous<'a>(m: &Manager, name: &str, record: &'a AgentRecord) -> Option<Previous<'a>> {
+    let package = record.os_package.as_ref()?;
+    Some(Previous {
+        package,
+        version: &record.version,
+        file: m
+            .layout
+            .version_dir(name, &record.version)
+            .join(package.format.kept_file()),
+    })
 }
 
 /// The version asked for is the installed one: make sure it runs if it should.
@@ -151,6 +253,11 @@ async fn rollback(
     let tail = log_tail(m, name);
     let _ = m.supervisor.remove(name).await;
     let mut problems = Vec::new();
+    if let Some(previous) = previous(m, name, &old)
+        && let Err(e) = os_package::put_back(&previous).await
+    {
+        problems.push(e);
+    }
     if let Err(e) = m.layout.switch(name, &old.version) {
         problems.push(format!("switch back failed: {e}"));
     }

@@ -4,6 +4,8 @@
 //! the server stores them. Processes are run by `supervise`, the engine gearman's daemons use.
 //!
 //! Layout:
+//! - [`cli`] and [`mkpkg_cli`]: the command lines of `bootagent` and `mkpkg` (also rendered
+//!   as their man pages by `xtask`).
 //! - [`config`]: the TOML file; read by `main`.
 //! - [`daemon`]: the report / jobs / results loop; run by `main`.
 //! - [`client`]: the HTTP requests (status, results, enroll, renew), servers tried in list
@@ -14,14 +16,19 @@
 //! - [`install`]: install and upgrade with watch and rollback; used by `manager`.
 //! - [`programs`]: package + job → the supervisor's `ProgramSpec`, and its status back.
 //! - [`package`]: the `.tar.gz` + `manifest.toml` format, unpack and pack (`mkpkg`).
+//! - [`os_package`]: agents shipped as `.deb` (dpkg) or `.rpm` (rpm): their start command,
+//!   the kept package file for rollback, the package manager's failures undone; used by
+//!   `install` and `manager` (uninstall purges).
 //! - [`layout`]: version folders and the atomic `current` symlink.
 //! - [`state`] and [`spool`]: what survives a restart (state.json, results/).
-//! - [`signature`]: the release key and the check of a package's `.minisig` before unpacking;
+//! - [`signature`]: the release key and the check of a package's `.minisig` before unpacking
+//!   (the code is `agentkit::signature`, shared with gearman);
 //!   used by `install`. [`signing`]: key pairs and signatures for `mkpkg`.
 //!
 //! Downloads (http, https, ftp, with SHA-256 verification) and the tar/gzip unpacking are the
 //! `fetch` crate's, shared with gearman; `main` makes the [`fetch::Fetcher`] `install` uses.
 
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
@@ -29,6 +36,8 @@ pub mod identity;
 pub mod install;
 pub mod layout;
 pub mod manager;
+pub mod mkpkg_cli;
+pub mod os_package;
 pub mod package;
 pub mod programs;
 pub mod signature;

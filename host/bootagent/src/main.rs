@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentkit::{AgentArgs, AgentDefaults};
 use anyhow::Context as _;
+use bootagent::cli::Cli;
 use bootagent::client::Client;
-use bootagent::config::{self, Config};
+use bootagent::config::Config;
 use bootagent::daemon::Daemon;
 use bootagent::identity::Identity;
 use bootagent::layout::Layout;
@@ -18,30 +18,12 @@ use bootagent::state::StateFile;
 use clap::Parser;
 use fetch::Fetcher;
 
-/// The BootAgent's name, default configuration file and log.
-#[derive(Debug)]
-struct BootAgent;
-
-impl AgentDefaults for BootAgent {
-    const NAME: &'static str = "bootagent";
-    const DEFAULT_CONFIG: &'static str = config::DEFAULT_CONFIG;
-}
-
-/// bootagent: reports this host to Polaris and installs, upgrades and runs its agents.
-#[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    #[command(flatten)]
-    agent: AgentArgs<BootAgent>,
-    /// Enroll this host with the configured token (or renew its certificate when due), then
-    /// exit: the key and certificate land in `identity_dir` for the host's agents.
-    #[arg(long)]
-    enroll: bool,
-}
-
 fn main() -> ExitCode {
     agentkit::share_one_malloc_arena();
     let cli = Cli::parse();
+    if cli.test_config {
+        return test_config(&cli);
+    }
     let config = match Config::load(&cli.agent.config) {
         Ok(config) => config,
         Err(e) => {
@@ -61,6 +43,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `-t`: the configuration, its CA and its release key, as `start` reads them, without
+/// starting, enrolling or writing anything.
+fn test_config(cli: &Cli) -> ExitCode {
+    let checked = Config::load(&cli.agent.config).and_then(|config| {
+        bootagent::http_agent(&config, None)?;
+        config.release_key().map_err(anyhow::Error::msg)?;
+        Ok(())
+    });
+    agentkit::check_verdict("bootagent", checked)
 }
 
 fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
@@ -129,6 +122,7 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<()> {
         if enroll_only {
             return daemon.enroll_once().await;
         }
+        agentkit::systemd::notify_ready();
         daemon.run(shutdown_signal()).await;
         anyhow::Ok(())
     })

@@ -115,6 +115,19 @@ impl Manager {
                 .await
                 .map_err(|e| format!("stop {name}: {e}"))?;
         }
+        // An OS package is purged before the agent is forgotten: when that fails, the job
+        // says why and the record stays for another `uninstall`.
+        if let Some(os) = self
+            .state
+            .state
+            .agents
+            .get(name)
+            .and_then(|r| r.os_package.clone())
+        {
+            crate::os_package::purge(&os)
+                .await
+                .map_err(|e| format!("uninstall of {name} stopped it, but {e}"))?;
+        }
         let had = self.state.state.agents.remove(name).is_some();
         self.save()?;
         self.layout

@@ -72,11 +72,12 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
         .with_context(|| format!("write {}", path.display()))
 }
 
-/// Minisign's key id display (16 upper-case hex digits of the little-endian key number).
+/// Minisign's key id display: the little-endian key number in upper-case hex, without
+/// leading zeros (as `minisign` prints it: `%PRIX64`).
 fn id_of(keynum: &[u8]) -> String {
     let mut le = [0u8; 8];
     le.copy_from_slice(&keynum[..8]);
-    format!("{:016X}", u64::from_le_bytes(le))
+    format!("{:X}", u64::from_le_bytes(le))
 }
 
 /// Reads a minisign secret key file: an unencrypted one (`mkpkg keygen`, `minisign -G -W`),

@@ -3,6 +3,11 @@
 //! the server list and step from `config` jobs, the agents it installed (version, env, limits,
 //! whether they should run, pid and start time for adoption) and the ids of jobs whose results
 //! the server has taken.
+//!
+//! The file carries a `version` ([`STATE_VERSION`]). [`StateFile::open`] upgrades an older file
+//! step by step on its JSON ([`UPGRADES`]; release 0.1 wrote no version, which reads as 0),
+//! keeps the old file beside it as `state.json.v<old>` and writes the upgraded one; a file from
+//! a newer BootAgent is refused with a message saying so, never misread.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -33,11 +38,30 @@ pub struct AgentRecord {
     /// Its start time (clock ticks since boot, `/proc/<pid>/stat` field 22).
     #[serde(default)]
     pub start_time: Option<u64>,
+    /// The OS package (`.deb`, `.rpm`) it was installed from; `None`: a `.tar.gz`. Older
+    /// BootAgents never wrote it, so it needs no new state version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_package: Option<crate::os_package::OsPackage>,
 }
 
+/// The version of the state file this BootAgent writes.
+pub const STATE_VERSION: u32 = 1;
+
+/// One upgrade of the file's JSON: entry `i` takes version `i` to `i + 1`.
+type Upgrade = fn(&mut serde_json::Map<String, serde_json::Value>);
+
+/// Every upgrade, oldest first (`UPGRADES.len() == STATE_VERSION`).
+const UPGRADES: [Upgrade; STATE_VERSION as usize] = [
+    // 0 → 1: release 0.1's fields are kept as they are; only the version is new.
+    |_| {},
+];
+
 /// The whole persisted state.
-#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct State {
+    /// The file's format version ([`STATE_VERSION`] when written by this BootAgent).
+    #[serde(default)]
+    pub version: u32,
     /// Servers from the last `config` job (wins over the file).
     #[serde(default)]
     pub svrlist: Option<String>,
@@ -52,6 +76,50 @@ pub struct State {
     pub done: VecDeque<String>,
 }
 
+impl Default for State {
+    fn default() -> State {
+        State {
+            version: STATE_VERSION,
+            svrlist: None,
+            step: None,
+            agents: BTreeMap::new(),
+            done: VecDeque::new(),
+        }
+    }
+}
+
+/// Reads a state file's JSON, upgraded to [`STATE_VERSION`]; also returns the version found.
+fn parse(bytes: &[u8], path: &Path) -> anyhow::Result<(State, u32)> {
+    let not_state = || format!("{} is not a BootAgent state file", path.display());
+    let value: serde_json::Value = serde_json::from_slice(bytes).with_context(not_state)?;
+    let serde_json::Value::Object(mut fields) = value else {
+        anyhow::bail!("{}: not a JSON object", not_state());
+    };
+    let found = match fields.get("version") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .with_context(|| format!("{}: `version` is not a number", not_state()))?,
+    };
+    if found > STATE_VERSION {
+        anyhow::bail!(
+            "{} is state version {found}, newer than the {STATE_VERSION} this BootAgent {} \
+             knows: it was written by a newer BootAgent; refusing to read it rather than \
+             misread it (run the newer BootAgent)",
+            path.display(),
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    for upgrade in &UPGRADES[found as usize..] {
+        upgrade(&mut fields);
+    }
+    fields.insert("version".into(), STATE_VERSION.into());
+    let state =
+        serde_json::from_value(serde_json::Value::Object(fields)).with_context(not_state)?;
+    Ok((state, found))
+}
+
 /// The state and the file it lives in.
 pub struct StateFile {
     path: PathBuf,
@@ -60,14 +128,25 @@ pub struct StateFile {
 }
 
 impl StateFile {
-    /// Reads `<dir>/state.json`, or starts empty when there is none. The state folder is
-    /// made private first (see [`make_private`]).
+    /// Reads `<dir>/state.json` (upgraded to [`STATE_VERSION`] and rewritten when older;
+    /// refused when newer), or starts empty when there is none. The state folder is made
+    /// private first (see [`make_private`]).
     pub fn open(dir: &Path) -> anyhow::Result<StateFile> {
         make_private(dir)?;
         let path = dir.join("state.json");
         let state = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not a BootAgent state file", path.display()))?,
+            Ok(bytes) => {
+                let (state, found) = parse(&bytes, &path)?;
+                if found < STATE_VERSION {
+                    // The old file stays beside the new one, for a downgrade or a look.
+                    let kept = dir.join(format!("state.json.v{found}"));
+                    write_atomic(&kept, &bytes)?;
+                    write_atomic(&path, &serde_json::to_vec_pretty(&state)?)?;
+                    tracing::info!(from = found, to = STATE_VERSION, kept = %kept.display(),
+                        "BootAgent state file upgraded.");
+                }
+                state
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
         };
@@ -157,6 +236,66 @@ mod tests {
         assert_eq!(again.state.agents["nodus"].pid, Some(42));
         assert!(again.is_done("job-1"));
         assert!(!again.is_done("job-2"));
+    }
+
+    fn release_fixture(release: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/release-{release}/state.json"));
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn the_release_0_1_state_file_upgrades_with_everything_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = release_fixture("0.1");
+        std::fs::write(dir.path().join("state.json"), &old).unwrap();
+        let file = StateFile::open(dir.path()).unwrap();
+        let state = &file.state;
+        assert_eq!(state.version, STATE_VERSION);
+        assert_eq!(
+            state.svrlist.as_deref(),
+            Some("polaris-a.example:443,polaris-b.example:443")
+        );
+        assert_eq!(state.step, Some(30));
+        let gearman = &state.agents["gearman"];
+        assert_eq!(gearman.version, "0.1.0");
+        assert!(gearman.wanted);
+        assert_eq!(
+            (gearman.pid, gearman.start_time),
+            (Some(4242), Some(123456))
+        );
+        assert_eq!(gearman.env["RUST_LOG"], "info");
+        assert_eq!(gearman.limits["memory"], "200M");
+        assert!(!state.agents["nodus"].wanted);
+        assert!(file.is_done("job-0001") && file.is_done("job-0002"));
+        // Written back upgraded, the old file kept beside it byte for byte.
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
+        assert_eq!(written["version"], STATE_VERSION);
+        assert_eq!(
+            std::fs::read(dir.path().join("state.json.v0")).unwrap(),
+            old
+        );
+        let again = StateFile::open(dir.path()).unwrap();
+        assert_eq!(again.state.agents, file.state.agents);
+    }
+
+    #[test]
+    fn a_state_file_from_a_newer_bootagent_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = format!(r#"{{"version": {}, "agents": {{}}}}"#, STATE_VERSION + 1);
+        std::fs::write(dir.path().join("state.json"), &newer).unwrap();
+        let error = match StateFile::open(dir.path()) {
+            Ok(_) => panic!("a newer state file was read"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(
+            error.contains(&format!("state version {}", STATE_VERSION + 1))
+                && error.contains("newer BootAgent"),
+            "{error}"
+        );
+        let left = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
+        assert_eq!(left, newer, "not touched");
     }
 
     #[test]

@@ -140,6 +140,19 @@ impl Fetcher {
     /// Downloads `url` into a new file in `dir` (at most [`MAX_BYTES`]) and, with a
     /// `checksum` (`SHA256:<hex>`), checks it. On any failure nothing is left in `dir`.
     pub fn fetch(&self, url: &str, checksum: Option<&str>, dir: &Path) -> Result<Download, Error> {
+        self.fetch_at_most(url, checksum, dir, MAX_BYTES)
+    }
+
+    /// [`Fetcher::fetch`] with a smaller limit: a download past `max_bytes` is stopped there
+    /// and deleted (a plugin file has no business being gigabytes).
+    pub fn fetch_at_most(
+        &self,
+        url: &str,
+        checksum: Option<&str>,
+        dir: &Path,
+        max_bytes: u64,
+    ) -> Result<Download, Error> {
+        let max_bytes = max_bytes.min(MAX_BYTES);
         let want = checksum.map(parse_checksum).transpose()?;
         let local = |action, path: &Path| {
             let path = path.to_path_buf();
@@ -181,8 +194,11 @@ impl Fetcher {
                 break;
             }
             size += n as u64;
-            if size > MAX_BYTES {
-                return Err(Error::TooLarge { url: shown });
+            if size > max_bytes {
+                return Err(Error::TooLarge {
+                    url: shown,
+                    limit: max_bytes,
+                });
             }
             if want.is_some() {
                 hasher.update(&buf[..n]);
@@ -322,6 +338,25 @@ mod tests {
             .to_string();
         assert!(err.contains("checksum mismatch"), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_download_past_its_limit_is_stopped_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, _server) = serve_once(vec![7u8; 3000]);
+        let url = format!("http://127.0.0.1:{port}/big.so");
+        let err = fetcher()
+            .fetch_at_most(&url, None, dir.path(), 2048)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            format!("{url} is larger than 2 KiB (the limit of this download)")
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(crate::size_text(64 << 20), "64 MiB");
+        assert_eq!(crate::size_text(1000), "1000 bytes");
     }
 
     /// gearman's use: a daemon package over http, no checksum, unpacked into its folder.

@@ -21,6 +21,16 @@ pub mod url;
 use std::path::PathBuf;
 
 pub use fetcher::{Body, Download, Fetcher, MAX_BYTES, parse_checksum, sha256_file};
+
+/// A byte count as people read it: `4 GiB`, `64 MiB`, `1000 bytes`.
+pub fn size_text(bytes: u64) -> String {
+    for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}
 pub use http::{http_agent, http_agent_with_identity};
 pub use tarball::Tarball;
 pub use url::file_name;
@@ -47,11 +57,13 @@ pub enum Error {
         /// The HTTP status (shown with its reason, `404 Not Found`).
         status: ureq::http::StatusCode,
     },
-    /// The download is larger than [`MAX_BYTES`].
-    #[error("{url} is larger than 4 GiB")]
+    /// The download is larger than the limit ([`MAX_BYTES`], or the caller's).
+    #[error("{url} is larger than {} (the limit of this download)", size_text(*.limit))]
     TooLarge {
         /// The URL.
         url: String,
+        /// The limit, in bytes.
+        limit: u64,
     },
     /// The download does not have the expected SHA-256; it has been deleted.
     #[error(

@@ -50,12 +50,14 @@ fn call(dir: &Path, command: &str, args: &str) -> CommandResult {
             );
         }
     };
-    let answer = plugin.init(&context::init_context([])).and_then(|()| {
-        let answer = call_info_json(&plugin, args);
-        // A failing shutdown does not change the answer already given.
-        let _ = plugin.shutdown();
-        answer
-    });
+    let answer = plugin
+        .instantiate(name, &context::init_context([]))
+        .and_then(|instance| {
+            let answer = call_info_json(&instance, args);
+            // A failing shutdown does not change the answer already given.
+            let _ = instance.shutdown();
+            answer
+        });
     match answer {
         Ok(doc) => CommandResult::success(doc),
         Err(err) => plugin_failure(err),

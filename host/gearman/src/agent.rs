@@ -1,31 +1,37 @@
-//! The agent's method table: one [`Request`] in, its [`CommandResult`] out, whoever asked
-//! (Polaris over the link, `gearctl` over the local socket).
+//! The agent's method table: one typed [`Request`] in, its [`CommandResult`] out, whoever
+//! asked (Polaris over the link, `gearctl` over the local socket).
 //!
-//! `sync.bash` runs through [`crate::exec`], `async.bash` and `task.*` through
-//! [`crate::tasks`], `cron.*` through [`crate::cron`], `daemon.*` through [`crate::daemon`],
-//! and `getinfo.<name>` through the info plugins of the plugin directory, loaded and
-//! initialised once at [`Agent::open`] and called on blocking threads. Anything else is 3022 "No such method".
+//! Each method family has its handler behind one trait ([`handlers::Handler`]): `sync.bash`
+//! runs through [`crate::exec`], `async.bash` and `task.*` through [`crate::tasks`], `cron.*`
+//! through [`crate::cron`], `daemon.*` through [`crate::daemon`], `getinfo.<name>` through
+//! the info plugins of the plugin directory, loaded and initialised at [`Agent::open`] and
+//! called on blocking threads, and `plugin.*` through [`crate::plugins`] (which changes those
+//! info plugins, and nodus's, while the agent runs). Handlers answer with typed errors ([`CommandError`]);
+//! [`Agent::handle`] is the one place they become the seed's failure objects. A command that
+//! cannot be parsed (unknown method: 3022, bad parameters: 3021) is answered by
+//! [`Agent::refuse`].
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+pub mod handlers;
+
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use plugin_api::Roles;
-use plugin_host::info::{call_info_json, plugin_name};
-use plugin_host::{FileReport, LoadedPlugin, Registry, context};
-use serde_json::json;
-use wire::agent::Request;
-use wire::{CommandResult, retcode};
+use serde_json::Value;
+use wire::agent::{Refused, Request};
+use wire::{Command, CommandError, CommandResult};
 
 use crate::cron::Cron;
 use crate::daemon::Daemons;
-use crate::exec::{self, RunSpec};
+use crate::info::InfoPlugins;
+use crate::plugins::inventory::Latest;
+use crate::plugins::{PluginCommand, PluginHandler, PluginOptions};
 use crate::store::Store;
-use crate::tasks::{Origin, Tasks, view_is_finished};
-
-/// How long `task.kill` waits, beyond the kill grace, for the task to end before answering.
-const KILL_WAIT_EXTRA: Duration = Duration::from_secs(3);
+use crate::tasks::Tasks;
+use handlers::{
+    Answer, CronCommand, CronHandler, DaemonCommand, DaemonHandler, ExecHandler, Handler,
+    InfoHandler, TaskCommand, TaskHandler,
+};
 
 /// Where the agent keeps its state and finds its plugins.
 #[derive(Clone, Debug)]
@@ -38,18 +44,21 @@ pub struct AgentOptions {
     pub exe: PathBuf,
     /// Time between TERM and KILL when a command is stopped.
     pub kill_grace: Duration,
+    /// nodus's socket and plugin folder, and the key plugin releases must be signed with.
+    pub plugins: PluginOptions,
 }
 
-/// One agent: its database, tasks, cron entries and info plugins.
+/// One agent: its database and one handler per method family.
 pub struct Agent {
     store: Arc<Store>,
-    tasks: Arc<Tasks>,
-    cron: Arc<Cron>,
+    exec: ExecHandler,
+    tasks: TaskHandler,
+    cron: CronHandler,
     /// Supervised daemons (`daemon.*`).
-    daemons: Daemons,
-    /// Initialised info plugins by name; kept for the agent's life.
-    plugins: BTreeMap<String, LoadedPlugin>,
-    kill_grace: Duration,
+    daemons: DaemonHandler,
+    info: InfoHandler,
+    /// `plugin.*` and the plugin inventory.
+    plugins: PluginHandler,
 }
 
 impl Agent {
@@ -62,7 +71,12 @@ impl Agent {
         agentkit::private::private_dir(&opts.state_dir)
             .map_err(|e| anyhow::anyhow!("create {} (mode 0700): {e}", opts.state_dir.display()))?;
         let store = Store::open(&opts.state_dir.join("gearman.db"))?;
-        let plugins = load_info_plugins(&opts.plugin_dir);
+        let plugins = Arc::new(InfoPlugins::load(&opts.plugin_dir));
+        let plugin_handler = PluginHandler::new(
+            plugins.clone(),
+            opts.plugin_dir.clone(),
+            opts.plugins.clone(),
+        )?;
         let tasks = Tasks::open(
             store.clone(),
             &opts.state_dir,
@@ -73,23 +87,46 @@ impl Agent {
         let daemons = Daemons::open(store.clone(), &opts.state_dir);
         Ok(Arc::new(Agent {
             store,
-            tasks,
-            cron,
-            daemons,
-            plugins,
-            kill_grace: opts.kill_grace,
+            exec: ExecHandler {
+                kill_grace: opts.kill_grace,
+            },
+            tasks: TaskHandler {
+                tasks,
+                kill_grace: opts.kill_grace,
+            },
+            cron: CronHandler(cron),
+            daemons: DaemonHandler(daemons),
+            info: InfoHandler { plugins },
+            plugins: plugin_handler,
         }))
     }
 
-    /// Answers `req`; the result carries the request's id (when it has one).
+    /// Answers `req`; the result carries the request's id (when it has one). The one edge
+    /// where answers and typed errors become the seed's result objects.
     pub async fn handle(&self, req: Request) -> CommandResult {
-        let id = req.id.clone();
-        let result = self.dispatch(req).await;
-        if id.is_empty() {
-            result
-        } else {
-            result.with_id(id)
+        let result = match self.dispatch(req.command).await {
+            Ok(Answer::Data(data)) => CommandResult::success(data),
+            Ok(Answer::Run(result)) => result,
+            Err(error) => error.into_result(),
+        };
+        with_id(result, req.id)
+    }
+
+    /// Answers one frame as received (a JSON object `{"id":...,"method":...,...}`, what the
+    /// local socket reads): parsed, then handled or refused.
+    pub async fn handle_frame(&self, frame: Value) -> CommandResult {
+        let Value::Object(frame) = frame else {
+            return CommandError::InvalidParams("a request is a JSON object".into()).into_result();
+        };
+        match Request::from_map(frame) {
+            Ok(request) => self.handle(request).await,
+            Err(refused) => self.refuse(*refused),
         }
+    }
+
+    /// Answers a command frame that could not be parsed: 3022 or 3021, with its id.
+    pub fn refuse(&self, refused: Refused) -> CommandResult {
+        with_id(refused.error.into_result(), refused.id)
     }
 
     /// The agent's database (the link reads the outbox from it).
@@ -97,132 +134,52 @@ impl Agent {
         &self.store
     }
 
-    async fn dispatch(&self, req: Request) -> CommandResult {
-        match req.method.as_str() {
-            "sync.bash" => match RunSpec::from_request(&req) {
-                Ok(spec) => exec::run(&spec, self.kill_grace).await,
-                Err(failure) => failure,
-            },
-            "async.bash" => match RunSpec::from_request(&req) {
-                Ok(spec) => match self.tasks.start(spec, Origin::Async) {
-                    Ok(task_id) => CommandResult::success(json!({ "task_id": task_id })),
-                    Err(failure) => failure,
-                },
-                Err(failure) => failure,
-            },
-            "task.query" => match task_id(&req) {
-                Ok(id) => match self.tasks.query(id) {
-                    Some(view) => CommandResult::success(view),
-                    None => no_task(id),
-                },
-                Err(failure) => failure,
-            },
-            "task.list" => CommandResult::success(self.tasks.list()),
-            "task.kill" => match task_id(&req) {
-                Ok(id) => self.kill_task(id).await,
-                Err(failure) => failure,
-            },
-            "cron.add" => self.cron.add(&req),
-            "cron.list" => self.cron.list(),
-            "cron.remove" => self.cron.remove(&req),
-            method if method.starts_with("daemon.") => self.daemons.handle(&req).await,
-            method => match plugin_name(method) {
-                Some(name) => self.getinfo(name, req.args.unwrap_or_default()).await,
-                None => no_method(method),
-            },
-        }
+    /// Every plugin inventory built from now on (the link sends each to Polaris).
+    pub fn plugin_inventory(&self) -> Latest {
+        self.plugins.inventory().subscribe()
     }
 
-    /// Stops the task and answers its view once it has ended (or, if it takes longer than
-    /// the kill grace plus 3 s, its view as it is then).
-    async fn kill_task(&self, id: &str) -> CommandResult {
-        if let Err(failure) = self.tasks.kill(id) {
-            return failure;
-        }
-        let deadline = Instant::now() + self.kill_grace + KILL_WAIT_EXTRA;
-        loop {
-            let Some(view) = self.tasks.query(id) else {
-                return no_task(id);
-            };
-            if view_is_finished(&view) || Instant::now() >= deadline {
-                return CommandResult::success(view);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// Asks for a fresh plugin inventory (nodus is asked again); returns at once.
+    pub fn refresh_plugin_inventory(&self) {
+        self.plugins.inventory().refresh();
     }
 
-    async fn getinfo(&self, name: &str, args: String) -> CommandResult {
-        let Some(plugin) = self.plugins.get(name).cloned() else {
-            return no_method(&format!("getinfo.{name}"));
-        };
-        match tokio::task::spawn_blocking(move || call_info_json(&plugin, &args)).await {
-            Ok(Ok(doc)) => CommandResult::success(doc),
-            Ok(Err(err)) => CommandResult::failed(err.code, err.message),
-            Err(e) => CommandResult::failed(
-                retcode::PLUGIN_PANICKED,
-                format!("Plugin panicked: plugin `{name}`: {e}"),
-            ),
+    /// Routes a command to its family's handler.
+    async fn dispatch(&self, command: Command) -> Result<Answer, CommandError> {
+        match command {
+            Command::SyncBash(exec) => self.exec.handle(exec).await,
+            Command::AsyncBash(exec) => self.tasks.handle(TaskCommand::Start(exec)).await,
+            Command::TaskQuery(task) => self.tasks.handle(TaskCommand::Query(task)).await,
+            Command::TaskList => self.tasks.handle(TaskCommand::List).await,
+            Command::TaskKill(task) => self.tasks.handle(TaskCommand::Kill(task)).await,
+            Command::CronAdd(add) => self.cron.handle(CronCommand::Add(add)).await,
+            Command::CronList => self.cron.handle(CronCommand::List).await,
+            Command::CronRemove(entry) => self.cron.handle(CronCommand::Remove(entry)).await,
+            Command::DaemonInit(init) => self.daemons.handle(DaemonCommand::Init(init)).await,
+            Command::DaemonList => self.daemons.handle(DaemonCommand::List).await,
+            Command::DaemonStart(d) => self.daemons.handle(DaemonCommand::Start(d)).await,
+            Command::DaemonStop(d) => self.daemons.handle(DaemonCommand::Stop(d)).await,
+            Command::DaemonRestart(d) => self.daemons.handle(DaemonCommand::Restart(d)).await,
+            Command::DaemonStatus(d) => self.daemons.handle(DaemonCommand::Status(d)).await,
+            Command::DaemonRemove(d) => self.daemons.handle(DaemonCommand::Remove(d)).await,
+            Command::GetInfo(info) => self.info.handle(info).await,
+            Command::PluginList => self.plugins.handle(PluginCommand::List).await,
+            Command::PluginInstall(r) => self.plugins.handle(PluginCommand::Install(r)).await,
+            Command::PluginUpgrade(r) => self.plugins.handle(PluginCommand::Upgrade(r)).await,
+            Command::PluginRemove(t) => self.plugins.handle(PluginCommand::Remove(t)).await,
+            Command::PluginStart(t) => self.plugins.handle(PluginCommand::Start(t)).await,
+            Command::PluginStop(t) => self.plugins.handle(PluginCommand::Stop(t)).await,
+            Command::PluginConfigure(c) => self.plugins.handle(PluginCommand::Configure(c)).await,
         }
     }
 }
 
-/// The task id of `task.query` / `task.kill`, from `args`.
-#[allow(
-    clippy::result_large_err,
-    reason = "the failure is the result object the caller answers with"
-)]
-fn task_id(req: &Request) -> Result<&str, CommandResult> {
-    match req.args.as_deref().map(str::trim) {
-        Some(id) if !id.is_empty() => Ok(id),
-        _ => Err(CommandResult::failed(
-            retcode::INVALID_PARAMS,
-            format!(
-                "Invalid params: `{}` needs the task id in `args`",
-                req.method
-            ),
-        )),
+fn with_id(result: CommandResult, id: String) -> CommandResult {
+    if id.is_empty() {
+        result
+    } else {
+        result.with_id(id)
     }
-}
-
-fn no_task(id: &str) -> CommandResult {
-    CommandResult::failed(retcode::NOT_FOUND, format!("Not found: no task `{id}`"))
-}
-
-fn no_method(method: &str) -> CommandResult {
-    CommandResult::failed(
-        retcode::NO_SUCH_METHOD,
-        format!("No such method: `{method}`"),
-    )
-}
-
-/// Loads the info plugins of `dir` and initialises them; every file skipped is logged.
-fn load_info_plugins(dir: &Path) -> BTreeMap<String, LoadedPlugin> {
-    let scanned = match Registry::scan(dir) {
-        Ok(registry) => registry,
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e,
-                "Cannot read the plugin directory; getinfo.* will answer 3022.");
-            return BTreeMap::new();
-        }
-    };
-    let mut info = Registry::default();
-    for plugin in scanned.with_role(Roles::INFO) {
-        // Names are unique within one scan.
-        let _ = info.add(plugin.clone());
-    }
-    info.init_all(|_| context::init_context([]));
-    for report in scanned.reports().iter().chain(info.reports()) {
-        if let FileReport::Skipped { path, reason } = report {
-            tracing::warn!(file = %path.display(), reason = %reason, "Plugin not loaded.");
-        }
-    }
-    let plugins: BTreeMap<String, LoadedPlugin> = info
-        .plugins()
-        .map(|(plugin, _)| (plugin.name().to_string(), plugin.clone()))
-        .collect();
-    tracing::info!(dir = %dir.display(), plugins = ?plugins.keys().collect::<Vec<_>>(),
-        "Info plugins loaded.");
-    plugins
 }
 
 #[cfg(test)]

@@ -16,10 +16,17 @@
 //! kill_grace = 3                     # seconds between SIGTERM and SIGKILL of a stopped command
 //! connect_timeout = 5                # seconds per address (TCP + TLS + init answer)
 //! backoff_max = 60                   # longest wait between reconnect rounds
+//! # release_key = "RWQ..."           # plugins from Polaris must be signed (<url>.minisig)
+//! # release_key_file = "/etc/cargo/minisign.pub"   # or the key in a file
+//! nodus_socket = "/var/run/cargo/nodus.sock"  # nodus's control socket (its plugins)
+//! nodus_plugin_dir = "/usr/lib/cargo/nodus"   # where nodus's plugins are installed
+//! # package_user = "gearman"        # basic auth for Polaris's package server (plugin releases)
+//! # package_password = "secret"
 //! ```
 
 use std::path::{Path, PathBuf};
 
+use agentkit::signature::ReleaseKey;
 use serde::Deserialize;
 
 /// Where the configuration is read from when `-C` is not given.
@@ -75,6 +82,25 @@ pub struct Config {
     /// Longest wait between reconnect rounds, seconds.
     #[serde(default = "default_backoff_max")]
     pub backoff_max: u64,
+    /// The minisign public key (`RWQ...`) plugin releases must be signed with: with it,
+    /// `plugin.install` and `plugin.upgrade` refuse a release without a valid `<url>.minisig`,
+    /// so no one secret (a stolen admin token) may run code on the hosts.
+    pub release_key: Option<String>,
+    /// The release key in a file (`minisign.pub`); instead of `release_key`.
+    pub release_key_file: Option<PathBuf>,
+    /// nodus's control socket, through which gearman manages and reports nodus's plugins
+    /// (nodus's own default).
+    #[serde(default = "default_nodus_socket")]
+    pub nodus_socket: PathBuf,
+    /// The folder nodus loads its plugins from: `plugin.install` for `agent: nodus` puts
+    /// files there (it must be nodus's `plugin_dir`).
+    #[serde(default = "default_nodus_plugin_dir")]
+    pub nodus_plugin_dir: PathBuf,
+    /// User name for plugin downloads from Polaris's package server (HTTP basic auth, as the
+    /// BootAgent's); a URL's own `user:password@` wins. Downloads over https trust `ca` only.
+    pub package_user: Option<String>,
+    /// Password for plugin downloads.
+    pub package_password: Option<String>,
 }
 
 fn default_cert() -> PathBuf {
@@ -107,6 +133,12 @@ fn default_connect_timeout() -> u64 {
 fn default_backoff_max() -> u64 {
     60
 }
+fn default_nodus_socket() -> PathBuf {
+    "/var/run/cargo/nodus.sock".into()
+}
+fn default_nodus_plugin_dir() -> PathBuf {
+    plugin_host::dirs::install_dir("nodus")
+}
 
 impl Config {
     /// Reads and checks the file.
@@ -136,7 +168,27 @@ impl Config {
             );
         }
         crate::link::parse_list(&self.server, self.port)?;
+        if self.release_key.is_some() && self.release_key_file.is_some() {
+            return Err("set release_key or release_key_file, not both".into());
+        }
+        if let Some(text) = &self.release_key {
+            ReleaseKey::parse(text).map_err(|e| format!("release_key: {e}"))?;
+        }
         Ok(())
+    }
+
+    /// The key plugin releases must be signed with, if one is configured (read from
+    /// `release_key_file` when that is the one set).
+    pub fn release_key(&self) -> Result<Option<ReleaseKey>, String> {
+        match (&self.release_key, &self.release_key_file) {
+            (Some(text), _) => ReleaseKey::parse(text)
+                .map(Some)
+                .map_err(|e| format!("release_key: {e}")),
+            (None, Some(path)) => ReleaseKey::from_file(path)
+                .map(Some)
+                .map_err(|e| format!("release_key_file: {e}")),
+            (None, None) => Ok(None),
+        }
     }
 
     /// The hostname sent in `init`.
@@ -177,5 +229,25 @@ mod tests {
         assert_eq!(plain.key, PathBuf::from("/var/lib/cargo/identity/host.key"));
         let bad: Config = toml::from_str("ca = \"/ca.pem\"\nserver = \"a:b\"").unwrap();
         assert!(bad.check().is_err());
+    }
+
+    #[test]
+    fn plugins_default_to_nodus_own_socket_and_folder_and_a_key_is_checked() {
+        let plain: Config = toml::from_str("ca = \"/ca.pem\"").unwrap();
+        assert_eq!(
+            plain.nodus_socket,
+            PathBuf::from("/var/run/cargo/nodus.sock")
+        );
+        assert_eq!(
+            plain.nodus_plugin_dir,
+            PathBuf::from("/usr/lib/cargo/nodus")
+        );
+        assert!(plain.release_key().unwrap().is_none());
+        let bad: Config = toml::from_str("ca = \"/ca.pem\"\nrelease_key = \"RWQbogus\"").unwrap();
+        assert!(bad.check().unwrap_err().starts_with("release_key:"));
+        let both: Config =
+            toml::from_str("ca = \"/ca.pem\"\nrelease_key = \"x\"\nrelease_key_file = \"/k\"")
+                .unwrap();
+        assert!(both.check().is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! The local unix socket `gearctl` uses to reach the running agent: one JSON
-//! [`wire::agent::Request`] per line in, one [`wire::CommandResult`] per line out, answered by
+//! [`wire::agent::Request`] per line in (parsed by [`Agent::handle_frame`], so an unknown
+//! method is 3022 and bad parameters 3021, with the request's id), one [`wire::CommandResult`] per line out, answered by
 //! the same method table as Polaris's requests (`task.list`, `cron.add`, `sync.bash`, ...).
 //!
 //! Whoever can use the socket runs commands as any user, so it is bound under a restrictive
@@ -16,7 +17,6 @@ use agentkit::socket::SocketAccess;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use wire::CommandResult;
-use wire::agent::Request;
 
 use crate::agent::Agent;
 
@@ -93,8 +93,8 @@ async fn serve_one(stream: UnixStream, agent: Arc<Agent>) -> std::io::Result<()>
                 "Invalid params: line too long",
             )
         } else {
-            match serde_json::from_str::<Request>(&line) {
-                Ok(request) => agent.handle(request).await,
+            match serde_json::from_str::<serde_json::Value>(&line) {
+                Ok(frame) => agent.handle_frame(frame).await,
                 Err(e) => CommandResult::failed(
                     wire::retcode::INVALID_PARAMS,
                     format!("Invalid params: {e}"),

@@ -8,32 +8,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentkit::{AgentArgs, AgentDefaults};
+use agentkit::signature::ReleaseKey;
 use anyhow::Context as _;
 use clap::Parser;
 use gearman::agent::{Agent, AgentOptions};
 use gearman::bridge::AgentLink;
-use gearman::config::{self, Config};
+use gearman::cli::Cli;
+use gearman::config::Config;
 use gearman::link::{self, LinkConfig};
+use gearman::plugins::PluginOptions;
 
 /// The environment variable that overrides the plugin directory.
 const PLUGIN_DIR_ENV: &str = "GEARMAN_PLUGIN_DIR";
-/// gearman's name, default configuration file and log.
-#[derive(Debug)]
-struct Gearman;
-
-impl AgentDefaults for Gearman {
-    const NAME: &'static str = "gearman";
-    const DEFAULT_CONFIG: &'static str = config::DEFAULT_CONFIG;
-}
-
-/// gearman: runs commands, tasks and cron entries sent by Polaris.
-#[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    #[command(flatten)]
-    agent: AgentArgs<Gearman>,
-}
 
 fn main() -> ExitCode {
     agentkit::share_one_malloc_arena();
@@ -42,6 +28,9 @@ fn main() -> ExitCode {
         return gearman::tasks::shim_main(&args[2..]);
     }
     let cli = Cli::parse();
+    if cli.test_config {
+        return test_config(&cli);
+    }
     let config = match Config::load(&cli.agent.config) {
         Ok(config) => config,
         Err(e) => {
@@ -63,9 +52,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// `-t`: everything `start` checks before it daemonises, without starting anything.
+fn test_config(cli: &Cli) -> ExitCode {
+    let checked = Config::load(&cli.agent.config).and_then(|config| {
+        link::parse_list(&config.server, config.port).map_err(anyhow::Error::msg)?;
+        link::client_config(&config.ca, &config.cert, &config.key)?;
+        config.release_key().map_err(anyhow::Error::msg)?;
+        Ok(())
+    });
+    agentkit::check_verdict("gearman", checked)
+}
+
 fn start(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
-    // Checked before daemonising, so a wrong CA or key is reported on the terminal.
+    // Checked before daemonising, so a wrong CA, key or release key is reported on the terminal.
     let tls = link::client_config(&config.ca, &config.cert, &config.key)?;
+    let release_key = config.release_key().map_err(anyhow::Error::msg)?;
     let _pid = cli.agent.detach()?;
     // One thread runs the agent: its work is waiting (sockets, children, timers); blocking work
     // (plugin calls, downloads, the task sweep) goes to tokio's blocking pool, whose threads
@@ -76,10 +77,14 @@ fn start(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    runtime.block_on(run(config, tls))
+    runtime.block_on(run(config, tls, release_key))
 }
 
-async fn run(config: Config, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<ExitCode> {
+async fn run(
+    config: Config,
+    tls: Arc<rustls::ClientConfig>,
+    release_key: Option<ReleaseKey>,
+) -> anyhow::Result<ExitCode> {
     let servers = link::parse_list(&config.server, config.port).map_err(anyhow::Error::msg)?;
     let tls_name = config
         .tls_name
@@ -96,6 +101,18 @@ async fn run(config: Config, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<E
         // The running image, even after an upgrade replaced the file on disk.
         exe: PathBuf::from("/proc/self/exe"),
         kill_grace: Duration::from_secs(config.kill_grace),
+        plugins: PluginOptions {
+            nodus_socket: config.nodus_socket.clone(),
+            nodus_plugin_dir: config.nodus_plugin_dir.clone(),
+            release_key,
+            downloads: gearman::plugins::Downloads {
+                ca: Some(config.ca.clone()),
+                credentials: config
+                    .package_user
+                    .clone()
+                    .map(|user| (user, config.package_password.clone().unwrap_or_default())),
+            },
+        },
     })?;
     let hostname = config.hostname();
     tracing::info!(%hostname, "gearman {} starting.", env!("CARGO_PKG_VERSION"));
@@ -106,6 +123,7 @@ async fn run(config: Config, tls: Arc<rustls::ClientConfig>) -> anyhow::Result<E
             tracing::error!("local socket {}: {e:#}", socket.display());
         }
     });
+    agentkit::systemd::notify_ready();
     let link_config = LinkConfig {
         hostname,
         version: format!("gearman-{}", env!("CARGO_PKG_VERSION")),

@@ -1,6 +1,10 @@
 //! `gearman.db`: one SQLite file (WAL, `synchronous=FULL`) behind one mutex, holding the
-//! detached tasks, the cron entries (schema owned by `cron`), the daemons (schema owned by `daemon`) and the outbox of results not yet
-//! acknowledged by Polaris.
+//! detached tasks, the cron entries (read and written by `cron`), the daemons (by `daemon`)
+//! and the outbox of results not yet acknowledged by Polaris. Its schema is versioned:
+//! `migrations` brings any older database to the current version when it is opened and
+//! refuses one from a newer gearman.
+//!
+//! `tasks.state` is `running`, `done`, `killed` or `lost`.
 //!
 //! The outbox is at-least-once: an item gets an increasing `seq` (never reused, even after
 //! deletes), is on disk before [`Store::outbox_push`] returns, and is deleted only by
@@ -15,32 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-/// Tables of this module. `tasks.state` is `running`, `done`, `killed` or `lost`; `pid` and
-/// `pid_start` name the task's runner process (start time from /proc, so a reused pid is never
-/// taken for it).
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS tasks (
-    id        TEXT PRIMARY KEY NOT NULL,
-    origin    TEXT NOT NULL,
-    cron_id   TEXT,
-    scheduled INTEGER,
-    cmd       TEXT NOT NULL,
-    user      TEXT NOT NULL,
-    \"group\" TEXT,
-    state     TEXT NOT NULL,
-    started   REAL NOT NULL,
-    finished  REAL,
-    pid       INTEGER,
-    pid_start INTEGER,
-    result    TEXT
-);
-CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
-    item    TEXT NOT NULL,
-    created REAL NOT NULL
-);
-";
+pub mod migrations;
 
 /// Something the agent sends to Polaris, kept in the outbox until acknowledged.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -127,26 +106,22 @@ fn make_private(path: &Path) -> anyhow::Result<()> {
 }
 
 impl Store {
-    /// Opens (creating if needed, mode 0600) the database at `path` with the tables of this module and
-    /// of `cron`.
+    /// Opens (creating if needed, mode 0600) the database at `path`, migrated to
+    /// [`migrations::LATEST`]; a database from a newer gearman is refused
+    /// ([`migrations::NewerSchema`]).
     pub fn open(path: &Path) -> anyhow::Result<Arc<Store>> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         }
         make_private(path)?;
-        let conn = Connection::open(path).with_context(|| format!("open {}", path.display()))?;
+        let mut conn =
+            Connection::open(path).with_context(|| format!("open {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .context("switch gearman.db to WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)
-            .with_context(|| format!("create the tables of {}", path.display()))?;
-        conn.execute_batch(crate::cron::SCHEMA)
-            .with_context(|| format!("create the cron tables of {}", path.display()))?;
-        conn.execute_batch(crate::daemon::SCHEMA)
-            .with_context(|| format!("create the daemon tables of {}", path.display()))?;
-        crate::daemon::db::migrate(&conn)
-            .with_context(|| format!("add the checksum column to {}", path.display()))?;
+        migrations::migrate(&mut conn)
+            .with_context(|| format!("upgrade the schema of {}", path.display()))?;
         Ok(Arc::new(Store {
             conn: Mutex::new(conn),
             changed: Notify::new(),

@@ -1,8 +1,11 @@
 //! nodus's configuration file (TOML; default `/etc/cargo/nodus.conf`).
 //!
 //! Global settings mirror collectd's (`Interval`, `MaxReadInterval`, `TypesDB`, `PluginDir`,
-//! `WriteQueueLimitHigh/Low`); each `[plugin.<name>]` table loads one plugin, like `LoadPlugin`
-//! plus its `<Plugin>` block. Unknown keys are errors, so a typo fails `nodus -t`.
+//! `WriteQueueLimitHigh/Low`); each `[plugin.<name>]` table runs one instance of a plugin, like
+//! `LoadPlugin` plus its `<Plugin>` block, and `[[plugin.<name>]]` tables with an `instance`
+//! name run several (`http/primary`, `http/backup`). Unknown keys are errors, so a typo fails
+//! `nodus -t`; the plugin's own options are checked against its schema by `plugins`. What was
+//! changed through the control socket (`managed`) is applied on top with [`Config::apply`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/cargo/nodus.conf";
 pub const DEFAULT_SOCKET: &str = "/var/run/cargo/nodus.sock";
 /// The installed types.db.
 pub const INSTALLED_TYPES_DB: &str = "/usr/share/cargo/nodus/types.db";
+/// The default folder of nodus's own state (`managed.json`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/cargo/nodus/state";
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +49,10 @@ pub struct Config {
     /// A group (name or gid) whose members may use the control socket besides root and
     /// nodus's own user; the socket is then mode 0660 and of that group (else 0600).
     pub socket_group: Option<String>,
+    /// Where nodus keeps what was changed through the control socket (`managed.json`: plugins
+    /// installed and instance options set, secrets included), folder 0700, file 0600.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
     /// Log level: error, warn, info, debug (debug shows every read-function call).
     #[serde(default = "default_log_level")]
     pub log_level: String,
@@ -59,15 +68,63 @@ pub struct Config {
     /// Longest wait, in seconds, between retries of a failing write (back-off doubles up to it).
     #[serde(default = "default_write_retry_max")]
     pub write_retry_max: f64,
-    /// The plugins to load, by name.
+    /// The plugins to run, by plugin name: one table, or an array of tables for instances.
     #[serde(default)]
-    pub plugin: BTreeMap<String, PluginConfig>,
+    pub plugin: BTreeMap<String, PluginEntries>,
+    /// The plugins in `plugin` that only `managed.json` names (installed through the control
+    /// socket); filled in by [`Config::apply`].
+    #[serde(skip)]
+    pub managed_plugins: std::collections::BTreeSet<String>,
 }
 
-/// One `[plugin.<name>]` table.
+/// What `plugin.<name>` holds: one `[plugin.<name>]` table or several `[[plugin.<name>]]`.
+#[derive(Debug, Clone)]
+pub enum PluginEntries {
+    /// `[plugin.<name>]`: one instance.
+    One(PluginConfig),
+    /// `[[plugin.<name>]]`: one instance per table, each with its `instance` name.
+    Many(Vec<PluginConfig>),
+}
+
+impl<'de> Deserialize<'de> for PluginEntries {
+    /// A table or an array of tables, each with the table's own error messages (an untagged
+    /// enum would say only "did not match any variant").
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(d)? {
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|v| PluginConfig::deserialize(v).map_err(D::Error::custom))
+                .collect::<Result<_, _>>()
+                .map(PluginEntries::Many),
+            other => PluginConfig::deserialize(other)
+                .map(PluginEntries::One)
+                .map_err(D::Error::custom),
+        }
+    }
+}
+
+/// One configured instance: its id (`http/primary`, or `cpu` when it has no instance name),
+/// the plugin it runs and its table.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceConfig<'a> {
+    /// `<plugin>/<instance>`, or the plugin name alone.
+    pub id: &'a str,
+    /// The plugin's name.
+    pub plugin: &'a str,
+    /// Its settings.
+    pub settings: &'a PluginConfig,
+}
+
+/// One `[plugin.<name>]` (or `[[plugin.<name>]]`) table.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
+    /// The instance name (`primary` makes `http/primary`); needed to run a plugin twice.
+    pub instance: Option<String>,
+    /// `<plugin>/<instance>` or `<plugin>`; filled in by `Config::parse`.
+    #[serde(skip)]
+    pub id: String,
     /// Read interval for this plugin, overriding the global one.
     pub interval: Option<f64>,
     /// Read timeout for this plugin, overriding the global one.
@@ -85,6 +142,9 @@ fn default_max_read_interval() -> f64 {
 }
 fn default_socket() -> PathBuf {
     PathBuf::from(DEFAULT_SOCKET)
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_STATE_DIR)
 }
 fn default_log_level() -> String {
     "info".into()
@@ -152,7 +212,94 @@ impl Config {
 
     /// Parses configuration text (no checks beyond the schema).
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        for (name, entries) in &mut config.plugin {
+            let tables: Vec<&mut PluginConfig> = match entries {
+                PluginEntries::One(one) => vec![one],
+                PluginEntries::Many(many) => many.iter_mut().collect(),
+            };
+            for table in tables {
+                table.id = match &table.instance {
+                    Some(instance) => format!("{name}/{instance}"),
+                    None => name.clone(),
+                };
+            }
+        }
+        Ok(config)
+    }
+
+    /// Every configured instance, by plugin name then in file order.
+    pub fn instances(&self) -> Vec<InstanceConfig<'_>> {
+        let mut all = Vec::new();
+        for (name, entries) in &self.plugin {
+            let tables: Vec<&PluginConfig> = match entries {
+                PluginEntries::One(one) => vec![one],
+                PluginEntries::Many(many) => many.iter().collect(),
+            };
+            all.extend(tables.into_iter().map(|settings| InstanceConfig {
+                id: &settings.id,
+                plugin: name,
+                settings,
+            }));
+        }
+        all
+    }
+
+    /// The names of the configured plugins (each once).
+    pub fn plugin_names(&self) -> Vec<String> {
+        self.plugin.keys().cloned().collect()
+    }
+
+    fn settings(&self, id: &str) -> Option<&PluginConfig> {
+        self.instances()
+            .into_iter()
+            .find(|i| i.id == id)
+            .map(|i| i.settings)
+    }
+
+    fn settings_mut(&mut self, id: &str) -> Option<&mut PluginConfig> {
+        self.plugin
+            .values_mut()
+            .flat_map(|entries| match entries {
+                PluginEntries::One(one) => std::slice::from_mut(one).iter_mut(),
+                PluginEntries::Many(many) => many.iter_mut(),
+            })
+            .find(|settings| settings.id == id)
+    }
+
+    /// Whether the configuration file itself names plugin `name` (not only `managed.json`).
+    pub fn names_in_file(&self, name: &str) -> bool {
+        self.plugin.contains_key(name) && !self.managed_plugins.contains(name)
+    }
+
+    /// Applies what was changed through the control socket: each plugin installed there and
+    /// not named in the file runs as one instance named after it (`[plugin.<name>]`), and the
+    /// options set for an instance replace the file's options of that instance. Returns a note
+    /// for every entry that matches no instance (it is ignored).
+    pub fn apply(&mut self, managed: &crate::managed::Managed) -> Vec<String> {
+        for name in &managed.plugins {
+            if !self.plugin.contains_key(name) {
+                let settings = PluginConfig {
+                    id: name.clone(),
+                    ..PluginConfig::default()
+                };
+                self.plugin
+                    .insert(name.clone(), PluginEntries::One(settings));
+                self.managed_plugins.insert(name.clone());
+            }
+        }
+        let mut notes = Vec::new();
+        for (id, options) in &managed.options {
+            match self.settings_mut(id) {
+                Some(settings) => settings.options = crate::managed::toml_options(options),
+                None => notes.push(format!(
+                    "options set for instance `{id}` through the control socket are ignored: \
+                     no such instance is configured"
+                )),
+            }
+        }
+        notes
     }
 
     fn validated(self) -> Result<Config, String> {
@@ -169,7 +316,27 @@ impl Config {
         if let Some(t) = self.timeout {
             positive("timeout", t)?;
         }
-        for (name, plugin) in &self.plugin {
+        let mut seen = std::collections::BTreeSet::new();
+        for instance in self.instances() {
+            let (name, plugin) = (instance.id, instance.settings);
+            if let Some(given) = &plugin.instance {
+                let valid = !given.is_empty()
+                    && given
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !valid {
+                    return Err(format!(
+                        "plugin.{}: instance name `{given}` must be made of [A-Za-z0-9_.-]",
+                        instance.plugin
+                    ));
+                }
+            }
+            if !seen.insert(name) {
+                return Err(format!(
+                    "plugin `{name}` is configured twice; give each [[plugin.{}]] its own `instance` name",
+                    instance.plugin
+                ));
+            }
             if let Some(v) = plugin.interval {
                 positive(&format!("plugin.{name}.interval"), v)?;
             }
@@ -197,26 +364,25 @@ impl Config {
         Ok(self)
     }
 
-    /// The read interval of `plugin`.
-    pub fn interval_of(&self, plugin: &str) -> f64 {
-        self.plugin
-            .get(plugin)
+    /// The read interval of instance `id`.
+    pub fn interval_of(&self, id: &str) -> f64 {
+        self.settings(id)
             .and_then(|p| p.interval)
             .unwrap_or(self.interval)
     }
 
-    /// The read timeout of `plugin` (default: its interval).
-    pub fn timeout_of(&self, plugin: &str) -> f64 {
-        self.plugin
-            .get(plugin)
+    /// The read timeout of instance `id` (default: its interval).
+    pub fn timeout_of(&self, id: &str) -> f64 {
+        self.settings(id)
             .and_then(|p| p.timeout)
             .or(self.timeout)
-            .unwrap_or_else(|| self.interval_of(plugin))
+            .unwrap_or_else(|| self.interval_of(id))
     }
 
-    /// The options of `plugin` as `(key, value)` strings, arrays expanded into repeated keys.
-    pub fn options_of(&self, plugin: &str) -> Vec<(String, String)> {
-        let Some(config) = self.plugin.get(plugin) else {
+    /// The options of instance `id` as `(key, value)` strings, arrays expanded into repeated
+    /// keys.
+    pub fn options_of(&self, id: &str) -> Vec<(String, String)> {
+        let Some(config) = self.settings(id) else {
             return Vec::new();
         };
         config
@@ -304,6 +470,43 @@ mod tests {
         );
         assert_eq!(config.options_of("interface").len(), 2);
         assert_eq!(config.write_queue_limit_high, 100_000);
+    }
+
+    #[test]
+    fn parses_instances_of_one_plugin() {
+        let config = Config::parse(
+            r#"
+            [plugin.cpu]
+            [[plugin.http]]
+            instance = "primary"
+            [plugin.http.options]
+            URL = "http://a/"
+            [[plugin.http]]
+            instance = "backup"
+            interval = 3
+            [plugin.http.options]
+            URL = "http://b/"
+            "#,
+        )
+        .unwrap()
+        .validated()
+        .unwrap();
+        let ids: Vec<&str> = config.instances().iter().map(|i| i.id).collect();
+        assert_eq!(ids, ["cpu", "http/primary", "http/backup"]);
+        assert_eq!(config.plugin_names(), ["cpu", "http"]);
+        assert_eq!(
+            config.options_of("http/backup"),
+            [("URL".to_string(), "http://b/".to_string())]
+        );
+        assert_eq!(config.interval_of("http/backup"), 3.0);
+        assert_eq!(config.interval_of("http/primary"), 10.0);
+        let twice = "[[plugin.csv]]\n[[plugin.csv]]";
+        let error = Config::parse(twice).unwrap().validated().unwrap_err();
+        assert!(error.contains("`csv` is configured twice"), "{error}");
+        let bad = "[[plugin.csv]]\ninstance = \"a/b\"";
+        assert!(Config::parse(bad).unwrap().validated().is_err());
+        let typo = "[[plugin.csv]]\ninstanse = \"a\"";
+        assert!(Config::parse(typo).unwrap_err().contains("instanse"));
     }
 
     #[test]

@@ -61,6 +61,14 @@ impl Dispatcher {
             .push(worker);
     }
 
+    /// Puts `worker` in the fan-out in place of the writer of the same name, if any, in one
+    /// step: every value list dispatched goes to exactly one of the two.
+    pub fn replace_writer(&self, worker: Arc<Worker>) {
+        let mut writers = self.writers.write().unwrap_or_else(|e| e.into_inner());
+        writers.retain(|w| w.name() != worker.name());
+        writers.push(worker);
+    }
+
     /// Removes a write plugin's worker from the fan-out.
     pub fn remove_writer(&self, name: &str) {
         self.writers

@@ -3,10 +3,19 @@
 //! drains its own bounded queue.
 //!
 //! Layout:
+//! - `cli`, `config` and `managed` are the library part (`lib.rs`), which `xtask` reads for
+//!   the man pages; the rest is the binary's.
+//! - `cli`: the flags.
 //! - `config`: the TOML configuration and its defaults.
-//! - `plugins`: finding the configured `.so` files and building each plugin's init context.
-//! - `agent`: the running agent: workers, threads, control requests.
-//! - `worker`: one plugin's shared state (run state, counters, write queue).
+//! - `plugins`: finding the configured `.so` files, checking each instance's options against
+//!   the plugin's schema, and building its init context.
+//! - `managed`: what the control socket changed (plugins installed, instance options set),
+//!   kept in `managed.json` and laid over the configuration.
+//! - `agent`: the running agent: workers, threads, control requests; `install` and
+//!   `configure` carry out `plugin_install` and `instance_configure`, each instance checked by
+//!   `trial` before it replaces another; `paths`: which files the socket may name; `skipped`:
+//!   what did not load or start, and why.
+//! - `worker`: one plugin instance's shared state (run state, counters, options, write queue).
 //! - `reader` / `writer`: the thread of a read / write plugin.
 //! - `schedule`: pure interval rules (penalty doubling); `queue`: the watermark queue.
 //! - `dispatch`: stamp, check against types.db, fan out to writers.
@@ -15,14 +24,18 @@
 
 mod agent;
 mod check;
-mod config;
+mod configure;
 mod control;
 mod dispatch;
+mod install;
 mod once;
+mod paths;
 mod plugins;
 mod queue;
 mod reader;
 mod schedule;
+mod skipped;
+mod trial;
 mod worker;
 mod writer;
 
@@ -30,38 +43,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use agentkit::{AgentArgs, AgentDefaults};
 use anyhow::Context as _;
 use clap::Parser;
+use nodus::cli::Cli;
+use nodus::{config, managed};
 use plugin_api::types_db::TypesDb;
 
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
+use crate::managed::Managed;
 
 /// The environment variable that overrides the plugin directory.
 const PLUGIN_DIR_ENV: &str = "NODUS_PLUGIN_DIR";
-/// nodus's name, default configuration file and log.
-#[derive(Debug)]
-struct Nodus;
-
-impl AgentDefaults for Nodus {
-    const NAME: &'static str = "nodus";
-    const DEFAULT_CONFIG: &'static str = config::DEFAULT_CONFIG;
-}
-
-/// nodus: collects metrics through read plugins and hands them to write plugins.
-#[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    #[command(flatten)]
-    agent: AgentArgs<Nodus>,
-    /// Test the configuration and exit: prints `Success` (exit 0) or `Failed!!!` (exit 1).
-    #[arg(short = 't', conflicts_with = "test_read")]
-    test_config: bool,
-    /// Run every read plugin once, print the values, and exit (1 if any read failed).
-    #[arg(short = 'T')]
-    test_read: bool,
-}
 
 fn main() -> ExitCode {
     agentkit::share_one_malloc_arena();
@@ -69,13 +62,21 @@ fn main() -> ExitCode {
     if cli.test_config {
         return test_config(&cli);
     }
-    let config = match Config::load(&cli.agent.config) {
+    let mut config = match Config::load(&cli.agent.config) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("nodus: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let managed = match Managed::load(&managed::file(&config)) {
+        Ok(managed) => managed,
+        Err(e) => {
+            eprintln!("nodus: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let notes = config.apply(&managed);
     // -T prints to the terminal: its log goes to stderr unless -L says otherwise.
     let logging = if cli.test_read {
         agentkit::init_logging(cli.agent.log.as_deref(), &config.log_level, "NODUS_LOG")
@@ -86,10 +87,13 @@ fn main() -> ExitCode {
         eprintln!("nodus: {e:#}");
         return ExitCode::FAILURE;
     }
+    for note in notes {
+        tracing::warn!("{note}.");
+    }
     let result = if cli.test_read {
         test_read(&config)
     } else {
-        run(&cli, config)
+        run(&cli, config, managed)
     };
     match result {
         Ok(code) => code,
@@ -133,8 +137,7 @@ fn test_config(cli: &Cli) -> ExitCode {
 fn test_read(config: &Config) -> anyhow::Result<ExitCode> {
     let types_db = TypesDb::load(&config.types_db_paths()).context("types.db")?;
     let dispatcher = Dispatcher::new(hostname(config), types_db);
-    let names: Vec<String> = config.plugin.keys().cloned().collect();
-    let loaded = plugins::load_configured(&plugin_dir(config), &names);
+    let loaded = plugins::load_configured(&plugin_dir(config), &config.plugin_names());
     Ok(if once::run(config, &dispatcher, &loaded) {
         ExitCode::SUCCESS
     } else {
@@ -142,7 +145,7 @@ fn test_read(config: &Config) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
+fn run(cli: &Cli, config: Config, managed: Managed) -> anyhow::Result<ExitCode> {
     let types_db = TypesDb::load(&config.types_db_paths()).context("types.db")?;
     // Bound while nothing else runs: the socket is created under a restrictive umask.
     let access = agentkit::socket::SocketAccess::new(config.socket_group.as_deref())?;
@@ -157,11 +160,12 @@ fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
         signal_hook::consts::SIGINT,
     ])
     .context("install signal handlers")?;
-    let agent = Agent::start(config, dispatcher.clone(), &dir);
+    let agent = Agent::start(config, managed, dispatcher.clone(), &dir);
     let control_agent = agent.clone();
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || control::serve(listener, access, control_agent))?;
+    agentkit::systemd::notify_ready();
     if let Some(signal) = signals.forever().next() {
         tracing::info!("signal {signal} received, shutting down.");
     }

@@ -1,5 +1,5 @@
-//! `nodus -T`: run every configured read plugin once, through the same dispatcher checks as
-//! the daemon, and print one line per plugin in the seed's format:
+//! `nodus -T`: run every configured read plugin instance once, through the same dispatcher
+//! checks as the daemon, and print one line per instance in the seed's format:
 //! `<time>/<interval> <plugin>(<values collected>/<values in types.db>) <v1>/<T1> ...`.
 //! Write plugins are not called.
 
@@ -17,17 +17,19 @@ pub fn read_line(
     config: &Config,
     dispatcher: &Dispatcher,
     plugin: &LoadedPlugin,
+    name: &str,
 ) -> Result<String, String> {
-    let name = plugin.name();
-    let options = config.options_of(name);
-    plugins::check_option_keys(plugin, &options)?;
-    plugin
-        .init(&plugins::context(config, name, dispatcher.hostname()))
+    let wrong = plugins::check_options(config, plugin, name);
+    if !wrong.is_empty() {
+        return Err(wrong.join("; "));
+    }
+    let instance = plugin
+        .instantiate(name, &plugins::context(config, name, dispatcher.hostname()))
         .map_err(|e| format!("init failed: {}", e.message))?;
     let time = now();
     let interval = config.interval_of(name);
-    let result = plugin.read();
-    let _ = plugin.shutdown();
+    let result = instance.read();
+    let _ = instance.shutdown();
     let mut lists = result.map_err(|e| format!("read-function failed: {}", e.message))?;
     dispatcher.stamp(&mut lists, time, interval);
     let collected: usize = lists.iter().map(|vl| vl.values.len()).sum();
@@ -67,23 +69,26 @@ pub fn format_line(
     line
 }
 
-/// Runs `-T`: prints a line per read plugin (and errors on stderr); true when all succeeded.
+/// Runs `-T`: prints a line per read plugin instance (and errors on stderr); true when all
+/// succeeded.
 pub fn run(config: &Config, dispatcher: &Dispatcher, loaded: &plugins::Loaded) -> bool {
     let mut all_ok = loaded.failed.is_empty();
-    for (name, reason) in &loaded.failed {
-        eprintln!("{name}: {reason}");
+    for failed in &loaded.failed {
+        eprintln!("{}: {failed}", failed.plugin);
     }
-    for (plugin, _) in loaded
-        .registry
-        .plugins()
-        .filter(|(p, _)| p.has_role(Roles::READ))
-    {
-        match read_line(config, dispatcher, plugin) {
+    for instance in config.instances() {
+        let Some(plugin) = loaded.registry.get(instance.plugin) else {
+            continue;
+        };
+        if !plugin.has_role(Roles::READ) {
+            continue;
+        }
+        match read_line(config, dispatcher, plugin, instance.id) {
             Ok(line) => println!("{line}"),
             Err(reason) => {
                 all_ok = false;
-                tracing::error!(plugin = %plugin.name(), "{reason}");
-                eprintln!("{}: {reason}", plugin.name());
+                tracing::error!(plugin = %instance.id, "{reason}");
+                eprintln!("{}: {reason}", instance.id);
             }
         }
     }

@@ -35,6 +35,28 @@ impl WriteQueue {
     /// Appends values, dropping the oldest ones not in flight if the queue passes `high`.
     pub fn push(&mut self, values: impl IntoIterator<Item = ValueList>) {
         self.items.extend(values);
+        self.trim();
+    }
+
+    /// Puts `older` (a predecessor's queue, oldest first) before what is queued here, then
+    /// drops the oldest past `high` as [`push`](Self::push) does. Only while nothing is in
+    /// flight (the new writer's thread has not started).
+    pub fn prepend(&mut self, older: Vec<ValueList>) {
+        debug_assert_eq!(self.in_flight, 0);
+        for value in older.into_iter().rev() {
+            self.items.push_front(value);
+        }
+        self.trim();
+    }
+
+    /// Takes everything queued, the batch in flight included (it was not confirmed, so it
+    /// goes with the rest); a commit or abort of that batch afterwards changes nothing.
+    pub fn take_all(&mut self) -> Vec<ValueList> {
+        self.in_flight = 0;
+        self.items.drain(..).collect()
+    }
+
+    fn trim(&mut self) {
         if self.items.len() > self.high {
             let excess = self.items.len() - self.low.max(self.in_flight);
             let droppable = self.items.len() - self.in_flight;
@@ -123,6 +145,25 @@ mod tests {
         q.commit();
         // Everything pushed is either written (4 + 2) or dropped (14).
         assert_eq!(4 + 2 + q.dropped(), 20);
+    }
+
+    #[test]
+    fn a_queue_handed_over_keeps_its_order_and_its_batch_in_flight() {
+        let mut old = WriteQueue::new(10, 6);
+        old.push(lists(0..5));
+        assert_eq!(ids(&old.begin(2)), [0, 1]);
+        let taken = old.take_all();
+        old.commit(); // the old writer's late confirmation changes nothing
+        assert!(old.is_empty());
+        let mut new = WriteQueue::new(10, 6);
+        new.push(lists(5..8));
+        new.prepend(taken);
+        assert_eq!(ids(&new.begin(100)), [0, 1, 2, 3, 4, 5, 6, 7]);
+        new.abort();
+        // Past `high` the oldest go, counted, as with push.
+        new.prepend(lists(100..104));
+        assert_eq!((new.len(), new.dropped()), (6, 6));
+        assert_eq!(ids(&new.begin(100)), [2, 3, 4, 5, 6, 7]);
     }
 
     #[test]

@@ -12,20 +12,21 @@ use crate::dispatch::{Dispatcher, now};
 use crate::schedule::{next_interval, read_ok};
 use crate::worker::{Run, Worker};
 
-/// Runs the read loop of `worker` until it is removed.
-pub fn run(worker: Arc<Worker>, dispatcher: Arc<Dispatcher>) {
+/// Runs the read loop of `worker` until it is removed or retired; the first read is `due`
+/// then (now for a plugin that just started; one interval after the check read of an instance
+/// that replaced another, so the reads go on at their pace).
+pub fn run(worker: Arc<Worker>, dispatcher: Arc<Dispatcher>, mut due: Instant) {
     let Some(settings) = worker.read_settings() else {
         return;
     };
     let name = worker.name().to_string();
     tracing::debug!(plugin = %name, "read thread for plugin `{name}` started.");
-    let mut due = Instant::now();
     loop {
         {
             let mut state = worker.lock();
             loop {
                 match state.run {
-                    Run::Removed => {
+                    Run::Removed | Run::Retired => {
                         tracing::debug!(plugin = %name, "read thread for plugin `{name}` ends.");
                         return;
                     }
@@ -45,7 +46,7 @@ pub fn run(worker: Arc<Worker>, dispatcher: Arc<Dispatcher>) {
         }
         let started = Instant::now();
         let time = now();
-        let result = worker.plugin().read();
+        let result = worker.instance().read();
         let took = started.elapsed().as_secs_f64();
         let current = worker.lock().interval;
         let (accepted, error) = match result {

@@ -1,13 +1,15 @@
-//! [`Worker`]: one plugin in the running agent, shared by its thread (see `reader` and
-//! `writer`) and the control socket. It holds the plugin's run state, counters and, for write
-//! plugins, the queue; a condition variable wakes the thread on new values, stop, start or
-//! removal.
+//! [`Worker`]: one plugin instance in the running agent, shared by its thread (see `reader` and
+//! `writer`) and the control socket. It holds the plugin's run state, counters, the options it
+//! runs with and, for write plugins, the queue; a condition variable wakes the thread on new
+//! values, stop, start, removal or retirement (a successor took over).
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use plugin_api::{InitContext, Roles, ValueList};
-use plugin_host::LoadedPlugin;
+use plugin_host::{Instance, LoadedPlugin};
+use serde_json::{Map, Value};
+use wire::control::OptionDoc;
 use wire::control::{PluginStatus, QueueStatus};
 
 use crate::queue::WriteQueue;
@@ -19,8 +21,12 @@ pub enum Run {
     Running,
     /// Shut down by `nodusctl plugin stop`; values for a stopped writer keep queueing.
     Stopped,
-    /// Taken out of the agent (`nodusctl plugin remove` or agent shutdown): the thread ends.
+    /// Taken out of the agent (`nodusctl plugin remove` or agent shutdown): the thread ends,
+    /// a writer's after one last attempt to write its queue.
     Removed,
+    /// Replaced by a new instance of the same name (a new version, new options): the thread
+    /// ends at once; a writer's queue goes to the successor, unwritten.
+    Retired,
 }
 
 /// Read settings of a read plugin.
@@ -53,31 +59,38 @@ pub struct State {
     pub values: u64,
     /// The last error message.
     pub last_error: Option<String>,
+    /// Whether the last call failed (or timed out).
+    pub last_failed: bool,
     /// The queue (write plugins).
     pub queue: Option<WriteQueue>,
 }
 
-/// One plugin in the running agent.
+/// One plugin instance in the running agent.
 pub struct Worker {
-    plugin: LoadedPlugin,
+    instance: Instance,
     ctx: InitContext,
+    /// The options it was made with, `(key, value)` as given (a repeated key once per value).
+    options: Vec<(String, String)>,
     read: Option<ReadSettings>,
     state: Mutex<State>,
     wake: Condvar,
 }
 
 impl Worker {
-    /// A running worker for an initialised plugin. `queue` is given for write plugins.
+    /// A running worker for a created instance made with `options` (in `ctx`). `queue` is
+    /// given for write plugins.
     pub fn new(
-        plugin: LoadedPlugin,
+        instance: Instance,
         ctx: InitContext,
+        options: Vec<(String, String)>,
         read: Option<ReadSettings>,
         queue: Option<WriteQueue>,
     ) -> Self {
         let interval = read.map(|r| r.base).unwrap_or(0.0);
         Worker {
-            plugin,
+            instance,
             ctx,
+            options,
             read,
             state: Mutex::new(State {
                 run: Run::Running,
@@ -88,20 +101,36 @@ impl Worker {
                 errors: 0,
                 values: 0,
                 last_error: None,
+                last_failed: false,
                 queue,
             }),
             wake: Condvar::new(),
         }
     }
 
-    /// The plugin's name.
+    /// The instance's name (`http/primary`, or the plugin's name).
     pub fn name(&self) -> &str {
-        self.plugin.name()
+        self.instance.label()
     }
 
-    /// The plugin.
+    /// The plugin it runs.
     pub fn plugin(&self) -> &LoadedPlugin {
-        &self.plugin
+        self.instance.plugin()
+    }
+
+    /// The instance, to call.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// The options it runs with, as given.
+    pub fn options(&self) -> &[(String, String)] {
+        &self.options
+    }
+
+    /// Whether it is stopped on purpose.
+    pub fn is_stopped(&self) -> bool {
+        self.lock().run == Run::Stopped
     }
 
     /// Read settings, for read plugins.
@@ -134,7 +163,7 @@ impl Worker {
     /// Queues values for a write plugin (ignored for others) and wakes its thread.
     pub fn enqueue(&self, values: &[ValueList]) {
         let mut state = self.lock();
-        if state.run == Run::Removed {
+        if matches!(state.run, Run::Removed | Run::Retired) {
             return;
         }
         if let Some(queue) = state.queue.as_mut() {
@@ -154,7 +183,7 @@ impl Worker {
             state.run = Run::Stopped;
         }
         self.notify();
-        self.plugin.shutdown().map_err(|e| e.to_string())
+        self.instance.shutdown().map_err(|e| e.to_string())
     }
 
     /// Resumes a stopped plugin: `init` again with its context, then running.
@@ -162,9 +191,12 @@ impl Worker {
         if self.lock().run != Run::Stopped {
             return Ok(());
         }
-        self.plugin.init(&self.ctx).map_err(|e| e.to_string())?;
+        self.instance
+            .restart(&self.ctx)
+            .map_err(|e| e.to_string())?;
         let mut state = self.lock();
         state.run = Run::Running;
+        state.last_failed = false;
         if let Some(read) = self.read {
             state.interval = read.base;
         }
@@ -179,6 +211,33 @@ impl Worker {
         self.notify();
     }
 
+    /// Ends the worker's thread because a successor takes over: no last write; the caller
+    /// joins the thread, takes the queue ([`Worker::take_queued`]) and shuts the plugin down.
+    pub fn retire(&self) {
+        self.lock().run = Run::Retired;
+        self.notify();
+    }
+
+    /// Everything its write queue holds (the unconfirmed batch in flight included), taken out.
+    pub fn take_queued(&self) -> Vec<ValueList> {
+        self.lock()
+            .queue
+            .as_mut()
+            .map(WriteQueue::take_all)
+            .unwrap_or_default()
+    }
+
+    /// Puts a predecessor's queued values before its own (see [`WriteQueue::prepend`]).
+    pub fn hand_over(&self, older: Vec<ValueList>) {
+        if older.is_empty() {
+            return;
+        }
+        if let Some(queue) = self.lock().queue.as_mut() {
+            queue.prepend(older);
+        }
+        self.notify();
+    }
+
     /// Records the outcome of one call.
     pub fn record(&self, started: Instant, values: usize, error: Option<String>) {
         let mut state = self.lock();
@@ -186,35 +245,56 @@ impl Worker {
         state.values += values as u64;
         state.last_call = Some(crate::dispatch::now());
         state.last_call_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        state.last_failed = error.is_some();
         if let Some(error) = error {
             state.errors += 1;
             state.last_error = Some(error);
         }
     }
 
-    /// What `nodusctl plugin list` shows of this plugin.
+    /// The options it runs with, by name, as listings show them: a secret option's value
+    /// (plugin-api's `secret` type) as `"***"`, a repeated option as an array.
+    pub fn configured(&self) -> Map<String, Value> {
+        let schema = self.instance.plugin().options();
+        let mut shown = Map::new();
+        for (key, value) in &self.options {
+            let spec = schema.iter().find(|s| s.name.eq_ignore_ascii_case(key));
+            let text = Value::from(value.as_str());
+            let repeated = spec.is_some_and(|s| s.repeated);
+            match shown.get_mut(key) {
+                Some(Value::Array(values)) => values.push(text),
+                Some(single) => *single = Value::Array(vec![single.take(), text]),
+                None if repeated => {
+                    shown.insert(key.clone(), Value::Array(vec![text]));
+                }
+                None => {
+                    shown.insert(key.clone(), text);
+                }
+            }
+        }
+        shown
+    }
+
+    /// What `nodusctl plugin list` shows of this instance.
     pub fn status(&self) -> PluginStatus {
-        let info = self.plugin.info();
+        let plugin = self.instance.plugin();
+        let info = plugin.info();
         let state = self.lock();
         PluginStatus {
             name: self.name().to_string(),
             version: info.version.to_string(),
             roles: info.roles.names().into_iter().map(str::to_string).collect(),
-            state: match state.run {
-                Run::Running => "running",
-                Run::Stopped => "stopped",
-                Run::Removed => "removed",
-            }
-            .to_string(),
-            file: self.plugin.path().display().to_string(),
+            state: shown_state(&state, self.read).to_string(),
+            file: plugin.path().display().to_string(),
+            abi: plugin.abi().to_string(),
+            digest: plugin.digest().to_string(),
+            configured: self.configured(),
+            plugin: plugin.name().to_string(),
+            options: plugin.options().iter().map(option_doc).collect(),
             base_interval: self.read.map(|r| r.base),
             interval: self.read.map(|_| state.interval),
-            last_read: state
-                .last_call
-                .filter(|_| self.plugin.has_role(Roles::READ)),
-            last_read_ms: state
-                .last_call_ms
-                .filter(|_| self.plugin.has_role(Roles::READ)),
+            last_read: state.last_call.filter(|_| plugin.has_role(Roles::READ)),
+            last_read_ms: state.last_call_ms.filter(|_| plugin.has_role(Roles::READ)),
             calls: state.calls,
             errors: state.errors,
             values: state.values,
@@ -229,5 +309,88 @@ impl Worker {
             }),
             last_error: state.last_error.clone(),
         }
+    }
+}
+
+/// The state listings show: `stopped` (on purpose), `penalised` while a read plugin's interval
+/// is stretched (nodus doubles it after every failed or too slow read, up to
+/// `max_read_interval`, and restores it after a good one), `failing` when the last call failed
+/// without a stretched interval (a writer retrying, or a reader whose cap leaves no room),
+/// else `running`.
+pub fn shown_state(state: &State, read: Option<ReadSettings>) -> &'static str {
+    match state.run {
+        Run::Stopped => "stopped",
+        Run::Removed | Run::Retired => "removed",
+        Run::Running if read.is_some_and(|r| state.interval > r.base) => "penalised",
+        Run::Running if state.last_failed => "failing",
+        Run::Running => "running",
+    }
+}
+
+/// One option of the plugin's schema, as `nodusctl plugin list --json` shows it.
+fn option_doc(schema: &plugin_api::OptionSchema) -> OptionDoc {
+    OptionDoc {
+        name: schema.name.to_string(),
+        kind: schema.kind.name().to_string(),
+        required: schema.required,
+        repeated: schema.repeated,
+        default: schema.default.as_ref().map(|d| d.to_string()).into_option(),
+        choices: schema.choices.iter().map(|c| c.to_string()).collect(),
+        doc: schema.doc.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(run: Run, interval: f64, last_failed: bool) -> State {
+        State {
+            run,
+            interval,
+            last_call: None,
+            last_call_ms: None,
+            calls: 1,
+            errors: u64::from(last_failed),
+            values: 0,
+            last_error: None,
+            last_failed,
+            queue: None,
+        }
+    }
+
+    #[test]
+    fn listed_state_says_stopped_penalised_failing_or_running() {
+        let read = Some(ReadSettings {
+            base: 10.0,
+            timeout: 10.0,
+            max: 60.0,
+        });
+        assert_eq!(
+            shown_state(&state(Run::Running, 10.0, false), read),
+            "running"
+        );
+        // A failed read doubles the interval at once: penalised while it is stretched.
+        assert_eq!(
+            shown_state(&state(Run::Running, 20.0, true), read),
+            "penalised"
+        );
+        // A reader whose cap leaves no room, or a writer retrying: failing.
+        assert_eq!(
+            shown_state(&state(Run::Running, 10.0, true), read),
+            "failing"
+        );
+        assert_eq!(
+            shown_state(&state(Run::Running, 0.0, true), None),
+            "failing"
+        );
+        assert_eq!(
+            shown_state(&state(Run::Stopped, 20.0, true), read),
+            "stopped"
+        );
+        assert_eq!(
+            shown_state(&state(Run::Retired, 10.0, false), read),
+            "removed"
+        );
     }
 }

@@ -12,8 +12,9 @@ use crate::worker::{Run, Worker};
 /// First wait after a failed write.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 
-/// Runs the write loop of `worker` until it is removed; then makes one last attempt to write
-/// what is queued and flushes the plugin.
+/// Runs the write loop of `worker` until it is removed (then makes one last attempt to write
+/// what is queued and flushes the plugin) or retired (then ends at once: its successor takes
+/// the queue).
 pub fn run(worker: Arc<Worker>, batch: usize, retry_max: Duration) {
     let name = worker.name().to_string();
     let mut backoff = FIRST_RETRY;
@@ -30,6 +31,7 @@ pub fn run(worker: Arc<Worker>, batch: usize, retry_max: Duration) {
                         final_write(&worker, batch);
                         return;
                     }
+                    Run::Retired => return,
                     Run::Running if waiting && retry_at.is_none_or(|t| t <= now) => break,
                     Run::Running if waiting => {
                         let left = retry_at.map(|t| t - now).unwrap_or_default();
@@ -44,7 +46,7 @@ pub fn run(worker: Arc<Worker>, batch: usize, retry_max: Duration) {
             }
         };
         let started = Instant::now();
-        let result = worker.plugin().write(&values);
+        let result = worker.instance().write(&values);
         let mut state = worker.lock();
         if let Some(queue) = state.queue.as_mut() {
             if result.is_ok() {
@@ -84,7 +86,7 @@ fn final_write(worker: &Worker, batch: usize) {
             Some(queue) if !queue.is_empty() => queue.begin(batch),
             _ => break,
         };
-        let ok = worker.plugin().write(&values).is_ok();
+        let ok = worker.instance().write(&values).is_ok();
         if let Some(queue) = worker.lock().queue.as_mut() {
             if ok { queue.commit() } else { queue.abort() }
         }
@@ -93,5 +95,5 @@ fn final_write(worker: &Worker, batch: usize) {
             break;
         }
     }
-    let _ = worker.plugin().flush();
+    let _ = worker.instance().flush();
 }

@@ -1,10 +1,13 @@
 //! `nodusctl`: controls a running nodus over its unix socket (`wire::control`).
 //!
-//! `nodusctl plugin list | start <p> | stop <p> | remove <p> | load <path>`. With
-//! `NODUS_TRACE=1`, every request and response line is printed to stderr.
+//! `nodusctl plugin list | start <p> | stop <p> | remove <p> | load <path> | install <path>
+//! [--as <name>]`, where `<p>` names a plugin instance (`http/primary`, or `cpu` for a plugin run
+//! once); `--json plugin list` also gives each plugin's option schema and the options in force
+//! (secrets as `"***"`). With `NODUS_TRACE=1`, every request and response line is printed to
+//! stderr.
 //!
 //! Exit codes: 0 done, 1 the agent refused (unknown plugin, init failed, a `load` from outside
-//! its plugin directory), 2 usage, 3 no agent listening on the socket, 4 no permission: the
+//! its plugin directory, an `install` whose new instances did not answer), 2 usage, 3 no agent listening on the socket, 4 no permission: the
 //! socket file refused the connection, or the agent refused this user (it answers only root,
 //! its own user and its `socket_group`).
 
@@ -14,78 +17,48 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use nodusctl::cli::{Cli, Command, PluginCommand};
 use wire::control::{PluginStatus, Request, Response};
 
-/// The agent's default control socket.
-const DEFAULT_SOCKET: &str = "/var/run/cargo/nodus.sock";
 /// How the agent's refusal of a peer begins (`agentkit::socket`).
 const PERMISSION_DENIED: &str = "permission denied";
 
-/// Controls a running nodus.
-#[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// The agent's control socket.
-    #[arg(short = 's', long, value_name = "PATH", env = "NODUS_SOCKET", default_value = DEFAULT_SOCKET)]
-    socket: PathBuf,
-    /// Print the answer as JSON.
-    #[arg(long)]
-    json: bool,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Manage the agent's plugins.
-    #[command(subcommand)]
-    Plugin(PluginCommand),
-}
-
-#[derive(Subcommand, Debug)]
-enum PluginCommand {
-    /// List plugins: name, role, state, interval (with any penalty), last read, errors.
-    List,
-    /// Resume a stopped plugin.
-    Start {
-        /// Plugin name.
-        name: String,
-    },
-    /// Pause a plugin (it is shut down; a writer's queue keeps filling).
-    Stop {
-        /// Plugin name.
-        name: String,
-    },
-    /// Take a plugin out of the running agent.
-    Remove {
-        /// Plugin name.
-        name: String,
-    },
-    /// Load a new plugin file from the agent's plugin directory and start it.
-    Load {
-        /// The `.so` file: a name in the plugin directory (`csv`, `libcsv.so`) or a path into it.
-        path: PathBuf,
-    },
+/// The path as the agent sees it: a bare name stays (the agent looks it up in its plugin
+/// directory), anything else is made absolute.
+fn for_agent(path: PathBuf) -> PathBuf {
+    let bare = path.components().count() == 1 && path.is_relative();
+    if bare {
+        path
+    } else {
+        std::path::absolute(&path).unwrap_or(path)
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut rename: Option<PathBuf> = None;
     let request = match cli.command {
         Command::Plugin(PluginCommand::List) => Request::PluginList,
         Command::Plugin(PluginCommand::Start { name }) => Request::PluginStart { name },
         Command::Plugin(PluginCommand::Stop { name }) => Request::PluginStop { name },
         Command::Plugin(PluginCommand::Remove { name }) => Request::PluginRemove { name },
-        Command::Plugin(PluginCommand::Load { path }) => {
-            // A bare name is looked up by the agent in its plugin directory.
-            let bare = path.components().count() == 1 && path.is_relative();
-            let path = if bare {
-                path
-            } else {
-                std::path::absolute(&path).unwrap_or(path)
-            };
-            Request::PluginLoad {
+        Command::Plugin(PluginCommand::Load { path }) => Request::PluginLoad {
+            path: for_agent(path).display().to_string(),
+        },
+        Command::Plugin(PluginCommand::Install { path, installed_as }) => {
+            let path = for_agent(path);
+            let own_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if installed_as.is_some() {
+                rename = Some(path.clone());
+            }
+            Request::PluginInstall {
                 path: path.display().to_string(),
+                installed_as: installed_as.unwrap_or(own_name),
+                version: None,
             }
         }
     };
@@ -106,10 +79,17 @@ fn main() -> ExitCode {
         eprintln!("nodusctl: {error}");
     } else if listing {
         print_table(&response.plugins);
+        print_skipped(&response.skipped);
     } else {
         for plugin in &response.plugins {
             println!("{}: {}", plugin.name, plugin.state);
         }
+    }
+    if let (Some(staged), true) = (&rename, response.ok)
+        && let Err(why) = rename_installed(staged, &response)
+    {
+        eprintln!("nodusctl: the agent runs the new plugin, but {why}");
+        return ExitCode::from(1);
     }
     match &response.error {
         _ if response.ok => ExitCode::SUCCESS,
@@ -163,10 +143,57 @@ fn exchange(socket: &Path, request: &Request) -> Result<Response, (u8, String)> 
     })
 }
 
+/// After an `install --as`: renames the staged file to the name the agent recorded it as.
+fn rename_installed(staged: &Path, response: &Response) -> Result<(), String> {
+    let Some(target) = response.plugins.first().map(|p| PathBuf::from(&p.file)) else {
+        return Ok(());
+    };
+    if target.as_path() == staged {
+        return Ok(());
+    }
+    std::fs::rename(staged, &target).map_err(|e| {
+        format!(
+            "{} could not be renamed to {}: {e}",
+            staged.display(),
+            target.display()
+        )
+    })
+}
+
+/// The digest as the table shows it: its first 12 hex digits.
+fn short_digest(digest: &str) -> String {
+    let hex = digest.strip_prefix("SHA256:").unwrap_or(digest);
+    if hex.is_empty() {
+        "-".into()
+    } else {
+        hex.chars().take(12).collect()
+    }
+}
+
+fn print_skipped(skipped: &[wire::plugins::SkippedFile]) {
+    if skipped.is_empty() {
+        return;
+    }
+    println!();
+    println!("SKIPPED");
+    for s in skipped {
+        println!("{}: {}", s.file, s.reason);
+    }
+}
+
 fn print_table(plugins: &[PluginStatus]) {
     println!(
-        "{:<12} {:<10} {:<8} {:>10} {:>24} {:>8} {:>8}  QUEUE",
-        "NAME", "ROLE", "STATE", "INTERVAL", "LAST READ", "CALLS", "ERRORS"
+        "{:<16} {:<10} {:<6} {:<10} {:<9} {:>10} {:>24} {:>8} {:>8}  {:<12}  QUEUE",
+        "NAME",
+        "VERSION",
+        "ABI",
+        "ROLE",
+        "STATE",
+        "INTERVAL",
+        "LAST READ",
+        "CALLS",
+        "ERRORS",
+        "DIGEST"
     );
     for p in plugins {
         let interval = match (p.interval, p.base_interval) {
@@ -181,14 +208,17 @@ fn print_table(plugins: &[PluginStatus]) {
             .map(|q| format!("{} queued, {} dropped", q.len, q.dropped))
             .unwrap_or_default();
         println!(
-            "{:<12} {:<10} {:<8} {:>10} {:>24} {:>8} {:>8}  {queue}",
+            "{:<16} {:<10} {:<6} {:<10} {:<9} {:>10} {:>24} {:>8} {:>8}  {:<12}  {queue}",
             p.name,
+            p.version,
+            p.abi,
             p.roles.join(","),
             p.state,
             interval,
             last,
             p.calls,
-            p.errors
+            p.errors,
+            short_digest(&p.digest)
         );
     }
 }
@@ -205,6 +235,13 @@ fn format_age(t: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_are_shortened_to_twelve_hex_digits() {
+        let digest = format!("SHA256:{}", "ab12".repeat(16));
+        assert_eq!(short_digest(&digest), "ab12ab12ab12");
+        assert_eq!(short_digest(""), "-");
+    }
 
     #[test]
     fn formats_ages() {

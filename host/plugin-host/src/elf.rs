@@ -25,6 +25,11 @@ const HOST_MACHINE: u16 = 0;
 /// Checks that `path` is a complete 64-bit ELF shared object for this machine.
 pub fn check(path: &Path) -> Result<(), LoadError> {
     let file = File::open(path).map_err(|e| LoadError::Io(e.to_string()))?;
+    check_file(&file)
+}
+
+/// [`check`] on a file already open (the loader hashes the same open file it checked).
+pub fn check_file(file: &File) -> Result<(), LoadError> {
     let len = file
         .metadata()
         .map_err(|e| LoadError::Io(e.to_string()))?

@@ -1,16 +1,20 @@
-//! Loading one plugin file: ELF check, `dlopen`, ABI version and layout checks, description.
+//! Loading one plugin library: ELF check, `SHA256:` digest of the same open file, `dlopen`, ABI
+//! version and layout checks, the descriptions of the plugins it exports (each knowing the
+//! library's digest and plugin-api version).
 //!
 //! Each file is loaded with `lib_header_from_path(..).init_root_module()`, never
 //! `RootModule::load_from_file`, which keeps one module per interface type per process (abi_stable
 //! issue #92) and would hand every later plugin the first one's functions. abi_stable never
 //! unloads a library, so a loaded file stays mapped until the process exits.
 
+use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use abi_stable::library::{LibraryError, RootModule, lib_header_from_path};
-use plugin_api::abi::PluginModRef;
+use plugin_api::abi::PluginLibRef;
 
-use crate::plugin::LoadedPlugin;
+use crate::plugin::{Library, LoadedPlugin};
 
 /// Why a file was not loaded, as one line for logs and `gearctl -l`.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -33,7 +37,7 @@ pub enum LoadError {
     Open(String),
     /// A shared library without the plugin root module.
     #[error(
-        "missing symbol `{0}`: a shared library, but not a plugin built with plugin_api::export_plugin!"
+        "missing symbol `{0}`: a shared library, but not a plugin built with plugin_api::export_plugins!"
     )]
     MissingSymbol(String),
     /// Built against another plugin-api version.
@@ -76,20 +80,57 @@ pub enum LoadError {
     InitPanicked(String),
 }
 
-/// Loads `path` as a plugin: checks who may have written it (when the agent is root) and the
-/// file, opens it, checks its ABI and reads its description.
-pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
-    crate::trust::check(path)?;
-    crate::elf::check(path)?;
-    let module = lib_header_from_path(path)
-        .and_then(|header| header.init_root_module::<PluginModRef>())
+/// Loads `path` as a plugin library: checks who may have written it (when the agent is root)
+/// and the file, opens it, checks its ABI and reads the descriptions of its plugins (one or
+/// more, with distinct names).
+pub fn load(path: &Path) -> Result<Vec<LoadedPlugin>, LoadError> {
+    let file = open_checked(path)?;
+    let digest = crate::digest::sha256_of(&file).map_err(|e| LoadError::Io(e.to_string()))?;
+    let header = lib_header_from_path(path).map_err(describe_library_error)?;
+    let library = Arc::new(Library {
+        digest,
+        abi: header.version_strings().version.to_string(),
+    });
+    let module = header
+        .init_root_module::<PluginLibRef>()
         .map_err(describe_library_error)?;
-    LoadedPlugin::new(path.to_path_buf(), module)
+    let mut plugins: Vec<LoadedPlugin> = Vec::new();
+    for descriptor in (module.plugins())() {
+        let plugin = LoadedPlugin::new(path.to_path_buf(), descriptor, library.clone())?;
+        if plugins.iter().any(|p| p.name() == plugin.name()) {
+            return Err(LoadError::BadDescription(format!(
+                "the library exports two plugins named `{}`",
+                plugin.name()
+            )));
+        }
+        plugins.push(plugin);
+    }
+    if plugins.is_empty() {
+        return Err(LoadError::BadDescription(
+            "the library exports no plugin".into(),
+        ));
+    }
+    Ok(plugins)
+}
+
+/// The checks made before `dlopen` (who may have written the file, a complete ELF shared object
+/// for this machine), which never run any of the file's code and read only its headers.
+/// [`load`] starts with them; agents use them alone to report files they do not load.
+pub fn check(path: &Path) -> Result<(), LoadError> {
+    open_checked(path).map(drop)
+}
+
+/// [`check`], keeping the file open: [`load`] digests the very file it checked.
+fn open_checked(path: &Path) -> Result<File, LoadError> {
+    crate::trust::check(path)?;
+    let file = File::open(path).map_err(|e| LoadError::Io(e.to_string()))?;
+    crate::elf::check_file(&file)?;
+    Ok(file)
 }
 
 /// Turns abi_stable's error into our one-line reason.
 fn describe_library_error(err: LibraryError) -> LoadError {
-    let expected = || PluginModRef::VERSION_STRINGS.version.to_string();
+    let expected = || PluginLibRef::VERSION_STRINGS.version.to_string();
     match err {
         LibraryError::OpenError { err, .. } => LoadError::Open(err.to_string()),
         LibraryError::GetSymbolError { symbol, .. } => LoadError::MissingSymbol(

@@ -7,7 +7,8 @@
 //! - `spec`: [`ProgramSpec`] and its parts, parsed from the seed's spellings.
 //! - `state`: [`State`], [`Event`], [`Action`] and the pure transition table [`next`].
 //! - `supervisor`: [`Supervisor`], the public API; one runner task per program.
-//! - `runner`: one program's executor: events in, actions out, status and run state.
+//! - `runner`: one program's executor: events in, actions out, status and run state; its
+//!   state with its data (`runner/phase.rs`), how it is created or restored (`runner/restore.rs`).
 //! - `spawn`: the only code that forks (the program, precheck, check, stop commands).
 //! - `cgroup`: cgroup v2 / v1 detection, one cgroup per program, OOM-kill detection.
 //! - `procfs`: process identity, liveness and process-tree usage from /proc.
@@ -24,9 +25,9 @@ pub mod spec;
 pub mod state;
 mod supervisor;
 
-pub use spawn::{CLEAN_PATH, PASSED_ENV};
-pub use spec::{CheckSpec, Limits, ProgramSpec, StopSpec, check_name};
-pub use state::{Action, Event, State, Transition, backoff, next};
+pub use spawn::{CLEAN_PATH, PASSED_ENV, clean_signal_slate};
+pub use spec::{CheckSpec, Kind, Limits, ProgramSpec, StopSpec, check_name};
+pub use state::{Action, Event, State, Transition, backoff, next, next_once};
 pub use supervisor::{LimitMode, Options, Supervisor};
 pub use wire::boot::AgentState;
 
@@ -68,6 +69,9 @@ pub struct Status {
     pub retries: u32,
     /// Why it last failed, was killed, or exited.
     pub last_error: Option<String>,
+    /// How its last run ended, when the supervisor saw the end itself (its own child).
+    #[serde(default)]
+    pub exit: Option<Exit>,
     /// Consecutive over-limit samples (sampler), or OOM kills seen (cgroup).
     pub limit_hits: u32,
     /// How its limits are enforced: `v1`, `v2` (cgroups), `sampler` or `none`.
@@ -87,6 +91,7 @@ impl Status {
             uptime: 0,
             retries: 0,
             last_error: None,
+            exit: None,
             limit_hits: 0,
             limiter: "none".into(),
         }
@@ -110,4 +115,26 @@ pub struct RunState {
     pub since: u64,
     /// The last failure.
     pub last_error: Option<String>,
+    /// How the last run ended, when known (kept for a finished one-shot program).
+    #[serde(default)]
+    pub exit: Option<Exit>,
+}
+
+/// How a process ended, as `wait` reported it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit {
+    /// Its exit code, when it exited.
+    pub code: Option<i32>,
+    /// The signal that ended it, when one did.
+    pub signal: Option<i32>,
+}
+
+impl From<std::process::ExitStatus> for Exit {
+    fn from(status: std::process::ExitStatus) -> Exit {
+        use std::os::unix::process::ExitStatusExt as _;
+        Exit {
+            code: status.code(),
+            signal: status.signal(),
+        }
+    }
 }

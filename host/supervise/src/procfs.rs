@@ -6,35 +6,28 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::PathBuf;
 
-/// Fields of `/proc/<pid>/stat` after the command name: field N of proc(5) is index N - 3.
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may itself contain spaces or parentheses.
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    Some(rest.split_whitespace().map(str::to_string).collect())
-}
+use procparse::stat::Stat;
 
-fn field<T: std::str::FromStr>(fields: &[String], n: usize) -> Option<T> {
-    fields.get(n - 3)?.parse().ok()
+/// `/proc/<pid>/stat`, parsed (procparse), if the process exists. Read as bytes: a command
+/// name need not be UTF-8.
+fn read_stat(pid: u32) -> Option<Stat> {
+    let bytes = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    procparse::stat::parse(&bytes).ok()
 }
 
 /// The start time of `pid` in clock ticks since boot (field 22), if it exists.
 pub fn start_time(pid: u32) -> Option<u64> {
-    field(&stat_fields(pid)?, 22)
+    Some(read_stat(pid)?.starttime)
 }
 
 /// Whether `pid` is alive (not a zombie) and still the process that started at `start`.
 pub fn is_alive(pid: u32, start: u64) -> bool {
-    let Some(fields) = stat_fields(pid) else {
-        return false;
-    };
-    let live = fields.first().is_some_and(|s| s != "Z" && s != "X");
-    live && field::<u64>(&fields, 22) == Some(start)
+    read_stat(pid).is_some_and(|s| s.is_live() && s.starttime == start)
 }
 
 /// The process group of `pid` (field 5), if it exists.
 pub fn pgid(pid: u32) -> Option<u32> {
-    field(&stat_fields(pid)?, 5)
+    Some(read_stat(pid)?.pgrp)
 }
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
@@ -97,13 +90,11 @@ pub fn tree_pids(root: u32) -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Some(fields) = stat_fields(pid) else {
+        let Some(stat) = read_stat(pid) else {
             continue;
         };
-        if let Some(ppid) = field::<u32>(&fields, 4) {
-            parent.insert(pid, ppid);
-        }
-        if pid == root || field::<u32>(&fields, 6) == Some(root) {
+        parent.insert(pid, stat.ppid);
+        if pid == root || stat.session == root {
             members.insert(pid);
         }
     }
@@ -142,20 +133,19 @@ pub fn tree_usage(root: u32) -> TreeUsage {
     };
     let mut usage = TreeUsage::default();
     for pid in tree_pids(root) {
-        let Some(fields) = stat_fields(pid) else {
+        let Some(stat) = read_stat(pid) else {
             continue;
         };
-        if fields.first().is_some_and(|s| s == "Z" || s == "X") {
+        if !stat.is_live() {
             continue;
         }
-        let ticks: u64 = [14, 15, 16, 17]
-            .iter()
-            .filter_map(|&n| field::<i64>(&fields, n))
-            .map(|t| t.max(0) as u64)
-            .sum();
-        let rss = field::<i64>(&fields, 24).unwrap_or(0).max(0) as u64;
-        usage.cpu_ticks += ticks;
-        usage.rss_bytes += rss * page;
+        let children = |ticks: i64| u64::try_from(ticks).unwrap_or(0);
+        let ticks = [stat.stime, children(stat.cutime), children(stat.cstime)]
+            .into_iter()
+            .fold(stat.utime, u64::saturating_add);
+        let rss = u64::try_from(stat.rss).unwrap_or(0);
+        usage.cpu_ticks = usage.cpu_ticks.saturating_add(ticks);
+        usage.rss_bytes = usage.rss_bytes.saturating_add(rss.saturating_mul(page));
         usage.processes += 1;
     }
     usage
@@ -172,6 +162,27 @@ mod tests {
         assert!(is_alive(me, start));
         assert!(!is_alive(me, start + 1));
         assert!(!is_alive(u32::MAX - 1, start));
+    }
+
+    #[test]
+    fn a_command_name_that_is_not_utf8_is_alive() {
+        // The kernel takes the name from the file: `sl\xe9ep` (Latin-1). Read as text, its
+        // stat file failed, so the process looked dead from its first check on.
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join(std::ffi::OsStr::from_bytes(b"sl\xe9ep"));
+        std::fs::copy("/bin/sleep", &program).unwrap();
+        let mut child = std::process::Command::new(&program)
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let start = start_time(pid).expect("a start time");
+        assert!(is_alive(pid, start));
+        assert_eq!(pgid(pid), pgid(std::process::id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!is_alive(pid, start));
     }
 
     #[test]

@@ -150,6 +150,7 @@ struct ChildSetup {
 impl ChildSetup {
     /// Runs in the child between fork and exec: only async-signal-safe calls.
     fn apply(&self) -> io::Result<()> {
+        clean_signal_slate()?;
         // SAFETY: setsid/open/write/close/setgroups/setgid/setuid are async-signal-safe, and
         // every pointer passed was allocated before the fork.
         unsafe {
@@ -177,6 +178,54 @@ impl ChildSetup {
         }
         Ok(())
     }
+}
+
+/// Gives the calling process the signal state a program expects at its start, as systemd
+/// does: every signal's disposition back to its default and an empty signal mask. Without it
+/// a program started by a supervisor that was itself started with a signal ignored (a shell's
+/// background job ignores SIGINT, `nohup` ignores SIGHUP) inherits the ignored signal, and a
+/// stop by that signal silently falls through to SIGKILL. Async-signal-safe (`sigaction`,
+/// `sigprocmask` only): meant for `pre_exec`, where handlers set by the parent (which `exec`
+/// would reset anyway) and ignored dispositions (which `exec` keeps) are both reset.
+pub fn clean_signal_slate() -> io::Result<()> {
+    /// The kernel's `struct sigaction` (x86_64 and aarch64 share this layout).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // The raw system call, not the C library's `sigaction`: glibc refuses its two reserved
+    // real-time signals (32 and 33), and an ignored 32 is inherited like any other.
+    for signal in 1..=64 {
+        // SAFETY: rt_sigaction with a valid struct and a null old-action pointer; SIGKILL and
+        // SIGSTOP answer EINVAL, which is expected and harmless.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                std::mem::size_of::<u64>(),
+            );
+        }
+    }
+    // SAFETY: sigemptyset/sigprocmask on a stack value; both async-signal-safe.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// The `PATH` every supervised program starts with (the spec's `env` may replace it).

@@ -12,6 +12,21 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
 
+/// How a program is run.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Kept up: checked, restarted with back-off, `Fatal` after `max_retries` (a daemon, an
+    /// agent).
+    #[default]
+    Service,
+    /// Runs once (a task, a cron run): started, watched, its end recorded (state
+    /// [`crate::State::Finished`], with its exit status when the supervisor saw it), never
+    /// started again. Unless it exited with status 0, what it left behind in its session is
+    /// killed when it ends. Start delay, checks, retries and cool-down do not apply.
+    Once,
+}
+
 /// Everything the supervisor needs to run one program. Serialised as JSON (durations in
 /// seconds) in the run-state files, so an adopting supervisor knows what it adopts.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -19,6 +34,8 @@ use crate::Error;
 pub struct ProgramSpec {
     /// Unique name: 1–64 of `A-Z a-z 0-9 . _ + -`, not starting with `.` or `-` ([`check_name`]).
     pub name: String,
+    /// A service (the default) or a program that runs once.
+    pub kind: Kind,
     /// Shell command (`/bin/sh -c`) that runs the program in the foreground.
     pub start: String,
     /// How to stop it (default `kill:TERM`).
@@ -65,6 +82,7 @@ impl Default for ProgramSpec {
     fn default() -> Self {
         ProgramSpec {
             name: String::new(),
+            kind: Kind::Service,
             start: String::new(),
             stop: StopSpec::Kill(libc::SIGTERM),
             stop_timeout: Duration::from_secs(10),

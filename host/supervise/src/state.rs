@@ -26,6 +26,9 @@ pub enum State {
     /// Killed for its limits (by the kernel's cgroup OOM killer or the sampler); starts again
     /// after `fatal_cooldown`.
     Killed,
+    /// A one-shot program ([`crate::Kind::Once`]) ended: on its own, stopped, killed, or found
+    /// gone. Final: it is never started again.
+    Finished,
 }
 
 impl State {
@@ -34,7 +37,7 @@ impl State {
     /// on), stopping as `stoped`.
     pub fn seed_status(&self) -> AgentState {
         match self {
-            State::Stopped | State::Stopping => AgentState::Stoped,
+            State::Stopped | State::Stopping | State::Finished => AgentState::Stoped,
             State::Starting | State::Running | State::Backoff => AgentState::Running,
             State::Fatal => AgentState::Fatal,
             State::Killed => AgentState::Killed,
@@ -51,11 +54,12 @@ impl State {
             State::Stopping => "stopping",
             State::Fatal => "fatal",
             State::Killed => "killed",
+            State::Finished => "finished",
         }
     }
 
     /// Every state, for tables and tests.
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
         State::Stopped,
         State::Starting,
         State::Running,
@@ -63,6 +67,7 @@ impl State {
         State::Stopping,
         State::Fatal,
         State::Killed,
+        State::Finished,
     ];
 
     /// Whether a process may exist in this state.
@@ -128,7 +133,8 @@ pub enum Action {
 }
 
 /// The outcome of one event: the new state, the new count of consecutive failures, and what
-/// to do. An event that does not apply in a state leaves both unchanged with no actions.
+/// to do. An event that does not apply in a state is refused: both unchanged, no actions,
+/// `refused` set (the runner logs it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
     /// The state after the event.
@@ -137,6 +143,8 @@ pub struct Transition {
     pub retries: u32,
     /// What to do, in order.
     pub actions: Vec<Action>,
+    /// The event does not apply in the state it came in.
+    pub refused: bool,
 }
 
 /// The back-off before retry number `retries` (1-based): 1, 2, 4 … s, at most 60 s.
@@ -154,8 +162,14 @@ pub fn next(state: State, event: Event, retries: u32, max_retries: u32) -> Trans
         state,
         retries,
         actions,
+        refused: false,
     };
-    let stay = go(state, retries, vec![]);
+    let refused = Transition {
+        state,
+        retries,
+        actions: vec![],
+        refused: true,
+    };
     // A failure while starting or running: back off, or give up for the cool-down.
     let fail = |kill: bool| {
         let mut actions = if kill { vec![KillGroup] } else { vec![] };
@@ -184,7 +198,35 @@ pub fn next(state: State, event: Event, retries: u32, max_retries: u32) -> Trans
         (Stopping, StopTimedOut) => go(Stopping, retries, vec![KillGroup]),
         (Stopping, Exited | OverLimit) => go(Stopped, 0, vec![]),
 
-        _ => stay,
+        _ => refused,
+    }
+}
+
+/// The transition table of a one-shot program ([`crate::Kind::Once`]): started once, never
+/// restarted; every end (exit, failed start, stop, limit) is [`State::Finished`].
+pub fn next_once(state: State, event: Event) -> Transition {
+    use Action::*;
+    use Event::*;
+    use State::*;
+    let go = |state: State, actions: Vec<Action>| Transition {
+        state,
+        retries: 0,
+        actions,
+        refused: false,
+    };
+    match (state, event) {
+        (Stopped, Start) => go(Starting, vec![Launch]),
+        (Starting, Started) => go(Running, vec![]),
+        (Starting | Running, CheckFailed | Exited | OverLimit) => go(Finished, vec![KillGroup]),
+        (Starting | Running, Stop) => go(Stopping, vec![SendStop]),
+        (Stopping, StopTimedOut) => go(Stopping, vec![KillGroup]),
+        (Stopping, Exited | OverLimit) => go(Finished, vec![KillGroup]),
+        _ => Transition {
+            state,
+            retries: 0,
+            actions: vec![],
+            refused: true,
+        },
     }
 }
 

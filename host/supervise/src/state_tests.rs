@@ -8,7 +8,7 @@ use State::*;
 const S1: Duration = Duration::from_secs(1);
 
 /// The README's table with `retries = 0`, `max_retries = 3`: (from, event, to, actions).
-/// Pairs not listed leave the state unchanged with no actions.
+/// Pairs not listed are refused: the state unchanged, no actions.
 fn expected() -> Vec<(State, Event, State, Vec<Action>)> {
     vec![
         (Stopped, Start, Starting, vec![Launch]),
@@ -50,8 +50,8 @@ fn every_pair_follows_the_table() {
             match table.iter().find(|(s, e, _, _)| *s == state && *e == event) {
                 Some((_, _, to, actions)) => {
                     assert_eq!(
-                        (got.state, &got.actions),
-                        (*to, actions),
+                        (got.state, &got.actions, got.refused),
+                        (*to, actions, false),
                         "{state:?} + {event:?}"
                     );
                 }
@@ -60,9 +60,10 @@ fn every_pair_follows_the_table() {
                     Transition {
                         state,
                         retries: 0,
-                        actions: vec![]
+                        actions: vec![],
+                        refused: true,
                     },
-                    "{state:?} + {event:?} must be ignored"
+                    "{state:?} + {event:?} must be refused"
                 ),
             }
         }
@@ -123,7 +124,57 @@ fn seed_statuses() {
             A::Running,
             A::Stoped,
             A::Fatal,
-            A::Killed
+            A::Killed,
+            A::Stoped
         ]
+    );
+}
+
+/// The one-shot table of the README: (from, event, to, actions); pairs not listed are refused.
+fn expected_once() -> Vec<(State, Event, State, Vec<Action>)> {
+    vec![
+        (Stopped, Start, Starting, vec![Launch]),
+        (Starting, Started, Running, vec![]),
+        (Starting, CheckFailed, Finished, vec![KillGroup]),
+        (Starting, Exited, Finished, vec![KillGroup]),
+        (Starting, OverLimit, Finished, vec![KillGroup]),
+        (Starting, Stop, Stopping, vec![SendStop]),
+        (Running, CheckFailed, Finished, vec![KillGroup]),
+        (Running, Exited, Finished, vec![KillGroup]),
+        (Running, OverLimit, Finished, vec![KillGroup]),
+        (Running, Stop, Stopping, vec![SendStop]),
+        (Stopping, StopTimedOut, Stopping, vec![KillGroup]),
+        (Stopping, Exited, Finished, vec![KillGroup]),
+        (Stopping, OverLimit, Finished, vec![KillGroup]),
+    ]
+}
+
+#[test]
+fn every_one_shot_pair_follows_its_table_and_finished_is_final() {
+    let table = expected_once();
+    for state in State::ALL {
+        for event in Event::ALL {
+            let got = next_once(state, event);
+            match table.iter().find(|(s, e, _, _)| *s == state && *e == event) {
+                Some((_, _, to, actions)) => assert_eq!(
+                    (got.state, &got.actions, got.refused),
+                    (*to, actions, false),
+                    "{state:?} + {event:?}"
+                ),
+                None => assert!(
+                    got.refused && got.state == state && got.actions.is_empty(),
+                    "{state:?} + {event:?} must be refused: {got:?}"
+                ),
+            }
+        }
+    }
+    // Nothing ever leaves Finished, and nothing is retried or cooled down.
+    for event in Event::ALL {
+        assert!(next_once(Finished, event).refused);
+    }
+    assert!(
+        expected_once()
+            .iter()
+            .all(|(_, _, to, _)| ![Backoff, Fatal, Killed].contains(to))
     );
 }

@@ -151,6 +151,59 @@ impl Supervisor {
             .await
     }
 
+    /// Starts the one-shot program `spec` ([`crate::Kind::Once`]) now, in the caller's thread
+    /// (inside a tokio runtime), and answers its status without waiting for its end: when
+    /// this returns, the process runs and its run state (pid, start time) is on disk, or its
+    /// start failed (`Finished` with `last_error`). Its end shows as [`State::Finished`] in
+    /// [`Supervisor::watch`]. A name already supervised is refused (a one-shot program runs
+    /// once).
+    pub fn launch(&self, spec: ProgramSpec) -> Result<Status, Error> {
+        spec.validate()?;
+        if spec.kind != crate::Kind::Once {
+            return Err(Error::InvalidSpec(format!(
+                "`{}`: only a one-shot program is launched; start a service",
+                spec.name
+            )));
+        }
+        let name = spec.name.clone();
+        if self.lock().contains_key(&name) {
+            return Err(Error::InvalidSpec(format!(
+                "`{name}` is already supervised"
+            )));
+        }
+        let (runner, status) = Runner::launched(self.ctx.clone(), spec);
+        let now = with_uptime(status.borrow().clone());
+        self.register(runner, status, &name);
+        Ok(now)
+    }
+
+    /// The status channel of `name`: every change of its status, as it happens.
+    pub fn watch(&self, name: &str) -> Option<watch::Receiver<Status>> {
+        self.lock().get(name).map(|h| h.status.clone())
+    }
+
+    /// Forgets `name` (its runner and run-state file) without stopping anything: for a
+    /// program that is not active (stopped, or a finished one-shot program). An active one is
+    /// refused.
+    pub fn forget(&self, name: &str) -> Result<(), Error> {
+        let mut programs = self.lock();
+        let Some(handle) = programs.get(name) else {
+            return Err(Error::NotFound(name.to_string()));
+        };
+        let state = handle.status.borrow().state;
+        if state.is_active() {
+            return Err(Error::InvalidSpec(format!(
+                "`{name}` is {}: stop it before forgetting it",
+                state.as_str()
+            )));
+        }
+        if let Some(handle) = programs.remove(name) {
+            handle.task.abort();
+        }
+        drop(programs);
+        persist::delete(&self.ctx.state_dir, name).map_err(Error::Io)
+    }
+
     /// Stops `name`: its stop signal or command, SIGKILL to the group after `stop_timeout`.
     /// Answers once it is `Stopped`.
     pub async fn stop(&self, name: &str) -> Result<Status, Error> {

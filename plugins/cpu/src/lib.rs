@@ -7,7 +7,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use plugin_api::args::{self, lexopt::Arg};
-use plugin_api::{InfoPlugin, InitContext, Plugin, PluginError};
+use plugin_api::{InfoPlugin, InitContext, OptionSpec, Plugin, PluginError};
 use serde_json::{Map, Value};
 
 mod read;
@@ -40,7 +40,27 @@ impl Plugin for Cpu {
     const NAME: &'static str = "cpu";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "processor model, topology, flags and frequencies";
-    const CONFIG_KEYS: &'static [&'static str] = read::CONFIG_KEYS;
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec::boolean(
+            "ReportByCpu",
+            "per CPU; false: the sum over all CPUs, as percentages",
+        )
+        .default("true"),
+        OptionSpec::boolean(
+            "ReportByState",
+            "per state; false: only active (all but idle), as percentages",
+        )
+        .default("true"),
+        OptionSpec::boolean("ReportNumCpu", "also cpu/count, the number of CPUs").default("false"),
+        OptionSpec::boolean("ValuesPercentage", "percentages instead of jiffies").default("false"),
+        OptionSpec::boolean("ReportGuestState", "also the guest and guest_nice states")
+            .default("false"),
+        OptionSpec::boolean(
+            "SubtractGuestState",
+            "with ReportGuestState, take guest time out of user and nice",
+        )
+        .default("true"),
+    ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Cpu {

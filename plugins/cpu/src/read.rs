@@ -9,16 +9,6 @@ use plugin_api::{InitContext, PluginError, ReadPlugin, Value, ValueList};
 
 use crate::Cpu;
 
-/// The options of the read role (collectd's cpu plugin options).
-pub(crate) const CONFIG_KEYS: &[&str] = &[
-    "ReportByCpu",
-    "ReportByState",
-    "ReportNumCpu",
-    "ValuesPercentage",
-    "ReportGuestState",
-    "SubtractGuestState",
-];
-
 /// collectd's CPU states, in its order (`cpu_state_names`); `active` is the sum of all but idle.
 const STATES: [&str; 12] = [
     "user",

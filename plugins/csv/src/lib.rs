@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use plugin_api::types_db::{DataSource, TypesDb};
-use plugin_api::{InitContext, Plugin, PluginError, ValueList, WritePlugin};
+use plugin_api::{InitContext, OptionSpec, Plugin, PluginError, ValueList, WritePlugin};
 
 use files::{Chunk, Files, Namer};
 use format::Fields;
@@ -46,7 +46,18 @@ impl Plugin for Csv {
     const NAME: &'static str = "csv";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "writes value lists to CSV files like collectd's csv plugin";
-    const CONFIG_KEYS: &'static [&'static str] = &["DataDir", "StoreRates"];
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec::string(
+            "DataDir",
+            "directory of the CSV tree, or stdout / stderr for PUTVAL lines",
+        )
+        .required(),
+        OptionSpec::boolean(
+            "StoreRates",
+            "write DERIVE, COUNTER and ABSOLUTE values as per-second rates",
+        )
+        .default("false"),
+    ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         let dir = ctx

@@ -6,11 +6,12 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Selection, Value, ValueList};
+use plugin_api::{
+    InitContext, OptionSpec, Plugin, PluginError, ReadPlugin, Selection, Value, ValueList,
+};
+use procparse::mounts::MountEntry;
 
 mod mounts;
-
-use mounts::Mount;
 
 /// What `statvfs(3)` says about one file system (counts in `frsize` blocks).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -58,22 +59,46 @@ struct MountTable {
     text: Vec<u8>,
     next: Vec<u8>,
     /// `text`, parsed.
-    list: Vec<Mount>,
+    list: Vec<MountEntry>,
 }
 
 impl Plugin for Df {
     const NAME: &'static str = "df";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "file system space and inodes (mounts, statvfs)";
-    const CONFIG_KEYS: &'static [&'static str] = &[
-        "Device",
-        "MountPoint",
-        "FSType",
-        "IgnoreSelected",
-        "ReportByDevice",
-        "ReportInodes",
-        "ValuesAbsolute",
-        "ValuesPercentage",
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec::string(
+            "MountPoint",
+            "a mount point to report, exactly as in the mount table",
+        )
+        .repeated(),
+        OptionSpec::string(
+            "FSType",
+            "a file system type to report (ext4, xfs, tmpfs, ...)",
+        )
+        .repeated(),
+        OptionSpec::string("Device", "a device to report (/dev/sda1, tmpfs, ...)").repeated(),
+        OptionSpec::boolean(
+            "IgnoreSelected",
+            "report everything but what MountPoint, FSType and Device select",
+        )
+        .default("false"),
+        OptionSpec::boolean(
+            "ReportByDevice",
+            "name file systems by device instead of mount point",
+        )
+        .default("false"),
+        OptionSpec::boolean("ReportInodes", "also report inodes").default("false"),
+        OptionSpec::boolean(
+            "ValuesAbsolute",
+            "report df_complex in bytes (and df_inodes)",
+        )
+        .default("true"),
+        OptionSpec::boolean(
+            "ValuesPercentage",
+            "report percent_bytes (and percent_inodes)",
+        )
+        .default("false"),
     ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
@@ -104,7 +129,7 @@ impl ReadPlugin for Df {
         let mut out = Vec::new();
         for (index, m) in list.iter().enumerate() {
             if self.devices.ignores(&m.device)
-                || self.mount_points.ignores(&m.dir)
+                || self.mount_points.ignores(&m.mount_point)
                 || self.fs_types.ignores(&m.fs_type)
             {
                 continue;
@@ -114,14 +139,14 @@ impl ReadPlugin for Df {
                 if self.by_device {
                     earlier.device == m.device
                 } else {
-                    earlier.dir == m.dir
+                    earlier.mount_point == m.mount_point
                 }
             });
             if duplicate {
                 continue;
             }
             // A mount we may not look at (or that went away) is left out, as collectd does.
-            let Ok(st) = (self.stat)(Path::new(&m.dir)) else {
+            let Ok(st) = (self.stat)(Path::new(&m.mount_point)) else {
                 continue;
             };
             // Pseudo file systems (proc, sysfs, cgroup, ...) have no blocks.
@@ -134,7 +159,7 @@ impl ReadPlugin for Df {
                     .unwrap_or(&m.device)
                     .to_string()
             } else {
-                mounts::instance_name(&m.dir)
+                mounts::instance_name(&m.mount_point)
             };
             if name.is_empty() {
                 continue;
@@ -180,9 +205,7 @@ impl Df {
         table.next.truncate(len);
         if table.next != table.text {
             std::mem::swap(&mut table.next, &mut table.text);
-            // read_text checked that it is UTF-8.
-            let text = std::str::from_utf8(&table.text).unwrap_or_default();
-            table.list = mounts::parse_mounts(text);
+            table.list = procparse::mounts::parse(&table.text);
         }
         Ok(())
     }
@@ -242,8 +265,8 @@ impl Df {
     }
 }
 
-/// Reads `file` from offset 0 into `buf` (grown as needed), returning the length; the text
-/// must be UTF-8. A read that leaves room in the buffer got the whole file: the kernel
+/// Reads `file` from offset 0 into `buf` (grown as needed), returning the length (bytes: a
+/// mount point need not be UTF-8). A read that leaves room in the buffer got the whole file: the kernel
 /// generates the mount table in one go, and regular files only read short at their end.
 fn read_text(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
     let mut size = buf.capacity().max(4096);
@@ -251,13 +274,7 @@ fn read_text(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
         buf.resize(size, 0);
         let len = file.read_at(buf, 0)?;
         if len < size {
-            return match std::str::from_utf8(&buf[..len]) {
-                Ok(_) => Ok(len),
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "stream did not contain valid UTF-8",
-                )),
-            };
+            return Ok(len);
         }
         size *= 2;
     }

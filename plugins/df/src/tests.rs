@@ -165,6 +165,15 @@ fn old_proc_without_self() {
 }
 
 #[test]
+fn a_mount_point_that_is_not_utf8_spoils_only_itself() {
+    // `/mnt/caf\xe9` (Latin-1) used to fail the whole read ("stream did not contain valid
+    // UTF-8"); now it is one more mount whose statvfs fails, and `/` is reported.
+    let got = read("latin1", &[]);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0].0, "df-root/df_complex-free");
+}
+
+#[test]
 fn the_real_system_passes_types_db() {
     let ctx = ctx(
         "basic",

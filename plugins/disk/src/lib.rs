@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 
-use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Selection, Value, ValueList};
+use plugin_api::{
+    InitContext, OptionSpec, Plugin, PluginError, ReadPlugin, Selection, Value, ValueList,
+};
 
 /// The plugin instance: where `/proc` is, which disks to report, and what it remembers of
 /// each disk between reads.
@@ -56,7 +58,18 @@ impl Plugin for Disk {
     const NAME: &'static str = "disk";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "block device I/O counters (/proc/diskstats)";
-    const CONFIG_KEYS: &'static [&'static str] = &["Disk", "IgnoreSelected"];
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec::string(
+            "Disk",
+            "a device name to report, as in /proc/diskstats (sda)",
+        )
+        .repeated(),
+        OptionSpec::boolean(
+            "IgnoreSelected",
+            "report every device except the listed ones",
+        )
+        .default("false"),
+    ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Disk {

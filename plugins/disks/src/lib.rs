@@ -79,7 +79,7 @@ impl Disks {
         };
 
         let mounts_file = self.proc_root.join("self/mounts");
-        let mounts = match fs::read_to_string(&mounts_file) {
+        let mounts = match fs::read(&mounts_file) {
             Ok(text) => Some(self.mounts(mounts::parse_mounts(&text), opts, usage_of)?),
             Err(e) => {
                 let why = format!("cannot read {}: {e}", mounts_file.display());

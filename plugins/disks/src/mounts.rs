@@ -65,49 +65,18 @@ pub struct Usage {
     pub inodes_free: u64,
 }
 
-/// Parses the text of `/proc/self/mounts` (fstab format); malformed lines are skipped.
-pub fn parse_mounts(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let mut f = line.split_whitespace();
-            let device = unescape(f.next()?);
-            let mount_point = unescape(f.next()?);
-            let fs_type = unescape(f.next()?);
-            let options = f.next().unwrap_or("").split(',').filter(|o| !o.is_empty());
-            Some(Mount {
-                device,
-                mount_point,
-                fs_type,
-                options: options.map(unescape).collect(),
-            })
+/// Parses `/proc/self/mounts` (procparse: `fstab(5)` syntax, the kernel's `\040`-style
+/// escapes decoded, short lines skipped). Bytes, not text: a mount point need not be UTF-8.
+pub fn parse_mounts(text: &[u8]) -> Vec<Mount> {
+    procparse::mounts::parse(text)
+        .into_iter()
+        .map(|m| Mount {
+            device: m.device,
+            mount_point: m.mount_point,
+            fs_type: m.fs_type,
+            options: m.options,
         })
         .collect()
-}
-
-/// Decodes the kernel's `\ooo` octal escapes (space, tab, newline, backslash) in a mounts field.
-pub fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(digits) if bytes[i] == b'\\' => {
-                let value = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
-                out.push(u8::try_from(value).unwrap_or(b'?'));
-                i += 4;
-            }
-            _ => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether `fs_type` is a pseudo filesystem that `df` leaves out without `-a`.
@@ -196,7 +165,7 @@ mod tests {
 
     fn fixture() -> Vec<Mount> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/basic/proc/self/mounts");
-        parse_mounts(&std::fs::read_to_string(path).unwrap())
+        parse_mounts(&std::fs::read(path).unwrap())
     }
 
     #[test]
@@ -211,15 +180,6 @@ mod tests {
         assert_eq!(mounts[8].mount_point, "/media/My Disk");
         assert_eq!(mounts[11].mount_point, "/mnt/tab\tand\\slash");
         assert_eq!(mounts[11].device, "server:/export");
-    }
-
-    #[test]
-    fn unescape_leaves_other_backslashes() {
-        assert_eq!(unescape(r"a\040b"), "a b");
-        assert_eq!(unescape(r"a\012b"), "a\nb");
-        assert_eq!(unescape(r"a\x"), r"a\x");
-        assert_eq!(unescape(r"end\04"), r"end\04");
-        assert_eq!(unescape(r"\134\134"), r"\\");
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod tests;
 use std::time::{Duration, SystemTime};
 
 use plugin_api::types_db::TypesDb;
-use plugin_api::{InitContext, Plugin, PluginError, ValueList, WritePlugin};
+use plugin_api::{InitContext, OptionSpec, Plugin, PluginError, ValueList, WritePlugin};
 use ureq::http::{HeaderName, HeaderValue, Uri};
 use ureq::tls::{ClientCert, PemItem, RootCerts, TlsConfig};
 use wire::metrics::MetricsBatch;
@@ -159,17 +159,26 @@ impl Plugin for Http {
     const NAME: &'static str = "http";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "POSTs value lists as collectd write_http JSON";
-    const CONFIG_KEYS: &'static [&'static str] = &[
-        "URL",
-        "User",
-        "Password",
-        "Timeout",
-        "BatchSize",
-        "Header",
-        "Format",
-        "CACert",
-        "ClientCert",
-        "ClientKey",
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec::string("URL", "http:// or https:// URL to POST to").required(),
+        OptionSpec::string("User", "user name for HTTP Basic authentication"),
+        OptionSpec::string(
+            "Password",
+            "password for HTTP Basic authentication (needs User)",
+        ),
+        OptionSpec::seconds("Timeout", "seconds before a post is abandoned").default("5"),
+        OptionSpec::integer("BatchSize", "at most this many value lists per POST").default("500"),
+        OptionSpec::string("Header", "an extra request header, \"Name: value\"").repeated(),
+        OptionSpec::choice("Format", &["JSON"], "body format; only JSON").default("JSON"),
+        OptionSpec::string(
+            "CACert",
+            "PEM file of the certificates to trust instead of the built-in roots",
+        ),
+        OptionSpec::string(
+            "ClientCert",
+            "PEM client certificate for mutual TLS (re-read when it changes)",
+        ),
+        OptionSpec::string("ClientKey", "PEM private key of ClientCert"),
     ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {

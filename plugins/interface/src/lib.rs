@@ -4,7 +4,9 @@
 use std::fs;
 use std::path::PathBuf;
 
-use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Selection, Value, ValueList};
+use plugin_api::{
+    InitContext, OptionSpec, Plugin, PluginError, ReadPlugin, Selection, Value, ValueList,
+};
 
 /// The plugin instance: where `/proc` is and which interfaces to report.
 pub struct Interface {
@@ -17,7 +19,19 @@ impl Plugin for Interface {
     const NAME: &'static str = "interface";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "network interface counters (/proc/net/dev)";
-    const CONFIG_KEYS: &'static [&'static str] = &["Interface", "IgnoreSelected", "ReportInactive"];
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec::string("Interface", "an interface name to report (eth0)").repeated(),
+        OptionSpec::boolean(
+            "IgnoreSelected",
+            "report every interface except the listed ones",
+        )
+        .default("false"),
+        OptionSpec::boolean(
+            "ReportInactive",
+            "false: skip interfaces that never sent or received a packet",
+        )
+        .default("true"),
+    ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Interface {
@@ -28,17 +42,6 @@ impl Plugin for Interface {
     }
 }
 
-/// The counters of one `/proc/net/dev` line that collectd reports.
-#[derive(Debug, PartialEq)]
-struct Counters {
-    name: String,
-    /// rx, tx pairs: packets, bytes, errors, drops.
-    packets: (i64, i64),
-    octets: (i64, i64),
-    errors: (i64, i64),
-    dropped: (i64, i64),
-}
-
 impl ReadPlugin for Interface {
     /// Per interface `interface-<if>/if_packets`, `if_octets`, `if_errors`, `if_dropped` (rx, tx).
     fn read(&mut self) -> Result<Vec<ValueList>, PluginError> {
@@ -46,66 +49,33 @@ impl ReadPlugin for Interface {
         let text = fs::read_to_string(&path)
             .map_err(|e| PluginError::failed(format!("cannot read {}: {e}", path.display())))?;
         let mut out = Vec::new();
-        for c in parse_net_dev(&text) {
-            if self.select.ignores(&c.name) {
+        // Lines that are not a name and 16 counters are skipped, as collectd skips them.
+        for iface in procparse::net_dev::parse_lenient(&text) {
+            let c = iface.counters;
+            if self.select.ignores(iface.name) {
                 continue;
             }
-            if !self.report_inactive && c.packets == (0, 0) {
+            if !self.report_inactive && (c.rx_packets, c.tx_packets) == (0, 0) {
                 continue;
             }
-            for (type_, (rx, tx)) in [
-                ("if_packets", c.packets),
-                ("if_octets", c.octets),
-                ("if_errors", c.errors),
-                ("if_dropped", c.dropped),
+            for (type_, rx, tx) in [
+                ("if_packets", c.rx_packets, c.tx_packets),
+                ("if_octets", c.rx_bytes, c.tx_bytes),
+                ("if_errors", c.rx_errors, c.tx_errors),
+                ("if_dropped", c.rx_dropped, c.tx_dropped),
             ] {
-                out.push(
-                    ValueList::new(
-                        "interface",
-                        type_,
-                        vec![Value::Derive(rx), Value::Derive(tx)],
-                    )
-                    .plugin_instance(&c.name),
-                );
+                let values = vec![Value::Derive(derive(rx)), Value::Derive(derive(tx))];
+                out.push(ValueList::new("interface", type_, values).plugin_instance(iface.name));
             }
         }
         Ok(out)
     }
 }
 
-/// Parses `/proc/net/dev`: `name: 8 receive counters, 8 transmit counters`. Lines without a
-/// `:` (the two headers) or with fewer than 12 counters are skipped, as collectd does.
-fn parse_net_dev(text: &str) -> Vec<Counters> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some((name, rest)) = line.split_once(':') else {
-            continue;
-        };
-        let name = name.trim();
-        if name.is_empty() {
-            continue;
-        }
-        let fields: Vec<i64> = rest.split_whitespace().map(counter).collect();
-        if fields.len() < 12 {
-            continue;
-        }
-        out.push(Counters {
-            name: name.to_string(),
-            octets: (fields[0], fields[8]),
-            packets: (fields[1], fields[9]),
-            errors: (fields[2], fields[10]),
-            dropped: (fields[3], fields[11]),
-        });
-    }
-    out
-}
-
-/// A kernel counter as a DERIVE value: above `i64::MAX` it saturates, garbage reads as 0
-/// (collectd's `atoll`).
-fn counter(text: &str) -> i64 {
-    text.parse::<u64>()
-        .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+/// A kernel counter as a DERIVE value: above `i64::MAX` it saturates instead of wrapping
+/// negative.
+fn derive(counter: u64) -> i64 {
+    i64::try_from(counter).unwrap_or(i64::MAX)
 }
 
 plugin_api::export_plugin!(Interface, roles: [read]);

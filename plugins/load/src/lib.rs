@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Value, ValueList};
+use plugin_api::{InitContext, OptionSpec, Plugin, PluginError, ReadPlugin, Value, ValueList};
 
 /// The plugin instance: where `/proc` and `/sys` are, and whether to divide by the CPU count.
 pub struct Load {
@@ -17,7 +17,11 @@ impl Plugin for Load {
     const NAME: &'static str = "load";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "system load averages (/proc/loadavg)";
-    const CONFIG_KEYS: &'static [&'static str] = &["ReportRelative"];
+    const OPTIONS: &'static [OptionSpec] = &[OptionSpec::boolean(
+        "ReportRelative",
+        "divide the averages by the number of online CPUs",
+    )
+    .default("false")];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Load {

@@ -5,7 +5,8 @@ use std::fs;
 use std::path::PathBuf;
 
 use plugin_api::args;
-use plugin_api::{InfoPlugin, InitContext, Plugin, PluginError};
+use plugin_api::{InfoPlugin, InitContext, OptionSpec, Plugin, PluginError};
+use procparse::meminfo::{self, Meminfo};
 use serde_json::{Map, Value};
 
 mod read;
@@ -16,22 +17,18 @@ pub struct Memory {
     read: read::MemoryRead,
 }
 
-/// One `/proc/meminfo` line: the snake_cased key (with `_bytes` when it had a unit) and value.
-#[derive(Debug, PartialEq)]
-struct Line {
-    /// The key as the kernel writes it, e.g. `MemTotal`.
-    raw_key: String,
-    /// The output key, e.g. `mem_total_bytes`, or `huge_pages_total` for a count.
-    key: String,
-    /// Bytes for `kB` lines, the plain number otherwise.
-    value: u64,
-}
-
 impl Plugin for Memory {
     const NAME: &'static str = "memory";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "/proc/meminfo in bytes and a free-style summary";
-    const CONFIG_KEYS: &'static [&'static str] = read::CONFIG_KEYS;
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec::boolean("ValuesAbsolute", "report type memory in bytes").default("true"),
+        OptionSpec::boolean(
+            "ValuesPercentage",
+            "report type percent, each part's share of MemTotal",
+        )
+        .default("false"),
+    ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Memory {
@@ -53,49 +50,26 @@ impl InfoPlugin for Memory {
             .map_err(|e| PluginError::failed(format!("cannot read {}: {e}", path.display())))?;
         let failed =
             |e: String| PluginError::failed(format!("cannot parse {}: {e}", path.display()));
-        let lines = parse_meminfo(&text).map_err(failed)?;
-        let mut doc = summary(&lines).map_err(failed)?;
-        let meminfo: Map<String, Value> = lines
-            .into_iter()
-            .map(|l| (l.key, Value::from(l.value)))
+        let meminfo = procparse::meminfo::parse(&text).map_err(|e| failed(e.to_string()))?;
+        let mut doc = summary(&meminfo).map_err(failed)?;
+        let lines: Map<String, Value> = meminfo
+            .lines
+            .iter()
+            .map(|l| (output_key(l), Value::from(l.value)))
             .collect();
-        doc.insert("meminfo".into(), Value::Object(meminfo));
+        doc.insert("meminfo".into(), Value::Object(lines));
         Ok(Value::Object(doc))
     }
 }
 
-/// Parses `/proc/meminfo`: `Key:   value [kB]` lines.
-fn parse_meminfo(text: &str) -> Result<Vec<Line>, String> {
-    let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let (raw_key, rest) = line
-            .split_once(':')
-            .ok_or_else(|| format!("no `:` in `{line}`"))?;
-        let mut fields = rest.split_whitespace();
-        let number = fields
-            .next()
-            .ok_or_else(|| format!("no value for `{raw_key}`"))?;
-        let number: u64 = number
-            .parse()
-            .map_err(|e| format!("bad value `{number}` for `{raw_key}`: {e}"))?;
-        let mut key = snake_case(raw_key);
-        let value = match fields.next() {
-            None => number,
-            Some("kB") => {
-                key.push_str("_bytes");
-                number
-                    .checked_mul(1024)
-                    .ok_or_else(|| format!("`{raw_key}` overflows"))?
-            }
-            Some(unit) => return Err(format!("unknown unit `{unit}` for `{raw_key}`")),
-        };
-        out.push(Line {
-            raw_key: raw_key.trim().to_string(),
-            key,
-            value,
-        });
+/// The output key of a line: the snake_cased kernel key, with `_bytes` when the line had a
+/// unit (`MemTotal` -> `mem_total_bytes`, `HugePages_Total` -> `huge_pages_total`).
+fn output_key(line: &meminfo::Line) -> String {
+    let mut key = snake_case(line.key);
+    if line.unit == meminfo::Unit::Bytes {
+        key.push_str("_bytes");
     }
-    Ok(out)
+    key
 }
 
 /// `MemTotal` -> `mem_total`, `SReclaimable` -> `s_reclaimable`, `Active(anon)` -> `active_anon`,
@@ -126,14 +100,16 @@ fn snake_case(key: &str) -> String {
 }
 
 /// The `free`-style summary: `used = total - free - buffers - cached - SReclaimable`.
-fn summary(lines: &[Line]) -> Result<Map<String, Value>, String> {
-    let get = |key: &str| lines.iter().find(|l| l.raw_key == key).map(|l| l.value);
+fn summary(meminfo: &Meminfo) -> Result<Map<String, Value>, String> {
+    let get = |key: &str| meminfo.get(key);
     let total = get("MemTotal").ok_or("no MemTotal line")?;
     let free = get("MemFree").ok_or("no MemFree line")?;
     let buffers = get("Buffers").unwrap_or(0);
     let cached = get("Cached").unwrap_or(0);
     let reclaimable = get("SReclaimable").unwrap_or(0);
-    let used = total.saturating_sub(free + buffers + cached + reclaimable);
+    // Saturating: values near 2^64 bytes must not overflow into a panic.
+    let buff_cache = buffers.saturating_add(cached).saturating_add(reclaimable);
+    let used = total.saturating_sub(free.saturating_add(buff_cache));
     let swap_total = get("SwapTotal");
     let swap_free = get("SwapFree");
     let swap_used = swap_total.zip(swap_free).map(|(t, f)| t.saturating_sub(f));
@@ -151,10 +127,7 @@ fn summary(lines: &[Line]) -> Result<Map<String, Value>, String> {
     doc.insert("used_bytes".into(), used.into());
     doc.insert("buffers_bytes".into(), buffers.into());
     doc.insert("cached_bytes".into(), cached.into());
-    doc.insert(
-        "buff_cache_bytes".into(),
-        (buffers + cached + reclaimable).into(),
-    );
+    doc.insert("buff_cache_bytes".into(), buff_cache.into());
     doc.insert("shared_bytes".into(), get("Shmem").into());
     doc.insert("swap_total_bytes".into(), swap_total.into());
     doc.insert("swap_free_bytes".into(), swap_free.into());
@@ -235,6 +208,16 @@ mod tests {
             (1_000_000u64 - 200_000 - 50_000 - 300_000) * 1024
         );
         assert_eq!(doc["used_percent"], 45.0);
+    }
+
+    #[test]
+    fn huge_values_saturate() {
+        let huge = u64::MAX / 1024;
+        let text =
+            format!("MemTotal: {huge} kB\nMemFree: {huge} kB\nBuffers: {huge} kB\nCached: 1 kB\n");
+        let doc = summary(&procparse::meminfo::parse(&text).unwrap()).unwrap();
+        assert_eq!(doc["used_bytes"], 0);
+        assert_eq!(doc["buff_cache_bytes"], u64::MAX);
     }
 
     #[test]

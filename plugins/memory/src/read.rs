@@ -2,15 +2,11 @@
 //! computes it on Linux (`memory/memory-<use>` bytes, `memory/percent-<use>` with
 //! `ValuesPercentage`).
 
-use std::collections::HashMap;
 use std::fs;
 
 use plugin_api::{InitContext, PluginError, ReadPlugin, ValueList};
 
 use crate::Memory;
-
-/// The options of the read role (collectd's memory plugin options).
-pub(crate) const CONFIG_KEYS: &[&str] = &["ValuesAbsolute", "ValuesPercentage"];
 
 /// The read role's options.
 #[derive(Debug)]
@@ -33,31 +29,8 @@ impl MemoryRead {
 /// used = MemTotal - (MemFree + Buffers + Cached + Slab); the slab as `slab_unrecl` and
 /// `slab_recl` (SUnreclaim, SReclaimable) when the kernel has them (2.6.19), else `slab`.
 fn split(text: &str) -> Result<Vec<(&'static str, f64)>, String> {
-    const KEYS: [&str; 7] = [
-        "MemTotal",
-        "MemFree",
-        "Buffers",
-        "Cached",
-        "Slab",
-        "SReclaimable",
-        "SUnreclaim",
-    ];
-    let mut found: HashMap<&str, f64> = HashMap::new();
-    for line in text.lines() {
-        let Some((key, rest)) = line.split_once(':') else {
-            continue;
-        };
-        let key = key.trim();
-        if !KEYS.contains(&key) {
-            continue;
-        }
-        let kib = rest.split_whitespace().next().unwrap_or("");
-        let bytes = kib
-            .parse::<u64>()
-            .map_err(|_| format!("bad value `{kib}` for {key}"))?;
-        found.insert(key, bytes as f64 * 1024.0);
-    }
-    let get = |key: &str| found.get(key).copied();
+    let meminfo = procparse::meminfo::parse(text).map_err(|e| e.to_string())?;
+    let get = |key: &str| meminfo.get(key).map(|bytes| bytes as f64);
     let (total, free) = (get("MemTotal"), get("MemFree"));
     let (buffered, cached, slab) = (
         get("Buffers").unwrap_or(0.0),

@@ -100,30 +100,22 @@ pub fn read_link(net_dir: &Path, name: &str) -> Link {
     }
 }
 
-/// Parses `/proc/net/dev`: two header lines, then `name: 16 counters` per interface.
+/// Parses `/proc/net/dev` (procparse); lines that are not a name and 16 counters are skipped.
 pub fn parse_net_dev(text: &str) -> HashMap<String, Counters> {
-    text.lines()
-        .skip(2)
-        .filter_map(|line| {
-            let (name, rest) = line.split_once(':')?;
-            let v: Vec<u64> = rest
-                .split_whitespace()
-                .map(|f| f.parse().ok())
-                .collect::<Option<_>>()?;
-            if v.len() < 12 {
-                return None;
-            }
+    procparse::net_dev::parse_lenient(text)
+        .map(|iface| {
+            let c = iface.counters;
             let counters = Counters {
-                rx_bytes: v[0],
-                rx_packets: v[1],
-                rx_errors: v[2],
-                rx_dropped: v[3],
-                tx_bytes: v[8],
-                tx_packets: v[9],
-                tx_errors: v[10],
-                tx_dropped: v[11],
+                rx_bytes: c.rx_bytes,
+                rx_packets: c.rx_packets,
+                rx_errors: c.rx_errors,
+                rx_dropped: c.rx_dropped,
+                tx_bytes: c.tx_bytes,
+                tx_packets: c.tx_packets,
+                tx_errors: c.tx_errors,
+                tx_dropped: c.tx_dropped,
             };
-            Some((name.trim().to_string(), counters))
+            (iface.name.to_string(), counters)
         })
         .collect()
 }

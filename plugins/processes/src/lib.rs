@@ -9,7 +9,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use plugin_api::args::{self, lexopt::Arg};
-use plugin_api::{InfoPlugin, InitContext, Plugin, PluginError};
+use plugin_api::{InfoPlugin, InitContext, OptionSpec, Plugin, PluginError};
 use serde_json::{Value, json};
 
 use passwd::Users;
@@ -54,7 +54,11 @@ impl Plugin for Processes {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str =
         "running processes: owner, state, memory, CPU time, command line";
-    const CONFIG_KEYS: &'static [&'static str] = read::CONFIG_KEYS;
+    const OPTIONS: &'static [OptionSpec] = &[OptionSpec::string(
+        "Process",
+        "a command name to report on, as ps -o comm shows it (max. 15 bytes)",
+    )
+    .repeated()];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         Ok(Processes {

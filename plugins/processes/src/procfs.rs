@@ -1,4 +1,5 @@
-//! Reading one process from `<proc>/<pid>/{stat,status,cmdline}`, and the parsers for those files.
+//! Reading one process from `<proc>/<pid>/{stat,status,cmdline}` (`stat` through the shared
+//! `procparse`), and the parsers for the other files.
 
 use std::fs;
 use std::io;
@@ -7,31 +8,6 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::passwd::Users;
-
-/// The fields of `/proc/<pid>/stat` this plugin uses.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stat {
-    /// Process id.
-    pub pid: u32,
-    /// Command name (`comm`, at most 15 bytes), without the parentheses.
-    pub comm: String,
-    /// State letter (`R`, `S`, `D`, `Z`, `T`, `t`, `X`, `I`, ...).
-    pub state: char,
-    /// Parent process id.
-    pub ppid: u32,
-    /// User-mode CPU time, clock ticks.
-    pub utime: u64,
-    /// Kernel-mode CPU time, clock ticks.
-    pub stime: u64,
-    /// Number of threads.
-    pub num_threads: u64,
-    /// Start time, clock ticks after boot.
-    pub starttime: u64,
-    /// Virtual memory size, bytes.
-    pub vsize: u64,
-    /// Resident set size, pages.
-    pub rss_pages: u64,
-}
 
 /// Clock and memory units, and the boot time, needed to turn `stat` fields into seconds and
 /// bytes.
@@ -74,30 +50,6 @@ pub struct Process {
     pub cpu_time_seconds: f64,
     /// Start time, Unix seconds (boot time plus start ticks); `None` without `btime`.
     pub start_time: Option<u64>,
-}
-
-/// Parses `/proc/<pid>/stat`. The command name may hold spaces and parentheses, so it runs
-/// from the first `(` to the last `)`.
-pub fn parse_stat(text: &str) -> Option<Stat> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let pid = text.get(..open)?.trim().parse().ok()?;
-    let comm = text.get(open + 1..close)?.to_string();
-    // Fields from 3 (state) on; field N (1-based, as in proc(5)) is rest[N - 3].
-    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    let num = |field: usize| -> Option<u64> { rest.get(field - 3)?.parse().ok() };
-    Some(Stat {
-        pid,
-        comm,
-        state: rest.first()?.chars().next()?,
-        ppid: u32::try_from(num(4)?).ok()?,
-        utime: num(14)?,
-        stime: num(15)?,
-        num_threads: num(20)?,
-        starttime: num(22)?,
-        vsize: num(23)?,
-        rss_pages: num(24)?,
-    })
 }
 
 /// The fields of `/proc/<pid>/status` this plugin uses: the effective uid and `VmRSS` in bytes.
@@ -178,8 +130,11 @@ pub fn list_pids_into(proc_root: &Path, pids: &mut Vec<u32>) -> io::Result<()> {
 /// Reads one process; `None` when it does not exist (any more) or its files are unreadable.
 pub fn read_process(proc_root: &Path, pid: u32, units: &Units, users: &Users) -> Option<Process> {
     let dir = proc_root.join(pid.to_string());
-    let stat = parse_stat(&fs::read_to_string(dir.join("stat")).ok()?)?;
-    let (uid, vm_rss) = parse_status(&fs::read_to_string(dir.join("status")).ok()?);
+    // Read as bytes: a command name need not be UTF-8 (procparse keeps it, lossily).
+    let stat = procparse::stat::parse(&fs::read(dir.join("stat")).ok()?).ok()?;
+    let (uid, vm_rss) = parse_status(&String::from_utf8_lossy(
+        &fs::read(dir.join("status")).ok()?,
+    ));
     let cmdline = parse_cmdline(&fs::read(dir.join("cmdline")).ok()?);
     let ticks = units.ticks_per_second.max(1);
     Some(Process {
@@ -191,9 +146,13 @@ pub fn read_process(proc_root: &Path, pid: u32, units: &Units, users: &Users) ->
         state_name: state_name(stat.state),
         command: stat.comm,
         cmdline,
-        rss_bytes: vm_rss.unwrap_or(stat.rss_pages * units.page_size),
+        rss_bytes: vm_rss.unwrap_or(
+            u64::try_from(stat.rss)
+                .unwrap_or(0)
+                .saturating_mul(units.page_size),
+        ),
         vsize_bytes: stat.vsize,
-        threads: stat.num_threads,
+        threads: u64::try_from(stat.num_threads).unwrap_or(0),
         cpu_time_seconds: (stat.utime + stat.stime) as f64 / ticks as f64,
         start_time: units.boot_time.map(|b| b + stat.starttime / ticks),
     })
@@ -217,27 +176,38 @@ mod tests {
         Users::parse(&fs::read_to_string(proc_root().join("../etc/passwd")).unwrap())
     }
 
+    /// The command names `ps` shows in full: spaces, parentheses, and bytes that are not
+    /// UTF-8 (the process used to be left out of `getinfo.processes`).
     #[test]
-    fn parses_stat_with_odd_command_names() {
-        let s = parse_stat(&fs::read_to_string(proc_root().join("4242/stat")).unwrap()).unwrap();
-        assert_eq!(s.pid, 4242);
-        assert_eq!(s.comm, "tmux: server");
-        assert_eq!(s.state, 'S');
-        assert_eq!(s.ppid, 1);
-        assert_eq!((s.utime, s.stime), (1234, 567));
-        assert_eq!(s.num_threads, 1);
-        assert_eq!(s.starttime, 300_000);
-        assert_eq!(s.vsize, 12_345_678);
-        assert_eq!(s.rss_pages, 1000);
+    fn a_process_with_an_odd_or_non_utf8_name_is_listed() {
+        let listed = read_process(&proc_root(), 4242, &UNITS, &users()).unwrap();
+        assert_eq!(listed.command, "tmux: server");
+        assert_eq!((listed.pid, listed.ppid, listed.threads), (4242, 1, 1));
 
-        let odd = parse_stat(
-            "77 (a) (b)) R 1 77 77 0 -1 0 0 0 0 0 5 6 0 0 20 0 3 0 99 1000 10 0 0 0 0 0",
+        let dir = tempfile::tempdir().unwrap();
+        let pid_dir = dir.path().join("77");
+        fs::create_dir(&pid_dir).unwrap();
+        fs::write(
+            pid_dir.join("stat"),
+            b"77 (a) (\xffb)) R 1 77 77 0 -1 0 0 0 0 0 5 6 0 0 20 0 3 0 99 1000 10 0 0 0 0 0\n",
         )
         .unwrap();
-        assert_eq!(odd.comm, "a) (b)");
-        assert_eq!(odd.state, 'R');
-        assert_eq!(odd.num_threads, 3);
-        assert_eq!(parse_stat("12 (truncated) S 1 2"), None);
+        fs::write(
+            pid_dir.join("status"),
+            b"Name:\ta) (\xffb)\nUid:\t0\t0\t0\t0\n",
+        )
+        .unwrap();
+        fs::write(pid_dir.join("cmdline"), b"odd\0").unwrap();
+        let odd = read_process(dir.path(), 77, &UNITS, &users()).unwrap();
+        assert_eq!(odd.command, "a) (\u{fffd}b)");
+        assert_eq!(
+            (odd.state.as_str(), odd.threads, odd.uid),
+            ("R", 3, Some(0))
+        );
+        assert_eq!(odd.rss_bytes, 10 * 4096);
+
+        fs::write(pid_dir.join("stat"), b"77 (truncated) S 1 2").unwrap();
+        assert!(read_process(dir.path(), 77, &UNITS, &users()).is_none());
     }
 
     #[test]

@@ -11,9 +11,6 @@ use plugin_api::{InitContext, PluginError, ReadPlugin, Value, ValueList};
 
 use crate::{Processes, procfs};
 
-/// The options of the read role (collectd's processes plugin options, without regexes).
-pub(crate) const CONFIG_KEYS: &[&str] = &["Process"];
-
 /// Linux truncates command names (`/proc/<pid>/stat`'s second field) to 15 bytes.
 const MAX_NAME: usize = 15;
 

@@ -9,7 +9,7 @@ mod tests;
 use std::sync::{Arc, Mutex};
 
 use plugin_api::types_db::TypesDb;
-use plugin_api::{InitContext, Plugin, PluginError, ValueList, WritePlugin};
+use plugin_api::{InitContext, OptionSpec, Plugin, PluginError, ValueList, WritePlugin};
 
 use server::Server;
 use store::Store;
@@ -32,7 +32,15 @@ impl Plugin for Prometheus {
     const NAME: &'static str = "prometheus";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "serves the latest values on /metrics for Prometheus";
-    const CONFIG_KEYS: &'static [&'static str] = &["Host", "Port", "StalenessDelta"];
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec::string("Host", "address or host name to listen on").default("127.0.0.1"),
+        OptionSpec::integer("Port", "TCP port to listen on, 1-65535").default("9103"),
+        OptionSpec::seconds(
+            "StalenessDelta",
+            "seconds after which a value is no longer served",
+        )
+        .default("300"),
+    ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
         let host = ctx.option("Host").map(str::trim).unwrap_or(DEFAULT_HOST);

@@ -35,7 +35,9 @@ pub struct Store {
 
 /// collectd's family name: `collectd_[<plugin>_]<type>[_<dsname>][_total]`; the plugin is
 /// left out when it equals the type, the dsname when it is `value`, and `_total` is added for
-/// DERIVE and COUNTER sources.
+/// every source served as a counter: DERIVE and COUNTER as collectd does, and ABSOLUTE too
+/// (collectd 5.12 serves it as a counter without `_total`, which `promtool check metrics`
+/// refuses: a Prometheus counter's name ends in `_total`).
 pub fn family_name(vl: &ValueList, ds: &DataSource) -> String {
     let mut fields = vec!["collectd"];
     if vl.plugin != vl.type_ {
@@ -45,7 +47,7 @@ pub fn family_name(vl: &ValueList, ds: &DataSource) -> String {
     if ds.name != "value" {
         fields.push(&ds.name);
     }
-    if matches!(ds.ds_type, DsType::Derive | DsType::Counter) {
+    if ds.ds_type != DsType::Gauge {
         fields.push("total");
     }
     sanitize(&fields.join("_"), true)
@@ -296,6 +298,10 @@ mod tests {
         let df = ValueList::new("df", "df_complex", vec![]);
         assert_eq!(
             family_name(&df, &ds("value", DsType::Absolute)),
+            "collectd_df_df_complex_total"
+        );
+        assert_eq!(
+            family_name(&df, &ds("value", DsType::Gauge)),
             "collectd_df_df_complex"
         );
         assert_eq!(sanitize("nginx-vts", false), "nginx_vts");

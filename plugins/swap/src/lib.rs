@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use plugin_api::{InitContext, Plugin, PluginError, ReadPlugin, Value, ValueList};
+use plugin_api::{InitContext, OptionSpec, Plugin, PluginError, ReadPlugin, Value, ValueList};
 
 /// The plugin instance: where `/proc` is, and collectd's options.
 pub struct Swap {
@@ -21,12 +21,17 @@ impl Plugin for Swap {
     const NAME: &'static str = "swap";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "swap space and swap I/O (/proc/meminfo, /proc/vmstat)";
-    const CONFIG_KEYS: &'static [&'static str] = &[
-        "ReportByDevice",
-        "ReportBytes",
-        "ReportIO",
-        "ValuesAbsolute",
-        "ValuesPercentage",
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec::boolean(
+            "ReportByDevice",
+            "used and free per device of /proc/swaps instead of the totals",
+        )
+        .default("false"),
+        OptionSpec::boolean("ReportBytes", "swap_io in bytes instead of pages").default("false"),
+        OptionSpec::boolean("ReportIO", "report swap_io").default("true"),
+        OptionSpec::boolean("ValuesAbsolute", "report type swap in bytes").default("true"),
+        OptionSpec::boolean("ValuesPercentage", "report type percent of the swap total")
+            .default("false"),
     ];
 
     fn init(ctx: &InitContext) -> Result<Self, PluginError> {
@@ -104,26 +109,18 @@ fn page_size() -> Result<i64, PluginError> {
 /// `used`, `free` and (when the kernel has it) `cached` swap in bytes, from `/proc/meminfo`:
 /// used = SwapTotal - SwapFree - SwapCached, as collectd computes it.
 fn parse_meminfo(text: &str) -> Result<Vec<(&'static str, f64)>, String> {
-    let (mut total, mut free, mut cached) = (None, None, None);
-    for line in text.lines() {
-        let mut fields = line.split_whitespace();
-        let slot = match fields.next() {
-            Some("SwapTotal:") => &mut total,
-            Some("SwapFree:") => &mut free,
-            Some("SwapCached:") => &mut cached,
-            _ => continue,
-        };
-        *slot = fields.next().and_then(|v| v.parse::<u64>().ok());
-    }
+    let meminfo = procparse::meminfo::parse(text).map_err(|e| e.to_string())?;
+    let (total, free) = (meminfo.get("SwapTotal"), meminfo.get("SwapFree"));
+    let cached = meminfo.get("SwapCached");
     let (total, free) = total.zip(free).ok_or("no SwapTotal or SwapFree line")?;
-    let used = total
-        .checked_sub(free + cached.unwrap_or(0))
+    let used = free
+        .checked_add(cached.unwrap_or(0))
+        .and_then(|not_used| total.checked_sub(not_used))
         .ok_or("SwapFree + SwapCached exceed SwapTotal")?;
-    let kib = |v: u64| v as f64 * 1024.0;
-    let mut out = vec![("used", kib(used)), ("free", kib(free))];
+    let mut out = vec![("used", used as f64), ("free", free as f64)];
     // Some systems (OpenVZ) have no SwapCached line; collectd then reports used and free only.
     if let Some(cached) = cached {
-        out.push(("cached", kib(cached)));
+        out.push(("cached", cached as f64));
     }
     Ok(out)
 }

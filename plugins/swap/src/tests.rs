@@ -129,6 +129,13 @@ fn errors() {
     assert!(err.message.contains("swaps"), "{}", err.message);
     assert!(parse_meminfo("MemTotal: 1 kB\n").is_err());
     assert!(parse_meminfo("SwapTotal: 1 kB\nSwapFree: 2 kB\n").is_err());
+    // Values near 2^64 bytes are refused, not summed into an overflow.
+    let huge = u64::MAX / 1024;
+    let text = format!("SwapTotal: {huge} kB\nSwapFree: {huge} kB\nSwapCached: {huge} kB\n");
+    let err = parse_meminfo(&text).unwrap_err();
+    assert!(err.contains("exceed"), "{err}");
+    let err = parse_meminfo("SwapTotal: 1 kB\nSwapFree: x kB\n").unwrap_err();
+    assert_eq!(err, "bad value `x` for `SwapFree`");
 }
 
 #[test]

@@ -56,7 +56,12 @@ pub(super) fn breakdown(
             let db = polaris::db::Db::connect(&scratch.url).await.unwrap();
             db.migrate().await.unwrap();
             for k in 0..first_round {
-                db.ingest(&shifted(&parsed, k, period_ms)).await.unwrap();
+                db.ingest(
+                    &shifted(&parsed, k, period_ms),
+                    polaris::limits::SeriesLimits::default(),
+                )
+                .await
+                .unwrap();
             }
             db
         });
@@ -72,7 +77,10 @@ pub(super) fn breakdown(
                         let batch =
                             shifted(&parsed, next.fetch_add(1, Ordering::Relaxed), period_ms);
                         let call = Instant::now();
-                        let n = db.ingest(&batch).await.unwrap();
+                        let n = db
+                            .ingest(&batch, polaris::limits::SeriesLimits::default())
+                            .await
+                            .unwrap();
                         calls.push((call.elapsed(), n));
                     }
                     calls

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use wire::boot::{BootAction, BootJob};
 use wire::retcode;
 
-use crate::db::{HostView, JobView, Target};
+use super::views::{HostView, JobView};
+use crate::db::Target;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::limits::too_long;
@@ -32,7 +33,8 @@ pub async fn hosts(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<HostFilter>,
 ) -> Result<Json<Vec<HostView>>, ApiError> {
-    Ok(Json(state.db.hosts(filter.region.as_deref()).await?))
+    let hosts = state.db.hosts(filter.region.as_deref()).await?;
+    Ok(Json(hosts.into_iter().map(HostView::from).collect()))
 }
 
 /// `GET /api/v1/hosts/{hostname}`: one host and its agents.
@@ -44,7 +46,8 @@ pub async fn host(
     State(state): State<AppState>,
     ApiPath(hostname): ApiPath<String>,
 ) -> Result<Json<HostView>, ApiError> {
-    state.db.host(&hostname).await?.map(Json).ok_or_else(|| {
+    let host = state.db.host(&hostname).await?;
+    host.map(|host| Json(host.into())).ok_or_else(|| {
         ApiError::not_found(retcode::NO_SUCH_HOST, format!("No such host: {hostname}"))
     })
 }
@@ -167,8 +170,8 @@ pub async fn create_job(
         svrlist: job.svrlist,
         step: job.step,
     };
-    let view = state.db.create_job(&spec, &target).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    let job = state.db.create_job(&spec, &target).await?;
+    Ok((StatusCode::CREATED, Json(job.into())))
 }
 
 /// `GET /api/v1/jobs/{id}`: a job's status and results per host.
@@ -184,6 +187,6 @@ pub async fn job(
         .db
         .job(&id)
         .await?
-        .map(Json)
+        .map(|job| Json(job.into()))
         .ok_or_else(|| ApiError::not_found(retcode::NO_SUCH_JOB, format!("No such job: {id}")))
 }

@@ -1,5 +1,6 @@
 //! `POST /api/v1/commands` and `GET /api/v1/commands/{id}`: one command to many hosts (seed
-//! "REST API"). The request is checked, stored with one host job per known host, sent at once to
+//! "REST API"). The request is the fan-out fields plus a typed [`wire::Command`]; it is checked
+//! and typed here, at the edge (3022 for an unknown method, 3021 for a bad parameter), stored with one host job per known host, sent at once to
 //! the hosts whose connection this replica holds (the other replicas' dispatchers pick up
 //! theirs), and answered with one entry per host in the caller's order: when every host has
 //! answered or the deadline passed (sync), or at once with `pending` entries (`"async": true`).
@@ -11,7 +12,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use wire::{CommandResult, Resp, retcode};
+use serde_json::{Map, Value};
+use wire::{Command, CommandResult, Resp, retcode};
 
 use crate::db::{CommandRecord, HostState, NewCommand};
 use crate::error::{ApiError, ApiJson, ErrorBody};
@@ -19,57 +21,86 @@ use crate::extract::ApiPath;
 use crate::state::AppState;
 
 /// Seconds of a command's `timeout` when the request gives none (seed: 120).
-const DEFAULT_TIMEOUT: u64 = 120;
+const DEFAULT_TIMEOUT: u64 = wire::params::DEFAULT_TIMEOUT_SECS;
 /// Seconds the deadline leaves past the timeout by default, for the trip and the answer.
 const DEADLINE_MARGIN: u64 = 10;
 /// Longest deadline accepted (a day).
 const DEADLINE_MAX: u64 = 24 * 3600;
+/// The longest method name the database keeps (`jobs.method`).
+const METHOD_MAX: usize = 128;
 /// How often a waiting call looks at the database for results other replicas stored.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Methods whose parameters the seed puts at the top level of the request rather than in
-/// `args`: `daemon.init` (`name`, `version`, `url`, `start`, `stop`, ...). Any other method
-/// with a field this request does not know is refused, so a misspelt field is never ignored.
-const TOP_LEVEL_PARAMETERS: [&str; 1] = ["daemon.init"];
-
-/// A command for many hosts: the seed's request plus how to fan it out.
-#[derive(Deserialize, Serialize, utoipa::ToSchema)]
-pub struct CommandRequest {
+/// A command for many hosts as posted: the fan-out fields, and every other top-level field
+/// (`method` and its parameters) still untyped; [`validate`] makes it a [`CommandRequest`].
+#[derive(Deserialize)]
+pub struct CommandBody {
     /// The command's id (default: a new UUID); must be new.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub id: Option<String>,
     /// Target hosts (hostname / AgentSN), each once; answers come in this order.
     pub hosts: Vec<String>,
-    /// `sync.bash`, `getinfo.users`, ... (passed to the agent as is).
-    pub method: String,
-    /// The shell command (required by `*.bash`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<String>,
-    /// Seconds before the agent stops the command (default 120, at least 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<u64>,
-    /// User to run as (agent default: root).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Group to run as.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// Per-method arguments.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub args: Option<String>,
     /// Hosts in flight at once (default: all).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub max_concurrency: Option<u32>,
-    /// Seconds for the whole request (default: timeout + 10); silent hosts then get 205.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Seconds for the whole request (default: the command's timeout + 10); silent hosts
+    /// then get 205.
+    #[serde(default)]
     pub deadline: Option<u64>,
     /// Answer at once (202) with `pending` entries; poll `GET /api/v1/commands/{id}`.
     #[serde(default, rename = "async")]
     pub r#async: bool,
-    /// The top-level parameters of `daemon.init` (`name`, `version`, `url`, `start`, `stop`,
-    /// `env`, `limits`, ...), passed to the agent as sent; refused for other methods.
+    /// `method` and the method's parameters, at the top level as in the seed.
     #[serde(flatten)]
-    pub parameters: serde_json::Map<String, serde_json::Value>,
+    pub command: Map<String, Value>,
+}
+
+/// A command for many hosts, checked: how to fan it out, and the typed command each host gets
+/// (the seed's request: `{"hosts": [...], "method": "sync.bash", "cmd": "ls"}`). Its
+/// OpenAPI schema (one per method, discriminated by `method`) is in
+/// [`super::command_schema`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandRequest {
+    /// The command's id (default: a new UUID); must be new.
+    pub id: Option<String>,
+    /// Target hosts, each once; answers come in this order.
+    pub hosts: Vec<String>,
+    /// Hosts in flight at once (default: all).
+    pub max_concurrency: Option<u32>,
+    /// Seconds for the whole request.
+    pub deadline: Option<u64>,
+    /// Answer at once (202) with `pending` entries.
+    pub r#async: bool,
+    /// What each host runs.
+    pub command: Command,
+}
+
+/// What is stored for a command (the job's `spec`) and read back by the dispatcher: the
+/// target hosts in the caller's order (read by the database layer), and the typed command that
+/// every host's frame is made of. Nothing else of the request reaches a host.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct StoredCommand {
+    /// The target hosts in the caller's order.
+    pub hosts: Vec<String>,
+    /// The command.
+    pub command: Command,
+}
+
+impl StoredCommand {
+    /// Reads a stored spec: this shape, or the whole request as the release before typed
+    /// commands stored it (`{"hosts": [...], "method": ..., <parameters>}`).
+    pub fn parse(spec: &str) -> Result<StoredCommand, String> {
+        let value: Value = serde_json::from_str(spec).map_err(|e| e.to_string())?;
+        if value.get("command").is_some_and(Value::is_object) {
+            return serde_json::from_value(value).map_err(|e| e.to_string());
+        }
+        let body: CommandBody = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let command = Command::from_map(body.command).map_err(|e| e.to_string())?;
+        Ok(StoredCommand {
+            hosts: body.hosts,
+            command,
+        })
+    }
 }
 
 /// A command's answer: one entry per host, in the order of the request's `hosts`.
@@ -85,13 +116,14 @@ pub struct CommandView {
     pub response: Vec<CommandResult>,
 }
 
-/// Checks a request before anything is stored (public for the fuzz target in `fuzz/`).
-pub fn validate(request: &CommandRequest) -> Result<(), ApiError> {
-    if request.hosts.is_empty() {
+/// Checks a posted request and types its command before anything is stored (public for the
+/// fuzz target in `fuzz/`): an unknown method is 400 with 3022, a bad parameter 400 with 3021.
+pub fn validate(body: CommandBody) -> Result<CommandRequest, ApiError> {
+    if body.hosts.is_empty() {
         return Err(ApiError::invalid("`hosts` is empty"));
     }
     let mut seen = std::collections::HashSet::new();
-    for host in &request.hosts {
+    for host in &body.hosts {
         if host.is_empty() {
             return Err(ApiError::invalid("a host name is empty"));
         }
@@ -99,36 +131,38 @@ pub fn validate(request: &CommandRequest) -> Result<(), ApiError> {
             return Err(ApiError::invalid(format!("host `{host}` is listed twice")));
         }
     }
-    if request.method.is_empty() {
-        return Err(ApiError::invalid("`method` is empty"));
-    }
-    if let Some(field) = request.parameters.keys().next()
-        && !TOP_LEVEL_PARAMETERS.contains(&request.method.as_str())
-    {
-        return Err(ApiError::invalid(format!(
-            "unknown field `{field}` (only {} take top-level parameters)",
-            TOP_LEVEL_PARAMETERS.join(", ")
-        )));
-    }
-    if request.method.ends_with(".bash") && request.cmd.as_deref().is_none_or(str::is_empty) {
-        return Err(ApiError::invalid(format!(
-            "`{}` needs `cmd`",
-            request.method
-        )));
-    }
-    if request.timeout == Some(0) {
-        return Err(ApiError::invalid("`timeout` must be at least 1 second"));
-    }
-    if request.max_concurrency == Some(0) {
+    if body.max_concurrency == Some(0) {
         return Err(ApiError::invalid("`max_concurrency` must be at least 1"));
     }
-    match request.deadline {
-        Some(0) => Err(ApiError::invalid("`deadline` must be at least 1 second")),
-        Some(d) if d > DEADLINE_MAX => Err(ApiError::invalid(format!(
-            "`deadline` must be at most {DEADLINE_MAX} seconds"
-        ))),
-        _ => Ok(()),
+    match body.deadline {
+        Some(0) => return Err(ApiError::invalid("`deadline` must be at least 1 second")),
+        Some(d) if d > DEADLINE_MAX => {
+            return Err(ApiError::invalid(format!(
+                "`deadline` must be at most {DEADLINE_MAX} seconds"
+            )));
+        }
+        _ => {}
     }
+    let command = Command::from_map(body.command)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.retcode(), e.to_string()))?;
+    super::command_schema::check_plugin_command(&command).map_err(ApiError::invalid)?;
+    let method = command.method();
+    if method.chars().count() > METHOD_MAX {
+        return Err(ApiError::invalid(format!(
+            "`method` is longer than {METHOD_MAX} characters"
+        )));
+    }
+    if method.contains('\0') {
+        return Err(ApiError::invalid("`method` contains a NUL character"));
+    }
+    Ok(CommandRequest {
+        id: body.id,
+        hosts: body.hosts,
+        max_concurrency: body.max_concurrency,
+        deadline: body.deadline,
+        r#async: body.r#async,
+        command,
+    })
 }
 
 /// The answer for a stored command as of `now`.
@@ -176,30 +210,35 @@ pub fn view(record: &CommandRecord, now: DateTime<Utc>) -> CommandView {
     responses(
         (status = 200, description = "Every host answered, or the deadline passed", body = CommandView),
         (status = 202, description = "Accepted (`async`): entries are pending (207) but for 203/204", body = CommandView),
-        (status = 400, description = "Invalid params (3021)", body = ErrorBody),
+        (status = 400, description = "Invalid params (3021), or no such method (3022)", body = ErrorBody),
         (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    ApiJson(mut request): ApiJson<CommandRequest>,
+    ApiJson(body): ApiJson<CommandBody>,
 ) -> Result<(StatusCode, Json<CommandView>), ApiError> {
-    state.config.limits.check_hosts(&request.hosts)?;
-    validate(&request)?;
+    state.config.limits.check_hosts(&body.hosts)?;
+    let request = validate(body)?;
     let id = request
         .id
-        .take()
+        .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    request.id = Some(id.clone());
     let seconds = request
         .deadline
         .unwrap_or_else(|| {
             request
-                .timeout
+                .command
+                .timeout_secs()
                 .unwrap_or(DEFAULT_TIMEOUT)
                 .saturating_add(DEADLINE_MARGIN)
         })
         .min(DEADLINE_MAX);
     let deadline = crate::db::now() + chrono::Duration::seconds(seconds as i64);
-    let spec = serde_json::to_string(&request).map_err(ApiError::invalid)?;
+    let stored = StoredCommand {
+        hosts: request.hosts.clone(),
+        command: request.command.clone(),
+    };
+    let spec = serde_json::to_string(&stored).map_err(ApiError::invalid)?;
+    let method = request.command.method();
     let hub = &state.hub;
     // Registered before anything is sent, so that no result of ours slips by unnoticed.
     let waiter = hub.waiter(&id);
@@ -207,7 +246,7 @@ pub async fn create(
         .db
         .create_command(&NewCommand {
             id: &id,
-            method: &request.method,
+            method: &method,
             spec: &spec,
             hosts: &request.hosts,
             deadline,
@@ -216,7 +255,7 @@ pub async fn create(
         })
         .await?;
     state.telemetry.command_created(request.hosts.len());
-    if let Err(e) = crate::agents::dispatch::dispatch(hub, &state.db, Some(&id)).await {
+    if let Err(e) = crate::links::send::send_queued(hub, &state.db, Some(&id)).await {
         // The dispatcher's next round sends them.
         tracing::warn!(error = %e, "Fast-path dispatch of command {id} failed.");
     }
@@ -280,35 +319,101 @@ mod tests {
     use super::*;
     use crate::db::CommandPart;
 
-    fn request(json: serde_json::Value) -> CommandRequest {
+    fn body(json: serde_json::Value) -> CommandBody {
         serde_json::from_value(json).unwrap()
     }
 
     #[test]
     fn refuses_what_cannot_run() {
         let bad = [
-            serde_json::json!({"hosts": [], "method": "getinfo.users"}),
-            serde_json::json!({"hosts": ["a"], "method": ""}),
-            serde_json::json!({"hosts": ["a"], "method": "sync.bash"}),
-            serde_json::json!({"hosts": ["a"], "method": "sync.bash", "cmd": "ls", "timeout": 0}),
-            serde_json::json!({"hosts": ["a"], "method": "x", "max_concurrency": 0}),
-            serde_json::json!({"hosts": ["a", "a"], "method": "x"}),
-            serde_json::json!({"hosts": ["a"], "method": "getinfo.os", "name": "x"}),
-            serde_json::json!({"hosts": ["a"], "method": "sync.bash", "cmd": "ls", "timout": 5}),
+            (
+                serde_json::json!({"hosts": [], "method": "getinfo.users"}),
+                3021,
+            ),
+            (serde_json::json!({"hosts": ["a"], "method": ""}), 3022),
+            (serde_json::json!({"hosts": ["a"], "method": "x"}), 3022),
+            (serde_json::json!({"hosts": ["a"]}), 3021),
+            (
+                serde_json::json!({"hosts": ["a"], "method": "sync.bash"}),
+                3021,
+            ),
+            (
+                serde_json::json!({"hosts": ["a"], "method": "sync.bash", "cmd": "ls", "timeout": 0}),
+                3021,
+            ),
+            (
+                serde_json::json!({"hosts": ["a"], "method": "task.list", "max_concurrency": 0}),
+                3021,
+            ),
+            (
+                serde_json::json!({"hosts": ["a", "a"], "method": "task.list"}),
+                3021,
+            ),
+            (
+                serde_json::json!({"hosts": ["a"], "method": "getinfo.os", "name": "x"}),
+                3021,
+            ),
+            (
+                serde_json::json!({"hosts": ["a"], "method": "sync.bash", "cmd": "ls", "timout": 5}),
+                3021,
+            ),
+            (
+                serde_json::json!({"hosts": ["a"], "method": format!("getinfo.{}", "x".repeat(128))}),
+                3021,
+            ),
         ];
-        for body in bad {
-            assert!(validate(&request(body.clone())).is_err(), "{body}");
+        for (json, code) in bad {
+            let error = validate(body(json.clone())).expect_err(&json.to_string());
+            assert_eq!(
+                (error.status, error.errcode),
+                (StatusCode::BAD_REQUEST, code),
+                "{json}: {}",
+                error.message
+            );
         }
-        let good = request(serde_json::json!({"hosts": ["a"], "method": "sync.bash", "cmd": "ls"}));
-        assert!(validate(&good).is_ok());
+        let good = validate(body(
+            serde_json::json!({"hosts": ["a"], "method": "sync.bash", "cmd": "ls"}),
+        ))
+        .unwrap();
+        assert_eq!(good.command.method(), "sync.bash");
         // The seed's daemon.init: its parameters at the top level.
-        let init = request(serde_json::json!({
+        let init = validate(body(serde_json::json!({
             "hosts": ["a"], "method": "daemon.init", "name": "mon", "version": "1.0",
             "url": "http://pkg/mon.tgz", "start": "./start", "stop": "kill:TERM",
             "env": {"PATH": "/usr/bin"}, "limits": {"memory": "100M"},
-        }));
-        assert!(validate(&init).is_ok());
-        assert_eq!(init.parameters["limits"]["memory"], "100M");
+        })))
+        .unwrap();
+        let Command::DaemonInit(init) = init.command else {
+            panic!("{init:?}")
+        };
+        assert_eq!(init.limits.unwrap()["memory"], "100M");
+    }
+
+    /// What is stored holds the hosts beside the command, never in it; a spec stored by the
+    /// release before typed commands (the whole request) still reads.
+    #[test]
+    fn stored_commands_keep_hosts_apart_and_old_specs_read() {
+        let request = validate(body(
+            serde_json::from_str(wire::seed::REST_REQUEST).unwrap(),
+        ))
+        .unwrap();
+        let stored = StoredCommand {
+            hosts: request.hosts.clone(),
+            command: request.command.clone(),
+        };
+        let spec = serde_json::to_string(&stored).unwrap();
+        assert_eq!(
+            spec,
+            r#"{"hosts":["eccb24a7","b19ffa7e"],"command":{"method":"sync.bash","cmd":"ls"}}"#
+        );
+        assert_eq!(StoredCommand::parse(&spec).unwrap(), stored);
+        let old = r#"{"id":"j","hosts":["a","b"],"method":"daemon.status","args":"mon","max_concurrency":2,"async":true}"#;
+        let read = StoredCommand::parse(old).unwrap();
+        assert_eq!(read.hosts, ["a", "b"]);
+        assert_eq!(
+            serde_json::to_string(&read.command).unwrap(),
+            r#"{"method":"daemon.status","args":"mon"}"#
+        );
     }
 
     #[test]

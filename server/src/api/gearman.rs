@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 
-use crate::db::{CronRunView, SessionView};
+use super::views::{CronRunView, SessionView};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -20,7 +20,8 @@ const LIMIT_MAX: u32 = 1000;
     security(("bearer" = [])),
     responses((status = 200, body = Vec<SessionView>), (status = 401, body = ErrorBody)))]
 pub async fn agents(State(state): State<AppState>) -> Result<Json<Vec<SessionView>>, ApiError> {
-    Ok(Json(state.db.sessions(state.hub.fresh_after()).await?))
+    let sessions = state.db.sessions(state.hub.fresh_after()).await?;
+    Ok(Json(sessions.into_iter().map(SessionView::from).collect()))
 }
 
 /// Filters of the cron run list.
@@ -54,5 +55,5 @@ pub async fn cron_runs(
         .db
         .cron_runs(&hostname, filter.cron_id.as_deref(), limit)
         .await?;
-    Ok(Json(runs))
+    Ok(Json(runs.into_iter().map(CronRunView::from).collect()))
 }

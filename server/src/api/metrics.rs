@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use wire::metrics::ValueListJson;
 
 use super::identity::AgentJson;
-use crate::db::{MetricQuery, SeriesPoints};
+use super::views::SeriesPoints;
+use crate::db::MetricQuery;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::state::AppState;
@@ -58,7 +59,7 @@ pub async fn ingest(
     }
     let values = state
         .db
-        .ingest_limited(&batch, state.config.limits.series())
+        .ingest(&batch, state.config.limits.series())
         .await?;
     state.telemetry.ingested(values);
     Ok(Json(IngestReply { errcode: 0, values }))
@@ -121,5 +122,6 @@ pub async fn query(
         to,
         step,
     };
-    Ok(Json(state.db.query_metrics(&query).await?))
+    let series = state.db.query_metrics(&query).await?;
+    Ok(Json(series.into_iter().map(SeriesPoints::from).collect()))
 }

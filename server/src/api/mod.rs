@@ -1,19 +1,30 @@
 //! The HTTP API, one file per audience:
-//! - [`agent`]: the BootAgent protocol (`/agent/status`, `/agent/job/result`), agent-initiated;
+//! - [`bootagent`]: the BootAgent protocol (`/agent/status`, `/agent/job/result`), agent-initiated;
 //! - [`enroll`]: enrollment and renewal of host certificates, tokens and revocation;
 //! - [`identity`]: the host an agent request comes from (its client certificate);
 //! - [`admin`]: the admin API under `/api/v1` (bearer token): hosts, boot jobs;
-//! - [`commands`]: commands fanned out to gearman agents (`/api/v1/commands`);
+//! - [`commands`]: commands fanned out to gearman agents (`/api/v1/commands`), and
+//!   [`command_schema`], the OpenAPI schema of their body (one per method);
 //! - [`gearman`]: connected agents and cron runs (`/api/v1/agents`, `.../cron-runs`);
-//! - [`metrics`]: the metrics ingest nodus's `http` writer posts to, and the query endpoint.
+//! - [`metrics`]: the metrics ingest nodus's `http` writer posts to, and the query endpoint;
+//! - [`inventory`]: where plugins run, per host and per plugin, and plugin problems;
+//! - [`catalogue`]: plugin releases (upload, list); [`rollouts`]: plugin rollouts;
+//! - [`views`], [`plugin_views`]: the JSON shapes (and OpenAPI schemas) of what they answer,
+//!   built from the database's domain types.
 
 pub mod admin;
-pub mod agent;
+pub mod bootagent;
+pub mod catalogue;
+pub mod command_schema;
 pub mod commands;
 pub mod enroll;
 pub mod gearman;
 pub mod identity;
+pub mod inventory;
 pub mod metrics;
+pub mod plugin_views;
+pub mod rollouts;
+pub mod views;
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;

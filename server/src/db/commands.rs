@@ -10,7 +10,7 @@ use serde::Serialize;
 use wire::CommandResult;
 use wire::agent::CronRun;
 
-use super::{Db, DbError, Pool};
+use super::DbFuture;
 
 /// The state of a command on one host (`host_job.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -107,14 +107,13 @@ pub struct Claimed {
 }
 
 /// A gearman connection as recorded in `agent_sessions`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionView {
     /// The host.
     pub hostname: String,
     /// The replica holding the connection.
     pub replica: String,
     /// The connection's own id.
-    #[serde(skip)]
     pub session: String,
     /// The agent's version as it said in `init`.
     pub version: String,
@@ -127,113 +126,89 @@ pub struct SessionView {
 }
 
 /// A stored cron run.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CronRunView {
+#[derive(Debug, Clone)]
+pub struct CronRunRecord {
     /// The host.
     pub hostname: String,
     /// What ran, when, and how it ended.
-    #[serde(flatten)]
     pub run: CronRun,
 }
 
-impl Db {
+/// Commands fanned out to gearman agents, agent sessions and cron runs (implemented once for
+/// every backend in `common/commands.rs`).
+pub trait CommandStore: Send + Sync {
     /// Stores a command: the job and one row per known host, `queued` when the host has a
     /// fresh session, `failed` with 204 "Host offline" otherwise; unknown hosts get no row
     /// (203). A duplicate id fails with [`DbError::Invalid`]; nothing is stored then.
-    pub async fn create_command(&self, new: &NewCommand<'_>) -> Result<CommandRecord, DbError> {
-        dispatch!(self, s => s.create_command(new).await)
-    }
+    fn create_command<'a>(&'a self, new: &'a NewCommand<'a>) -> DbFuture<'a, CommandRecord>;
 
     /// A command job with its parts, or `None` (also for boot job ids).
-    pub async fn command(&self, id: &str) -> Result<Option<CommandRecord>, DbError> {
-        dispatch!(self, s => s.command(id).await)
-    }
+    fn command<'a>(&'a self, id: &'a str) -> DbFuture<'a, Option<CommandRecord>>;
 
     /// How many hosts of a command have not answered (queued or sent).
-    pub async fn command_unanswered(&self, id: &str) -> Result<u64, DbError> {
-        dispatch!(self, s => s.command_unanswered(id).await)
-    }
+    fn command_unanswered<'a>(&'a self, id: &'a str) -> DbFuture<'a, u64>;
 
     /// Claims, for `replica`, queued host jobs whose host has a session on it (of one job, or
     /// of all), at most `limit`, honouring each job's `max_concurrency` over its sent rows;
     /// they become `sent`. Atomic across replicas.
-    pub async fn claim(
-        &self,
-        replica: &str,
-        job: Option<&str>,
+    fn claim<'a>(
+        &'a self,
+        replica: &'a str,
+        job: Option<&'a str>,
         limit: u32,
-    ) -> Result<Vec<Claimed>, DbError> {
-        dispatch!(self, s => s.claim(replica, job, limit).await)
-    }
+    ) -> DbFuture<'a, Vec<Claimed>>;
 
     /// Puts sent host jobs back in the queue (their frame never left this replica).
-    pub async fn unclaim(&self, ids: &[String]) -> Result<(), DbError> {
-        dispatch!(self, s => s.set_sent_rows(ids, "queued").await)
-    }
+    fn unclaim<'a>(&'a self, ids: &'a [String]) -> DbFuture<'a, ()>;
 
     /// Marks sent host jobs lost: their connection closed before the result came (206).
-    pub async fn mark_lost(&self, ids: &[String]) -> Result<(), DbError> {
-        dispatch!(self, s => s.set_sent_rows(ids, "lost").await)
-    }
+    fn mark_lost<'a>(&'a self, ids: &'a [String]) -> DbFuture<'a, ()>;
 
     /// Stores many results (hostname, result) in one transaction; per item the command's job
     /// id when stored, `None` for a duplicate, an unknown id or another host's id.
-    pub async fn store_command_results(
-        &self,
-        items: &[(&str, &CommandResult)],
-    ) -> Result<Vec<Option<String>>, DbError> {
-        dispatch!(self, s => s.store_command_results(items).await)
-    }
+    fn store_command_results<'a>(
+        &'a self,
+        items: &'a [(&'a str, &'a CommandResult)],
+    ) -> DbFuture<'a, Vec<Option<String>>>;
+}
 
+/// What gearman connections leave behind: agent sessions and cron runs (implemented once for
+/// every backend in `common/sessions.rs`).
+pub trait SessionStore: Send + Sync {
     /// Registers the host as online and records its session (replacing any other).
-    pub async fn open_session(&self, session: &SessionView) -> Result<(), DbError> {
-        dispatch!(self, s => s.open_session(session).await)
-    }
+    fn open_session<'a>(&'a self, session: &'a SessionView) -> DbFuture<'a, ()>;
 
     /// Deletes the host's session row if it is still this session's.
-    pub async fn close_session(&self, hostname: &str, session: &str) -> Result<(), DbError> {
-        dispatch!(self, s => s.close_session(hostname, session).await)
-    }
+    fn close_session<'a>(&'a self, hostname: &'a str, session: &'a str) -> DbFuture<'a, ()>;
 
     /// Refreshes `seen_at` of every session of `replica` (and keeps their hosts online).
-    pub async fn touch_sessions(&self, replica: &str) -> Result<(), DbError> {
-        dispatch!(self, s => s.touch_sessions(replica).await)
-    }
+    fn touch_sessions<'a>(&'a self, replica: &'a str) -> DbFuture<'a, ()>;
 
     /// The sessions recorded for `replica`: (hostname, session id).
-    pub async fn replica_sessions(&self, replica: &str) -> Result<Vec<(String, String)>, DbError> {
-        dispatch!(self, s => s.replica_sessions(replica).await)
-    }
+    fn replica_sessions<'a>(&'a self, replica: &'a str) -> DbFuture<'a, Vec<(String, String)>>;
 
     /// At a replica's start: forgets its sessions and marks what it had sent lost.
-    pub async fn reset_replica(&self, replica: &str) -> Result<(), DbError> {
-        dispatch!(self, s => s.reset_replica(replica).await)
-    }
+    fn reset_replica<'a>(&'a self, replica: &'a str) -> DbFuture<'a, ()>;
 
     /// Marks lost the host jobs sent before `stale_before` by replicas that have no session
     /// seen since then: a replica that died (kill -9, lost machine) can no longer mark its own;
     /// its agents reconnect elsewhere and a late result still replaces `lost`. Returns how many.
-    pub async fn sweep_dead_replicas(&self, stale_before: DateTime<Utc>) -> Result<u64, DbError> {
-        dispatch!(self, s => s.sweep_dead_replicas(stale_before).await)
-    }
+    fn sweep_dead_replicas<'a>(&'a self, stale_before: DateTime<Utc>) -> DbFuture<'a, u64>;
 
     /// Sessions seen after `fresh_after`, by hostname.
-    pub async fn sessions(&self, fresh_after: DateTime<Utc>) -> Result<Vec<SessionView>, DbError> {
-        dispatch!(self, s => s.sessions(fresh_after).await)
-    }
+    fn sessions<'a>(&'a self, fresh_after: DateTime<Utc>) -> DbFuture<'a, Vec<SessionView>>;
+
+    /// The session recorded for one host, fresh or not.
+    fn session<'a>(&'a self, hostname: &'a str) -> DbFuture<'a, Option<SessionView>>;
 
     /// Stores a cron run; `false` when the host already has this `run_id` (ignored).
-    pub async fn store_cron_run(&self, hostname: &str, run: &CronRun) -> Result<bool, DbError> {
-        dispatch!(self, s => s.store_cron_run(hostname, run).await)
-    }
+    fn store_cron_run<'a>(&'a self, hostname: &'a str, run: &'a CronRun) -> DbFuture<'a, bool>;
 
     /// A host's cron runs, newest first, optionally of one entry.
-    pub async fn cron_runs(
-        &self,
-        hostname: &str,
-        cron_id: Option<&str>,
+    fn cron_runs<'a>(
+        &'a self,
+        hostname: &'a str,
+        cron_id: Option<&'a str>,
         limit: u32,
-    ) -> Result<Vec<CronRunView>, DbError> {
-        dispatch!(self, s => s.cron_runs(hostname, cron_id, limit).await)
-    }
+    ) -> DbFuture<'a, Vec<CronRunRecord>>;
 }

@@ -1,28 +1,37 @@
-//! What the three backends share: the one implementation of [`Store`] (in `store`, generic over a
-//! [`Dialect`], with metric values in `metrics` and commands in `commands`), metric series
-//! bookkeeping (in `series`), SQLite's packed metric values (in `chunks`), and here the pure
-//! helpers: validation of what arrives, the rows read back, and how they become the API's views.
+//! What the three backends share: the one implementation of [`crate::db::Store`] for
+//! [`SqlStore`], generic over a [`Dialect`]: hosts and boot jobs in `store`, metric values in
+//! `metrics` (their packing in `chunks`, series bookkeeping in `series`), commands in
+//! `commands`, agent sessions and cron runs in `sessions`, host identity in `trust`, plugin
+//! inventories in `inventory` (made storable by `bounded`), the plugin catalogue in
+//! `catalogue`, rollouts in `rollouts`, migrations and data upgrades in `upgrade`; and here the
+//! pure helpers: validation of what arrives, the rows read back, and how they become the domain
+//! types.
 //!
 //! Every check happens before the first statement, so a refused request stores nothing on any
 //! backend, and the limits match the narrowest schema (MySQL's `VARCHAR` lengths), so the three
 //! backends accept exactly the same data.
 
+mod bounded;
+mod catalogue;
 mod chunks;
 mod commands;
+mod inventory;
 mod metrics;
+mod rollouts;
 mod series;
+mod sessions;
 mod store;
 mod trust;
+mod upgrade;
 
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use wire::boot::{AgentState, BootJob, StatusReport};
 
-use super::{AgentView, DbError, HostJobStatus, HostJobView, HostStatus, HostView, JobView};
+use super::{DbError, Host, HostAgent, HostJob, HostJobStatus, HostStatus, Job};
 
-pub use metrics::Staging;
-pub use store::{Dialect, Store};
+pub use store::{Dialect, SqlStore};
 
 /// Longest host name (`hosts.hostname`).
 const HOSTNAME_MAX: usize = 256;
@@ -222,12 +231,12 @@ pub struct AgentRow {
 
 /// Hosts with their agents, by hostname, agents by name (sorted here, so the order is the same
 /// whatever the database's collation).
-pub fn host_views(hosts: Vec<HostRow>, agents: Vec<AgentRow>) -> Result<Vec<HostView>, DbError> {
-    let mut by_host: BTreeMap<i64, Vec<AgentView>> = BTreeMap::new();
+pub fn host_views(hosts: Vec<HostRow>, agents: Vec<AgentRow>) -> Result<Vec<Host>, DbError> {
+    let mut by_host: BTreeMap<i64, Vec<HostAgent>> = BTreeMap::new();
     for row in agents {
         let status =
             AgentState::parse(&row.status).ok_or_else(|| corrupt("agent status", &row.status))?;
-        by_host.entry(row.host_id).or_default().push(AgentView {
+        by_host.entry(row.host_id).or_default().push(HostAgent {
             name: row.name,
             version: row.version,
             status,
@@ -246,7 +255,7 @@ pub fn host_views(hosts: Vec<HostRow>, agents: Vec<AgentRow>) -> Result<Vec<Host
             };
             let mut agents = by_host.remove(&row.id).unwrap_or_default();
             agents.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(HostView {
+            Ok(Host {
                 id: row.id,
                 hostname: row.hostname,
                 region: row.region,
@@ -305,7 +314,7 @@ impl HostJobRow {
 }
 
 /// A job with its parts, hosts by hostname.
-pub fn job_view(id: &str, job: JobRow, parts: Vec<HostJobRow>) -> Result<JobView, DbError> {
+pub fn job_view(id: &str, job: JobRow, parts: Vec<HostJobRow>) -> Result<Job, DbError> {
     let mut hosts = parts
         .into_iter()
         .map(|row| {
@@ -315,7 +324,7 @@ pub fn job_view(id: &str, job: JobRow, parts: Vec<HostJobRow>) -> Result<JobView
                 "failed" => HostJobStatus::Failed,
                 other => return Err(corrupt("job status", other)),
             };
-            Ok(HostJobView {
+            Ok(HostJob {
                 id: row.id,
                 hostname: row.hostname,
                 status,
@@ -329,7 +338,7 @@ pub fn job_view(id: &str, job: JobRow, parts: Vec<HostJobRow>) -> Result<JobView
     hosts.sort_by(|a, b| a.hostname.cmp(&b.hostname));
     let mut spec = parse_spec(&job.spec)?;
     spec.id = id.to_owned();
-    Ok(JobView {
+    Ok(Job {
         id: id.to_owned(),
         spec,
         gmt_create: job.gmt_create,

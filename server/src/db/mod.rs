@@ -1,15 +1,23 @@
 //! The database: hosts and their agents, boot jobs and their per-host results, metric series
-//! and values, gearman sessions, commands and cron runs (in `commands`), on SQLite (default),
+//! and values, gearman sessions, commands and cron runs (in `commands`), plugin inventories,
+//! the plugin catalogue and rollouts (in `plugins`), on SQLite (default),
 //! MySQL/MariaDB or PostgreSQL, chosen by the URL.
 //!
-//! One API ([`Db`]) over one module per backend (`sqlite`, `mysql`, `postgres`), because sqlx's
-//! `Any` driver neither rewrites placeholders nor covers the types needed; each backend has its
-//! own migration folder under `server/migrations/<backend>/`. Times are UTC.
+//! It returns domain types (the API layer, `crate::api`, owns their JSON and OpenAPI shapes).
+//! One API, the [`Store`] trait (in parts: [`HostStore`], [`MetricStore`], [`CommandStore`],
+//! [`SessionStore`], [`TrustStore`], and for plugins [`PluginStore`] and [`RolloutStore`]),
+//! implemented once for `common::SqlStore<D>` generic over a
+//! backend's dialect, with one module per backend (`sqlite`, `mysql`, `postgres`) for the
+//! statements that differ, because sqlx's `Any` driver neither rewrites placeholders nor covers
+//! the types needed; each backend has its own migration folder under
+//! `server/migrations/<backend>/`. [`Db`] is the `dyn Store` a URL selects. Times are UTC.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use wire::boot::{AgentState, BootJob, JobResult, StatusReport};
 use wire::metrics::ValueListJson;
@@ -69,8 +77,7 @@ impl Backend {
 }
 
 /// A host's status as Polaris sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostStatus {
     /// Registered but never reported, or state not known.
     Unknown,
@@ -81,8 +88,8 @@ pub enum HostStatus {
 }
 
 /// A registered host with its managed agents.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct HostView {
+#[derive(Debug, Clone)]
+pub struct Host {
     /// Database id.
     pub id: i64,
     /// Host name / AgentSN (unique).
@@ -102,12 +109,12 @@ pub struct HostView {
     /// When its row last changed.
     pub gmt_modify: DateTime<Utc>,
     /// Its agents as last reported.
-    pub agents: Vec<AgentView>,
+    pub agents: Vec<HostAgent>,
 }
 
 /// One managed agent of a host.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct AgentView {
+#[derive(Debug, Clone)]
+pub struct HostAgent {
     /// Agent name.
     pub name: String,
     /// Agent version.
@@ -130,8 +137,7 @@ pub enum Target {
 }
 
 /// The state of a job on one host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostJobStatus {
     /// Waiting to be handed out, or handed out and no result yet.
     Pending,
@@ -142,8 +148,8 @@ pub enum HostJobStatus {
 }
 
 /// A job on one host.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct HostJobView {
+#[derive(Debug, Clone)]
+pub struct HostJob {
     /// The id the agent sees for this host's part of the job.
     pub id: String,
     /// The host.
@@ -161,8 +167,8 @@ pub struct HostJobView {
 }
 
 /// A job with its per-host parts.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct JobView {
+#[derive(Debug, Clone)]
+pub struct Job {
     /// The job's id (the admin API's handle).
     pub id: String,
     /// What it asks (its `id` field is the job id; each host gets its own id, see `hosts`).
@@ -170,7 +176,7 @@ pub struct JobView {
     /// When it was created.
     pub gmt_create: DateTime<Utc>,
     /// Per host.
-    pub hosts: Vec<HostJobView>,
+    pub hosts: Vec<HostJob>,
 }
 
 /// A metrics query: one host's series of one plugin/type, averaged per `step` seconds.
@@ -197,7 +203,7 @@ pub struct MetricQuery {
 }
 
 /// One series in a query answer.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SeriesPoints {
     /// Plugin instance.
     pub plugin_instance: String,
@@ -211,152 +217,121 @@ pub struct SeriesPoints {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Hosts by region, for [`Db::region_counts`].
-pub type RegionCounts = BTreeMap<String, u64>;
-
-/// The database handle; cheap to clone.
-#[derive(Clone)]
-pub struct Db {
-    inner: Pool,
-}
-
-#[derive(Clone)]
-enum Pool {
-    Sqlite(sqlite::Store),
-    MySql(mysql::Store),
-    Postgres(postgres::Store),
-}
-
 mod common;
 mod mysql;
 mod postgres;
 mod sqlite;
 
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $call:expr) => {
-        match &$self.inner {
-            Pool::Sqlite($store) => $call,
-            Pool::MySql($store) => $call,
-            Pool::Postgres($store) => $call,
-        }
-    };
-}
-
 mod commands;
+pub mod plugins;
 mod trust;
 
 pub use commands::{
-    Claimed, CommandPart, CommandRecord, CronRunView, HostState, NewCommand, SessionView,
+    Claimed, CommandPart, CommandRecord, CommandStore, CronRunRecord, HostState, NewCommand,
+    SessionStore, SessionView,
 };
 pub use common::now;
-pub use trust::NewCert;
+pub use plugins::{PluginStore, RolloutStore};
+pub use trust::{NewCert, TrustStore};
+
+/// What every part of the API returns: a boxed future, so that the traits are object safe and
+/// [`Db`] is one `dyn Store` whatever the backend.
+pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
+
+/// The database API: one trait object over the three backends. Each part is implemented once,
+/// generically, for `common::SqlStore<D>` of every [`Dialect`](common::Dialect) `D` (the
+/// statements that differ live in `sqlite.rs`, `mysql.rs`, `postgres.rs`).
+pub trait Store:
+    HostStore + MetricStore + CommandStore + SessionStore + TrustStore + PluginStore + RolloutStore
+{
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// Applies the backend's migrations and the upgrades of stored data (idempotent).
+    fn migrate(&self) -> DbFuture<'_, ()>;
+
+    /// Round-trip time of a trivial query.
+    fn ping(&self) -> DbFuture<'_, Duration>;
+}
+
+/// Hosts, their agents and boot jobs (implemented in `common/store.rs`).
+pub trait HostStore: Send + Sync {
+    /// Registers or updates the reporting host (online, last seen now, its step, version and
+    /// region) and replaces its agents with the reported ones, in one transaction. Returns the
+    /// host id.
+    fn report_status<'a>(&'a self, report: &'a StatusReport) -> DbFuture<'a, i64>;
+
+    /// The host's jobs without a result yet, each with the host's own job id, counting the
+    /// hand-out.
+    fn pending_jobs<'a>(&'a self, host_id: i64) -> DbFuture<'a, Vec<BootJob>>;
+
+    /// Stores job results, all or none: an unknown id fails the whole call with
+    /// [`DbError::UnknownJob`]. A repeated result for a finished job is accepted and ignored.
+    fn store_results<'a>(&'a self, results: &'a [JobResult]) -> DbFuture<'a, ()>;
+
+    /// Marks offline every online host silent for more than `steps` × its step; returns how
+    /// many changed.
+    fn mark_offline<'a>(&'a self, steps: u32) -> DbFuture<'a, u64>;
+
+    /// Registered hosts with their agents, optionally of one region, by hostname.
+    fn hosts<'a>(&'a self, region: Option<&'a str>) -> DbFuture<'a, Vec<Host>>;
+
+    /// One host with its agents.
+    fn host<'a>(&'a self, hostname: &'a str) -> DbFuture<'a, Option<Host>>;
+
+    /// Hosts per status, for Polaris's own `/metrics`.
+    fn status_counts<'a>(&'a self) -> DbFuture<'a, BTreeMap<String, u64>>;
+
+    /// Creates a boot job for the target hosts (`spec.id` is the job's id); each host gets its
+    /// own id for the agent. Fails with [`DbError::UnknownHosts`] naming every unknown host, or
+    /// [`DbError::Invalid`] for a region without hosts; nothing is stored then.
+    fn create_job<'a>(&'a self, spec: &'a BootJob, target: &'a Target) -> DbFuture<'a, Job>;
+
+    /// A job with its per-host parts.
+    fn job<'a>(&'a self, id: &'a str) -> DbFuture<'a, Option<Job>>;
+}
+
+/// Metric series and values (implemented in `common/metrics.rs`).
+pub trait MetricStore: Send + Sync {
+    /// Stores a batch of value lists (creating their series as needed) with the series caps
+    /// of `[limits]`; returns the number of values stored. A batch that would give a host more
+    /// than `limits.per_host` series, or has a bad value list, is refused whole.
+    fn ingest<'a>(
+        &'a self,
+        batch: &'a [ValueListJson],
+        limits: crate::limits::SeriesLimits,
+    ) -> DbFuture<'a, usize>;
+
+    /// Averages per step of the series a query selects.
+    fn query_metrics<'a>(&'a self, query: &'a MetricQuery) -> DbFuture<'a, Vec<SeriesPoints>>;
+}
+
+/// The database handle: the store of the backend a URL names; cheap to clone. Every method of
+/// [`Store`] and its parts is called on it directly (`db.hosts(None).await`).
+#[derive(Clone)]
+pub struct Db(Arc<dyn Store>);
+
+impl std::ops::Deref for Db {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &(dyn Store + 'static) {
+        &*self.0
+    }
+}
 
 impl Db {
     /// Connects to the database a URL names (creating a SQLite file if needed).
     pub async fn connect(url: &str) -> Result<Db, DbError> {
-        let inner = match Backend::of_url(url) {
-            Some(Backend::Sqlite) => Pool::Sqlite(sqlite::Store::connect(url).await?),
-            Some(Backend::MySql) => Pool::MySql(mysql::Store::connect(url).await?),
-            Some(Backend::Postgres) => Pool::Postgres(postgres::Store::connect(url).await?),
+        let store: Arc<dyn Store> = match Backend::of_url(url) {
+            Some(Backend::Sqlite) => Arc::new(sqlite::Store::connect(url).await?),
+            Some(Backend::MySql) => Arc::new(mysql::Store::connect(url).await?),
+            Some(Backend::Postgres) => Arc::new(postgres::Store::connect(url).await?),
             None => {
                 return Err(DbError::Invalid(format!(
                     "unsupported database URL `{url}`"
                 )));
             }
         };
-        Ok(Db { inner })
-    }
-
-    /// Which backend this is.
-    pub fn backend(&self) -> Backend {
-        match self.inner {
-            Pool::Sqlite(_) => Backend::Sqlite,
-            Pool::MySql(_) => Backend::MySql,
-            Pool::Postgres(_) => Backend::Postgres,
-        }
-    }
-
-    /// Applies the backend's migrations (idempotent).
-    pub async fn migrate(&self) -> Result<(), DbError> {
-        dispatch!(self, s => s.migrate().await)
-    }
-
-    /// Round-trip time of a trivial query.
-    pub async fn ping(&self) -> Result<Duration, DbError> {
-        let started = std::time::Instant::now();
-        dispatch!(self, s => s.ping().await)?;
-        Ok(started.elapsed())
-    }
-
-    /// Registers or updates the reporting host (online, last seen now, its step, version and
-    /// region) and replaces its agents with the reported ones, in one transaction. Returns the
-    /// host id.
-    pub async fn report_status(&self, report: &StatusReport) -> Result<i64, DbError> {
-        dispatch!(self, s => s.report_status(report).await)
-    }
-
-    /// The host's jobs without a result yet, each with the host's own job id, counting the
-    /// hand-out.
-    pub async fn pending_jobs(&self, host_id: i64) -> Result<Vec<BootJob>, DbError> {
-        dispatch!(self, s => s.pending_jobs(host_id).await)
-    }
-
-    /// Stores job results, all or none: an unknown id fails the whole call with
-    /// [`DbError::UnknownJob`]. A repeated result for a finished job is accepted and ignored.
-    pub async fn store_results(&self, results: &[JobResult]) -> Result<(), DbError> {
-        dispatch!(self, s => s.store_results(results).await)
-    }
-
-    /// Marks offline every online host silent for more than `steps` × its step; returns how
-    /// many changed.
-    pub async fn mark_offline(&self, steps: u32) -> Result<u64, DbError> {
-        dispatch!(self, s => s.mark_offline(steps).await)
-    }
-
-    /// Registered hosts with their agents, optionally of one region, by hostname.
-    pub async fn hosts(&self, region: Option<&str>) -> Result<Vec<HostView>, DbError> {
-        dispatch!(self, s => s.hosts(region).await)
-    }
-
-    /// One host with its agents.
-    pub async fn host(&self, hostname: &str) -> Result<Option<HostView>, DbError> {
-        dispatch!(self, s => s.host(hostname).await)
-    }
-
-    /// Hosts per status, for Polaris's own `/metrics`.
-    pub async fn status_counts(&self) -> Result<BTreeMap<String, u64>, DbError> {
-        dispatch!(self, s => s.status_counts().await)
-    }
-
-    /// Creates a boot job for the target hosts (`spec.id` is the job's id); each host gets its
-    /// own id for the agent. Fails with [`DbError::UnknownHosts`] naming every unknown host, or
-    /// [`DbError::Invalid`] for a region without hosts; nothing is stored then.
-    pub async fn create_job(&self, spec: &BootJob, target: &Target) -> Result<JobView, DbError> {
-        dispatch!(self, s => s.create_job(spec, target).await)
-    }
-
-    /// A job with its per-host parts.
-    pub async fn job(&self, id: &str) -> Result<Option<JobView>, DbError> {
-        dispatch!(self, s => s.job(id).await)
-    }
-
-    /// Stores a batch of value lists (one row per value); returns the number of values stored.
-    pub async fn ingest(&self, batch: &[ValueListJson]) -> Result<usize, DbError> {
-        self.ingest_limited(batch, crate::limits::SeriesLimits::default())
-            .await
-    }
-
-    /// [`Db::ingest`] with the series caps of `[limits]` (series per host, series cache).
-    pub async fn ingest_limited(
-        &self,
-        batch: &[ValueListJson],
-        limits: crate::limits::SeriesLimits,
-    ) -> Result<usize, DbError> {
-        dispatch!(self, s => s.ingest(batch, limits).await)
-    }
-
-    /// Averages per step of the series a query selects.
-    pub async fn query_metrics(&self, query: &MetricQuery) -> Result<Vec<SeriesPoints>, DbError> {
-        dispatch!(self, s => s.query_metrics(query).await)
+        Ok(Db(store))
     }
 }

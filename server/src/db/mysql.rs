@@ -1,18 +1,19 @@
 //! MySQL / MariaDB. No `RETURNING`: the upserts return no row and the store looks the id up in
 //! the same transaction. Tables use `utf8mb4_bin`, so names compare byte for byte as on the
 //! other backends; sqlx sets the session time zone to UTC, and times are `DATETIME(6)` in UTC.
+//! InnoDB's REPEATABLE READ gives a query's reads of chunks and staged values one snapshot.
 
+use sqlx::MySql;
 use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlPoolOptions, MySqlQueryResult};
-use sqlx::{MySql, QueryBuilder};
 
-use super::DbError;
 use super::common::{self, Dialect};
+use super::{Backend, DbError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/mysql");
 
 /// The MySQL / MariaDB store.
-pub type Store = common::Store<MySql>;
+pub type Store = common::SqlStore<MySql>;
 
 impl Store {
     /// Connects to the database a `mysql://` or `mariadb://` URL names.
@@ -26,6 +27,7 @@ impl Store {
 }
 
 impl Dialect for MySql {
+    const BACKEND: Backend = Backend::MySql;
     const UPSERT_HOST: &'static str = "INSERT INTO hosts \
         (hostname, region, status, step, version, last_seen, gmt_create, gmt_modify) \
         VALUES (?, ?, 'online', ?, ?, ?, ?, ?) \
@@ -51,18 +53,14 @@ impl Dialect for MySql {
     // ingest just committed; LAST_INSERT_ID() holds the id the upsert inserted or met.
     const SERIES_ID_AFTER_UPSERT: Option<&'static str> =
         Some("SELECT CAST(LAST_INSERT_ID() AS SIGNED)");
+    // STRAIGHT_JOIN: the series first (a few, by their unique key), then their chunks by
+    // (series_id, last).
+    const CHUNK_JOIN: &'static str = "STRAIGHT_JOIN metric_chunks c ON c.series_id = s.id";
     const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
         WHERE status = 'online' AND last_seen < ? - INTERVAL (? * step) SECOND";
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
-    }
-
-    fn push_bucket(query: &mut QueryBuilder<MySql>, step: f64) {
-        query
-            .push("CAST(FLOOR(v.time / ")
-            .push_bind(step)
-            .push(") AS SIGNED)");
     }
 
     fn rows_affected(result: &MySqlQueryResult) -> u64 {

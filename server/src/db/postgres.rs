@@ -3,15 +3,15 @@
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPoolOptions, PgQueryResult};
-use sqlx::{AssertSqlSafe, Postgres, QueryBuilder, SqlSafeStr, SqlStr};
+use sqlx::{AssertSqlSafe, Postgres, SqlSafeStr, SqlStr};
 
-use super::DbError;
 use super::common::{self, Dialect};
+use super::{Backend, DbError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// The PostgreSQL store.
-pub type Store = common::Store<Postgres>;
+pub type Store = common::SqlStore<Postgres>;
 
 impl Store {
     /// Connects to the database a `postgres://` or `postgresql://` URL names.
@@ -21,6 +21,8 @@ impl Store {
 }
 
 impl Dialect for Postgres {
+    const BACKEND: Backend = Backend::Postgres;
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
         WHERE status = 'online' AND last_seen < ? - make_interval(secs => ? * step)";
 
@@ -30,13 +32,6 @@ impl Dialect for Postgres {
 
     fn sql(text: &'static str) -> SqlStr {
         AssertSqlSafe(common::numbered(text)).into_sql_str()
-    }
-
-    fn push_bucket(query: &mut QueryBuilder<Postgres>, step: f64) {
-        query
-            .push("FLOOR(v.time / ")
-            .push_bind(step)
-            .push(")::BIGINT");
     }
 
     fn rows_affected(result: &PgQueryResult) -> u64 {

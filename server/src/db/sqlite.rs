@@ -1,27 +1,25 @@
 //! SQLite: the default backend, one file. WAL journal, `synchronous = NORMAL`, foreign keys on,
 //! the file created if missing; every writing transaction is `BEGIN IMMEDIATE`, so writers queue
-//! on the busy timeout instead of failing when they upgrade a read lock. An ingest stages its
-//! metric values as one packed `metric_staged` row; every 128 Ki values they move into one
-//! `metric_chunks` row per series (see [`Staging`] and migration 0003). Queries read those and
-//! the `metric_values` rows of databases written before chunks.
+//! on the busy timeout instead of failing when they upgrade a read lock. Metric values are
+//! staged and chunked as on every backend (`common/metrics.rs`, migrations 0003 and 0005).
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Sqlite;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
 
-use super::DbError;
-use super::common::{self, Dialect, Staging};
+use super::common::{self, Dialect};
+use super::{Backend, DbError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// The SQLite store.
-pub type Store = common::Store<Sqlite>;
+pub type Store = common::SqlStore<Sqlite>;
 
 impl Store {
     /// Opens (creating if needed) the database file a `sqlite://` URL names.
@@ -51,39 +49,19 @@ impl Store {
 }
 
 impl Dialect for Sqlite {
+    const BACKEND: Backend = Backend::Sqlite;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const MAX_BINDS: usize = 32_766;
     const FOR_UPDATE: &'static str = "";
-    const STAGING: Option<Staging> = Some(Staging {
-        stage: "INSERT INTO metric_staged (total, data) VALUES (COALESCE((SELECT total \
-            FROM metric_staged ORDER BY id DESC LIMIT 1), 0) + ?, ?) RETURNING total",
-        limit: 131_072,
-        staged: "SELECT data FROM metric_staged ORDER BY id",
-        clear: "DELETE FROM metric_staged",
-        insert_chunks: "INSERT INTO metric_chunks (series_id, first, last, n, data) ",
-        // CROSS JOIN: SQLite then reads the series first (a query names a few by their unique
-        // key) and their chunks by (series_id, last), whatever its statistics say.
-        chunk_join: "CROSS JOIN metric_chunks c ON c.series_id = s.id",
-    });
+    // CROSS JOIN: SQLite then reads the series first (a query names a few by their unique key)
+    // and their chunks by (series_id, last), whatever its statistics say.
+    const CHUNK_JOIN: &'static str = "CROSS JOIN metric_chunks c ON c.series_id = s.id";
     const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
         WHERE status = 'online' \
         AND unixepoch(last_seen, 'subsec') < unixepoch(?, 'subsec') - ? * step";
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
-    }
-
-    fn push_bucket(query: &mut QueryBuilder<Sqlite>, step: f64) {
-        // floor() without SQLite's optional math functions: CAST truncates toward zero.
-        query
-            .push("(CAST(v.time / ")
-            .push_bind(step)
-            .push(" AS INTEGER) - (v.time / ")
-            .push_bind(step);
-        query
-            .push(" < CAST(v.time / ")
-            .push_bind(step)
-            .push(" AS INTEGER)))");
     }
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {

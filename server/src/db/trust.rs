@@ -1,7 +1,7 @@
 //! The database side of host identity (see `common/trust.rs` for the statements): enrollment
 //! tokens, issued certificates, revocation.
 
-use super::{Db, DbError, Pool};
+use super::DbFuture;
 
 /// A certificate the CA just issued, to record.
 #[derive(Debug, Clone, Copy)]
@@ -14,50 +14,38 @@ pub struct NewCert<'a> {
     pub not_after: i64,
 }
 
-impl Db {
+/// Host identity: enrollment tokens, issued certificates, revocation (implemented once for
+/// every backend in `common/trust.rs`).
+pub trait TrustStore: Send + Sync {
     /// Stores an enrollment token by its SHA-256 (hex): `uses` enrollments until `expires_at`
     /// (Unix seconds), hosts put in `region` when given.
-    pub async fn create_enrollment_token(
-        &self,
-        hash: &str,
-        region: Option<&str>,
+    fn create_enrollment_token<'a>(
+        &'a self,
+        hash: &'a str,
+        region: Option<&'a str>,
         uses: i64,
         expires_at: i64,
-    ) -> Result<(), DbError> {
-        dispatch!(self, s => s.create_enrollment_token(hash, region, uses, expires_at).await)
-    }
+    ) -> DbFuture<'a, ()>;
 
     /// Whether an enrollment token exists, has uses left and has not expired (a cheap check
     /// before any CSR is parsed and signed; [`Db::enroll`] checks again as it uses it).
-    pub async fn token_usable(&self, token_hash: &str) -> Result<bool, DbError> {
-        dispatch!(self, s => s.token_usable(token_hash).await)
-    }
+    fn token_usable<'a>(&'a self, token_hash: &'a str) -> DbFuture<'a, bool>;
 
     /// Uses the token once, registers the host (in the token's region) and records its first
     /// certificate, in one transaction. Fails with [`DbError::Unauthorized`] for a token that
     /// is unknown, used up or expired, and [`DbError::Forbidden`] for a host that holds a valid
     /// certificate already (it must be revoked first); nothing changes then.
-    pub async fn enroll(&self, token_hash: &str, cert: &NewCert<'_>) -> Result<(), DbError> {
-        dispatch!(self, s => s.enroll(token_hash, cert).await)
-    }
+    fn enroll<'a>(&'a self, token_hash: &'a str, cert: &'a NewCert<'a>) -> DbFuture<'a, ()>;
 
     /// Records a renewed certificate of a host whose certificate `old_serial` is not revoked.
-    pub async fn renew(&self, old_serial: &str, cert: &NewCert<'_>) -> Result<(), DbError> {
-        dispatch!(self, s => s.renew(old_serial, cert).await)
-    }
+    fn renew<'a>(&'a self, old_serial: &'a str, cert: &'a NewCert<'a>) -> DbFuture<'a, ()>;
 
     /// Whether the certificate `serial` was issued to `hostname` and is not revoked.
-    pub async fn cert_valid(&self, serial: &str, hostname: &str) -> Result<bool, DbError> {
-        dispatch!(self, s => s.cert_valid(serial, hostname).await)
-    }
+    fn cert_valid<'a>(&'a self, serial: &'a str, hostname: &'a str) -> DbFuture<'a, bool>;
 
     /// Hosts with a certificate revoked at or after `since` (Unix seconds).
-    pub async fn revoked_since(&self, since: i64) -> Result<Vec<String>, DbError> {
-        dispatch!(self, s => s.revoked_since(since).await)
-    }
+    fn revoked_since<'a>(&'a self, since: i64) -> DbFuture<'a, Vec<String>>;
 
     /// Revokes every certificate of a host; returns how many.
-    pub async fn revoke_host(&self, hostname: &str) -> Result<u64, DbError> {
-        dispatch!(self, s => s.revoke_host(hostname).await)
-    }
+    fn revoke_host<'a>(&'a self, hostname: &'a str) -> DbFuture<'a, u64>;
 }

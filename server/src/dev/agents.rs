@@ -66,23 +66,26 @@ pub fn nodus_config(dir: &Path, listen: SocketAddr) -> String {
     include_str!("nodus.conf")
         .replace("@PLUGIN_DIR@", "")
         .replace("@SOCKET@", &dir.join("nodus.sock").display().to_string())
+        .replace("@STATE@", &dir.join("nodus").display().to_string())
         .replace("@LISTEN@", &listen.to_string())
         .replace("@CA@", &dir.join("pki/ca.pem").display().to_string())
         .replace("@IDENTITY@", &dir.join("identity").display().to_string())
 }
 
 /// gearman's configuration: this server over mutual TLS with the host's identity, state and
-/// socket in the dev folder.
+/// socket in the dev folder, and the dev nodus's socket (its plugins are in the inventory).
 pub fn gearman_config(dir: &Path, agents: SocketAddr) -> String {
     format!(
         "hostname = {host:?}\nserver = \"{agents}\"\ntls_name = \"{DEV_TLS_NAME}\"\n\
-         ca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\nstate_dir = {state:?}\nsocket = {socket:?}\n",
+         ca = {ca:?}\ncert = {cert:?}\nkey = {key:?}\nstate_dir = {state:?}\nsocket = {socket:?}\n\
+         nodus_socket = {nodus:?}\n",
         host = nix_hostname(),
         ca = dir.join("pki/ca.pem"),
         cert = dir.join("identity/host.pem"),
         key = dir.join("identity/host.key"),
         state = dir.join("gearman"),
         socket = dir.join("gearman.sock"),
+        nodus = dir.join("nodus.sock"),
     )
 }
 

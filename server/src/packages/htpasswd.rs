@@ -4,8 +4,8 @@
 //! Checking one password against one hash is [`super::hash`]'s job.
 //!
 //! An unknown user costs what a known one does: the password is checked against a dummy hash
-//! of the file's most common kind (bcrypt at the same cost, apr1 or `{SHA}`), so the time of
-//! a refusal does not tell which user names exist.
+//! of the file's most common kind (bcrypt at the same cost, SHA-crypt with the same rounds,
+//! apr1, `{SHA}` or DES crypt), so the time of a refusal does not tell which user names exist.
 
 use std::collections::HashMap;
 use std::io;
@@ -36,9 +36,9 @@ pub struct Htpasswd {
     /// random per-process salt keeps these digests useless outside this process.
     good: Mutex<HashMap<[u8; 32], Instant>>,
     salt: [u8; 16],
-    /// Bounds concurrent bcrypt checks so a burst of wrong passwords cannot take every
-    /// blocking thread.
-    bcrypt_slots: Semaphore,
+    /// Bounds concurrent slow checks (bcrypt, SHA-crypt) so a burst of wrong passwords cannot
+    /// take every blocking thread.
+    slow_slots: Semaphore,
     /// Hash verifications run so far (known and unknown users alike).
     verifications: AtomicU64,
 }
@@ -67,10 +67,14 @@ impl Users {
 fn dummy_hash<'a>(hashes: impl Iterator<Item = &'a str>) -> String {
     let mut kinds: HashMap<(u8, u32), usize> = HashMap::new();
     for stored in hashes {
+        let rounds = || hash::sha_crypt_rounds(stored).unwrap_or(5000);
         let kind = match Scheme::of(stored) {
             Some(Scheme::Bcrypt) => (0, bcrypt_cost(stored).unwrap_or(10)),
             Some(Scheme::Apr1) => (1, 0),
             Some(Scheme::Sha1) => (2, 0),
+            Some(Scheme::Sha256Crypt) => (3, rounds()),
+            Some(Scheme::Sha512Crypt) => (4, rounds()),
+            Some(Scheme::DesCrypt) => (5, 0),
             None => continue,
         };
         *kinds.entry(kind).or_default() += 1;
@@ -81,6 +85,9 @@ fn dummy_hash<'a>(hashes: impl Iterator<Item = &'a str>) -> String {
     match most.map_or((0, 10), |(kind, _)| kind) {
         (1, _) => "$apr1$dummy.sa$0pd/Sv7m5uX3cGwyWS9M51".into(),
         (2, _) => "{SHA}AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+        (3, rounds) => format!("$5$rounds={rounds}$dummy.salt.0123${}", ".".repeat(43)),
+        (4, rounds) => format!("$6$rounds={rounds}$dummy.salt.0123${}", ".".repeat(86)),
+        (5, _) => "du...........".into(),
         (_, cost) => format!("$2y${cost:02}$MKDE5ibkue2ZTJOlSLeg8.gdGSgxl3t0ZPadoniFWzqf2NzhQ8AJO"),
     }
 }
@@ -110,7 +117,7 @@ impl Htpasswd {
             }),
             good: Mutex::new(HashMap::new()),
             salt: *uuid::Uuid::new_v4().as_bytes(),
-            bcrypt_slots: Semaphore::new(slots),
+            slow_slots: Semaphore::new(slots),
             verifications: AtomicU64::new(0),
         })
     }
@@ -139,13 +146,14 @@ impl Htpasswd {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    /// Checks one password against one hash; bcrypt on a blocking thread, a few at a time.
+    /// Checks one password against one hash; slow schemes on a blocking thread, a few at a
+    /// time.
     async fn verify(&self, password: &str, stored: &str) -> bool {
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        if Scheme::of(stored) != Some(Scheme::Bcrypt) {
+        if !Scheme::of(stored).is_some_and(Scheme::is_slow) {
             return hash::verify(password.as_bytes(), stored);
         }
-        let _slot = self.bcrypt_slots.acquire().await.ok();
+        let _slot = self.slow_slots.acquire().await.ok();
         let (password, stored) = (password.to_owned(), stored.to_owned());
         tokio::task::spawn_blocking(move || hash::verify(password.as_bytes(), &stored))
             .await
@@ -227,10 +235,18 @@ pub fn parse(path: &Path, text: &str) -> HashMap<String, String> {
         };
         let stored = rest.split(':').next().unwrap_or_default();
         if Scheme::of(stored).is_none() {
-            tracing::warn!(
-                path = %path.display(), line = number + 1, user,
-                "unsupported password hash ignored (use htpasswd -B, -m or -s)"
-            );
+            if hash::looks_plain(stored) {
+                tracing::warn!(
+                    path = %path.display(), line = number + 1, user,
+                    "password in plain text (htpasswd -p) refused, as Apache on Linux refuses it: \
+                     hash it with htpasswd -B"
+                );
+            } else {
+                tracing::warn!(
+                    path = %path.display(), line = number + 1, user,
+                    "unsupported password hash ignored (use htpasswd -B, -m, -s, -2, -5 or -d)"
+                );
+            }
             continue;
         }
         users
@@ -247,9 +263,12 @@ mod tests {
     #[test]
     fn parses_lines_comments_and_duplicates() {
         let text = "# users\r\nalice:$apr1$j0idDb.J$wSWydqt6Mne0vp5QqtOEh1:comment\r\n\n\
-                    bob:plain\nalice:{SHA}x\nno-colon\nerin:{SHA}KkPcK3XYeA35EhWhKYmaCyAgadY=\n";
+                    bob:plain\nalice:{SHA}x\nno-colon\nerin:{SHA}KkPcK3XYeA35EhWhKYmaCyAgadY=\n\
+                    frank:$y$j9T$unsupported$yescrypt\ngrace:/GXLDRJzmj8h.\n";
         let users = parse(Path::new("t"), text);
-        assert_eq!(users.len(), 2);
+        assert_eq!(users.len(), 3);
+        assert_eq!(users["grace"], "/GXLDRJzmj8h.");
+        assert!(!users.contains_key("frank"));
         assert_eq!(users["alice"], "$apr1$j0idDb.J$wSWydqt6Mne0vp5QqtOEh1");
         assert!(users.contains_key("erin"));
         assert!(!users.contains_key("bob"));
@@ -297,15 +316,36 @@ mod tests {
         );
         // An empty file still costs a bcrypt check at the usual cost.
         assert_eq!(bcrypt_cost(&dummy_hash(std::iter::empty())), Some(10));
+        // SHA-crypt at the rounds of the file's hashes, DES crypt (htpasswd -2, -5, -d).
+        let sha256 = "$5$rounds=6000$PE6RJ/6jkwps/WI7$ttyH4muhHtQ95KIA0YkmUIFbqY0OtQr1VBYBMkBcrYA";
+        let sha512 = "$6$3RgZbItjZuI55K4h$.rZ5Pm9wQsXwLxVI80TeaT3h1Du5g6iWTqYSdaLRZTTE0YxTHr96uxdFWBYbqxzR3P5tDYNvrZTKKh.Yixh.g1";
+        let des = "/GXLDRJzmj8h.";
+        let dummy = dummy_hash([sha256, sha256, des].into_iter());
+        assert_eq!(Scheme::of(&dummy), Some(Scheme::Sha256Crypt));
+        assert_eq!(hash::sha_crypt_rounds(&dummy), Some(6000));
+        let dummy = dummy_hash([sha512].into_iter());
+        assert_eq!(Scheme::of(&dummy), Some(Scheme::Sha512Crypt));
+        assert_eq!(hash::sha_crypt_rounds(&dummy), Some(5000));
+        assert_eq!(
+            Scheme::of(&dummy_hash([des].into_iter())),
+            Some(Scheme::DesCrypt)
+        );
         // A dummy is a hash this server can check, and no usual password matches it.
         for kind in [
             bcrypt12.replace("$12$", "$04$"),
             apr.into(),
             "{SHA}x".into(),
+            sha256.into(),
+            sha512.into(),
+            des.into(),
         ] {
             let dummy = dummy_hash([kind.as_str()].into_iter());
-            for password in ["", "password", "apr-secret", "bcrypt-secret"] {
+            for password in ["", "password", "apr-secret", "bcrypt-secret", "secret-pw"] {
                 assert!(!hash::verify(password.as_bytes(), &dummy), "{dummy}");
+            }
+            // Computed in full like a real user's (not refused early for its form).
+            if kind.starts_with("$5$") || kind.starts_with("$6$") || kind == des {
+                assert!(pwhash::unix::crypt("password", &dummy).is_ok(), "{dummy}");
             }
         }
     }

@@ -99,14 +99,14 @@ pub fn router(config: &PackagesConfig) -> anyhow::Result<Router> {
         ),
     });
     Ok(Router::new()
-        .route("/", any(dispatch))
-        .route("/{*path}", any(dispatch))
+        .route("/", any(by_method))
+        .route("/{*path}", any(by_method))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state))
 }
 
 /// Sends each authenticated request to its method's handler.
-async fn dispatch(
+async fn by_method(
     State(packages): State<Arc<Packages>>,
     OriginalUri(original): OriginalUri,
     req: Request,

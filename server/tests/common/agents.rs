@@ -131,6 +131,68 @@ impl Server {
         .unwrap()
     }
 
+    /// `POST /api/v1/plugins` with the multipart `parts` (name, bytes) and the admin token.
+    pub async fn upload(&self, parts: Vec<(&'static str, Vec<u8>)>) -> (u16, Value) {
+        let boundary = "polaris-test-boundary-7c1e";
+        let mut body = Vec::new();
+        for (name, bytes) in parts {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                     filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(&bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let agent = self.certs.0.anonymous();
+        let url = format!("{}/api/v1/plugins", self.base);
+        tokio::task::spawn_blocking(move || {
+            let mut response = agent
+                .post(&url)
+                .header("Authorization", format!("Bearer {TOKEN}"))
+                .content_type(format!("multipart/form-data; boundary={boundary}"))
+                .send(&body[..])
+                .expect("HTTP exchange");
+            let status = response.status().as_u16();
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A file of the package server (basic auth as `user`), or the status it answered.
+    pub async fn download(&self, url: &str, user: &str, password: &str) -> Result<Vec<u8>, u16> {
+        use base64::Engine as _;
+        let agent = self.certs.0.anonymous();
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let url = url.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut response = agent
+                .get(&url)
+                .header("Authorization", format!("Basic {auth}"))
+                .call()
+                .expect("HTTP exchange");
+            if response.status() != 200 {
+                return Err(response.status().as_u16());
+            }
+            Ok(response
+                .body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_vec()
+                .expect("read the file"))
+        })
+        .await
+        .unwrap()
+    }
+
     /// `POST /api/v1/commands`.
     pub async fn command(&self, body: Value) -> (u16, Value) {
         self.call("POST", "/api/v1/commands", Some(body)).await
@@ -249,13 +311,19 @@ impl Agent {
 
     /// The next JSON frame within `wait`.
     pub async fn next_within(&mut self, wait: Duration) -> Option<ServerMessage> {
+        let text = self.next_text(wait).await?;
+        Some(ServerMessage::parse(&text).unwrap())
+    }
+
+    /// The next text frame as sent, within [`PATIENCE`].
+    pub async fn next_text(&mut self, wait: Duration) -> Option<String> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .ok()??;
             match frame.ok()? {
-                Message::Text(text) => return Some(ServerMessage::parse(text.as_str()).unwrap()),
+                Message::Text(text) => return Some(text.as_str().to_owned()),
                 Message::Close(_) => return None,
                 _ => continue,
             }
@@ -276,6 +344,14 @@ impl Agent {
         let seq = self.seq;
         self.send(&AgentMessage::Result { seq, result }).await;
         self.expect_ack(seq).await;
+    }
+
+    /// Sends the host's plugin inventory (never acked: the agent repeats it each heartbeat).
+    pub async fn inventory(&mut self, inventory: &wire::plugins::PluginInventory) {
+        let message = AgentMessage::Plugins {
+            inventory: inventory.clone(),
+        };
+        self.send(&message).await;
     }
 
     /// Sends a cron run and waits for its ack.

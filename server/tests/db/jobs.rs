@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use polaris::db::{Backend, DbError, HostJobStatus, HostStatus, JobView, Target};
+use polaris::db::{Backend, DbError, HostJobStatus, HostStatus, Job, Target};
 use wire::boot::{AgentState, AgentStatus, BootAction, BootJob, JobResult, StatusReport};
 
 use super::Ctx;
@@ -221,7 +221,7 @@ pub async fn jobs_target_hosts_or_region(ctx: Ctx) {
     let read = db.job("job-1").await.unwrap().unwrap();
     assert_eq!(read.gmt_create, created.gmt_create);
     assert_eq!(read.spec, created.spec);
-    let ids = |view: &JobView| {
+    let ids = |view: &Job| {
         view.hosts
             .iter()
             .map(|h| (h.id.clone(), h.gmt_modify))
@@ -390,7 +390,7 @@ pub async fn results_are_all_or_nothing(ctx: Ctx) {
         .await
         .unwrap();
     let (on_h1, on_h2) = (view.hosts[0].id.clone(), view.hosts[1].id.clone());
-    let status = |view: JobView| view.hosts.iter().map(|h| h.status).collect::<Vec<_>>();
+    let status = |view: Job| view.hosts.iter().map(|h| h.status).collect::<Vec<_>>();
 
     let mixed = db
         .store_results(&[result(&on_h1, 0, "ok"), result("no-such-id", 0, "ok")])

@@ -11,6 +11,7 @@
 mod common;
 mod jobs;
 mod metrics;
+mod plugins;
 mod sessions;
 
 use std::future::Future;
@@ -82,4 +83,9 @@ suite!(
     metrics::concurrent_ingests_share_new_series,
     metrics::many_values_move_to_the_index,
     metrics::queries_span_a_flush,
+    plugins::inventories_replace_and_answer,
+    plugins::releases_are_never_replaced,
+    plugins::rollouts_begin_within_max_concurrency,
+    plugins::rollouts_stop_past_max_errors,
+    plugins::rollouts_fail_within_max_errors,
 );

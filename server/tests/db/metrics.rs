@@ -1,11 +1,12 @@
-//! Metrics: ingest, averages, staging and chunks (SQLite), databases from before chunks, and
-//! SQLite's ingest rate.
+//! Metrics: ingest, averages, staging and chunks (the one storage model of every backend),
+//! databases from before chunks, and SQLite's ingest rate.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
 use polaris::db::{Backend, Db, DbError, MetricQuery};
+use polaris::limits::SeriesLimits;
 use sqlx::Connection;
 use wire::metrics::ValueListJson;
 
@@ -86,7 +87,10 @@ pub async fn ingests_and_averages(ctx: Ctx) {
         130.0,
         &[("value", Some(f64::NAN))],
     ));
-    assert_eq!(db.ingest(&batch).await.unwrap(), 5 * 5 + 2);
+    assert_eq!(
+        db.ingest(&batch, SeriesLimits::default()).await.unwrap(),
+        5 * 5 + 2
+    );
 
     let idle = MetricQuery {
         plugin_instance: Some("0".into()),
@@ -176,7 +180,7 @@ pub async fn ingests_and_averages(ctx: Ctx) {
         101.0,
         &[("value", Some(6.5))],
     )];
-    assert_eq!(db.ingest(&more).await.unwrap(), 1);
+    assert_eq!(db.ingest(&more, SeriesLimits::default()).await.unwrap(), 1);
     let other = Db::connect(&ctx.url).await.unwrap();
     let more = [
         values(
@@ -194,7 +198,10 @@ pub async fn ingests_and_averages(ctx: Ctx) {
             &[("value", Some(1.0))],
         ),
     ];
-    assert_eq!(other.ingest(&more).await.unwrap(), 2);
+    assert_eq!(
+        other.ingest(&more, SeriesLimits::default()).await.unwrap(),
+        2
+    );
     assert_eq!(
         db.query_metrics(&idle).await.unwrap()[0].points,
         [(100.0, 2.5), (110.0, 3.5)]
@@ -230,7 +237,9 @@ pub async fn mismatched_arrays_store_nothing(ctx: Ctx) {
         &[("shortterm", Some(1.0)), ("midterm", Some(2.0))],
     );
     bad.dsnames.pop();
-    let refused = db.ingest(&[good.clone(), bad]).await;
+    let refused = db
+        .ingest(&[good.clone(), bad], SeriesLimits::default())
+        .await;
     assert!(
         matches!(&refused, Err(DbError::Invalid(message)) if message.contains("value list 1")),
         "{refused:?}"
@@ -238,7 +247,8 @@ pub async fn mismatched_arrays_store_nothing(ctx: Ctx) {
     let mut nul = good.clone();
     nul.plugin_instance = "a\0b".into();
     assert!(matches!(
-        db.ingest(&[good.clone(), nul]).await,
+        db.ingest(&[good.clone(), nul], SeriesLimits::default())
+            .await,
         Err(DbError::Invalid(_))
     ));
     assert!(
@@ -247,8 +257,11 @@ pub async fn mismatched_arrays_store_nothing(ctx: Ctx) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(db.ingest(&[]).await.unwrap(), 0);
-    assert_eq!(db.ingest(&[good]).await.unwrap(), 1);
+    assert_eq!(db.ingest(&[], SeriesLimits::default()).await.unwrap(), 0);
+    assert_eq!(
+        db.ingest(&[good], SeriesLimits::default()).await.unwrap(),
+        1
+    );
 }
 
 pub async fn concurrent_ingests_share_new_series(ctx: Ctx) {
@@ -273,9 +286,9 @@ pub async fn concurrent_ingests_share_new_series(ctx: Ctx) {
             batch.reverse();
         }
         let db = Db::connect(&ctx.url).await.unwrap();
-        tasks.push(tokio::spawn(
-            async move { db.ingest(&batch).await.unwrap() },
-        ));
+        tasks.push(tokio::spawn(async move {
+            db.ingest(&batch, SeriesLimits::default()).await.unwrap()
+        }));
     }
     for task in tasks {
         assert_eq!(task.await.unwrap(), 50);
@@ -290,7 +303,7 @@ pub async fn concurrent_ingests_share_new_series(ctx: Ctx) {
 }
 
 pub async fn many_values_move_to_the_index(ctx: Ctx) {
-    // More values than SQLite stages (128 Ki) before moving them to per-series chunks.
+    // More values than are staged (128 Ki) before moving them to per-series chunks.
     const LISTS: i32 = 66_000;
     let db = ctx.db;
     let list = |time: f64, rx: Option<f64>, tx: Option<f64>| {
@@ -305,13 +318,20 @@ pub async fn many_values_move_to_the_index(ctx: Ctx) {
     let batch: Vec<_> = (0..LISTS)
         .map(|i| list(f64::from(i) / 100.0, Some(1.0), Some(f64::from(i % 2))))
         .collect();
-    assert_eq!(db.ingest(&batch).await.unwrap(), 2 * LISTS as usize);
-    assert_eq!(db.ingest(&[list(1.0, Some(4.0), None)]).await.unwrap(), 2);
-    if ctx.url.starts_with("sqlite:") {
-        // The big batch is in two chunks (one per series), the last two values are staged.
-        let counts = sqlite_counts(&ctx.url).await;
-        assert_eq!(counts, [0, 1, 2, 2, 2 * i64::from(LISTS)]);
-    }
+    assert_eq!(
+        db.ingest(&batch, SeriesLimits::default()).await.unwrap(),
+        2 * LISTS as usize
+    );
+    assert_eq!(
+        db.ingest(&[list(1.0, Some(4.0), None)], SeriesLimits::default())
+            .await
+            .unwrap(),
+        2
+    );
+    // The big batch is in four chunks (two per series: a chunk holds at most 64 Ki values), the
+    // last two values are staged.
+    let counts = stored_counts(&ctx.url).await;
+    assert_eq!(counts, [0, 1, 2, 4, 2 * i64::from(LISTS)]);
     // Buckets with values in chunks and staged average over both.
     let series = db
         .query_metrics(&query("h1", "interface", "if_octets", 0.0, 1000.0, 1000.0))
@@ -390,37 +410,38 @@ pub async fn queries_span_a_flush(ctx: Ctx) {
     ];
     let mut stored = Vec::new();
     for batch in &batches {
-        assert_eq!(db.ingest(batch).await.unwrap(), 3 * batch.len());
+        assert_eq!(
+            db.ingest(batch, SeriesLimits::default()).await.unwrap(),
+            3 * batch.len()
+        );
         for list in batch {
             for (name, value) in list.dsnames.iter().zip(&list.values) {
                 stored.push((name.as_str(), list.time, *value));
             }
         }
     }
-    if ctx.url.starts_with("sqlite:") {
-        let counts = sqlite_counts(&ctx.url).await;
-        let chunked = 6 * i64::from(LISTS);
-        assert_eq!(counts, [0, 1, 900, 6, chunked]);
-        // Rows of a database written before chunks existed stay in metric_values: still read.
-        let mut conn = sqlx::SqliteConnection::connect(&ctx.url).await.unwrap();
-        let old = [
-            (100.25, Some(2.5)),
-            (30_000.75, None),
-            (44_100.5, Some(0.75)),
-        ];
-        for (time, value) in old {
-            sqlx::query(
-                "INSERT INTO metric_values (series_id, time, value) \
-                 SELECT id, ?, ? FROM metric_series WHERE dsname = 'rx'",
-            )
-            .bind(time)
-            .bind(value)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-            stored.push(("rx", time, value));
-        }
+    let chunked = 6 * i64::from(LISTS);
+    assert_eq!(stored_counts(&ctx.url).await, [0, 1, 900, 6, chunked]);
+    // Rows of a database written before chunks existed move into chunks at the next migrate,
+    // values bit for bit (the staged values stay staged).
+    // Multiples of 0.25 where other values are (sums exact in any order), and one alone in its
+    // buckets that is not.
+    let old = [
+        (100.25, Some(2.5)),
+        (30_000.75, None),
+        (44_100.5, Some(0.75)),
+        (90_000.125, Some(0.1 + 0.2)),
+    ];
+    for (time, value) in old {
+        insert_value_row(&ctx.url, time, value).await;
+        stored.push(("rx", time, value));
     }
+    assert_eq!(stored_counts(&ctx.url).await, [4, 1, 900, 6, chunked]);
+    let db = Db::connect(&ctx.url).await.unwrap();
+    db.migrate().await.unwrap();
+    assert_eq!(stored_counts(&ctx.url).await, [0, 1, 900, 7, chunked + 4]);
+    db.migrate().await.unwrap();
+    assert_eq!(stored_counts(&ctx.url).await, [0, 1, 900, 7, chunked + 4]);
     let queries = [
         // Everything: chunks of both flushes, staged values (and old rows).
         (0.0, 1e6, 5_000.0, None),
@@ -436,6 +457,8 @@ pub async fn queries_span_a_flush(ctx: Ctx) {
         (21_999.5, 22_000.5, 0.5, None),
         // Nothing stored there.
         (60_000.0, 70_000.0, 60.0, None),
+        // An old row's value, alone in its bucket: bit for bit.
+        (90_000.0, 90_001.0, 1.0, Some("rx")),
     ];
     for (from, to, step, dsname) in queries {
         let query = MetricQuery {
@@ -460,8 +483,8 @@ pub async fn queries_span_a_flush(ctx: Ctx) {
 }
 
 /// A SQLite database written before chunks (migrations 0001 and 0002 only) keeps its values:
-/// the staged rows move to `metric_values` with migration 0003, and queries read them with the
-/// values ingested since.
+/// the staged rows move to `metric_values` with migration 0003, and from there into chunks
+/// when the server migrates; queries read them with the values ingested since.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 pub async fn values_from_before_chunks_are_kept() {
     let scratch = Scratch::new(Backend::Sqlite).await.unwrap();
@@ -499,8 +522,8 @@ pub async fn values_from_before_chunks_are_kept() {
         )
     };
     let batch = [load(140.0, Some(6.0)), load(150.0, None)];
-    assert_eq!(db.ingest(&batch).await.unwrap(), 2);
-    assert_eq!(sqlite_counts(&scratch.url).await, [4, 1, 2, 0, 0]);
+    assert_eq!(db.ingest(&batch, SeriesLimits::default()).await.unwrap(), 2);
+    assert_eq!(stored_counts(&scratch.url).await, [0, 1, 2, 1, 4]);
     let series = db
         .query_metrics(&query("h1", "load", "load", 100.0, 200.0, 20.0))
         .await
@@ -510,25 +533,66 @@ pub async fn values_from_before_chunks_are_kept() {
     scratch.remove().await;
 }
 
-/// SQLite's values in each place: rows of `metric_values`, staged batches (rows of
-/// `metric_staged`) and their values, chunks and their values (from the blobs' lengths).
-async fn sqlite_counts(url: &str) -> [i64; 5] {
-    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-    let mut counts = [0; 5];
-    let queries = [
-        "SELECT COUNT(*) FROM metric_values",
-        "SELECT COUNT(*) FROM metric_staged",
-        "SELECT COALESCE(SUM(length(data)), 0) / 24 FROM metric_staged",
-        "SELECT COUNT(*) FROM metric_chunks",
-        "SELECT COALESCE(SUM(length(data)), 0) / 16 FROM metric_chunks",
-    ];
-    for (count, query) in counts.iter_mut().zip(queries) {
-        *count = sqlx::query_scalar(query)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+/// The values in each place: rows of `metric_values` (left by older versions), staged batches
+/// (rows of `metric_staged`) and their values, chunks and their values (from the blobs'
+/// lengths), on the backend `url` names.
+async fn stored_counts(url: &str) -> [i64; 5] {
+    macro_rules! counts {
+        ($conn:ty) => {{
+            let mut conn = <$conn>::connect(url).await.unwrap();
+            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM metric_values")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            let staged: Vec<Vec<u8>> = sqlx::query_scalar("SELECT data FROM metric_staged")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            let chunks: Vec<Vec<u8>> = sqlx::query_scalar("SELECT data FROM metric_chunks")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            let bytes = |blobs: &[Vec<u8>]| blobs.iter().map(Vec::len).sum::<usize>() as i64;
+            [
+                rows,
+                staged.len() as i64,
+                bytes(&staged) / 24,
+                chunks.len() as i64,
+                bytes(&chunks) / 16,
+            ]
+        }};
     }
-    counts
+    match Backend::of_url(url).unwrap() {
+        Backend::Sqlite => counts!(sqlx::SqliteConnection),
+        Backend::MySql => counts!(sqlx::MySqlConnection),
+        Backend::Postgres => counts!(sqlx::PgConnection),
+    }
+}
+
+/// Inserts a row into `metric_values` for the `rx` series, as a version before chunks did.
+async fn insert_value_row(url: &str, time: f64, value: Option<f64>) {
+    macro_rules! insert {
+        ($conn:ty, $sql:expr) => {{
+            let mut conn = <$conn>::connect(url).await.unwrap();
+            sqlx::query($sql)
+                .bind(time)
+                .bind(value)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }};
+    }
+    const SQL: &str = "INSERT INTO metric_values (series_id, time, value) \
+        SELECT id, ?, ? FROM metric_series WHERE dsname = 'rx'";
+    match Backend::of_url(url).unwrap() {
+        Backend::Sqlite => insert!(sqlx::SqliteConnection, SQL),
+        Backend::MySql => insert!(sqlx::MySqlConnection, SQL),
+        Backend::Postgres => insert!(
+            sqlx::PgConnection,
+            "INSERT INTO metric_values (series_id, time, value) \
+             SELECT id, $1, $2 FROM metric_series WHERE dsname = 'rx'"
+        ),
+    }
 }
 
 /// SQLite's ingest rate with batches like nodus sends: 500 value lists of 1 or 2 values.
@@ -561,13 +625,15 @@ pub async fn ingest_rate() {
                 .collect()
         })
         .collect();
-    db.ingest(&batches[0]).await.unwrap(); // creates the series
+    db.ingest(&batches[0], SeriesLimits::default())
+        .await
+        .unwrap(); // creates the series
     let mut calls = Vec::with_capacity(batches.len());
     let started = Instant::now();
     let mut stored = 0;
     for batch in &batches[1..] {
         let call = Instant::now();
-        stored += db.ingest(batch).await.unwrap();
+        stored += db.ingest(batch, SeriesLimits::default()).await.unwrap();
         calls.push(call.elapsed());
     }
     let elapsed = started.elapsed();

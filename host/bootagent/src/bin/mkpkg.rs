@@ -6,6 +6,7 @@
 //! mkpkg pack --name N --version V --start CMD [--stop kill:TERM] [--check C] [--start-delay S]
 //!            [--env K=V]... [--file SRC[=PATH]]... -o FILE
 //! mkpkg keygen -o DIR
+//! mkpkg sign --sign KEY FILE      (any release file, e.g. a plugin `.so` for gearman)
 //! ```
 //!
 //! `agent` and `pack` take `--sign <minisign secret key>` (and `--password-file` for an
@@ -23,130 +24,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use bootagent::mkpkg_cli::{Agent, Cli, Command};
 use bootagent::package::{Manifest, pack};
 use bootagent::signing;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use plugin_api::Roles;
 
 /// The workspace this tool was built from (for the example configs and types.db).
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-/// mkpkg: writes BootAgent packages, and signs them for BootAgents with a `release_key`.
-#[derive(Parser, Debug)]
-#[command(
-    version,
-    about,
-    after_help = "Signing: `mkpkg keygen -o keys` makes a key pair and prints the BootAgent's \
-                  `release_key = \"RWQ...\"` line; `--sign keys/minisign.key` then writes \
-                  <package>.minisig beside each package (publish both). Keys made by \
-                  `minisign -G -W` (unencrypted) work as they are; for one made by \
-                  `minisign -G` (encrypted) add `--password-file FILE`. Check a signature \
-                  with `minisign -Vm <package> -p keys/minisign.pub`."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Pack one of the platform's agents from a build folder.
-    Agent {
-        /// Which agent.
-        agent: Agent,
-        /// Folder with the built binary and plugin `.so` files.
-        #[arg(long, default_value = "target/release")]
-        build_dir: PathBuf,
-        /// Configuration file to ship (default: the agent's example configuration).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Package version (default: this workspace's version).
-        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
-        version: String,
-        /// Output folder; the file is `<agent>-<version>.tar.gz`.
-        #[arg(short = 'o', long, default_value = ".")]
-        out: PathBuf,
-        #[command(flatten)]
-        sign: SignArgs,
-    },
-    /// Pack any program.
-    Pack {
-        /// Agent name.
-        #[arg(long)]
-        name: String,
-        /// Version.
-        #[arg(long)]
-        version: String,
-        /// Start command, run by /bin/sh -c in the package folder.
-        #[arg(long)]
-        start: String,
-        /// kill:<SIGNAL> or process:<command>.
-        #[arg(long, default_value = "kill:TERM")]
-        stop: String,
-        /// process, socket:<path> or a command.
-        #[arg(long)]
-        check: Option<String>,
-        /// Seconds before the first check.
-        #[arg(long)]
-        start_delay: Option<u64>,
-        /// Environment, K=V.
-        #[arg(long)]
-        env: Vec<String>,
-        /// File to add, SRC or SRC=PATH-IN-PACKAGE.
-        #[arg(long)]
-        file: Vec<String>,
-        /// Output file.
-        #[arg(short = 'o', long)]
-        out: PathBuf,
-        #[command(flatten)]
-        sign: SignArgs,
-    },
-    /// Make a signing key pair: DIR/minisign.key (secret, not encrypted, mode 0600) and
-    /// DIR/minisign.pub; prints the BootAgent's `release_key` line. Never overwrites a key.
-    Keygen {
-        /// Folder for the two files (created if needed).
-        #[arg(short = 'o', long)]
-        out: PathBuf,
-    },
-}
-
-/// Signing a package.
-#[derive(clap::Args, Debug)]
-struct SignArgs {
-    /// Also write <package>.minisig, signed with this minisign secret key (from `mkpkg
-    /// keygen`, `minisign -G -W`, or `minisign -G` with --password-file).
-    #[arg(long, value_name = "SECRET_KEY")]
-    sign: Option<PathBuf>,
-    /// File whose first line is the password of an encrypted secret key.
-    #[arg(long, requires = "sign")]
-    password_file: Option<PathBuf>,
-}
-
-impl SignArgs {
-    /// Loads the key before anything is packed, so a wrong key or password costs no packing.
-    fn key(&self) -> anyhow::Result<Option<minisign::SecretKey>> {
-        let Some(path) = &self.sign else {
-            return Ok(None);
-        };
-        let password = match &self.password_file {
-            Some(file) => {
-                let text = std::fs::read_to_string(file)
-                    .with_context(|| format!("read the password file {}", file.display()))?;
-                Some(text.lines().next().unwrap_or_default().to_string())
-            }
-            None => None,
-        };
-        signing::load_secret_key(path, password).map(Some)
-    }
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Agent {
-    /// The metrics agent (read and write plugins).
-    Nodus,
-    /// The BasicAgent (info plugins).
-    Gearman,
-}
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -161,6 +46,13 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let (out, key) = match cli.command {
         Command::Keygen { out } => return keygen(&out),
+        Command::Sign { file, sign } => {
+            let key = sign
+                .key()?
+                .context("`mkpkg sign` needs --sign <secret key>")?;
+            anyhow::ensure!(file.is_file(), "{} is not a file", file.display());
+            (file, Some(key))
+        }
         Command::Agent {
             agent,
             build_dir,
@@ -261,18 +153,12 @@ fn pack_agent(
         binary.display()
     );
     let mut files = vec![(binary, name.to_string())];
-    for path in plugin_host::registry::plugin_files(build_dir)
-        .with_context(|| format!("list {}", build_dir.display()))?
-    {
-        match plugin_host::load(&path) {
-            Ok(plugin) if roles.iter().any(|r| plugin.has_role(*r)) => {
-                let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
-                files.push((path.clone(), file.unwrap_or_default()));
-            }
-            Ok(_) => {}
-            Err(e) => eprintln!("mkpkg: {} skipped: {e}", path.display()),
-        }
+    let (plugins, skipped) = plugin_host::registry::files_with_roles(build_dir, roles)
+        .with_context(|| format!("list {}", build_dir.display()))?;
+    for (path, e) in skipped {
+        eprintln!("mkpkg: {} skipped: {e}", path.display());
     }
+    files.extend(plugins);
     let workspace = Path::new(WORKSPACE);
     let config = config.unwrap_or_else(|| workspace.join(format!("host/{name}/{name}.conf")));
     files.push((config, format!("{name}.conf")));

@@ -35,7 +35,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use wire::CommandResult;
-use wire::agent::Request;
+use wire::params::{CronAdd, CronRef, Exec};
 use wire::retcode;
 
 use crate::exec::RunSpec;
@@ -44,18 +44,6 @@ use crate::tasks::{Origin, Tasks};
 
 pub use line::{CrontabLine, parse_line};
 pub use schedule::Schedule;
-
-/// The `cron` table of `gearman.db`; [`Store`] runs it when it opens the database.
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS cron (
-    id TEXT PRIMARY KEY NOT NULL,
-    schedule TEXT NOT NULL,
-    user TEXT NOT NULL,
-    grp TEXT,
-    cmd TEXT NOT NULL,
-    timeout INTEGER NOT NULL,
-    created INTEGER NOT NULL,
-    last_fire INTEGER
-);";
 
 /// One entry, as stored plus its next fire time.
 #[derive(Clone, Debug)]
@@ -76,17 +64,13 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// The request a run of this entry is checked and started from, as `async.bash` would be.
-    fn request(&self) -> Request {
-        Request {
-            id: String::new(),
-            method: "cron.run".into(),
-            cmd: Some(self.cmd.clone()),
+    /// The command a run of this entry is checked and started from, as `async.bash` would be.
+    fn exec(&self) -> Exec {
+        Exec {
+            cmd: self.cmd.clone(),
             timeout: Some(self.timeout),
             user: Some(self.user.clone()),
             group: self.group.clone(),
-            args: None,
-            extra: Default::default(),
         }
     }
 
@@ -148,15 +132,24 @@ impl Cron {
     /// `timeout` come from the request as for `async.bash`. Answers
     /// `{"cron_id": "...", "next": "<RFC3339>"}`; a bad schedule, an unknown user or group,
     /// or a schedule that never fires is 3021.
-    pub fn add(&self, req: &Request) -> CommandResult {
-        let args = req.args.as_deref().map(str::trim).unwrap_or_default();
+    pub fn add(&self, req: &CronAdd) -> CommandResult {
+        let args = req.args.trim();
         let has_cmd = req.cmd.as_deref().is_some_and(|cmd| !cmd.trim().is_empty());
+        let exec = |cmd: String, user: Option<String>| Exec {
+            cmd,
+            timeout: req.timeout,
+            user,
+            group: req.group.clone(),
+        };
         let (schedule, run) = if has_cmd {
             if args.is_empty() {
                 return invalid("cron.add needs the schedule in `args`".into());
             }
             match Schedule::parse(args) {
-                Ok(schedule) => (schedule, req.clone()),
+                Ok(schedule) => (
+                    schedule,
+                    exec(req.cmd.clone().unwrap_or_default(), req.user.clone()),
+                ),
                 Err(e) => return invalid(e),
             }
         } else {
@@ -177,16 +170,11 @@ impl Cron {
                     req.user.as_deref().unwrap_or_default()
                 ));
             }
-            let run = Request {
-                cmd: Some(line.cmd),
-                user: Some(line.user),
-                ..req.clone()
-            };
-            (line.schedule, run)
+            (line.schedule, exec(line.cmd, Some(line.user)))
         };
-        let spec = match RunSpec::from_request(&run) {
+        let spec = match RunSpec::from_exec(&run) {
             Ok(spec) => spec,
-            Err(failed) => return failed,
+            Err(failed) => return failed.into_result(),
         };
         let now = Utc::now();
         let Some(next) = schedule.next_after(now) else {
@@ -228,8 +216,8 @@ impl Cron {
 
     /// `cron.remove`: the entry id in `args`; an unknown id is 3033 "Not found". Once this
     /// answers, the entry no longer fires (a run already started goes on).
-    pub fn remove(&self, req: &Request) -> CommandResult {
-        let id = req.args.as_deref().map(str::trim).unwrap_or_default();
+    pub fn remove(&self, req: &CronRef) -> CommandResult {
+        let id = req.cron_id();
         if id.is_empty() {
             return invalid("cron.remove needs the cron id in `args`".into());
         }
@@ -277,9 +265,9 @@ impl Cron {
                 scheduled: fire.scheduled,
             };
             // The user is checked again: it may have been deleted since `cron.add`.
-            let started = match RunSpec::from_request(&entry.request()) {
+            let started = match RunSpec::from_exec(&entry.exec()) {
                 Ok(spec) => self.tasks.start(spec, origin),
-                Err(failed) => Err(failed),
+                Err(failed) => Err(failed.into_result()),
             };
             match started {
                 Ok(task_id) => tracing::debug!(cron_id = %fire.cron_id, %task_id,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde_json::Value;
-use wire::agent::Request;
+use wire::params::{CronAdd, CronRef};
 use wire::{Resp, retcode};
 
 use super::timer::{Fire, take_due};
@@ -43,18 +43,20 @@ impl Fixture {
     }
 }
 
-fn request(method: &str, args: &str, cmd: Option<&str>) -> Request {
-    Request {
-        id: "x".into(),
-        method: method.into(),
+fn adding(args: &str, cmd: Option<&str>) -> CronAdd {
+    CronAdd {
+        args: args.into(),
         cmd: cmd.map(Into::into),
-        args: Some(args.into()),
-        ..Request::default()
+        ..CronAdd::default()
     }
 }
 
+fn removing(id: &str) -> CronRef {
+    CronRef { args: id.into() }
+}
+
 fn add(cron: &Cron, schedule: &str, cmd: &str) -> String {
-    let result = cron.add(&request("cron.add", schedule, Some(cmd)));
+    let result = cron.add(&adding(schedule, Some(cmd)));
     assert_eq!(result.resp, Resp::Success, "{result:?}");
     let data = result.data.unwrap();
     data["cron_id"].as_str().unwrap().to_string()
@@ -87,7 +89,7 @@ fn time(text: &str) -> DateTime<Utc> {
 async fn add_answers_the_id_and_the_next_fire_time() {
     let fixture = Fixture::new();
     let (_store, _tasks, cron) = fixture.open();
-    let result = cron.add(&request("cron.add", "0 0 0 25 12 ?", Some("echo merry")));
+    let result = cron.add(&adding("0 0 0 25 12 ?", Some("echo merry")));
     assert_eq!(result.retcode, retcode::NORMAL_TERMINATION, "{result:?}");
     let data = result.data.unwrap();
     assert!(!data["cron_id"].as_str().unwrap().is_empty());
@@ -107,11 +109,7 @@ async fn add_answers_the_id_and_the_next_fire_time() {
 async fn add_takes_a_whole_crontab_line_and_list_shows_it() {
     let fixture = Fixture::new();
     let (_store, _tasks, cron) = fixture.open();
-    let result = cron.add(&request(
-        "cron.add",
-        "0 30 2 * * MON-FRI root echo  nightly",
-        None,
-    ));
+    let result = cron.add(&adding("0 30 2 * * MON-FRI root echo  nightly", None));
     assert_eq!(result.resp, Resp::Success, "{result:?}");
     let id = result.data.unwrap()["cron_id"]
         .as_str()
@@ -139,37 +137,22 @@ async fn add_takes_a_whole_crontab_line_and_list_shows_it() {
 async fn add_rejects_bad_requests_with_3021_and_a_reason() {
     let fixture = Fixture::new();
     let (_store, _tasks, cron) = fixture.open();
-    let user = |user: &str| Request {
+    let user = |user: &str| CronAdd {
         user: Some(user.into()),
-        ..request("cron.add", "0 0 * * * *", Some("true"))
+        ..adding("0 0 * * * *", Some("true"))
     };
     for (req, needle) in [
-        (
-            request("cron.add", "61 * * * * *", Some("true")),
-            "second field `61`",
-        ),
-        (
-            request("cron.add", "0 ? * * * *", Some("true")),
-            "`?` is only allowed",
-        ),
-        (
-            request("cron.add", "0 0 0 1 1 * 2030", Some("true")),
-            "has 7 fields",
-        ),
-        (request("cron.add", "", Some("true")), "schedule in `args`"),
-        (
-            request("cron.add", "0 0 0 30 2 *", Some("true")),
-            "never fires",
-        ),
-        (
-            request("cron.add", "0 6 * * * root", None),
-            "a user and a command",
-        ),
+        (adding("61 * * * * *", Some("true")), "second field `61`"),
+        (adding("0 ? * * * *", Some("true")), "`?` is only allowed"),
+        (adding("0 0 0 1 1 * 2030", Some("true")), "has 7 fields"),
+        (adding("", Some("true")), "schedule in `args`"),
+        (adding("0 0 0 30 2 *", Some("true")), "never fires"),
+        (adding("0 6 * * * root", None), "a user and a command"),
         (user("no-such-user-gearman"), "no-such-user-gearman"),
         (
-            Request {
+            CronAdd {
                 user: Some("nobody".into()),
-                ..request("cron.add", "0 6 * * * root ls", None)
+                ..adding("0 6 * * * root ls", None)
             },
             "runs as `root` but `user` is `nobody`",
         ),
@@ -193,17 +176,17 @@ async fn add_rejects_bad_requests_with_3021_and_a_reason() {
 async fn remove_forgets_the_entry_and_unknown_ids_are_3033() {
     let fixture = Fixture::new();
     let (_store, _tasks, cron) = fixture.open();
-    let unknown = cron.remove(&request("cron.remove", "nope", None));
+    let unknown = cron.remove(&removing("nope"));
     assert_eq!(unknown.retcode, retcode::NOT_FOUND);
     assert_eq!(unknown.message, "Not found");
-    let missing = cron.remove(&request("cron.remove", " ", None));
+    let missing = cron.remove(&removing(" "));
     assert_eq!(missing.retcode, retcode::INVALID_PARAMS);
 
     let keep = add(&cron, "0 0 * * * *", "true");
     let gone = add(&cron, "0 0 8-10 * * *", "true");
-    let removed = cron.remove(&request("cron.remove", &gone, None));
+    let removed = cron.remove(&removing(&gone));
     assert_eq!(removed.resp, Resp::Success, "{removed:?}");
-    let again = cron.remove(&request("cron.remove", &gone, None));
+    let again = cron.remove(&removing(&gone));
     assert_eq!(again.retcode, retcode::NOT_FOUND);
     let ids: Vec<Value> = listed(&cron).iter().map(|e| e["cron_id"].clone()).collect();
     assert_eq!(ids, [Value::from(keep.clone())]);
@@ -219,11 +202,11 @@ async fn remove_forgets_the_entry_and_unknown_ids_are_3033() {
 async fn entries_survive_a_restart() {
     let fixture = Fixture::new();
     let (_store, _tasks, cron) = fixture.open();
-    let req = Request {
+    let req = CronAdd {
         user: Some("root".into()),
         group: Some("root".into()),
         timeout: Some(7),
-        ..request("cron.add", "0 0 0 * * 5#3", Some("echo third friday"))
+        ..adding("0 0 0 * * 5#3", Some("echo third friday"))
     };
     assert_eq!(cron.add(&req).resp, Resp::Success);
     let before = listed(&cron);
@@ -277,10 +260,7 @@ async fn every_second_entry_fires_once_per_second_and_reports_its_runs() {
     }
 
     // Removed: no more fires.
-    assert_eq!(
-        cron.remove(&request("cron.remove", &id, None)).resp,
-        Resp::Success
-    );
+    assert_eq!(cron.remove(&removing(&id)).resp, Resp::Success);
     let count = runs(&store, &id).len();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(runs(&store, &id).len(), count);

@@ -1,47 +1,10 @@
-//! The daemon tables of `gearman.db`: the seed's `daemon` table as given (with `check`
-//! quoted, a keyword in SQLite) plus a `checksum` column at its end ([`migrate`] adds it to an
-//! older database), and our `daemon_run` table: what the operator last
-//! asked (`wanted`), the installed version and folder, and the last state and pid seen.
+//! The `daemon` table of `gearman.db`: the seed's table as given (with `check` quoted, a
+//! keyword in SQLite) plus a `checksum` column at its end (created by `store::migrations`).
+//! What runs, and in which state, is the engine's own run state (`supervise`), not a table.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::store::{Store, now_secs};
-
-/// Tables of this module, created by [`Store::open`].
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS daemon (
-    name             CHAR(64) PRIMARY KEY NOT NULL,
-    version          CHAR(64) NOT NULL,
-    url              CHAR(512) NOT NULL,
-    precheck         CHAR(512),
-    precheck_retries INT,
-    start            CHAR(512) NOT NULL,
-    start_delay      INT,
-    stop             CHAR(512) NOT NULL,
-    stop_timeout     INT,
-    \"check\"        CHAR(64),
-    check_interval   INT,
-    user             CHAR(64),
-    \"group\"        CHAR(64),
-    pidfile          CHAR(512),
-    socket           CHAR(512),
-    env              TEXT,
-    limits           TEXT,
-    gmt_modify       NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    gmt_create       NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    checksum         CHAR(80)
-);
-CREATE TABLE IF NOT EXISTS daemon_run (
-    name      TEXT PRIMARY KEY NOT NULL,
-    wanted    TEXT NOT NULL,
-    version   TEXT,
-    dir       TEXT,
-    state     TEXT,
-    pid       INTEGER,
-    pid_start INTEGER,
-    updated   REAL NOT NULL
-);
-";
+use crate::store::Store;
 
 /// One row of the seed's `daemon` table.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -88,17 +51,6 @@ pub struct DaemonRow {
     pub checksum: Option<String>,
 }
 
-/// Adds the `checksum` column to a `daemon` table made before it existed.
-pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has = conn
-        .prepare("SELECT 1 FROM pragma_table_info('daemon') WHERE name = 'checksum'")?
-        .exists([])?;
-    if !has {
-        conn.execute_batch("ALTER TABLE daemon ADD COLUMN checksum CHAR(80)")?;
-    }
-    Ok(())
-}
-
 const COLUMNS: &str = "name, version, url, precheck, precheck_retries, start, start_delay, stop, \
     stop_timeout, \"check\", check_interval, user, \"group\", pidfile, socket, env, limits, \
     gmt_modify, gmt_create, checksum";
@@ -126,25 +78,6 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DaemonRow> {
         gmt_create: r.get(18)?,
         checksum: r.get(19)?,
     })
-}
-
-/// One row of `daemon_run`.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct RunRow {
-    /// The daemon.
-    pub name: String,
-    /// `started` or `stopped`: what the operator last asked.
-    pub wanted: String,
-    /// The installed version.
-    pub version: Option<String>,
-    /// The folder it runs in.
-    pub dir: Option<String>,
-    /// The supervisor's last state.
-    pub state: Option<String>,
-    /// The last pid seen.
-    pub pid: Option<i64>,
-    /// That pid's start time (clock ticks since boot).
-    pub pid_start: Option<i64>,
 }
 
 /// Inserts or replaces the definition of a daemon (keeping `gmt_create`).
@@ -214,60 +147,10 @@ pub fn list(store: &Store) -> anyhow::Result<Vec<DaemonRow>> {
     Ok(rows)
 }
 
-/// Deletes the daemon and its run row.
+/// Deletes the daemon.
 pub fn delete(store: &Store, name: &str) -> anyhow::Result<()> {
     store.with_conn(|conn: &Connection| {
-        conn.execute("DELETE FROM daemon WHERE name = ?1", [name])?;
-        conn.execute("DELETE FROM daemon_run WHERE name = ?1", [name])
+        conn.execute("DELETE FROM daemon WHERE name = ?1", [name])
     })?;
     Ok(())
-}
-
-/// Records the run state of a daemon.
-pub fn set_run(store: &Store, r: &RunRow) -> anyhow::Result<()> {
-    store.with_conn(|conn| {
-        conn.execute(
-            "INSERT INTO daemon_run (name, wanted, version, dir, state, pid, pid_start, updated) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT(name) DO UPDATE SET wanted = excluded.wanted, \
-             version = COALESCE(excluded.version, version), dir = COALESCE(excluded.dir, dir), \
-             state = excluded.state, pid = excluded.pid, pid_start = excluded.pid_start, \
-             updated = excluded.updated",
-            params![
-                r.name,
-                r.wanted,
-                r.version,
-                r.dir,
-                r.state,
-                r.pid,
-                r.pid_start,
-                now_secs()
-            ],
-        )
-    })?;
-    Ok(())
-}
-
-/// The run row of `name`.
-pub fn get_run(store: &Store, name: &str) -> anyhow::Result<Option<RunRow>> {
-    let found = store.with_conn(|conn| {
-        conn.query_row(
-            "SELECT name, wanted, version, dir, state, pid, pid_start FROM daemon_run \
-             WHERE name = ?1",
-            [name],
-            |r| {
-                Ok(RunRow {
-                    name: r.get(0)?,
-                    wanted: r.get(1)?,
-                    version: r.get(2)?,
-                    dir: r.get(3)?,
-                    state: r.get(4)?,
-                    pid: r.get(5)?,
-                    pid_start: r.get(6)?,
-                })
-            },
-        )
-        .optional()
-    })?;
-    Ok(found)
 }

@@ -1,6 +1,5 @@
-//! `daemon.init`: the seed's fields, read from the top level of the request (the seed's
-//! shape) or from a JSON object in `args` (what `gearctl -c daemon.init -a '{…}'` sends),
-//! checked (required fields, lengths, names that become folders, forms of `stop`, `check`
+//! `daemon.init`: the seed's fields (typed in [`wire::params::DaemonInit`], from the top
+//! level of the request; `gearctl -c daemon.init -a '{…}'` builds the same), checked (required fields, lengths, names that become folders, forms of `stop`, `check`
 //! and `limits`, a `checksum` for every remote `url`) into a [`DaemonRow`]; and a row turned
 //! into the engine's [`ProgramSpec`].
 
@@ -9,29 +8,16 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use supervise::{CheckSpec, Limits, ProgramSpec, StopSpec};
-use wire::agent::Request;
+use wire::params::DaemonInit;
 
 use super::db::DaemonRow;
 
-/// The init fields of a request: `extra` (top level) merged over a JSON object in `args`.
-pub fn fields(req: &Request) -> Map<String, Value> {
-    let mut out = match req
-        .args
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| a.starts_with('{'))
-        .and_then(|a| serde_json::from_str::<Value>(a).ok())
-    {
-        Some(Value::Object(map)) => map,
+/// The init fields of a `daemon.init` command, as the JSON object [`parse`] checks.
+pub fn fields(req: &DaemonInit) -> Map<String, Value> {
+    match serde_json::to_value(req) {
+        Ok(Value::Object(map)) => map,
         _ => Map::new(),
-    };
-    out.extend(req.extra.clone());
-    for (key, value) in [("user", &req.user), ("group", &req.group)] {
-        if let Some(v) = value {
-            out.insert(key.into(), Value::String(v.clone()));
-        }
     }
-    out
 }
 
 fn text(

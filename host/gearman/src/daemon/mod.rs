@@ -5,23 +5,23 @@
 //! detached, so they outlive gearman; [`Daemons::open`] adopts them again.
 //!
 //! Layout: `init` (fields, validation, the engine spec), `db` (tables), `fetch` (the version
-//! folder, filled through the `fetch` crate). Methods take the daemon's name in `args`.
+//! folder, filled through the `fetch` crate). Methods take the daemon's name in `args`; the
+//! agent's daemon handler (`agent::handlers`) hands them over typed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use supervise::{State, Status, Supervisor};
-use wire::agent::Request;
+use wire::params::{DaemonInit, DaemonRef};
 use wire::{CommandResult, retcode};
 
+use crate::agent::handlers::DaemonCommand;
 use crate::store::Store;
 
 pub mod db;
 pub mod fetch;
 pub mod init;
-
-pub use db::SCHEMA;
 
 /// The daemons of one agent.
 pub struct Daemons {
@@ -42,53 +42,42 @@ impl Daemons {
             tracing::info!(daemon = %status.name, state = status.state.as_str(), pid = ?status.pid,
                 "Daemon recovered.");
         }
-        let daemons = Daemons {
+        Daemons {
             store,
             root,
             supervisor,
-        };
-        for status in daemons.supervisor.list() {
-            daemons.record(&status, None);
-        }
-        daemons
-    }
-
-    /// Answers one `daemon.*` request.
-    pub async fn handle(&self, req: &Request) -> CommandResult {
-        let method = req.method.as_str();
-        if method == "daemon.init" {
-            return self.init(req);
-        }
-        if method == "daemon.list" {
-            return self.list();
-        }
-        let name = match req.args.as_deref().map(str::trim) {
-            Some(name) if !name.is_empty() => name.to_string(),
-            _ => {
-                return CommandResult::failed(
-                    retcode::INVALID_PARAMS,
-                    format!("Invalid params: `{method}` needs the daemon name in `args`"),
-                );
-            }
-        };
-        // The name becomes `<state_dir>/daemons/<name>`: checked for every method.
-        if let Err(e) = supervise::check_name("daemon name", &name) {
-            return CommandResult::failed(retcode::INVALID_PARAMS, format!("Invalid params: {e}"));
-        }
-        match method {
-            "daemon.start" => self.start(&name).await,
-            "daemon.stop" => self.stop(&name).await,
-            "daemon.restart" => self.restart(&name).await,
-            "daemon.status" => self.status(&name),
-            "daemon.remove" => self.remove(&name).await,
-            _ => CommandResult::failed(
-                retcode::NO_SUCH_METHOD,
-                format!("No such method: `{method}`"),
-            ),
         }
     }
 
-    fn init(&self, req: &Request) -> CommandResult {
+    /// Answers one `daemon.*` command.
+    pub async fn handle(&self, command: &DaemonCommand) -> CommandResult {
+        match command {
+            DaemonCommand::Init(init) => self.init(init),
+            DaemonCommand::List => self.list(),
+            DaemonCommand::Start(d) => match checked_name("daemon.start", d) {
+                Ok(name) => self.start(&name).await,
+                Err(failure) => failure,
+            },
+            DaemonCommand::Stop(d) => match checked_name("daemon.stop", d) {
+                Ok(name) => self.stop(&name).await,
+                Err(failure) => failure,
+            },
+            DaemonCommand::Restart(d) => match checked_name("daemon.restart", d) {
+                Ok(name) => self.restart(&name).await,
+                Err(failure) => failure,
+            },
+            DaemonCommand::Status(d) => match checked_name("daemon.status", d) {
+                Ok(name) => self.status(&name),
+                Err(failure) => failure,
+            },
+            DaemonCommand::Remove(d) => match checked_name("daemon.remove", d) {
+                Ok(name) => self.remove(&name).await,
+                Err(failure) => failure,
+            },
+        }
+    }
+
+    fn init(&self, req: &DaemonInit) -> CommandResult {
         let row = match init::parse(&init::fields(req)) {
             Ok(row) => row,
             Err(e) => {
@@ -153,10 +142,7 @@ impl Daemons {
             }
         };
         match self.supervisor.start(spec).await {
-            Ok(status) => {
-                self.record(&status, Some(&dir));
-                CommandResult::success(view(&row, &status))
-            }
+            Ok(status) => CommandResult::success(view(&row, &status)),
             Err(e) => CommandResult::failed(retcode::NOT_STARTED, format!("Could not start: {e}")),
         }
     }
@@ -167,10 +153,7 @@ impl Daemons {
             Err(failure) => return failure,
         };
         match self.supervisor.stop(name).await {
-            Ok(status) => {
-                self.record(&status, None);
-                CommandResult::success(view(&row, &status))
-            }
+            Ok(status) => CommandResult::success(view(&row, &status)),
             // Never started by this agent: already stopped.
             Err(supervise::Error::NotFound(_)) => {
                 CommandResult::success(view(&row, &Status::stopped(name)))
@@ -238,28 +221,25 @@ impl Daemons {
         let _ = std::fs::remove_dir_all(self.root.join(name));
         CommandResult::success(json!({ "name": name, "removed": true }))
     }
+}
 
-    /// Mirrors a status into `daemon_run`.
-    fn record(&self, status: &Status, dir: Option<&Path>) {
-        let wanted = match status.state {
-            State::Stopped | State::Stopping => "stopped",
-            _ => "started",
-        };
-        let run = db::RunRow {
-            name: status.name.clone(),
-            wanted: wanted.into(),
-            version: dir
-                .and_then(|d| d.file_name())
-                .map(|v| v.to_string_lossy().into_owned()),
-            dir: dir.map(|d| d.display().to_string()),
-            state: Some(status.state.as_str().into()),
-            pid: status.pid.map(i64::from),
-            pid_start: status.start_time.and_then(|t| i64::try_from(t).ok()),
-        };
-        if let Err(e) = db::set_run(&self.store, &run) {
-            tracing::warn!(daemon = %status.name, error = %e, "Cannot record the daemon's run state.");
-        }
+/// The daemon name of `method`'s `args`, checked: it becomes `<state_dir>/daemons/<name>`.
+#[allow(
+    clippy::result_large_err,
+    reason = "the failure is the result object the caller answers with"
+)]
+fn checked_name(method: &str, daemon: &DaemonRef) -> Result<String, CommandResult> {
+    let name = daemon.name();
+    if name.is_empty() {
+        return Err(CommandResult::failed(
+            retcode::INVALID_PARAMS,
+            format!("Invalid params: `{method}` needs the daemon name in `args`"),
+        ));
     }
+    supervise::check_name("daemon name", name).map_err(|e| {
+        CommandResult::failed(retcode::INVALID_PARAMS, format!("Invalid params: {e}"))
+    })?;
+    Ok(name.to_string())
 }
 
 /// What `daemon.status` and `daemon.list` show for one daemon.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wire::agent::Request;
 use wire::{Resp, retcode};
 
 use crate::agent::{Agent, AgentOptions};
@@ -18,21 +17,26 @@ fn open(dir: &Path) -> Arc<Agent> {
         plugin_dir: dir.join("no-plugins"),
         exe: test_exe(dir),
         kill_grace: Duration::from_millis(500),
+        plugins: crate::plugins::PluginOptions {
+            nodus_socket: dir.join("no-nodus.sock"),
+            nodus_plugin_dir: dir.join("nodus-plugins"),
+            release_key: None,
+            downloads: Default::default(),
+        },
     })
     .unwrap()
 }
 
-fn call(method: &str, args: Option<&str>) -> Request {
-    Request {
-        id: "t".into(),
-        method: method.into(),
-        args: args.map(Into::into),
-        ..Request::default()
+fn call(method: &str, args: Option<&str>) -> Value {
+    let mut frame = json!({"id": "t", "method": method});
+    if let Some(args) = args {
+        frame["args"] = json!(args);
     }
+    frame
 }
 
 /// A `daemon.init` request in the seed's shape (fields at the top level).
-fn init(name: &str, url: &str, start: &str, more: Value) -> Request {
+fn init(name: &str, url: &str, start: &str, more: Value) -> Value {
     let mut text = json!({
         "id": "i", "method": "daemon.init", "name": name, "version": "1.0", "url": url,
         "start": start, "stop": "kill:TERM", "start_delay": 0, "stop_timeout": 2,
@@ -41,7 +45,7 @@ fn init(name: &str, url: &str, start: &str, more: Value) -> Request {
     if let (Some(base), Value::Object(more)) = (text.as_object_mut(), more) {
         base.extend(more);
     }
-    serde_json::from_value(text).unwrap()
+    text
 }
 
 /// A tarball with `run.sh` (sleeps) in `dir`; returns its file:// url.
@@ -74,13 +78,16 @@ async fn init_validates_the_seed_fields_and_only_writes_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let agent = open(dir.path());
     let mut missing = init("x", "file:///nowhere.tgz", "sleep 1", json!({}));
-    missing.extra.remove("stop");
-    let result = agent.handle(missing).await;
+    missing.as_object_mut().unwrap().remove("stop");
+    let result = agent.handle_frame(missing).await;
     assert_eq!(result.retcode, retcode::INVALID_PARAMS);
-    assert!(result.message.contains("`stop` is required"), "{result:?}");
+    assert!(result.message.contains("`stop`"), "{result:?}");
 
     let long = init(&"n".repeat(65), "file:///x.tgz", "sleep 1", json!({}));
-    assert_eq!(agent.handle(long).await.retcode, retcode::INVALID_PARAMS);
+    assert_eq!(
+        agent.handle_frame(long).await.retcode,
+        retcode::INVALID_PARAMS
+    );
     let bad_limits = init(
         "x",
         "file:///x.tgz",
@@ -88,28 +95,30 @@ async fn init_validates_the_seed_fields_and_only_writes_the_table() {
         json!({"limits": {"cpu": "lots"}}),
     );
     assert_eq!(
-        agent.handle(bad_limits).await.retcode,
+        agent.handle_frame(bad_limits).await.retcode,
         retcode::INVALID_PARAMS
     );
 
     // The url is not fetched and nothing starts: init only writes the table.
     let ok = agent
-        .handle(init("x", "file:///nowhere.tgz", "sleep 1", json!({})))
+        .handle_frame(init("x", "file:///nowhere.tgz", "sleep 1", json!({})))
         .await;
     assert_eq!(data(&ok)["name"], "x");
-    let status = agent.handle(call("daemon.status", Some("x"))).await;
+    let status = agent.handle_frame(call("daemon.status", Some("x"))).await;
     assert_eq!(data(&status)["status"], "stoped");
     assert!(!dir.path().join("daemons/x").exists());
 
-    // The same fields as a JSON object in `args` (what `gearctl -a '{…}'` sends).
-    let mut via_args = call("daemon.init", None);
-    via_args.args = Some(
-        json!({"name": "y", "version": "2", "url": "file:///y.tgz", "start": "sleep 1",
-               "stop": "process:kill $SUPERVISE_PID"})
-        .to_string(),
-    );
-    assert_eq!(agent.handle(via_args).await.resp, Resp::Success);
-    let list = agent.handle(call("daemon.list", None)).await;
+    // Only the seed's fields: `args` is not one of them.
+    let with_args = json!({"id": "a", "method": "daemon.init", "name": "y", "version": "2",
+        "url": "file:///y.tgz", "start": "sleep 1", "stop": "process:kill $SUPERVISE_PID",
+        "args": "{}"});
+    let refused = agent.handle_frame(with_args.clone()).await;
+    assert_eq!(refused.retcode, retcode::INVALID_PARAMS);
+    assert!(refused.message.contains("args"), "{refused:?}");
+    let mut y = with_args;
+    y.as_object_mut().unwrap().remove("args");
+    assert_eq!(agent.handle_frame(y).await.resp, Resp::Success);
+    let list = agent.handle_frame(call("daemon.list", None)).await;
     let names: Vec<&str> = data(&list)
         .as_array()
         .unwrap()
@@ -118,9 +127,9 @@ async fn init_validates_the_seed_fields_and_only_writes_the_table() {
         .collect();
     assert_eq!(names, vec!["x", "y"]);
 
-    let unknown = agent.handle(call("daemon.start", Some("nope"))).await;
+    let unknown = agent.handle_frame(call("daemon.start", Some("nope"))).await;
     assert_eq!(unknown.retcode, retcode::NOT_FOUND);
-    let no_name = agent.handle(call("daemon.stop", None)).await;
+    let no_name = agent.handle_frame(call("daemon.stop", None)).await;
     assert_eq!(no_name.retcode, retcode::INVALID_PARAMS);
 
     // Names that are paths are refused by every method, before anything is looked up.
@@ -133,20 +142,20 @@ async fn init_validates_the_seed_fields_and_only_writes_the_table() {
         "daemon.remove",
     ] {
         for name in ["..", "/", "a/../../keep", "../daemons"] {
-            let refused = agent.handle(call(method, Some(name))).await;
+            let refused = agent.handle_frame(call(method, Some(name))).await;
             assert_eq!(refused.retcode, retcode::INVALID_PARAMS, "{method} {name}");
             assert!(refused.message.contains("daemon name `"), "{refused:?}");
         }
     }
     let escaping = agent
-        .handle(init("../x", "file:///x.tgz", "sleep 1", json!({})))
+        .handle_frame(init("../x", "file:///x.tgz", "sleep 1", json!({})))
         .await;
     assert_eq!(escaping.retcode, retcode::INVALID_PARAMS);
     assert!(dir.path().join("keep").is_dir() && dir.path().join("gearman.db").is_file());
 
     // A remote package needs its checksum.
     let remote = agent
-        .handle(init("r", "http://pkg.example/r.tgz", "sleep 1", json!({})))
+        .handle_frame(init("r", "http://pkg.example/r.tgz", "sleep 1", json!({})))
         .await;
     assert_eq!(remote.retcode, retcode::INVALID_PARAMS);
     assert!(
@@ -163,7 +172,7 @@ async fn a_packaged_daemon_starts_stops_restarts_and_is_removed() {
     let agent = open(dir.path());
     let url = package(dir.path());
     let result = agent
-        .handle(init(
+        .handle_frame(init(
             "sleeper",
             &url,
             "./run.sh",
@@ -172,7 +181,9 @@ async fn a_packaged_daemon_starts_stops_restarts_and_is_removed() {
         .await;
     assert_eq!(result.resp, Resp::Success, "{result:?}");
 
-    let started = agent.handle(call("daemon.start", Some("sleeper"))).await;
+    let started = agent
+        .handle_frame(call("daemon.start", Some("sleeper")))
+        .await;
     let view = data(&started);
     assert_eq!(view["state"], "running", "{view}");
     let pid = view["pid"].as_u64().unwrap();
@@ -200,18 +211,24 @@ async fn a_packaged_daemon_starts_stops_restarts_and_is_removed() {
     }
     assert!(environ.split(|b| *b == 0).any(|kv| kv == b"GREETING=hi"));
 
-    let again = agent.handle(call("daemon.start", Some("sleeper"))).await;
+    let again = agent
+        .handle_frame(call("daemon.start", Some("sleeper")))
+        .await;
     assert_eq!(
         data(&again)["pid"].as_u64(),
         Some(pid),
         "never started twice"
     );
 
-    let restarted = agent.handle(call("daemon.restart", Some("sleeper"))).await;
+    let restarted = agent
+        .handle_frame(call("daemon.restart", Some("sleeper")))
+        .await;
     let new_pid = data(&restarted)["pid"].as_u64().unwrap();
     assert_ne!(new_pid, pid);
 
-    let stopped = agent.handle(call("daemon.stop", Some("sleeper"))).await;
+    let stopped = agent
+        .handle_frame(call("daemon.stop", Some("sleeper")))
+        .await;
     assert_eq!(data(&stopped)["status"], "stoped");
     assert!(
         !Path::new(&format!("/proc/{new_pid}")).exists() || {
@@ -220,9 +237,13 @@ async fn a_packaged_daemon_starts_stops_restarts_and_is_removed() {
         }
     );
 
-    let removed = agent.handle(call("daemon.remove", Some("sleeper"))).await;
+    let removed = agent
+        .handle_frame(call("daemon.remove", Some("sleeper")))
+        .await;
     assert_eq!(removed.resp, Resp::Success);
-    let gone = agent.handle(call("daemon.status", Some("sleeper"))).await;
+    let gone = agent
+        .handle_frame(call("daemon.status", Some("sleeper")))
+        .await;
     assert_eq!(gone.retcode, retcode::NOT_FOUND);
     assert!(!dir.path().join("daemons/sleeper").exists());
 }
@@ -232,8 +253,10 @@ async fn a_bad_url_fails_the_start_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let agent = open(dir.path());
     let req = init("broken", "file:///no/such/pkg.tgz", "sleep 1", json!({}));
-    assert_eq!(agent.handle(req).await.resp, Resp::Success);
-    let result = agent.handle(call("daemon.start", Some("broken"))).await;
+    assert_eq!(agent.handle_frame(req).await.resp, Resp::Success);
+    let result = agent
+        .handle_frame(call("daemon.start", Some("broken")))
+        .await;
     assert_eq!(result.retcode, retcode::FAILED);
     assert!(result.message.contains("/no/such/pkg.tgz"), "{result:?}");
 }
@@ -245,14 +268,18 @@ async fn a_new_agent_adopts_the_running_daemon() {
     let pid = {
         let agent = open(dir.path());
         agent
-            .handle(init("kept", &url, "./run.sh", json!({})))
+            .handle_frame(init("kept", &url, "./run.sh", json!({})))
             .await;
-        let started = agent.handle(call("daemon.start", Some("kept"))).await;
+        let started = agent.handle_frame(call("daemon.start", Some("kept"))).await;
         data(&started)["pid"].as_u64().unwrap()
     };
     let agent = open(dir.path());
-    let status = agent.handle(call("daemon.status", Some("kept"))).await;
+    let status = agent
+        .handle_frame(call("daemon.status", Some("kept")))
+        .await;
     assert_eq!(data(&status)["pid"].as_u64(), Some(pid));
     assert_eq!(data(&status)["status"], "running");
-    agent.handle(call("daemon.remove", Some("kept"))).await;
+    agent
+        .handle_frame(call("daemon.remove", Some("kept")))
+        .await;
 }

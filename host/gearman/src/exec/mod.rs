@@ -36,15 +36,15 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::time::{Instant, sleep_until};
-use wire::agent::Request;
-use wire::{CommandResult, ExecStatus, Resp, retcode};
+use wire::params::Exec;
+use wire::{CommandError, CommandResult, ExecStatus, Resp, retcode};
 
 pub(crate) use user::{Credentials, ResolveError, resolve};
 
 /// Output kept per run; the rest is counted in `dropped_bytes`.
 pub const OUTPUT_CAP: usize = 64 * 1024;
 /// Seconds before a command is stopped when the request names no `timeout`.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
+pub const DEFAULT_TIMEOUT_SECS: u64 = wire::params::DEFAULT_TIMEOUT_SECS;
 /// How long output is still read after the command exited (background children may hold the
 /// pipe open forever).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
@@ -69,44 +69,39 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    /// From a request: `cmd` required (non-empty), `timeout` default 120 s and at least 1,
-    /// `user` default root, `group` default the user's primary group. An unknown user or group
-    /// is a 3021 failure ("Invalid params: no such user `x`").
-    #[allow(
-        clippy::result_large_err,
-        reason = "the failure is the result object the caller answers with; failures are rare"
-    )]
-    pub fn from_request(req: &Request) -> Result<RunSpec, CommandResult> {
-        let cmd = match req.cmd.as_deref() {
-            Some(cmd) if !cmd.trim().is_empty() => cmd.to_string(),
-            _ => return Err(invalid("`cmd` is required and must not be empty")),
+    /// From a command's typed parameters (`cmd` non-blank and `timeout` at least 1 were
+    /// checked when it was parsed): `timeout` default 120 s, `user` default root, `group`
+    /// default the user's primary group. An unknown user or group is 3021 ("Invalid params:
+    /// no such user `x`"), a failing lookup 3028.
+    pub fn from_exec(exec: &Exec) -> Result<RunSpec, CommandError> {
+        if exec.cmd.trim().is_empty() {
+            return Err(CommandError::InvalidParams(
+                "`cmd` is required and must not be empty".into(),
+            ));
+        }
+        let timeout = match exec.timeout {
+            Some(0) => {
+                return Err(CommandError::InvalidParams(
+                    "`timeout` must be at least 1 s".into(),
+                ));
+            }
+            _ => exec.timeout_secs(),
         };
-        let timeout = match req.timeout {
-            None => DEFAULT_TIMEOUT_SECS,
-            Some(0) => return Err(invalid("`timeout` must be at least 1 s")),
-            Some(secs) => secs,
-        };
-        let user = req.user.clone().unwrap_or_else(|| "root".into());
-        let group = req.group.clone().filter(|g| !g.is_empty());
+        let user = exec.user.clone().unwrap_or_else(|| "root".into());
+        let group = exec.group.clone().filter(|g| !g.is_empty());
         match resolve(&user, group.as_deref()) {
             Ok(_) => {}
-            Err(ResolveError::Unknown(msg)) => return Err(invalid(&msg)),
-            Err(ResolveError::System(msg)) => {
-                return Err(CommandResult::failed(retcode::NOT_STARTED, msg));
-            }
+            Err(ResolveError::Unknown(msg)) => return Err(CommandError::InvalidParams(msg)),
+            Err(ResolveError::System(msg)) => return Err(CommandError::NotStarted(msg)),
         }
         Ok(RunSpec {
-            cmd,
+            cmd: exec.cmd.clone(),
             timeout: Duration::from_secs(timeout),
             user,
             group,
             env: Vec::new(),
         })
     }
-}
-
-fn invalid(why: &str) -> CommandResult {
-    CommandResult::failed(retcode::INVALID_PARAMS, format!("Invalid params: {why}"))
 }
 
 /// Runs `spec` to its end (see the module documentation); never panics.
@@ -191,6 +186,12 @@ fn spawn(
         .stdout(writer)
         .stderr(writer_err)
         .process_group(0);
+    // SAFETY: clean_signal_slate only calls async-signal-safe functions (sigaction,
+    // sigprocmask): the command starts with default signal dispositions and an empty mask,
+    // whatever gearman inherited (a `nohup`, a shell's background job).
+    unsafe {
+        cmd.pre_exec(supervise::clean_signal_slate);
+    }
     let euid = nix::unistd::geteuid().as_raw();
     if euid == 0 {
         let groups = creds.groups.clone();

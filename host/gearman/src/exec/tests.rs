@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wire::agent::Request;
+use wire::params::Exec;
 use wire::{Resp, retcode};
 
 use super::*;
@@ -204,19 +204,19 @@ async fn an_explicit_group_is_used() {
 
 #[test]
 fn requests_are_checked() {
-    let req = |cmd: Option<&str>, timeout: Option<u64>, user: Option<&str>| Request {
-        method: "sync.bash".into(),
-        cmd: cmd.map(Into::into),
+    let req = |cmd: &str, timeout: Option<u64>, user: Option<&str>| Exec {
+        cmd: cmd.into(),
         timeout,
         user: user.map(Into::into),
-        ..Request::default()
+        group: None,
     };
-    let spec = RunSpec::from_request(&req(Some("ls"), None, None)).unwrap();
+    let spec = RunSpec::from_exec(&req("ls", None, None)).unwrap();
     assert_eq!(spec.timeout, Duration::from_secs(DEFAULT_TIMEOUT_SECS));
     assert_eq!((spec.user.as_str(), spec.group), ("root", None));
 
-    let unknown =
-        RunSpec::from_request(&req(Some("ls"), None, Some("no-such-user-x"))).unwrap_err();
+    let unknown = RunSpec::from_exec(&req("ls", None, Some("no-such-user-x")))
+        .unwrap_err()
+        .into_result();
     assert_eq!(unknown.retcode, retcode::INVALID_PARAMS);
     assert_eq!(
         unknown.message,
@@ -224,12 +224,12 @@ fn requests_are_checked() {
     );
 
     for bad in [
-        req(None, None, None),
-        req(Some("  "), None, None),
-        req(Some("ls"), Some(0), None),
+        req("", None, None),
+        req("  ", None, None),
+        req("ls", Some(0), None),
     ] {
         assert_eq!(
-            RunSpec::from_request(&bad).unwrap_err().retcode,
+            RunSpec::from_exec(&bad).unwrap_err().retcode(),
             retcode::INVALID_PARAMS
         );
     }

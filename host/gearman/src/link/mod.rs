@@ -10,6 +10,11 @@
 //! doubles from `backoff_min` to `backoff_max` with ±50 % jitter, so a restarted Polaris is not
 //! met by the whole fleet in the same second. A redirect replaces the list for the next
 //! attempts; when that session ends, the configured list is used again.
+//!
+//! Besides results, a session sends the host's plugin inventory: after the server's
+//! `welcome`, whenever the agent builds a new one (after every `plugin.*` command), and once
+//! per heartbeat, when it asks the agent for a fresh one. Building one may wait for nodus; the
+//! link never does: it sends what has been built.
 
 mod resolve;
 mod session;
@@ -24,7 +29,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use wire::agent::{AgentMessage, Request, ServerMessage, WS_PATH};
+use wire::agent::{AgentMessage, Refused, Request, ServerMessage, WS_PATH};
 
 pub use resolve::{ServerName, lookup_hosts_text, parse_list, resolve};
 pub use tls::client_config;
@@ -34,12 +39,24 @@ pub trait Link: Send + Sync + 'static {
     /// Runs a request to its end and puts its result in the outbox (even if the link is gone
     /// by then: the result waits there for the next connection).
     fn handle(&self, request: Request) -> impl Future<Output = ()> + Send;
+    /// Answers a command frame that cannot run (unknown method, bad parameters) through the
+    /// outbox, like a result.
+    fn refuse(&self, refused: Refused);
     /// Unacknowledged messages with a sequence number above `after`, oldest first.
     fn pending(&self, after: u64, limit: usize) -> Vec<AgentMessage>;
     /// The server stored message `seq`: forget it.
     fn ack(&self, seq: u64);
     /// Notified whenever something is added to the outbox.
     fn outbox_changed(&self) -> &Notify;
+    /// The host's plugin inventory: each one built from now on is sent
+    /// (`AgentMessage::Plugins`, outside the outbox: only the latest counts). `None` for a
+    /// link that reports no plugins.
+    fn plugin_inventory(&self) -> Option<crate::plugins::inventory::Latest> {
+        None
+    }
+    /// Asks for a fresh plugin inventory (once per heartbeat); returns at once, the
+    /// inventory arrives through [`Link::plugin_inventory`] when it is built.
+    fn refresh_plugin_inventory(&self) {}
 }
 
 /// Where and how to connect.

@@ -1,15 +1,20 @@
 //! One connection's exchange: `init` and its answer, then requests in, results out, acks in,
-//! pings both ways.
+//! pings both ways, and the plugin inventory out (after `welcome`, when a new one is built,
+//! and each heartbeat, see the module above).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use wire::agent::{AgentMessage, ServerMessage};
+use wire::plugins::PluginInventory;
 
 use super::{Link, LinkConfig, Ws};
+use crate::plugins::inventory::Latest;
 
 /// How many outbox messages are written before one flush.
 const BATCH: usize = 256;
@@ -41,13 +46,22 @@ pub async fn greet(mut ws: Ws, config: &LinkConfig) -> anyhow::Result<(Ws, Serve
 }
 
 /// Serves one accepted connection until it closes or goes silent for 3 heartbeats.
-pub async fn serve<L: Link>(ws: Ws, link: Arc<L>, heartbeat: Duration) {
+pub async fn serve<L: Link, S>(ws: WebSocketStream<S>, link: Arc<L>, heartbeat: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let (mut sink, mut stream) = ws.split();
     // Everything unacknowledged is (re)sent on a new connection: the outbox starts from 0.
     let mut sent_upto = 0;
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval(heartbeat);
     ping.tick().await;
+    // The latest inventory goes out at once (if one was built), then every new one.
+    let mut plugins = link.plugin_inventory();
+    if let Some(latest) = &mut plugins {
+        latest.mark_changed();
+    }
+    link.refresh_plugin_inventory();
     loop {
         let changed = link.outbox_changed().notified();
         tokio::pin!(changed);
@@ -83,6 +97,11 @@ pub async fn serve<L: Link>(ws: Ws, link: Arc<L>, heartbeat: Duration) {
                             let link = link.clone();
                             tokio::spawn(async move { link.handle(request).await });
                         }
+                        Ok(ServerMessage::Refused(refused)) => {
+                            tracing::warn!(id = %refused.id, error = %refused.error,
+                                "Refusing a command.");
+                            link.refuse(*refused);
+                        }
                         Ok(ServerMessage::Ack { seq }) => link.ack(seq),
                         Ok(other) => tracing::debug!("ignoring {other:?} mid-session"),
                         Err(e) => tracing::warn!("ignoring a bad frame ({e}): {text}"),
@@ -96,6 +115,27 @@ pub async fn serve<L: Link>(ws: Ws, link: Arc<L>, heartbeat: Duration) {
                 }
             }
             _ = &mut changed => {}
+            inventory = next_inventory(&mut plugins) => match inventory {
+                Some(Some(inventory)) => {
+                    let text = match serde_json::to_string(&AgentMessage::Plugins {
+                        inventory: (*inventory).clone(),
+                    }) {
+                        Ok(text) => text,
+                        Err(e) => {
+                            tracing::error!("cannot encode the plugin inventory: {e}");
+                            continue;
+                        }
+                    };
+                    if let Err(e) = sink.send(Message::text(text)).await {
+                        tracing::warn!("send failed: {e}");
+                        return;
+                    }
+                    tracing::debug!(summary = %summary(&inventory), "Plugin inventory sent.");
+                }
+                Some(None) => {}
+                // The agent builds no more inventories.
+                None => plugins = None,
+            },
             _ = ping.tick() => {
                 if last_heard.elapsed() > heartbeat * 3 {
                     tracing::warn!("server silent for {} s", last_heard.elapsed().as_secs());
@@ -104,14 +144,64 @@ pub async fn serve<L: Link>(ws: Ws, link: Arc<L>, heartbeat: Duration) {
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
+                link.refresh_plugin_inventory();
             }
         }
     }
 }
 
+/// The next inventory built (`Some(None)` while none has been), or `None` when no more will
+/// be; never ready for a link without inventories.
+async fn next_inventory(plugins: &mut Option<Latest>) -> Option<Option<Arc<PluginInventory>>> {
+    let Some(latest) = plugins else {
+        return std::future::pending().await;
+    };
+    match latest.changed().await {
+        Ok(()) => Some(latest.borrow_and_update().clone()),
+        Err(_) => None,
+    }
+}
+
+/// One line for the log: each agent's plugins with version and instance states, its
+/// skipped files, or why it could not be asked.
+pub fn summary(inventory: &PluginInventory) -> String {
+    let agents: Vec<String> = inventory
+        .agents
+        .iter()
+        .map(|agent| {
+            if let Some(error) = &agent.error {
+                return format!("{}: {error}", agent.agent);
+            }
+            let plugins: Vec<String> = agent
+                .plugins
+                .iter()
+                .map(|p| {
+                    let states: Vec<String> = p
+                        .instances
+                        .iter()
+                        .map(|i| format!("{:?}", i.state).to_lowercase())
+                        .collect();
+                    format!("{} {} ({})", p.name, p.version, states.join(","))
+                })
+                .collect();
+            format!(
+                "{}: [{}], {} skipped",
+                agent.agent,
+                plugins.join(", "),
+                agent.skipped.len()
+            )
+        })
+        .collect();
+    agents.join("; ")
+}
+
 fn seq_of(message: &AgentMessage) -> u64 {
     match message {
         AgentMessage::Result { seq, .. } | AgentMessage::CronRun { seq, .. } => *seq,
-        AgentMessage::Init { .. } => 0,
+        AgentMessage::Init { .. } | AgentMessage::Plugins { .. } => 0,
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

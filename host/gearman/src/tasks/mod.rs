@@ -1,33 +1,37 @@
-//! Detached runs (`async.bash` and cron runs) that outlive a killed agent.
+//! Detached runs (`async.bash` and cron runs) that outlive a killed agent, on the one process
+//! engine, `supervise`, as one-shot programs ([`supervise::Kind::Once`]: run once, never
+//! restarted, adopted by pid and start time after a restart, the same path as `daemon.*`).
 //!
-//! Each task gets a directory `<state_dir>/tasks/<id>/` and a row in `gearman.db`. The agent
-//! starts itself as `gearman __run-task <dir>` ([`shim_main`]) in a new session (`setsid`), so
-//! the runner and its command survive `kill -9` of the agent. The runner records its pid and
-//! start time, runs the command with [`crate::exec::run_with`], and leaves `result.json`
-//! (written atomically); see `shim.rs` for the files.
+//! Each task gets a row in `gearman.db` and a directory `<state_dir>/tasks/<id>/`. The program
+//! the engine starts for it, detached in its own session, is `gearman __run-task <dir>`
+//! ([`shim_main`]): it runs the command through [`crate::exec::run_with`] (user, group,
+//! timeout, output cap, as `sync.bash`) and leaves `result.json`. Something outside gearman
+//! must hold the output and exit status while gearman is down (only a parent sees an exit),
+//! and that is all the runner does; its lifecycle is the engine's, whose run state is in
+//! `<state_dir>/tasks/.supervise/task-<id>.json`.
 //!
 //! Collection (at most once per task, guarded by the row's `running` state in one
-//! transaction with the outbox insert): the agent waits on the runners it started; at
-//! [`Tasks::open`] and every second it looks at the tasks it adopted from an earlier agent.
-//! A finished task is `done` (or `killed` after [`Tasks::kill`]); a runner that is gone (pid
-//! dead, or reused: start time differs) without `result.json` makes the task `lost` with a
-//! 3023 result saying so, and whatever is left in its session is killed. A cron run's outcome
-//! goes to the outbox as a [`wire::agent::CronRun`] whatever the state.
+//! transaction with the outbox insert): one watcher per running task waits for the engine's
+//! [`State::Finished`]; at [`Tasks::open`] the engine's `recover` adopts the runners an
+//! earlier agent left (and a task started by release 0.1's runner is adopted from its row).
+//! A finished task is `done` (or `killed` after [`Tasks::kill`]); a runner that ended without
+//! `result.json` makes the task `lost` with a 3023 result saying so (what it left in its
+//! session is killed by the engine). A cron run's outcome goes to the outbox as a
+//! [`wire::agent::CronRun`] whatever the state.
 //!
 //! Finished async tasks stay queryable for 7 days, finished cron runs (already in the outbox)
 //! for an hour; the task directory is deleted once its outcome is in the database.
 
-mod proc;
 mod shim;
 
-use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
+use supervise::{Kind, LimitMode, Options, ProgramSpec, State, Status, StopSpec, Supervisor};
 use tokio::runtime::Handle;
 use wire::agent::CronRun;
 use wire::{CommandResult, retcode};
@@ -37,17 +41,22 @@ use crate::store::{Outgoing, Store, TaskRow, now_secs};
 pub use shim::shim_main;
 use shim::{KILL_FILE, LOG_FILE, Outcome, RESULT_FILE, RUNNER_FILE, RunnerId, SPEC_FILE, TaskSpec};
 
-/// How often adopted tasks are checked for completion.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
-/// Sweeps between two prunes of old finished tasks.
-const PRUNE_EVERY_SWEEPS: u64 = 60;
+/// How often old finished tasks are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How long a finished cron run stays in `tasks` (its outcome is in the outbox).
 const KEEP_CRON_RUNS_SECS: f64 = 3600.0;
 /// How long a finished async task stays queryable.
 const KEEP_ASYNC_SECS: f64 = 7.0 * 86_400.0;
 /// After `kill_grace` plus this, a runner that has not stopped its command is killed with its
-/// whole session.
+/// whole process group (the engine's `stop_timeout`), and its session's leftovers with it.
 const KILL_BACKSTOP: Duration = Duration::from_secs(2);
+/// The engine's run-state folder inside `<state_dir>/tasks` (a dot name: never a task id).
+const ENGINE_DIR: &str = ".supervise";
+
+/// The engine's name of the runner of task `id`.
+fn program_name(id: &str) -> String {
+    format!("task-{id}")
+}
 
 /// Who started a task.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,16 +81,16 @@ pub struct Tasks {
     exe: PathBuf,
     kill_grace: Duration,
     runtime: Handle,
-    /// Tasks whose runner is a child of this process (or is being started): their waiter
-    /// collects them, so the sweep leaves them alone.
-    live: Mutex<HashSet<String>>,
-    /// For the waiters and timers this spawns (they end when the agent drops `Tasks`).
+    /// The process engine: one one-shot program per running task.
+    engine: Supervisor,
+    /// For the watchers this spawns (they end when the agent drops `Tasks`).
     me: Weak<Tasks>,
 }
 
 impl Tasks {
-    /// Opens the tasks of `state_dir`, collects those that ended while no agent ran, adopts
-    /// the ones still running and starts the periodic sweep. Needs a tokio runtime.
+    /// Opens the tasks of `state_dir`: the engine adopts the runners an earlier agent left,
+    /// tasks that ended while no agent ran are collected, and every running one is watched.
+    /// Needs a tokio runtime.
     pub fn open(
         store: Arc<Store>,
         state_dir: &Path,
@@ -89,39 +98,115 @@ impl Tasks {
         kill_grace: Duration,
     ) -> anyhow::Result<Arc<Tasks>> {
         let runtime = Handle::try_current().context("Tasks::open needs a tokio runtime")?;
+        // The engine starts the runner through `/bin/sh -c`, where `/proc/self` would be the
+        // shell: name this process instead (still the running image after an upgrade).
+        let exe = match exe.strip_prefix("/proc/self") {
+            Ok(rest) => Path::new("/proc")
+                .join(std::process::id().to_string())
+                .join(rest),
+            Err(_) => exe,
+        };
         let dir = state_dir.join("tasks");
         agentkit::private::private_dir(&dir)
             .with_context(|| format!("create {} (mode 0700)", dir.display()))?;
+        let mut options = Options::new(&dir.join(ENGINE_DIR));
+        // Tasks have no limits: no cgroup folder is made for them.
+        options.limits = LimitMode::Sampler;
         let tasks = Arc::new_cyclic(|me| Tasks {
             store,
             dir,
             exe,
             kill_grace,
             runtime: runtime.clone(),
-            live: Mutex::new(HashSet::new()),
+            engine: Supervisor::with_options(options),
             me: me.clone(),
         });
-        tasks.sweep();
+        tasks.resume();
         tasks.prune();
         let weak = Arc::downgrade(&tasks);
         runtime.spawn(async move {
-            let mut tick = tokio::time::interval(SWEEP_EVERY);
-            let mut sweeps = 0u64;
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            tick.tick().await;
             loop {
                 tick.tick().await;
                 let Some(tasks) = weak.upgrade() else { break };
-                sweeps += 1;
-                let prune = sweeps.is_multiple_of(PRUNE_EVERY_SWEEPS);
-                let _ = tokio::task::spawn_blocking(move || {
-                    tasks.sweep();
-                    if prune {
-                        tasks.prune();
-                    }
-                })
-                .await;
+                let _ = tokio::task::spawn_blocking(move || tasks.prune()).await;
             }
         });
         Ok(tasks)
+    }
+
+    /// Adopts and watches what an earlier agent left: the engine's own run states first, then
+    /// running rows the engine has no record of (release 0.1 started its runners itself; its
+    /// row or `runner.json` names the runner by pid and start time).
+    fn resume(&self) {
+        let recovered = self.engine.recover();
+        let running = match self.store.task_list(true) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot list running tasks.");
+                return;
+            }
+        };
+        for row in &running {
+            let name = program_name(&row.id);
+            if self.engine.status(&name).is_none()
+                && let Some(RunnerId {
+                    pid,
+                    start: Some(start),
+                }) = runner_of(row, &self.dir.join(&row.id))
+                && let (Ok(pid), Ok(start)) = (u32::try_from(pid), u64::try_from(start))
+            {
+                let status = self.engine.adopt(self.program(&row.id), pid, start);
+                tracing::info!(task = %row.id, pid, state = status.state.as_str(),
+                    "Task of an earlier gearman taken over by the engine.");
+            }
+            match self.engine.status(&name) {
+                // Ended while no agent ran (or never known to the engine): collected now, so
+                // the answers after a restart already show it.
+                None => self.collect(&row.id, None),
+                Some(status) if status.state == State::Finished => {
+                    self.collect(&row.id, Some(&status));
+                    let _ = self.engine.forget(&name);
+                }
+                Some(_) => self.watch(row.id.clone()),
+            }
+        }
+        // Runners whose outcome is already recorded (the agent stopped before forgetting them).
+        for status in recovered {
+            let id = status.name.trim_start_matches("task-");
+            if !running.iter().any(|r| r.id == id) && !status.state.is_active() {
+                let _ = self.engine.forget(&status.name);
+            }
+        }
+    }
+
+    /// The engine's program for task `id`: the runner, once, stopped by SIGTERM (it stops the
+    /// command: TERM, then KILL after `kill_grace`), killed with its group after
+    /// `kill_grace` + 2 s.
+    fn program(&self, id: &str) -> ProgramSpec {
+        let dir = self.dir.join(id);
+        let mut spec = ProgramSpec::new(
+            program_name(id),
+            format!(
+                "exec {} __run-task {}",
+                shell_quote(&self.exe),
+                shell_quote(&dir)
+            ),
+        );
+        spec.kind = Kind::Once;
+        spec.stop = StopSpec::Kill(libc::SIGTERM);
+        spec.stop_timeout = self.kill_grace + KILL_BACKSTOP;
+        spec.start_delay = Duration::ZERO;
+        spec.check_interval = Duration::ZERO;
+        spec.max_retries = 0;
+        spec.workdir = Some(PathBuf::from("/"));
+        spec.log = Some(dir.join(LOG_FILE));
+        // The command sees gearman's PATH, as a `sync.bash` command does.
+        if let Ok(path) = std::env::var("PATH") {
+            spec.env.insert("PATH".into(), path);
+        }
+        spec
     }
 
     /// Starts `spec` detached and returns the task id at once. Fails with 3028 when the runner
@@ -131,9 +216,16 @@ impl Tasks {
         reason = "the failure is the result object the caller answers with; failures are rare"
     )]
     pub fn start(&self, spec: RunSpec, origin: Origin) -> Result<String, CommandResult> {
+        if !is_executable(&self.exe) {
+            return Err(CommandResult::failed(
+                retcode::NOT_STARTED,
+                format!(
+                    "Could not start the task runner {}: not an executable file",
+                    self.exe.display()
+                ),
+            ));
+        }
         let id = uuid::Uuid::new_v4().simple().to_string();
-        // Live before its directory exists, so a concurrent prune never deletes it.
-        self.set_live(&id, true);
         let dir = self.dir.join(&id);
         let task = TaskSpec {
             id: id.clone(),
@@ -143,9 +235,14 @@ impl Tasks {
         let prepared = std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
             .create(&dir)
             .with_context(|| format!("create {}", dir.display()))
-            .and_then(|()| shim::write_json(&dir, SPEC_FILE, &task));
+            .and_then(|()| shim::write_json(&dir, SPEC_FILE, &task))
+            .and_then(|()| {
+                // Created here, private, before the engine appends the runner's errors to it.
+                agentkit::private::create_private(&dir.join(LOG_FILE))
+                    .map(drop)
+                    .context("create the runner's log")
+            });
         if let Err(e) = prepared {
-            self.set_live(&id, false);
             let _ = fs::remove_dir_all(&dir);
             return Err(CommandResult::failed(
                 retcode::FAILED,
@@ -174,70 +271,77 @@ impl Tasks {
             result: None,
         };
         if let Err(e) = self.store.task_insert(&row) {
-            self.set_live(&id, false);
             let _ = fs::remove_dir_all(&dir);
             return Err(CommandResult::failed(
                 retcode::FAILED,
                 format!("Failed: cannot record the task: {e:#}"),
             ));
         }
-        let mut child = match self.spawn_runner(&dir) {
-            Ok(child) => child,
-            Err(e) => {
-                self.set_live(&id, false);
+        let launched = {
+            let _runtime = self.runtime.enter();
+            self.engine.launch(self.program(&id))
+        };
+        match launched {
+            Ok(Status {
+                pid: Some(pid),
+                start_time,
+                ..
+            }) => {
+                let start = start_time.and_then(|t| i64::try_from(t).ok());
+                if let Err(e) = self.store.task_set_pid(&id, pid.into(), start) {
+                    // The engine's run state still names the runner for an adopting agent.
+                    tracing::warn!(task = %id, error = %e, "Cannot record a task's runner.");
+                }
+            }
+            failed => {
+                let why = match failed {
+                    Ok(status) => status.last_error.unwrap_or_default(),
+                    Err(e) => e.to_string(),
+                };
+                let _ = self.engine.forget(&program_name(&id));
                 let _ = self.store.task_delete(&id);
                 let _ = fs::remove_dir_all(&dir);
                 return Err(CommandResult::failed(
                     retcode::NOT_STARTED,
                     format!(
-                        "Could not start the task runner {}: {e}",
+                        "Could not start the task runner {}: {why}",
                         self.exe.display()
                     ),
                 ));
             }
-        };
-        if let Some(pid) = child.id() {
-            let pid = pid as i32;
-            if let Err(e) = self
-                .store
-                .task_set_pid(&id, pid.into(), proc::start_time(pid))
-            {
-                // runner.json still names the runner for an agent that adopts it.
-                tracing::warn!(task = %id, error = %e, "Cannot record a task's runner.");
-            }
         }
-        let me = self.me.clone();
-        let waited = id.clone();
-        self.runtime.spawn(async move {
-            let _ = child.wait().await;
-            if let Some(tasks) = me.upgrade() {
-                tasks.set_live(&waited, false);
-                tasks.collect(&waited);
-            }
-        });
+        self.watch(id.clone());
         Ok(id)
     }
 
-    fn spawn_runner(&self, dir: &Path) -> std::io::Result<tokio::process::Child> {
-        let log = agentkit::private::create_private(&dir.join(LOG_FILE))?;
-        let mut cmd = tokio::process::Command::new(&self.exe);
-        cmd.arg("__run-task")
-            .arg(dir)
-            .current_dir("/")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log);
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
+    /// Watches task `id` until the engine says its runner finished, then collects the task
+    /// and forgets the runner.
+    fn watch(&self, id: String) {
+        let name = program_name(&id);
+        let status = self.engine.watch(&name);
+        let me = self.me.clone();
+        self.runtime.spawn(async move {
+            if let Some(mut status) = status
+                && status
+                    .wait_for(|s| s.state == State::Finished)
+                    .await
+                    .is_err()
+            {
+                // The engine went away with the agent: the next agent adopts the runner.
+                return;
+            }
+            let Some(tasks) = me.upgrade() else { return };
+            let _ = tokio::task::spawn_blocking(move || {
+                let status = tasks.engine.status(&name);
+                tasks.collect(&id, status.as_ref());
+                if status.is_some()
+                    && let Err(e) = tasks.engine.forget(&name)
+                {
+                    tracing::warn!(task = %id, error = %e, "Cannot forget a task's runner.");
                 }
-                Ok(())
-            });
-        }
-        let _runtime = self.runtime.enter();
-        cmd.spawn()
+            })
+            .await;
+        });
     }
 
     /// The task `id` as JSON: `{task_id, state, origin, cmd, user, pid, started, finished,
@@ -263,10 +367,10 @@ impl Tasks {
         }
     }
 
-    /// Stops a running task: TERM to the runner, which sends TERM and, `kill_grace` later,
-    /// KILL to the command's process group; if the runner has not finished after a further
-    /// 2 s, its whole session is killed. The task ends in state `killed`. Unknown id: 3033;
-    /// a task that already ended: 3023.
+    /// Stops a running task: the engine stops its runner (SIGTERM, on which the runner sends
+    /// TERM and, `kill_grace` later, KILL to the command's process group; after a further
+    /// 2 s the runner's group and what is left of its session are killed). The task ends in
+    /// state `killed`. Unknown id: 3033; a task that already ended: 3023.
     #[allow(
         clippy::result_large_err,
         reason = "the failure is the result object the caller answers with; failures are rare"
@@ -300,54 +404,23 @@ impl Tasks {
                 format!("Failed: cannot mark task `{id}` killed: {e}"),
             ));
         }
-        match runner_of(&row, &dir) {
-            Some(runner) if proc::is_alive(runner.pid, runner.start) => {
-                // SAFETY: kill(2) on the runner, identified by pid and start time.
-                unsafe {
-                    libc::kill(runner.pid, libc::SIGTERM);
+        let name = program_name(id);
+        // Sent whatever the runner's state: a stop the engine cannot apply yet is logged.
+        if self
+            .engine
+            .status(&name)
+            .is_some_and(|s| s.state != State::Finished)
+        {
+            let me = self.me.clone();
+            self.runtime.spawn(async move {
+                if let Some(tasks) = me.upgrade()
+                    && let Err(e) = tasks.engine.stop(&name).await
+                {
+                    tracing::warn!(program = %name, error = %e, "Cannot stop a task.");
                 }
-                let deadline = self.kill_grace + KILL_BACKSTOP;
-                self.runtime.spawn(async move {
-                    tokio::time::sleep(deadline).await;
-                    if proc::is_alive(runner.pid, runner.start) {
-                        proc::signal_session(runner.pid, runner.start, libc::SIGKILL);
-                    }
-                });
-            }
-            _ if !self.is_live(id) => self.collect(id),
-            _ => {}
+            });
         }
         Ok(())
-    }
-
-    fn set_live(&self, id: &str, live: bool) {
-        let mut set = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        if live {
-            set.insert(id.to_string());
-        } else {
-            set.remove(id);
-        }
-    }
-
-    fn is_live(&self, id: &str) -> bool {
-        let set = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        set.contains(id)
-    }
-
-    /// Collects every running task that is not a child of this process and has ended.
-    fn sweep(&self) {
-        let rows = match self.store.task_list(true) {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::error!(error = %e, "Cannot list running tasks.");
-                return;
-            }
-        };
-        for row in rows {
-            if !self.is_live(&row.id) {
-                self.collect(&row.id);
-            }
-        }
     }
 
     /// Forgets old finished tasks and deletes directories no running task owns.
@@ -364,22 +437,26 @@ impl Tasks {
         };
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
+            if id.starts_with('.') {
+                continue;
+            }
             let running =
                 matches!(self.store.task_get(&id), Ok(Some(row)) if row.state == "running");
-            if !running && !self.is_live(&id) {
+            if !running && self.engine.status(&program_name(&id)).is_none() {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }
     }
 
-    fn collect(&self, id: &str) {
-        if let Err(e) = self.try_collect(id) {
+    fn collect(&self, id: &str, runner: Option<&Status>) {
+        if let Err(e) = self.try_collect(id, runner) {
             tracing::error!(task = %id, error = %format!("{e:#}"), "Cannot collect a task.");
         }
     }
 
-    /// Records the task's outcome if it has ended (see the module documentation).
-    fn try_collect(&self, id: &str) -> anyhow::Result<()> {
+    /// Records the outcome of a task whose runner finished (`runner`: the engine's last word
+    /// on it; none when the engine never had it).
+    fn try_collect(&self, id: &str, runner: Option<&Status>) -> anyhow::Result<()> {
         let Some(row) = self.store.task_get(id)? else {
             return Ok(());
         };
@@ -387,10 +464,6 @@ impl Tasks {
             return Ok(());
         }
         let dir = self.dir.join(id);
-        let runner = runner_of(&row, &dir);
-        if runner.is_some_and(|r| proc::is_alive(r.pid, r.start)) {
-            return Ok(());
-        }
         let killed = dir.join(KILL_FILE).exists();
         let outcome: Option<Outcome> = shim::read_json(&dir, RESULT_FILE).unwrap_or_else(|e| {
             tracing::warn!(task = %id, error = %format!("{e:#}"), "Unreadable task result.");
@@ -406,30 +479,25 @@ impl Tasks {
                 let state = if stopped { "killed" } else { "done" };
                 (state, result, outcome.started, outcome.finished)
             }
+            None if killed => (
+                "killed",
+                CommandResult::failed(retcode::KILLED_BY_SIGNAL, "Killed by task.kill"),
+                row.started,
+                now_secs(),
+            ),
             None => {
-                let left = runner
-                    .map(|r| proc::signal_session(r.pid, r.start, libc::SIGKILL))
-                    .unwrap_or(0);
-                let (state, result) = if killed {
-                    (
-                        "killed",
-                        CommandResult::failed(retcode::KILLED_BY_SIGNAL, "Killed by task.kill"),
-                    )
-                } else {
-                    let pid = runner
-                        .map(|r| format!(" (pid {})", r.pid))
-                        .unwrap_or_default();
-                    let left = if left > 0 {
-                        format!("; {left} process(es) it left were killed")
-                    } else {
-                        String::new()
-                    };
-                    let message = format!(
-                        "Failed: task lost: its runner{pid} ended without a result (killed or crashed){left}"
-                    );
-                    ("lost", CommandResult::failed(retcode::FAILED, message))
-                };
-                (state, result, row.started, now_secs())
+                let pid = row.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                let why = runner
+                    .and_then(|s| s.last_error.clone())
+                    .unwrap_or_else(|| "killed or crashed".into());
+                let message =
+                    format!("Failed: task lost: its runner{pid} ended without a result ({why})");
+                (
+                    "lost",
+                    CommandResult::failed(retcode::FAILED, message),
+                    row.started,
+                    now_secs(),
+                )
             }
         };
         let outgoing = match (&row.cron_id, row.scheduled) {
@@ -456,7 +524,23 @@ impl Tasks {
     }
 }
 
-/// The runner of a task: from the row, else from the runner's own `runner.json`.
+/// `path` as one word of `/bin/sh`: in single quotes, each `'` written `'\''`.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
+}
+
+/// Whether `path` is a file this process may execute.
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access(2) on a NUL-terminated path; no memory is kept.
+    path.is_file() && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
+}
+
+/// The runner of a task started by release 0.1: from the row, else from the `runner.json`
+/// that release's runner wrote first thing.
 fn runner_of(row: &TaskRow, dir: &Path) -> Option<RunnerId> {
     match row.pid {
         Some(pid) => Some(RunnerId {

@@ -5,7 +5,8 @@
 //!
 //! Files of a task directory:
 //! - `spec.json` ([`TaskSpec`]): written by the agent before it starts the runner;
-//! - `runner.json` ([`RunnerId`]): the runner's pid and start time, written first thing;
+//! - `runner.json` ([`RunnerId`]): only in directories of release 0.1, whose runner wrote its
+//!   pid and start time there (the engine keeps them now);
 //! - `result.json` ([`Outcome`]): written last;
 //! - `kill`: present when `task.kill` asked for the task to stop;
 //! - `runner.log`: the runner's own errors (stderr).
@@ -37,7 +38,7 @@ pub(crate) struct TaskSpec {
     pub kill_grace: Duration,
 }
 
-/// Which process the runner is.
+/// Which process a release-0.1 runner was (read to adopt its task).
 #[derive(Serialize, Deserialize, Debug, Clone, Copy)]
 pub(crate) struct RunnerId {
     pub pid: i32,
@@ -71,12 +72,6 @@ pub fn shim_main(args: &[String]) -> ExitCode {
 }
 
 fn run(dir: &Path) -> anyhow::Result<()> {
-    let pid = std::process::id() as i32;
-    let me = RunnerId {
-        pid,
-        start: super::proc::start_time(pid),
-    };
-    write_json(dir, RUNNER_FILE, &me)?;
     let task: TaskSpec = read_json(dir, SPEC_FILE)?.context("the task has no spec.json")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

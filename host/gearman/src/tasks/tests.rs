@@ -90,7 +90,8 @@ fn output(view: &Value) -> &str {
 }
 
 fn pid_alive(pid: i32) -> bool {
-    proc::is_alive(pid, None)
+    let pid = pid as u32;
+    supervise::procfs::start_time(pid).is_some_and(|start| supervise::procfs::is_alive(pid, start))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -114,8 +115,13 @@ async fn an_async_task_runs_and_stays_queryable() {
         listed["result"].get("data").is_none(),
         "list carries no output"
     );
-    // The directory is gone once the outcome is in the database.
-    assert!(!fx.dir.path().join("tasks").join(&id).exists());
+    // The directory is deleted right after the outcome is in the database.
+    let folder = fx.dir.path().join("tasks").join(&id);
+    let begun = Instant::now();
+    while folder.exists() && begun.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!folder.exists());
     drop(tasks);
 
     let (_store, reopened) = fx.open();
@@ -134,7 +140,7 @@ fn tasks_survive_the_agent_and_are_collected_after_restart() {
             .start(spec("sleep 0.3; echo early"), Origin::Async)
             .unwrap();
         let running = tasks
-            .start(spec("sleep 2; echo late"), Origin::Async)
+            .start(spec("sleep 2; echo late; exit 5"), Origin::Async)
             .unwrap();
         let cron = tasks
             .start(
@@ -159,11 +165,14 @@ fn tasks_survive_the_agent_and_are_collected_after_restart() {
             (early["state"].as_str(), output(&early)),
             (Some("done"), "early\n")
         );
+        // Still running when this agent started: adopted by the engine, its output and exit
+        // status reported all the same.
         let late = finished(&tasks, &running_id, Duration::from_secs(20)).await;
         assert_eq!(
             (late["state"].as_str(), output(&late)),
             (Some("done"), "late\n")
         );
+        assert_eq!(late["result"]["exit_status"], 5, "{late}");
         finished(&tasks, &cron_id, Duration::from_secs(20)).await;
         let runs: Vec<CronRun> = store
             .outbox_pending(0, 100)
@@ -204,7 +213,9 @@ async fn a_runner_killed_without_a_result_is_lost_and_its_command_stopped() {
         .trim()
         .parse()
         .unwrap();
-    let runner = tasks.query(&id).unwrap()["pid"].as_i64().unwrap() as i32;
+    let runner = tasks.query(&id).unwrap()["pid"]
+        .as_i64()
+        .expect("the engine's pid of the runner is recorded") as i32;
     // SAFETY: test: kill -9 of the runner this test started.
     unsafe { libc::kill(runner, libc::SIGKILL) };
     let view = finished(&tasks, &id, Duration::from_secs(20)).await;
@@ -279,11 +290,31 @@ async fn task_folders_and_files_are_private() {
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join(SPEC_FILE)), 0o600);
     assert_eq!(mode(&dir.join(LOG_FILE)), 0o600);
-    let begun = Instant::now();
-    while !dir.join(RUNNER_FILE).exists() && begun.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(mode(&dir.join(RUNNER_FILE)), 0o600);
     let view = finished(&tasks, &id, Duration::from_secs(20)).await;
     assert_eq!(output(&view), "secret\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_command_starts_with_default_signal_dispositions() {
+    // As under `nohup` or a shell's background job: this process ignores INT and HUP (harmless
+    // to the other tests of this binary, whose children get a clean slate anyway).
+    // SAFETY: signal(2) with SIG_IGN; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+    let fx = Fixture::new();
+    let (_store, tasks) = fx.open();
+    let id = tasks
+        .start(
+            spec("grep -E '^Sig(Blk|Ign)' /proc/self/status"),
+            Origin::Async,
+        )
+        .unwrap();
+    let view = finished(&tasks, &id, Duration::from_secs(20)).await;
+    assert_eq!(
+        output(&view),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+        "{view}"
+    );
 }

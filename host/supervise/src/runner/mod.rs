@@ -19,15 +19,18 @@ use tokio::time::Instant;
 
 use crate::cgroup::Group;
 use crate::spawn::{self, Credentials};
-use crate::state::{Action, Event, State, next};
+use crate::state::{Action, Event, State, Transition, next, next_once};
 use crate::supervisor::Ctx;
-use crate::{ProgramSpec, RunState, Status, procfs};
+use crate::{Exit, Kind, ProgramSpec, RunState, Status, procfs};
 
 mod limits;
+mod phase;
+mod restore;
 mod wait;
 use limits::Sampler;
+use phase::Phase;
 use wait::{
-    check_job, poll_job, session_gone, signal_watched, sleep_until, system_to_unix, unix_to_system,
+    check_job, kill_leftovers, poll_job, session_gone, signal_watched, sleep_until, system_to_unix,
     wait_exit,
 };
 
@@ -47,11 +50,9 @@ enum JobDone {
     Check(Result<Option<(u32, u64)>, String>),
 }
 
+/// The check timers (the phase's own deadlines are in [`Phase`]).
 #[derive(Clone, Copy, Debug)]
 enum Timer {
-    Retry,
-    Cooldown,
-    StopTimeout,
     FirstCheck,
     Check,
 }
@@ -75,16 +76,20 @@ pub(crate) struct Runner {
     ctx: Arc<Ctx>,
     spec: ProgramSpec,
     creds: Option<Credentials>,
-    state: State,
+    /// The state and its data; nothing else holds a state.
+    phase: Phase,
     retries: u32,
     since: SystemTime,
     last_error: Option<String>,
+    /// How the last run ended, when this runner saw it (its own child).
+    exit: Option<Exit>,
     limit_hits: u32,
     /// How the limits of the current (or last) run are enforced.
     limiter: &'static str,
     proc: Option<Watched>,
     group: Option<Group>,
     sampler: Option<Sampler>,
+    /// The next check.
     timer: Option<(Instant, Timer)>,
     job: Option<Job>,
     /// A start asked for while stopping: done once stopped (restart).
@@ -96,107 +101,14 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
-    /// A runner for a program not running yet, in `state` (normally `Stopped`).
-    pub(crate) fn new(
-        ctx: Arc<Ctx>,
-        spec: ProgramSpec,
-        state: State,
-    ) -> (Runner, watch::Receiver<Status>) {
-        let (tx, rx) = watch::channel(Status::stopped(&spec.name));
-        let runner = Runner {
-            ctx,
-            spec,
-            creds: None,
-            state,
-            retries: 0,
-            since: SystemTime::now(),
-            last_error: None,
-            limit_hits: 0,
-            limiter: "none",
-            proc: None,
-            group: None,
-            sampler: None,
-            timer: None,
-            job: None,
-            pending_start: false,
-            waiters: vec![],
-            queue: VecDeque::new(),
-            tx,
-        };
-        runner.publish();
-        (runner, rx)
+    /// The table's state of the current phase.
+    fn state(&self) -> State {
+        self.phase.state()
     }
 
-    /// A runner that re-attaches to `pid` (identity: `start`), or, when that process is gone,
-    /// starts the program afresh.
-    pub(crate) fn adopted(
-        ctx: Arc<Ctx>,
-        spec: ProgramSpec,
-        pid: u32,
-        start: u64,
-    ) -> (Runner, watch::Receiver<Status>) {
-        let (mut r, rx) = Runner::new(ctx, spec, State::Stopped);
-        if procfs::is_alive(pid, start) {
-            r.creds = spawn::resolve(r.spec.user.as_deref(), r.spec.group.as_deref())
-                .ok()
-                .flatten();
-            r.proc = Some(Watched {
-                pid,
-                start,
-                child: None,
-            });
-            r.group = r
-                .ctx
-                .cgroups
-                .as_ref()
-                .and_then(|c| c.group_of(pid, &r.spec.name));
-            if !r.spec.limits.is_empty() && r.group.is_none() {
-                r.sampler = Some(Sampler::default());
-            }
-            r.set_limiter();
-            r.state = State::Running;
-            r.arm_check();
-            tracing::info!(program = %r.spec.name, pid, "Adopted a running program.");
-        } else {
-            tracing::info!(program = %r.spec.name, pid, "The program's process is gone; starting it again.");
-            r.queue.push_back(Event::Start);
-        }
-        r.publish();
-        (r, rx)
-    }
-
-    /// A runner restored from a run-state file.
-    pub(crate) fn restored(ctx: Arc<Ctx>, run: RunState) -> (Runner, watch::Receiver<Status>) {
-        match (run.state, run.pid, run.start_time) {
-            (State::Starting | State::Running | State::Backoff, Some(pid), Some(start)) => {
-                Runner::adopted(ctx, run.spec, pid, start)
-            }
-            (State::Stopping, Some(pid), Some(start)) => {
-                let (mut r, rx) = Runner::adopted(ctx, run.spec, pid, start);
-                r.queue.clear();
-                if r.proc.is_some() {
-                    r.queue.push_back(Event::Stop);
-                }
-                (r, rx)
-            }
-            (State::Starting | State::Running | State::Backoff, _, _) => {
-                let (mut r, rx) = Runner::new(ctx, run.spec, State::Stopped);
-                r.queue.push_back(Event::Start);
-                (r, rx)
-            }
-            (State::Fatal | State::Killed, _, _) => {
-                let (mut r, rx) = Runner::new(ctx, run.spec, run.state);
-                r.since = unix_to_system(run.since);
-                r.retries = run.retries;
-                r.last_error = run.last_error;
-                let elapsed = r.since.elapsed().unwrap_or_default();
-                let left = r.spec.fatal_cooldown.saturating_sub(elapsed);
-                r.timer = Some((Instant::now() + left, Timer::Cooldown));
-                r.publish();
-                (r, rx)
-            }
-            (State::Stopped | State::Stopping, _, _) => Runner::new(ctx, run.spec, State::Stopped),
-        }
+    /// Moves to `phase` directly (adoption, restore), not through the table.
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
     }
 
     /// The task body: runs until the supervisor drops the command channel or aborts it.
@@ -205,13 +117,16 @@ impl Runner {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             self.drain();
-            let poll = if self.state == State::Stopping {
+            let poll = if self.state() == State::Stopping {
                 Duration::from_millis(50)
             } else {
                 self.ctx.poll_interval
             };
             let sampling = self.sampler.is_some() && self.proc.is_some();
-            let deadline = self.timer.map(|(at, _)| at);
+            let deadline = match (self.timer.map(|(at, _)| at), self.phase.deadline()) {
+                (Some(a), Some((b, _))) => Some(a.min(b)),
+                (a, b) => a.or(b.map(|(at, _)| at)),
+            };
             let wake = tokio::select! {
                 cmd = rx.recv() => Wake::Cmd(cmd),
                 exit = wait_exit(&mut self.proc, poll) => Wake::Exit(exit),
@@ -223,7 +138,7 @@ impl Runner {
                 Wake::Cmd(None) => return,
                 Wake::Cmd(Some(cmd)) => self.command(cmd),
                 Wake::Exit(status) => {
-                    if self.state == State::Stopping
+                    if self.state() == State::Stopping
                         && let Some(w) = &self.proc
                     {
                         session_gone(w.pid, Duration::from_secs(1)).await;
@@ -244,11 +159,11 @@ impl Runner {
         match cmd {
             Cmd::Start(spec, reply) => {
                 if let Some(spec) = spec
-                    && !self.state.is_active()
+                    && !self.state().is_active()
                 {
                     self.spec = *spec;
                 }
-                if self.state == State::Stopping {
+                if self.state() == State::Stopping {
                     self.pending_start = true;
                 } else {
                     self.queue.push_back(Event::Start);
@@ -270,12 +185,12 @@ impl Runner {
             self.apply(event);
             changed = true;
         }
-        if self.state == State::Stopped && self.pending_start {
+        if self.state() == State::Stopped && self.pending_start {
             self.pending_start = false;
             self.apply(Event::Start);
             changed = true;
         }
-        if !self.state.is_active()
+        if !self.state().is_active()
             && self.proc.is_none()
             && let Some(group) = self.group.take()
         {
@@ -287,7 +202,7 @@ impl Runner {
             self.persist();
         }
         let settled =
-            !matches!(self.state, State::Starting | State::Stopping) && !self.pending_start;
+            !matches!(self.state(), State::Starting | State::Stopping) && !self.pending_start;
         if settled && !self.waiters.is_empty() {
             let status = self.status();
             for w in self.waiters.drain(..) {
@@ -297,12 +212,21 @@ impl Runner {
     }
 
     fn apply(&mut self, event: Event) {
-        let t = next(self.state, event, self.retries, self.spec.max_retries);
-        if t.state != self.state {
-            tracing::info!(program = %self.spec.name, from = self.state.as_str(), to = t.state.as_str(),
+        let t: Transition = match self.spec.kind {
+            Kind::Service => next(self.state(), event, self.retries, self.spec.max_retries),
+            Kind::Once => next_once(self.state(), event),
+        };
+        if t.refused {
+            tracing::info!(program = %self.spec.name, state = self.state().as_str(), event = ?event,
+                "Transition refused: the event does not apply in this state.");
+            return;
+        }
+        if t.state != self.state() {
+            tracing::info!(program = %self.spec.name, from = self.state().as_str(), to = t.state.as_str(),
                 event = ?event, retries = t.retries, error = self.last_error.as_deref().unwrap_or(""),
                 "Program state changed.");
-            self.state = t.state;
+            let watched = self.proc.as_ref().map(|w| (w.pid, w.start));
+            self.phase = Phase::enter(t.state, watched, self.exit);
             self.since = SystemTime::now();
             self.timer = None;
             self.job = None;
@@ -317,9 +241,9 @@ impl Runner {
         match action {
             Action::Launch => self.launch(),
             Action::ArmCheck => self.arm_check(),
-            Action::ArmRetry(delay) => self.timer = Some((Instant::now() + delay, Timer::Retry)),
+            Action::ArmRetry(delay) => self.phase = self.phase.until(Instant::now() + delay),
             Action::ArmCooldown => {
-                self.timer = Some((Instant::now() + self.spec.fatal_cooldown, Timer::Cooldown))
+                self.phase = self.phase.until(Instant::now() + self.spec.fatal_cooldown)
             }
             Action::SendStop => self.send_stop(),
             Action::KillGroup => self.kill_group(),
@@ -387,7 +311,15 @@ impl Runner {
                     start,
                     child: Some(child),
                 });
-                self.timer = Some((Instant::now() + self.spec.start_delay, Timer::FirstCheck));
+                self.exit = None;
+                match self.spec.kind {
+                    Kind::Service => {
+                        self.timer =
+                            Some((Instant::now() + self.spec.start_delay, Timer::FirstCheck))
+                    }
+                    // No check decides: a one-shot program is started once it runs.
+                    Kind::Once => self.queue.push_back(Event::Started),
+                }
             }
             Err(e) => self.fail(format!("cannot start `{}`: {e}", self.spec.start)),
         }
@@ -399,19 +331,28 @@ impl Runner {
     }
 
     fn arm_check(&mut self) {
-        if !self.spec.check_interval.is_zero() {
+        if self.spec.kind == Kind::Service && !self.spec.check_interval.is_zero() {
             self.timer = Some((Instant::now() + self.spec.check_interval, Timer::Check));
         }
     }
 
     fn on_timer(&mut self) {
-        let Some((_, timer)) = self.timer.take() else {
+        let now = Instant::now();
+        if let Some((at, event)) = self.phase.deadline()
+            && at <= now
+        {
+            self.phase = self.phase.fired();
+            self.queue.push_back(event);
+            return;
+        }
+        let Some((at, timer)) = self.timer else {
             return;
         };
+        if at > now {
+            return;
+        }
+        self.timer = None;
         match timer {
-            Timer::Retry => self.queue.push_back(Event::RetryTimer),
-            Timer::Cooldown => self.queue.push_back(Event::Cooldown),
-            Timer::StopTimeout => self.queue.push_back(Event::StopTimedOut),
             Timer::FirstCheck | Timer::Check => {
                 self.job = Some(check_job(
                     &self.spec,
@@ -440,12 +381,18 @@ impl Runner {
                         start,
                         child: None,
                     });
+                    if let Phase::Running { .. } = self.phase {
+                        self.set_phase(Phase::Running {
+                            pid,
+                            start_time: start,
+                        });
+                    }
                     self.persist();
                 }
                 if self.proc.is_none() {
                     return self.fail("check: no process to watch".into());
                 }
-                match self.state {
+                match self.state() {
                     State::Starting => {
                         self.last_error = None;
                         self.queue.push_back(Event::Started);
@@ -461,8 +408,19 @@ impl Runner {
         let Some(gone) = self.proc.take() else {
             return;
         };
+        self.exit = status.map(Exit::from);
+        // A one-shot program that exited 0 keeps its deliberate background children (as a
+        // shell's would); any other end (a signal, a stop, an error, an end not seen) takes
+        // what it left in its session with it.
+        if self.spec.kind == Kind::Once && !status.is_some_and(|s| s.success()) {
+            let left = kill_leftovers(gone.pid, gone.start);
+            if left > 0 {
+                tracing::info!(program = %self.spec.name, pid = gone.pid, left,
+                    "Killed what a one-shot program left running.");
+            }
+        }
         let how = status.map_or("ended".to_string(), |s| format!("exited ({s})"));
-        if self.state == State::Starting
+        if self.state() == State::Starting
             && self.spec.pidfile.is_some()
             && gone.child.is_some()
             && status.is_some_and(|s| s.success())
@@ -475,7 +433,7 @@ impl Runner {
             self.limit_hits += 1;
             self.queue.push_back(Event::OverLimit);
         } else {
-            if matches!(self.state, State::Starting | State::Running) {
+            if matches!(self.state(), State::Starting | State::Running) {
                 self.last_error = Some(format!("pid {} {how}", gone.pid));
             }
             self.queue.push_back(Event::Exited);
@@ -506,7 +464,7 @@ impl Runner {
                 });
             }
         }
-        self.timer = Some((Instant::now() + self.spec.stop_timeout, Timer::StopTimeout));
+        self.phase = self.phase.until(Instant::now() + self.spec.stop_timeout);
     }
 
     fn kill_group(&mut self) {
@@ -521,17 +479,18 @@ impl Runner {
     }
 
     fn status(&self) -> Status {
-        let running = self.proc.as_ref().filter(|_| self.state.is_active());
+        let running = self.proc.as_ref().filter(|_| self.state().is_active());
         Status {
             name: self.spec.name.clone(),
-            state: self.state,
-            seed_status: self.state.seed_status(),
+            state: self.state(),
+            seed_status: self.state().seed_status(),
             pid: running.map(|w| w.pid),
             start_time: running.map(|w| w.start),
             since: system_to_unix(self.since),
             uptime: 0,
             retries: self.retries,
             last_error: self.last_error.clone(),
+            exit: self.exit,
             limit_hits: self.limit_hits,
             limiter: self.limiter.to_string(),
         }
@@ -544,12 +503,13 @@ impl Runner {
     fn persist(&self) {
         let run = RunState {
             spec: self.spec.clone(),
-            state: self.state,
+            state: self.state(),
             pid: self.proc.as_ref().map(|w| w.pid),
             start_time: self.proc.as_ref().map(|w| w.start),
             retries: self.retries,
             since: system_to_unix(self.since),
             last_error: self.last_error.clone(),
+            exit: self.exit,
         };
         if let Err(e) = crate::persist::save(&self.ctx.state_dir, &run) {
             tracing::warn!(program = %self.spec.name, error = %e, "Cannot save the run state.");

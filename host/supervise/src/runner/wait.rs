@@ -19,6 +19,27 @@ pub(super) fn signal_watched(w: &Watched, signal: i32) {
     }
 }
 
+/// Kills (SIGKILL) whatever is left of the session the program `leader` (started at `start`)
+/// led: what a one-shot program leaves behind when it ends. Nothing is sent when another
+/// process now holds the leader's pid. Returns how many were killed.
+pub(super) fn kill_leftovers(leader: u32, start: u64) -> usize {
+    if procfs::start_time(leader).is_some_and(|now| now != start) {
+        return 0;
+    }
+    let me = std::process::id();
+    let mut killed = 0;
+    for pid in procfs::tree_pids(leader) {
+        if pid != me
+            && pid != leader
+            && procfs::start_time(pid).is_some_and(|s| procfs::is_alive(pid, s))
+        {
+            spawn::kill_pid(pid, libc::SIGKILL);
+            killed += 1;
+        }
+    }
+    killed
+}
+
 pub(super) fn check_job(spec: &ProgramSpec, creds: &Option<Credentials>, pid: Option<u32>) -> Job {
     let (spec, creds) = (spec.clone(), creds.clone());
     Box::pin(async move {

@@ -1,11 +1,11 @@
-//! The packed values of a staging backend (SQLite, migration 0003): a staged batch is one blob
-//! of (series id, time, value) triples, and a flush turns the staged blobs into one chunk per
+//! The packed metric values of every backend (migrations `sqlite/0003`, `mysql/0005`,
+//! `postgres/0005`): a staged batch is one blob of (series id, time, value) triples, and a flush turns the staged blobs into one chunk per
 //! series, a blob of (time, value) pairs ordered by time. Everything is little-endian; a value
 //! stored as NaN is unknown (a stored value is never NaN otherwise: non-finite values are stored
 //! as unknown). Values keep their exact bits, which SQLite's JSON (15 digits) would not.
 //!
-//! Queries compute the buckets of packed values here ([`Buckets`]), as the bucket SQL of
-//! `metrics` computes those of rows: `floor(time / step)`, the sum and count of known values.
+//! Queries compute the buckets of packed values here ([`Buckets`]): `floor(time / step)`, the
+//! sum and count of known values.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,6 +18,9 @@ const UNKNOWN: u64 = 0x7ff8_0000_0000_0000;
 const STAGED: usize = 24;
 /// Bytes per chunk value: time, value.
 const PAIR: usize = 16;
+/// Values one chunk holds at most (1 MiB of data): a flush's chunks hold a few tens each, those
+/// of a series' old value rows (`upgrade`) may hold millions in all.
+pub const CHUNK_MAX: usize = 65_536;
 
 fn value_bytes(value: Option<f64>) -> [u8; 8] {
     value.map_or(UNKNOWN, f64::to_bits).to_le_bytes()
@@ -74,32 +77,33 @@ pub struct Chunk {
     pub data: Vec<u8>,
 }
 
-/// One chunk per series of `rows`, by series id, each ordered by time (values of equal times in
-/// the order given).
+/// One chunk per series of `rows` (or more, of at most [`CHUNK_MAX`] values each), by series id,
+/// each ordered by time (values of equal times in the order given).
 pub fn chunks(rows: impl IntoIterator<Item = ValueRow>) -> Vec<Chunk> {
     let mut by_series: BTreeMap<i64, Vec<(f64, Option<f64>)>> = BTreeMap::new();
     for (series, time, value) in rows {
         by_series.entry(series).or_default().push((time, value));
     }
-    by_series
-        .into_iter()
-        .map(|(series_id, mut values)| {
-            // Stable: equal times keep their order. Times are finite (checked at ingest).
-            values.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut chunks = Vec::with_capacity(by_series.len());
+    for (series_id, mut values) in by_series {
+        // Stable: equal times keep their order. Times are finite (checked at ingest).
+        values.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for values in values.chunks(CHUNK_MAX) {
             let mut data = Vec::with_capacity(values.len() * PAIR);
-            for &(time, value) in &values {
+            for &(time, value) in values {
                 data.extend_from_slice(&time.to_le_bytes());
                 data.extend_from_slice(&value_bytes(value));
             }
-            Chunk {
+            chunks.push(Chunk {
                 series_id,
                 first: values[0].0,
                 last: values[values.len() - 1].0,
                 n: values.len() as i64,
                 data,
-            }
-        })
-        .collect()
+            });
+        }
+    }
+    chunks
 }
 
 /// The (time, value) pairs of a chunk's blob.
@@ -229,6 +233,30 @@ mod tests {
             ]
         );
         assert!(unpack_chunk(&chunks[1].data[..15]).is_err());
+    }
+
+    #[test]
+    fn long_series_split_into_chunks_of_at_most_chunk_max() {
+        let n = CHUNK_MAX + 3;
+        let rows = (0..n).rev().map(|i| (9, i as f64, Some(i as f64 * 0.5)));
+        let chunks = chunks(rows);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!((chunks[0].first, chunks[0].n), (0.0, CHUNK_MAX as i64));
+        assert_eq!(chunks[0].last, (CHUNK_MAX - 1) as f64);
+        assert_eq!(
+            (chunks[1].first, chunks[1].last),
+            (CHUNK_MAX as f64, (n - 1) as f64)
+        );
+        let back: Vec<_> = chunks
+            .iter()
+            .flat_map(|c| unpack_chunk(&c.data).unwrap())
+            .collect();
+        assert_eq!(back.len(), n);
+        assert!(
+            back.iter()
+                .enumerate()
+                .all(|(i, &(t, v))| t == i as f64 && v == Some(t * 0.5))
+        );
     }
 
     /// A query of series `h/p/t` from `from` to `to` in buckets of `step` seconds.

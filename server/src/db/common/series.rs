@@ -164,6 +164,11 @@ impl IngestPlan<'_> {
         self.rows.is_empty()
     }
 
+    /// The number of values the batch holds.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     /// The rows with every series id filled in; `ids` holds the ids of `new_series`, in order.
     pub fn rows(&self, ids: &[i64]) -> Vec<ValueRow> {
         let id = |series| match series {
@@ -218,9 +223,7 @@ pub fn check_query(query: &MetricQuery) -> Result<(), DbError> {
     Ok(())
 }
 
-/// One row of a metrics query: the sum and count of the known values of one bucket of one
-/// series, in one place values are kept (a bucket may have rows from several).
-#[derive(sqlx::FromRow)]
+/// One bucket of one series in a metrics query: the sum and count of its known values.
 pub struct BucketRow {
     series_id: i64,
     plugin_instance: String,

@@ -4,9 +4,11 @@
 //! for PostgreSQL) or built with a [`QueryBuilder`], which knows each backend's placeholders.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 
 use chrono::{DateTime, Utc};
-use sqlx::migrate::{Migrate, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::{
     Database, Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, SqlSafeStr, SqlStr,
     Transaction, Type,
@@ -15,12 +17,14 @@ use uuid::Uuid;
 use wire::boot::{BootJob, JobResult, StatusReport};
 
 use super::series::SeriesCache;
-use super::{AgentRow, HostJobRow, HostRow, JobRow, Staging};
-use crate::db::{DbError, HostView, JobView, Target};
+use super::{AgentRow, HostJobRow, HostRow, JobRow};
+use crate::db::{Backend, DbError, DbFuture, Host, HostStore, Job, Target};
 
 /// What differs between the backends. Statements use `?` placeholders, each bound once, in the
 /// order the documentation gives.
 pub trait Dialect: Database {
+    /// Which backend this is.
+    const BACKEND: Backend;
     /// Opens a transaction that writes (SQLite takes its write lock at once, so a transaction
     /// never fails half-way for a lock another one holds).
     const BEGIN_WRITE: &'static str = "BEGIN";
@@ -48,9 +52,12 @@ pub trait Dialect: Database {
     /// inserted or found, independent of the transaction's snapshot (MySQL's
     /// `LAST_INSERT_ID()`). `None`: look the id up by identity.
     const SERIES_ID_AFTER_UPSERT: Option<&'static str> = None;
-    /// Where new metric values are staged before they move, many at a time, into per-series
-    /// chunks; `None`: they go straight into `metric_values`. Queries read every place.
-    const STAGING: Option<Staging> = None;
+    /// Joins `metric_series s` to its chunks `c`, the series read first (a query names a few by
+    /// their unique key), then their chunks by `(series_id, last)`.
+    const CHUNK_JOIN: &'static str = "JOIN metric_chunks c ON c.series_id = s.id";
+    /// Opens a read transaction whose statements all see one snapshot (PostgreSQL's default,
+    /// READ COMMITTED, gives each statement its own).
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
     /// Registers a host whose gearman connected, or marks it online, without touching what
     /// its BootAgent reports. Binds: hostname, now (last_seen, gmt_create, gmt_modify).
     const UPSERT_AGENT_HOST: &'static str = "INSERT INTO hosts \
@@ -82,10 +89,6 @@ pub trait Dialect: Database {
         text.into_sql_str()
     }
 
-    /// Appends the expression for the bucket index of `v.time`: `floor(v.time / step)`, an
-    /// integer.
-    fn push_bucket(query: &mut QueryBuilder<Self>, step: f64);
-
     /// Rows a statement changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
@@ -111,43 +114,47 @@ const JOB_HOSTS: &str = "SELECT hj.id, h.hostname, hj.status, hj.handed_out, hj.
     hj.message, hj.gmt_modify FROM host_job hj JOIN hosts h ON h.id = hj.host_id \
     WHERE hj.job_id = ?";
 
-/// A backend's database handle: its pool and the metric series cache.
-pub struct Store<D: Database> {
+/// A backend's database handle: its pool, the metric series cache and the count of values
+/// staged since the last flush; clones share all three.
+pub struct SqlStore<D: Database> {
     pub(super) pool: Pool<D>,
     pub(super) series: SeriesCache,
+    /// Values this process staged since its last flush (see `metrics`).
+    pub(super) staged: Arc<AtomicI64>,
 }
 
-impl<D: Database> Clone for Store<D> {
+impl<D: Database> Clone for SqlStore<D> {
     fn clone(&self) -> Self {
-        Store {
+        SqlStore {
             pool: self.pool.clone(),
             series: self.series.clone(),
+            staged: self.staged.clone(),
         }
     }
 }
 
-impl<D: Database> Store<D> {
+impl<D: Database> SqlStore<D> {
     /// A store over a connected pool.
     pub fn new(pool: Pool<D>) -> Self {
-        Store {
+        SqlStore {
             pool,
             series: SeriesCache::default(),
+            staged: Arc::default(),
         }
     }
 }
 
-impl<D: Dialect> Store<D> {
+impl<D: Dialect> SqlStore<D> {
     /// Opens a transaction that writes ([`Dialect::BEGIN_WRITE`]).
     pub(super) async fn begin_write(&self) -> Result<Transaction<'static, D>, DbError> {
         Ok(self.pool.begin_with(D::BEGIN_WRITE).await?)
     }
 }
 
-impl<D> Store<D>
+impl<D> HostStore for SqlStore<D>
 where
     D: Dialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
-    D::Connection: Migrate,
     D::Arguments: IntoArguments<D>,
     i64: Type<D> + for<'q> Encode<'q, D>,
     f64: Type<D> + for<'q> Encode<'q, D>,
@@ -163,147 +170,263 @@ where
     for<'r> JobRow: FromRow<'r, D::Row>,
     for<'r> HostJobRow: FromRow<'r, D::Row>,
 {
-    pub async fn migrate(&self) -> Result<(), DbError> {
-        D::migrator().run(&self.pool).await?;
-        Ok(())
-    }
-
-    pub async fn ping(&self) -> Result<(), DbError> {
-        sqlx::query::<D>("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    pub async fn report_status(&self, report: &StatusReport) -> Result<i64, DbError> {
-        let report = super::check_report(report)?;
-        let now = super::now();
-        let mut tx = self.begin_write().await?;
-        let upserted = sqlx::query_scalar::<D, i64>(D::sql(D::UPSERT_HOST))
-            .bind(report.hostname)
-            .bind(report.region.unwrap_or("unknown"))
-            .bind(report.step)
-            .bind(report.version)
-            .bind(now)
-            .bind(now)
-            .bind(now)
-            .bind(report.region)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let id = match upserted {
-            Some(id) => id,
-            None => {
-                sqlx::query_scalar(D::sql(HOST_ID))
-                    .bind(report.hostname)
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
-        };
-        sqlx::query(D::sql("DELETE FROM host_agents WHERE host_id = ?"))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for agents in report.agents.chunks(D::MAX_BINDS / 6) {
-            let mut insert = QueryBuilder::new(
-                "INSERT INTO host_agents (host_id, name, version, status, uptime, gmt_modify) ",
-            );
-            insert.push_values(agents, |mut row, agent| {
-                row.push_bind(id)
-                    .push_bind(agent.name)
-                    .push_bind(agent.version);
-                row.push_bind(agent.status)
-                    .push_bind(agent.uptime)
-                    .push_bind(now);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    pub async fn pending_jobs(&self, host_id: i64) -> Result<Vec<BootJob>, DbError> {
-        let mut tx = self.begin_write().await?;
-        let handed = sqlx::query(D::sql(HAND_OUT))
-            .bind(super::now())
-            .bind(host_id)
-            .execute(&mut *tx)
-            .await?;
-        let rows: Vec<(String, String)> = if D::rows_affected(&handed) == 0 {
-            Vec::new()
-        } else {
-            sqlx::query_as(D::sql(PENDING))
-                .bind(host_id)
-                .fetch_all(&mut *tx)
-                .await?
-        };
-        tx.commit().await?;
-        rows.into_iter()
-            .map(|(id, spec)| super::handed_out(id, &spec))
-            .collect()
-    }
-
-    pub async fn store_results(&self, results: &[JobResult]) -> Result<(), DbError> {
-        if results.is_empty() {
-            return Ok(());
-        }
-        let now = super::now();
-        let mut tx = self.begin_write().await?;
-        for result in results {
-            let status = if result.errcode == 0 {
-                "done"
-            } else {
-                "failed"
-            };
-            let host = result.hostname.as_deref();
-            let finished = sqlx::query(D::sql(FINISH))
-                .bind(status)
-                .bind(i64::from(result.errcode))
-                .bind(result.message.replace('\0', "\u{fffd}").as_str())
+    fn report_status<'a>(&'a self, report: &'a StatusReport) -> DbFuture<'a, i64> {
+        Box::pin(async move {
+            let report = super::check_report(report)?;
+            let now = super::now();
+            let mut tx = self.begin_write().await?;
+            let upserted = sqlx::query_scalar::<D, i64>(D::sql(D::UPSERT_HOST))
+                .bind(report.hostname)
+                .bind(report.region.unwrap_or("unknown"))
+                .bind(report.step)
+                .bind(report.version)
                 .bind(now)
-                .bind(result.id.as_str())
-                .bind(host)
-                .bind(host)
+                .bind(now)
+                .bind(now)
+                .bind(report.region)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let id = match upserted {
+                Some(id) => id,
+                None => {
+                    sqlx::query_scalar(D::sql(HOST_ID))
+                        .bind(report.hostname)
+                        .fetch_one(&mut *tx)
+                        .await?
+                }
+            };
+            sqlx::query(D::sql("DELETE FROM host_agents WHERE host_id = ?"))
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            if D::rows_affected(&finished) == 0 {
-                // Already finished (a re-sent result: ignored), or not a job of this host at all.
-                let known: Option<i64> = sqlx::query_scalar(D::sql(KNOWN_JOB))
+            for agents in report.agents.chunks(D::MAX_BINDS / 6) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO host_agents (host_id, name, version, status, uptime, gmt_modify) ",
+                );
+                insert.push_values(agents, |mut row, agent| {
+                    row.push_bind(id)
+                        .push_bind(agent.name)
+                        .push_bind(agent.version);
+                    row.push_bind(agent.status)
+                        .push_bind(agent.uptime)
+                        .push_bind(now);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    fn pending_jobs<'a>(&'a self, host_id: i64) -> DbFuture<'a, Vec<BootJob>> {
+        Box::pin(async move {
+            let mut tx = self.begin_write().await?;
+            let handed = sqlx::query(D::sql(HAND_OUT))
+                .bind(super::now())
+                .bind(host_id)
+                .execute(&mut *tx)
+                .await?;
+            let rows: Vec<(String, String)> = if D::rows_affected(&handed) == 0 {
+                Vec::new()
+            } else {
+                sqlx::query_as(D::sql(PENDING))
+                    .bind(host_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+            };
+            tx.commit().await?;
+            rows.into_iter()
+                .map(|(id, spec)| super::handed_out(id, &spec))
+                .collect()
+        })
+    }
+
+    fn store_results<'a>(&'a self, results: &'a [JobResult]) -> DbFuture<'a, ()> {
+        Box::pin(async move {
+            if results.is_empty() {
+                return Ok(());
+            }
+            let now = super::now();
+            let mut tx = self.begin_write().await?;
+            for result in results {
+                let status = if result.errcode == 0 {
+                    "done"
+                } else {
+                    "failed"
+                };
+                let host = result.hostname.as_deref();
+                let finished = sqlx::query(D::sql(FINISH))
+                    .bind(status)
+                    .bind(i64::from(result.errcode))
+                    .bind(result.message.replace('\0', "\u{fffd}").as_str())
+                    .bind(now)
                     .bind(result.id.as_str())
                     .bind(host)
                     .bind(host)
-                    .fetch_optional(&mut *tx)
+                    .execute(&mut *tx)
                     .await?;
-                if known.is_none() {
-                    return Err(DbError::UnknownJob(result.id.clone()));
+                if D::rows_affected(&finished) == 0 {
+                    // Already finished (a re-sent result: ignored), or not a job of this host at all.
+                    let known: Option<i64> = sqlx::query_scalar(D::sql(KNOWN_JOB))
+                        .bind(result.id.as_str())
+                        .bind(host)
+                        .bind(host)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if known.is_none() {
+                        return Err(DbError::UnknownJob(result.id.clone()));
+                    }
                 }
             }
-        }
-        tx.commit().await?;
-        Ok(())
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
-    pub async fn mark_offline(&self, steps: u32) -> Result<u64, DbError> {
-        let now = super::now();
-        let marked = sqlx::query(D::sql(D::MARK_OFFLINE))
+    fn mark_offline<'a>(&'a self, steps: u32) -> DbFuture<'a, u64> {
+        Box::pin(async move {
+            let now = super::now();
+            let marked = sqlx::query(D::sql(D::MARK_OFFLINE))
+                .bind(now)
+                .bind(now)
+                .bind(i64::from(steps))
+                .execute(&self.pool)
+                .await?;
+            Ok(D::rows_affected(&marked))
+        })
+    }
+
+    fn hosts<'a>(&'a self, region: Option<&'a str>) -> DbFuture<'a, Vec<Host>> {
+        Box::pin(async move { self.select_hosts(region, None).await })
+    }
+
+    fn host<'a>(&'a self, hostname: &'a str) -> DbFuture<'a, Option<Host>> {
+        Box::pin(async move { Ok(self.select_hosts(None, Some(hostname)).await?.pop()) })
+    }
+
+    fn status_counts<'a>(&'a self) -> DbFuture<'a, BTreeMap<String, u64>> {
+        Box::pin(async move {
+            let rows = sqlx::query_as(D::sql("SELECT status, COUNT(*) FROM hosts GROUP BY status"))
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(super::status_counts(rows))
+        })
+    }
+
+    fn create_job<'a>(&'a self, spec: &'a BootJob, target: &'a Target) -> DbFuture<'a, Job> {
+        Box::pin(async move {
+            let stored = super::check_spec(spec)?;
+            let mut tx = self.begin_write().await?;
+            let hosts: Vec<(i64, String)> = match target {
+                Target::Hosts(names) => {
+                    let names = super::unique_names(names)?;
+                    let mut found = Vec::with_capacity(names.len());
+                    for chunk in names.chunks(D::MAX_BINDS) {
+                        let mut select =
+                            QueryBuilder::new("SELECT id, hostname FROM hosts WHERE hostname IN (");
+                        let mut list = select.separated(", ");
+                        for name in chunk {
+                            list.push_bind(*name);
+                        }
+                        select.push(")");
+                        found.extend(
+                            select
+                                .build_query_as::<(i64, String)>()
+                                .fetch_all(&mut *tx)
+                                .await?,
+                        );
+                    }
+                    super::all_found(&names, &found)?;
+                    found
+                }
+                Target::Region(region) => {
+                    let found: Vec<(i64, String)> =
+                        sqlx::query_as(D::sql("SELECT id, hostname FROM hosts WHERE region = ?"))
+                            .bind(region.as_str())
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    if found.is_empty() {
+                        return Err(DbError::UnknownHosts(vec![format!(
+                            "any host of region `{region}`"
+                        )]));
+                    }
+                    found
+                }
+            };
+            let now = super::now();
+            sqlx::query(D::sql(
+                "INSERT INTO jobs (id, action, spec, gmt_create) VALUES (?, ?, ?, ?)",
+            ))
+            .bind(spec.id.as_str())
+            .bind(spec.action.as_str())
+            .bind(stored.as_str())
             .bind(now)
-            .bind(now)
-            .bind(i64::from(steps))
-            .execute(&self.pool)
-            .await?;
-        Ok(D::rows_affected(&marked))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| super::conflict(e, || format!("job `{}` already exists", spec.id)))?;
+            let parts: Vec<(i64, HostJobRow)> = hosts
+                .into_iter()
+                .map(|(host_id, hostname)| {
+                    (
+                        host_id,
+                        HostJobRow::pending(Uuid::new_v4().to_string(), hostname, now),
+                    )
+                })
+                .collect();
+            for chunk in parts.chunks(D::MAX_BINDS / 5) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO host_job \
+                     (id, job_id, host_id, status, handed_out, gmt_create, gmt_modify) ",
+                );
+                insert.push_values(chunk, |mut row, (host_id, part)| {
+                    row.push_bind(part.id())
+                        .push_bind(spec.id.as_str())
+                        .push_bind(*host_id);
+                    row.push("'pending'")
+                        .push("0")
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            let parts = parts.into_iter().map(|(_, part)| part).collect();
+            super::job_view(&spec.id, super::new_job_row(stored, now), parts)
+        })
     }
 
-    pub async fn hosts(&self, region: Option<&str>) -> Result<Vec<HostView>, DbError> {
-        self.select_hosts(region, None).await
+    fn job<'a>(&'a self, id: &'a str) -> DbFuture<'a, Option<Job>> {
+        Box::pin(async move {
+            let job: Option<JobRow> = sqlx::query_as(D::sql(JOB))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            let Some(job) = job else {
+                return Ok(None);
+            };
+            let parts = sqlx::query_as(D::sql(JOB_HOSTS))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+            super::job_view(id, job, parts).map(Some)
+        })
     }
+}
 
-    pub async fn host(&self, hostname: &str) -> Result<Option<HostView>, DbError> {
-        Ok(self.select_hosts(None, Some(hostname)).await?.pop())
-    }
-
+impl<D> SqlStore<D>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    for<'a> &'a str: Type<D> + Encode<'a, D>,
+    for<'r> HostRow: FromRow<'r, D::Row>,
+    for<'r> AgentRow: FromRow<'r, D::Row>,
+{
     async fn select_hosts(
         &self,
         region: Option<&str>,
         hostname: Option<&str>,
-    ) -> Result<Vec<HostView>, DbError> {
+    ) -> Result<Vec<Host>, DbError> {
         // Plain `WHERE column = ?` (no `? IS NULL OR ...`), so that every backend uses its index.
         let filter = |select: &mut QueryBuilder<D>| {
             if let Some(hostname) = hostname {
@@ -328,107 +451,5 @@ where
             .fetch_all(&self.pool)
             .await?;
         super::host_views(hosts, agents)
-    }
-
-    pub async fn status_counts(&self) -> Result<BTreeMap<String, u64>, DbError> {
-        let rows = sqlx::query_as(D::sql("SELECT status, COUNT(*) FROM hosts GROUP BY status"))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(super::status_counts(rows))
-    }
-
-    pub async fn create_job(&self, spec: &BootJob, target: &Target) -> Result<JobView, DbError> {
-        let stored = super::check_spec(spec)?;
-        let mut tx = self.begin_write().await?;
-        let hosts: Vec<(i64, String)> = match target {
-            Target::Hosts(names) => {
-                let names = super::unique_names(names)?;
-                let mut found = Vec::with_capacity(names.len());
-                for chunk in names.chunks(D::MAX_BINDS) {
-                    let mut select =
-                        QueryBuilder::new("SELECT id, hostname FROM hosts WHERE hostname IN (");
-                    let mut list = select.separated(", ");
-                    for name in chunk {
-                        list.push_bind(*name);
-                    }
-                    select.push(")");
-                    found.extend(
-                        select
-                            .build_query_as::<(i64, String)>()
-                            .fetch_all(&mut *tx)
-                            .await?,
-                    );
-                }
-                super::all_found(&names, &found)?;
-                found
-            }
-            Target::Region(region) => {
-                let found: Vec<(i64, String)> =
-                    sqlx::query_as(D::sql("SELECT id, hostname FROM hosts WHERE region = ?"))
-                        .bind(region.as_str())
-                        .fetch_all(&mut *tx)
-                        .await?;
-                if found.is_empty() {
-                    return Err(DbError::UnknownHosts(vec![format!(
-                        "any host of region `{region}`"
-                    )]));
-                }
-                found
-            }
-        };
-        let now = super::now();
-        sqlx::query(D::sql(
-            "INSERT INTO jobs (id, action, spec, gmt_create) VALUES (?, ?, ?, ?)",
-        ))
-        .bind(spec.id.as_str())
-        .bind(spec.action.as_str())
-        .bind(stored.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| super::conflict(e, || format!("job `{}` already exists", spec.id)))?;
-        let parts: Vec<(i64, HostJobRow)> = hosts
-            .into_iter()
-            .map(|(host_id, hostname)| {
-                (
-                    host_id,
-                    HostJobRow::pending(Uuid::new_v4().to_string(), hostname, now),
-                )
-            })
-            .collect();
-        for chunk in parts.chunks(D::MAX_BINDS / 5) {
-            let mut insert = QueryBuilder::new(
-                "INSERT INTO host_job \
-                 (id, job_id, host_id, status, handed_out, gmt_create, gmt_modify) ",
-            );
-            insert.push_values(chunk, |mut row, (host_id, part)| {
-                row.push_bind(part.id())
-                    .push_bind(spec.id.as_str())
-                    .push_bind(*host_id);
-                row.push("'pending'")
-                    .push("0")
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        let parts = parts.into_iter().map(|(_, part)| part).collect();
-        super::job_view(&spec.id, super::new_job_row(stored, now), parts)
-    }
-
-    pub async fn job(&self, id: &str) -> Result<Option<JobView>, DbError> {
-        let job: Option<JobRow> = sqlx::query_as(D::sql(JOB))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(job) = job else {
-            return Ok(None);
-        };
-        let parts = sqlx::query_as(D::sql(JOB_HOSTS))
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        super::job_view(id, job, parts).map(Some)
     }
 }

@@ -1,0 +1,4 @@
+//! nodusctl's library part: its command line ([`cli`]), so that `xtask` can render the man page
+//! and shell completions from the definition the binary parses. The tool itself is `main.rs`.
+
+pub mod cli;

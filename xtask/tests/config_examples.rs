@@ -1,0 +1,54 @@
+//! The EXAMPLE of each configuration page is a file its program accepts: each is read with
+//! the program's own loader, checks included.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{hand_written, plain};
+
+/// The text of the page's `.SH EXAMPLE` block (`.EX` to `.EE`), as a reader copies it.
+fn example(page: &str) -> String {
+    let text = hand_written(page);
+    let section = text
+        .split("\n.SH EXAMPLE\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page} has no EXAMPLE"));
+    let block = section
+        .split_once(".EX\n")
+        .and_then(|(_, rest)| rest.split_once(".EE\n"))
+        .map(|(block, _)| block)
+        .unwrap_or_else(|| panic!("{page}: EXAMPLE without .EX/.EE"));
+    // Quotes are the file's own here, not roff's: kept through `plain`.
+    block
+        .lines()
+        .map(|line| plain(&line.replace('"', "\u{1}")).replace('\u{1}', "\""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Writes `text` to a file of its own, for the loaders that read a path.
+fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn every_configuration_example_is_accepted_by_its_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let gearman = example("gearman.conf.5");
+    gearman::config::Config::load(&file(&dir, "gearman.conf", &gearman))
+        .unwrap_or_else(|e| panic!("gearman.conf(5) EXAMPLE: {e:#}\n{gearman}"));
+    let boot = example("bootagent.conf.5");
+    bootagent::config::Config::parse(&boot)
+        .unwrap_or_else(|e| panic!("bootagent.conf(5) EXAMPLE: {e}\n{boot}"));
+    let nodus = example("nodus.conf.5");
+    let config = nodus::config::Config::load(&file(&dir, "nodus.conf", &nodus))
+        .unwrap_or_else(|e| panic!("nodus.conf(5) EXAMPLE: {e}\n{nodus}"));
+    let instances: Vec<&str> = config.instances().iter().map(|i| i.id).collect();
+    assert!(instances.contains(&"http/backup"), "{instances:?}");
+    let polaris = example("polaris.toml.5");
+    polaris::config::Config::load(&file(&dir, "polaris.toml", &polaris))
+        .unwrap_or_else(|e| panic!("polaris.toml(5) EXAMPLE: {e:#}\n{polaris}"));
+}
