@@ -9,7 +9,7 @@ use abi_stable::{
 };
 
 /// The type of an option's value. A code rather than a Rust enum so that a later 2.x may add
-/// types without changing the layout; a host shows a code
+/// types without changing the layout (2.1 added [`OptionType::SECRET`]); a host shows a code
 /// it does not know as `unknown` and checks it as a string.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,18 +28,22 @@ impl OptionType {
     pub const SECONDS: OptionType = OptionType(4);
     /// One of the schema's `choices` (any case).
     pub const CHOICE: OptionType = OptionType(5);
+    /// Any text that must never be shown: a password, a token (plugin-api 2.1). Checked like
+    /// [`OptionType::STRING`]; listings of the agents show its value as [`SECRET_SHOWN`].
+    pub const SECRET: OptionType = OptionType(6);
 
-    const NAMES: [(OptionType, &'static str); 6] = [
+    const NAMES: [(OptionType, &'static str); 7] = [
         (Self::STRING, "string"),
         (Self::BOOLEAN, "boolean"),
         (Self::INTEGER, "integer"),
         (Self::FLOAT, "float"),
         (Self::SECONDS, "seconds"),
         (Self::CHOICE, "choice"),
+        (Self::SECRET, "secret"),
     ];
 
     /// The type's name as READMEs and listings write it (`string`, `boolean`, `integer`,
-    /// `float`, `seconds`, `choice`), or `unknown`.
+    /// `float`, `seconds`, `choice`, `secret`), or `unknown`.
     pub fn name(self) -> &'static str {
         Self::NAMES
             .iter()
@@ -138,6 +142,11 @@ impl OptionSpec {
     pub const fn seconds(name: &'static str, doc: &'static str) -> Self {
         Self::of(OptionType::SECONDS, name, doc)
     }
+    /// A text option whose value is never shown (a password, a token): listings print
+    /// [`SECRET_SHOWN`] instead.
+    pub const fn secret(name: &'static str, doc: &'static str) -> Self {
+        Self::of(OptionType::SECRET, name, doc)
+    }
     /// One of `choices`.
     pub const fn choice(
         name: &'static str,
@@ -178,6 +187,9 @@ impl OptionSpec {
     }
 }
 
+/// What listings show instead of the value of a [`OptionType::SECRET`] option.
+pub const SECRET_SHOWN: &str = "***";
+
 /// Parses a boolean option value the way every plugin does (`true/false`, `yes/no`, `on/off`,
 /// `1/0`, any case).
 pub fn parse_bool(text: &str) -> Option<bool> {
@@ -209,6 +221,20 @@ impl OptionSchema {
                 Some(format!("is not one of {}", list.join(", ")))
             }
             _ => None,
+        }
+    }
+
+    /// Whether its value must never be shown ([`OptionType::SECRET`]).
+    pub fn is_secret(&self) -> bool {
+        self.kind == OptionType::SECRET
+    }
+
+    /// `value` as a listing may show it: [`SECRET_SHOWN`] for a secret option, else itself.
+    pub fn shown<'a>(&self, value: &'a str) -> &'a str {
+        if self.is_secret() {
+            SECRET_SHOWN
+        } else {
+            value
         }
     }
 
@@ -244,7 +270,7 @@ pub fn check_options(
                     problems.push(format!(
                         "plugin {label}: option {} = {:?} {why} ({})",
                         spec.name,
-                        value,
+                        spec.shown(value),
                         spec.quoted()
                     ));
                 }
@@ -345,6 +371,31 @@ mod tests {
         let none = check_options("x", &[], &[("A".into(), "1".into())]);
         assert_eq!(none, ["plugin x: unknown option A (it takes no options)"]);
     }
+
+    #[test]
+    fn secret_options_are_text_and_never_shown() {
+        let spec = OptionSpec::secret("Password", "password for HTTP Basic authentication");
+        let schema = spec.to_schema();
+        assert_eq!(schema.kind, OptionType(6));
+        assert_eq!(schema.kind.name(), "secret");
+        assert!(schema.is_secret() && !OPTIONS_HTTP_URL.to_schema().is_secret());
+        assert_eq!(schema.value_problem("any text at all: 1 true"), None);
+        assert_eq!(schema.shown("hunter2"), "***");
+        assert_eq!(OPTIONS_HTTP_URL.to_schema().shown("http://x/"), "http://x/");
+        // A secret given twice is refused without quoting either value.
+        let problems = check_options(
+            "http",
+            &[schema],
+            &[
+                ("Password".into(), "first-pw".into()),
+                ("password".into(), "second-pw".into()),
+            ],
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(!problems[0].contains("-pw"), "{problems:?}");
+    }
+
+    const OPTIONS_HTTP_URL: OptionSpec = OptionSpec::string("URL", "URL to POST to");
 
     #[test]
     fn type_names_round_trip() {

@@ -259,7 +259,7 @@ impl Worker {
         let mut shown = Map::new();
         for (key, value) in &self.options {
             let spec = schema.iter().find(|s| s.name.eq_ignore_ascii_case(key));
-            let text = Value::from(value.as_str());
+            let text = Value::from(spec.map_or(value.as_str(), |s| s.shown(value)));
             let repeated = spec.is_some_and(|s| s.repeated);
             match shown.get_mut(key) {
                 Some(Value::Array(values)) => values.push(text),

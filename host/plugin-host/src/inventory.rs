@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use plugin_api::OptionSchema;
+use plugin_api::schema::SECRET_SHOWN;
 use serde_json::{Map, Value};
 use wire::control::{OptionDoc, PluginStatus, Response};
 use wire::plugins::{
@@ -52,7 +53,11 @@ pub fn option_doc(option: &OptionSchema) -> OptionDoc {
         kind: option.kind.name().to_string(),
         required: option.required,
         repeated: option.repeated,
-        default: option.default.as_ref().map(|d| d.to_string()).into_option(),
+        default: option
+            .default
+            .as_ref()
+            .map(|d| option.shown(d.as_str()).to_string())
+            .into_option(),
         choices: option.choices.iter().map(|c| c.to_string()).collect(),
         doc: option.doc.to_string(),
     }
@@ -67,10 +72,10 @@ pub fn masked_options(schema: &[OptionSchema], options: &[(String, String)]) -> 
             .iter()
             .find(|o| o.name.as_str().eq_ignore_ascii_case(key));
         let (name, value) = match option {
-            Some(option) => (option.name.to_string(), value.clone()),
+            Some(option) => (option.name.to_string(), option.shown(value).to_string()),
             // Not in the schema (the check refuses such options before init): shown masked,
             // as nothing says it is harmless.
-            None => (key.clone(), "***".to_string()),
+            None => (key.clone(), SECRET_SHOWN.to_string()),
         };
         let repeated = option.is_some_and(|o| o.repeated);
         match shown.get_mut(&name) {
@@ -256,24 +261,34 @@ mod tests {
     }
 
     #[test]
-    fn unknown_options_are_masked_and_repeated_options_listed() {
+    fn secrets_are_masked_and_repeated_options_listed() {
         use plugin_api::OptionSpec;
         let specs = [
             OptionSpec::string("URL", "where to send"),
             OptionSpec::string("Header", "extra header").repeated(),
+            OptionSpec::secret("Password", "basic auth password").default("changeme"),
         ];
         let schema: Vec<OptionSchema> = specs.iter().map(OptionSpec::to_schema).collect();
         let options = [
             ("url", "http://a"),
             ("Header", "A: b"),
             ("HEADER", "C: d"),
+            ("password", "hunter2"),
             ("Unknown", "x"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
         let shown = masked_options(&schema, &options);
         assert_eq!(
             Value::Object(shown),
-            serde_json::json!({"URL": "http://a", "Header": ["A: b", "C: d"], "Unknown": "***"})
+            serde_json::json!({"URL": "http://a", "Header": ["A: b", "C: d"],
+                "Password": "***", "Unknown": "***"})
+        );
+        let doc = option_doc(&schema[2]);
+        assert_eq!(doc.kind, "secret");
+        assert_eq!(
+            doc.default.as_deref(),
+            Some("***"),
+            "a default is a value too"
         );
     }
 }

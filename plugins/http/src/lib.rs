@@ -162,7 +162,7 @@ impl Plugin for Http {
     const OPTIONS: &'static [OptionSpec] = &[
         OptionSpec::string("URL", "http:// or https:// URL to POST to").required(),
         OptionSpec::string("User", "user name for HTTP Basic authentication"),
-        OptionSpec::string(
+        OptionSpec::secret(
             "Password",
             "password for HTTP Basic authentication (needs User)",
         ),
