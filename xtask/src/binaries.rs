@@ -52,7 +52,7 @@ const AGENT_WITH_TEST: &[(&str, &str)] = &[
     ("2", "Wrong usage."),
 ];
 
-/// Every shipped binary, in the order of the platform overview (cargo(1)).
+/// Every shipped binary, in the order of the platform overview (cargo(7)).
 pub const ALL: &[Binary] = &[
     Binary {
         name: "polaris",
@@ -74,7 +74,7 @@ pub const ALL: &[Binary] = &[
         exit_status: DONE_OR_FAILED,
         see_also: &[
             "polaris.toml(5)",
-            "cargo(1)",
+            "cargo(7)",
             "bootagent(1)",
             "gearman(1)",
             "nodus(1)",
@@ -118,7 +118,7 @@ pub const ALL: &[Binary] = &[
             "Log level: error, warn, info (default), debug or trace.",
         )],
         exit_status: AGENT_WITH_TEST,
-        see_also: &["bootagent.conf(5)", "mkpkg(1)", "polaris(1)", "cargo(1)"],
+        see_also: &["bootagent.conf(5)", "mkpkg(1)", "polaris(1)", "cargo(7)"],
     },
     Binary {
         name: "mkpkg",
@@ -139,7 +139,7 @@ pub const ALL: &[Binary] = &[
             "bootagent(1)",
             "bootagent.conf(5)",
             "minisign(1)",
-            "cargo(1)",
+            "cargo(7)",
         ],
     },
     Binary {
@@ -186,7 +186,7 @@ pub const ALL: &[Binary] = &[
             ),
         ],
         exit_status: AGENT_WITH_TEST,
-        see_also: &["gearman.conf(5)", "cargo-exec(5)", "gearctl(1)", "cargo(1)"],
+        see_also: &["gearman.conf(5)", "cargo-exec(5)", "gearctl(1)", "cargo(7)"],
     },
     Binary {
         name: "gearctl",
@@ -222,7 +222,7 @@ pub const ALL: &[Binary] = &[
             ("3", "No running gearman answered on the socket."),
             ("4", "Permission denied by the socket or the agent."),
         ],
-        see_also: &["gearman(1)", "cargo-exec(5)", "nodusctl(1)", "cargo(1)"],
+        see_also: &["gearman(1)", "cargo-exec(5)", "nodusctl(1)", "cargo(7)"],
     },
     Binary {
         name: "nodus",
@@ -282,7 +282,7 @@ pub const ALL: &[Binary] = &[
             ),
             ("2", "Wrong usage."),
         ],
-        see_also: &["nodus.conf(5)", "nodusctl(1)", "cargo(1)", "types.db(5)"],
+        see_also: &["nodus.conf(5)", "nodusctl(1)", "cargo(7)", "types.db(5)"],
     },
     Binary {
         name: "nodusctl",
@@ -316,6 +316,6 @@ pub const ALL: &[Binary] = &[
                  user and its socket_group.",
             ),
         ],
-        see_also: &["nodus(1)", "nodus.conf(5)", "gearctl(1)", "cargo(1)"],
+        see_also: &["nodus(1)", "nodus.conf(5)", "gearctl(1)", "cargo(7)"],
     },
 ];

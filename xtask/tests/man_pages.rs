@@ -22,7 +22,7 @@ const BINARIES: [&str; 7] = [
 ];
 /// The hand-written pages of docs/man/.
 const HAND_WRITTEN: [&str; 6] = [
-    "cargo.1",
+    "cargo.7",
     "cargo-exec.5",
     "gearman.conf.5",
     "nodus.conf.5",

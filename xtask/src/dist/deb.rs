@@ -72,7 +72,7 @@ pub fn build(
             0o644,
         )?;
     }
-    for page in package.man5 {
+    for page in package.man_pages {
         man_page(release, &tree, page)?;
     }
     if let Some((roles, agent)) = package.plugins {

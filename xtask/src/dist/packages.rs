@@ -30,8 +30,8 @@ pub struct Package {
     pub user: Option<&'static str>,
     /// `Conflicts:` (packages shipping the same paths).
     pub conflicts: &'static str,
-    /// Section-5 man pages (names under `docs/man/`, beside the generated section-1 pages).
-    pub man5: &'static [&'static str],
+    /// Hand-written man pages (names under `docs/man/`, beside the generated section-1 pages).
+    pub man_pages: &'static [&'static str],
 }
 
 /// A shipped configuration file.
@@ -70,7 +70,7 @@ This package also holds mkpkg, which packs and signs agent packages.",
         unit: Some("polaris.service"),
         user: Some("polaris"),
         conflicts: "",
-        man5: &["polaris.toml.5"],
+        man_pages: &["polaris.toml.5"],
     },
     Package {
         name: "polaris-bootagent",
@@ -89,7 +89,7 @@ from signed tarballs or Debian packages.",
         unit: Some("bootagent.service"),
         user: None,
         conflicts: "",
-        man5: &["bootagent.conf.5"],
+        man_pages: &["bootagent.conf.5", "cargo.7"],
     },
     Package {
         name: "polaris-gearman",
@@ -111,7 +111,7 @@ authenticated TLS link. gearctl is its local control tool.",
         unit: Some("gearman.service"),
         user: None,
         conflicts: "gearman-tools",
-        man5: &["gearman.conf.5", "cargo-exec.5"],
+        man_pages: &["gearman.conf.5", "cargo-exec.5"],
     },
     Package {
         name: "polaris-nodus",
@@ -133,7 +133,7 @@ collectd's types.db. nodusctl is its local control tool.",
         unit: Some("nodus.service"),
         user: Some("nodus"),
         conflicts: "",
-        man5: &["nodus.conf.5"],
+        man_pages: &["nodus.conf.5"],
     },
 ];
 

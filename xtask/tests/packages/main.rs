@@ -7,6 +7,8 @@
 //! Each test prints a loud `SKIPPED` line and returns where a tool is missing (`.ci/run`
 //! installs them all) or where it cannot run here (not root: no chroot).
 
+mod boot;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -31,20 +33,7 @@ fn skip(why: &str) {
 }
 
 fn is_root() -> bool {
-    nix_uid() == 0
-}
-
-fn nix_uid() -> u32 {
-    // SAFETY-free: /proc/self/status is the portable way without a libc crate here.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        })
-        .and_then(|u| u.parse().ok())
-        .unwrap_or(u32::MAX)
+    nix::unistd::geteuid().is_root()
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -238,6 +227,8 @@ fn the_packages_hold_the_design_documents_paths() {
     );
     assert!(!nodus.iter().any(|p| p.ends_with("/kernel.so")));
     assert!(polaris.contains(&"/etc/cargo/polaris.toml".to_string()));
+    // The platform overview, in the package every host has.
+    assert!(contents("polaris-bootagent").contains(&"/usr/share/man/man7/cargo.7.gz".to_string()));
     // The configurations are conffiles.
     let conffiles = run(Command::new("dpkg-deb")
         .args(["-I"])
@@ -444,9 +435,19 @@ fn the_packages_install_run_and_leave_cleanly_in_a_fresh_debian_12() {
     }
     let pages = pages.join("\n");
     assert!(
-        pages.contains("nodus.conf.5.gz") && pages.contains("gearctl.1.gz"),
+        pages.contains("nodus.conf.5.gz")
+            && pages.contains("gearctl.1.gz")
+            && pages.contains("cargo.7.gz"),
         "{pages}"
     );
+
+    // The services start under systemd and Polaris sees the agents, where systemd can run in a
+    // container here (systemd-nspawn, from Debian's systemd-container).
+    if have("systemd-nspawn") && have("nsenter") && have("curl") {
+        boot::services_start_and_polaris_sees_the_agents(&root, work.path());
+    } else {
+        skip("systemd-nspawn, nsenter or curl missing: the services were not started");
+    }
 
     // Removal leaves nothing of a package but its conffiles; purge takes those too.
     let mut shipped = Vec::new();
@@ -471,7 +472,14 @@ fn the_packages_install_run_and_leave_cleanly_in_a_fresh_debian_12() {
             "{path} is left after dpkg -P"
         );
     }
-    for dir in ["etc/cargo", "var/lib/polaris", "usr/lib/cargo"] {
+    // ... and what the services wrote while they ran.
+    for dir in [
+        "etc/cargo",
+        "var/lib/polaris",
+        "usr/lib/cargo",
+        "var/lib/cargo",
+        "var/log/cargo",
+    ] {
         assert!(!root.join(dir).exists(), "/{dir} is left after dpkg -P");
     }
 }
