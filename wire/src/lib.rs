@@ -17,12 +17,14 @@
 //! - [`control`]: `nodusctl` ⇄ `nodus` requests and answers over the agent's unix socket.
 //! - [`metrics`]: the value-list batches nodus's `http` writer posts to Polaris (collectd's
 //!   write_http JSON).
+//! - [`logs`]: the log agent's record batches to Polaris and their acknowledgement.
 
 pub mod agent;
 pub mod boot;
 pub mod command;
 pub mod control;
 pub mod enroll;
+pub mod logs;
 pub mod method;
 pub mod metrics;
 pub mod params;
