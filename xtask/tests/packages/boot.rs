@@ -57,17 +57,7 @@ impl Container {
     }
 
     fn ok(&self, script: &str) -> String {
-        let out = self.sh(script);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "`{script}` failed in the container:\n{text}"
-        );
-        text
+        super::succeeded(self.sh(script), script, "the container")
     }
 
     /// `curl` of this machine in the container's network namespace, against its Polaris.

@@ -303,7 +303,11 @@ fn in_root(root: &Path, script: &str) -> Output {
 }
 
 fn ok_in_root(root: &Path, script: &str) -> String {
-    let out = in_root(root, script);
+    succeeded(in_root(root, script), script, "the Debian 12 root")
+}
+
+/// What `script` printed (stdout, then stderr), after checking that it succeeded in `place`.
+fn succeeded(out: Output, script: &str, place: &str) -> String {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -311,7 +315,7 @@ fn ok_in_root(root: &Path, script: &str) -> String {
     );
     assert!(
         out.status.success(),
-        "`{script}` failed in the Debian 12 root:\n{text}"
+        "`{script}` failed in {place}:\n{text}"
     );
     text
 }
