@@ -223,6 +223,7 @@ mod postgres;
 mod sqlite;
 
 mod commands;
+pub mod logs;
 pub mod plugins;
 mod trust;
 
@@ -231,6 +232,7 @@ pub use commands::{
     SessionStore, SessionView,
 };
 pub use common::now;
+pub use logs::LogStore;
 pub use plugins::{PluginStore, RolloutStore};
 pub use trust::{NewCert, TrustStore};
 
@@ -242,7 +244,14 @@ pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 /// generically, for `common::SqlStore<D>` of every [`Dialect`](common::Dialect) `D` (the
 /// statements that differ live in `sqlite.rs`, `mysql.rs`, `postgres.rs`).
 pub trait Store:
-    HostStore + MetricStore + CommandStore + SessionStore + TrustStore + PluginStore + RolloutStore
+    HostStore
+    + MetricStore
+    + CommandStore
+    + SessionStore
+    + TrustStore
+    + PluginStore
+    + RolloutStore
+    + LogStore
 {
     /// Which backend this is.
     fn backend(&self) -> Backend;
