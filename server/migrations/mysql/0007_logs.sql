@@ -16,6 +16,7 @@ CREATE TABLE log_records (
     path            TEXT         NOT NULL,
     message         LONGTEXT     NOT NULL,
     fields          LONGTEXT     NOT NULL,
+    field_index     LONGTEXT     NOT NULL,
     bytes           BIGINT       NOT NULL,
     truncated_bytes BIGINT       NULL,
     parse_error     TEXT         NULL,

@@ -15,6 +15,7 @@ CREATE TABLE log_records (
     path            TEXT             NOT NULL,
     message         TEXT             NOT NULL,
     fields          TEXT             NOT NULL,
+    field_index     TEXT             NOT NULL,
     bytes           BIGINT           NOT NULL,
     truncated_bytes BIGINT,
     parse_error     TEXT,

@@ -2,7 +2,10 @@
 -- sources. A record is stored once per (host, source, file, file_offset): the agent resends
 -- what was not acknowledged, and the resend is a duplicate, not a second row. The same logical
 -- schema as mysql/ and postgres/. `offset` is a reserved word on PostgreSQL: the record's byte
--- offset is `file_offset`, a source's acknowledged bytes `read_offset`.
+-- offset is `file_offset`, a source's acknowledged bytes `read_offset`. `field_index` makes
+-- field equality a plain text search, the same on every backend (SQLite is built here without
+-- its JSON functions): each top-level scalar field as a line `<name>=<value>` between newlines,
+-- `\`, newline and (in names) `=` escaped with a backslash.
 
 CREATE TABLE log_records (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -15,6 +18,7 @@ CREATE TABLE log_records (
     path            TEXT    NOT NULL,
     message         TEXT    NOT NULL,
     fields          TEXT    NOT NULL,          -- JSON object
+    field_index     TEXT    NOT NULL,          -- top-level scalar fields, one "\n<name>=<value>\n" line each
     bytes           INTEGER NOT NULL,          -- message + fields bytes, for retention by size
     truncated_bytes INTEGER,                   -- bytes the agent dropped from a long record
     parse_error     TEXT,

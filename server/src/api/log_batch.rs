@@ -11,7 +11,7 @@ use wire::logs::{
 };
 
 use super::identity::shorten;
-use crate::db::logs::{NewLogRecord, NewSourceState};
+use crate::db::logs::{NewLogRecord, NewSourceState, field_index};
 use crate::error::ApiError;
 
 /// Most sources one batch may report.
@@ -80,8 +80,9 @@ fn check_record(record: LogRecord) -> Result<NewLogRecord, String> {
             record.fields.len()
         ));
     }
-    let fields = serde_json::to_string(&Value::Object(without_nul_map(record.fields)))
-        .map_err(|e| format!("fields: {e}"))?;
+    let fields = without_nul_map(record.fields);
+    let field_index = field_index(&fields);
+    let fields = serde_json::to_string(&Value::Object(fields)).map_err(|e| format!("fields: {e}"))?;
     Ok(NewLogRecord {
         source: record.source,
         file: record.file,
@@ -91,6 +92,7 @@ fn check_record(record: LogRecord) -> Result<NewLogRecord, String> {
         time_from_read: record.time_from_read,
         message: without_nul(record.message),
         fields,
+        field_index,
         truncated_bytes: record
             .truncated_bytes
             .map(|n| signed("truncated_bytes", n))

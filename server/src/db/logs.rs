@@ -27,6 +27,8 @@ pub struct NewLogRecord {
     pub message: String,
     /// The parsed fields, a JSON object's text.
     pub fields: String,
+    /// Its top-level scalar fields as [`field_index`] writes them, searched by field equality.
+    pub field_index: String,
     /// Bytes dropped from a long record.
     pub truncated_bytes: Option<i64>,
     /// Why the format did not parse the record.
@@ -38,6 +40,41 @@ impl NewLogRecord {
     pub fn bytes(&self) -> i64 {
         (self.message.len() + self.fields.len()) as i64
     }
+}
+
+/// The text searched for field equality: each top-level scalar field (string, number, bool)
+/// as a line [`field_line`], between newlines.
+pub fn field_index(fields: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut index = String::from("\n");
+    for (name, value) in fields {
+        let text = match value {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        index.push_str(&field_line(name, &text));
+        index.push('\n');
+    }
+    index
+}
+
+/// One field as a line of the index, `<name>=<value>`: a backslash, a newline (and in the
+/// name an `=`) escaped with a backslash, so a line names one field and one value.
+pub fn field_line(name: &str, value: &str) -> String {
+    let escape = |text: &str, equals: bool| {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '=' if equals => out.push_str("\\="),
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    format!("{}={}", escape(name, true), escape(value, false))
 }
 
 /// A checked source state, as the agent last reported it.
@@ -124,8 +161,8 @@ pub struct LogQuery {
     pub to: Option<f64>,
     /// Messages containing this text (case-sensitive).
     pub contains: Option<String>,
-    /// Fields equal to values: the field's scalar value as text (a string without its
-    /// quotes, a number as written); every pair must match.
+    /// Fields equal to values: a top-level field's scalar value as text (a string without its
+    /// quotes, a number as serde_json writes it, `true`/`false`); every pair must match.
     pub fields: Vec<(String, String)>,
     /// Only records after this (time, id): the previous page's last.
     pub after: Option<(f64, i64)>,

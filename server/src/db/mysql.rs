@@ -73,9 +73,7 @@ impl Dialect for MySql {
         parse_errors = VALUES(parse_errors), truncated_records = VALUES(truncated_records), \
         last_error = VALUES(last_error), updated = VALUES(updated)";
     // LOCATE on a utf8mb4_bin column compares bytes: case-sensitive as on the others.
-    const MESSAGE_CONTAINS: (&'static str, &'static str) = ("LOCATE(", ", message) > 0");
-    const FIELD_TEXT: (&'static str, &'static str) =
-        ("JSON_UNQUOTE(JSON_EXTRACT(fields, ", "))");
+    const CONTAINS: (&'static str, &'static str) = ("LOCATE(", ", {}) > 0");
     const LOG_BYTES: &'static str =
         "SELECT CAST(COALESCE(SUM(bytes), 0) AS SIGNED) FROM log_records";
 

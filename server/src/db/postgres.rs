@@ -26,8 +26,7 @@ impl Dialect for Postgres {
     const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
         WHERE status = 'online' AND last_seen < ? - make_interval(secs => ? * step)";
 
-    const MESSAGE_CONTAINS: (&'static str, &'static str) = ("strpos(message, ", ") > 0");
-    const FIELD_TEXT: (&'static str, &'static str) = ("(fields::jsonb ->> ", ")");
+    const CONTAINS: (&'static str, &'static str) = ("strpos({}, ", ") > 0");
     const LOG_BYTES: &'static str = "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM log_records";
 
     fn migrator() -> &'static Migrator {
@@ -36,10 +35,6 @@ impl Dialect for Postgres {
 
     fn sql(text: &'static str) -> SqlStr {
         AssertSqlSafe(common::numbered(text)).into_sql_str()
-    }
-
-    fn field_path(name: &str) -> String {
-        name.to_owned()
     }
 
     fn rows_affected(result: &PgQueryResult) -> u64 {

@@ -10,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod jobs;
+mod logs;
 mod metrics;
 mod plugins;
 mod sessions;
@@ -88,4 +89,8 @@ suite!(
     plugins::rollouts_begin_within_max_concurrency,
     plugins::rollouts_stop_past_max_errors,
     plugins::rollouts_fail_within_max_errors,
+    logs::stored_once_across_a_resend,
+    logs::queries_filter_by_host_source_time_text_and_field,
+    logs::cursor_pages_return_each_record_once,
+    logs::retention_deletes_the_oldest_by_age_and_size,
 );

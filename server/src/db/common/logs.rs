@@ -8,13 +8,13 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
 use super::{Dialect, SqlStore, now, unsigned};
 use crate::db::logs::{
-    LogEntry, LogQuery, LogRetention, LogSource, LogStore, NewLogRecord, NewSourceState, Pruned,
+    field_line, LogEntry, LogQuery, LogRetention, LogSource, LogStore, NewLogRecord, NewSourceState, Pruned,
     StoredCount,
 };
 use crate::db::{DbError, DbFuture};
 
 /// Binds per inserted record.
-const RECORD_BINDS: usize = 13;
+const RECORD_BINDS: usize = 14;
 /// Most bytes of messages and fields per insert statement, below MariaDB's default
 /// `max_allowed_packet` (16 MiB).
 const INSERT_BYTES: usize = 4 << 20;
@@ -134,7 +134,7 @@ where
                 let mut insert = QueryBuilder::<D>::new(D::INSERT_LOGS_HEAD);
                 insert.push(
                     "(host, source, file, file_offset, time, time_from_read, path, message, \
-                     fields, bytes, truncated_bytes, parse_error, received_at) ",
+                     fields, field_index, bytes, truncated_bytes, parse_error, received_at) ",
                 );
                 insert.push_values(chunk, |mut row, record| {
                     row.push_bind(host)
@@ -146,6 +146,7 @@ where
                         .push_bind(record.path.as_str())
                         .push_bind(record.message.as_str())
                         .push_bind(record.fields.as_str())
+                        .push_bind(record.field_index.as_str())
                         .push_bind(record.bytes())
                         .push_bind(record.truncated_bytes)
                         .push_bind(record.parse_error.as_deref())
@@ -200,15 +201,15 @@ where
             if let Some(to) = query.to {
                 select.push(" AND time < ").push_bind(to);
             }
+            let (open, close) = D::CONTAINS;
             if let Some(text) = &query.contains {
-                let (open, close) = D::MESSAGE_CONTAINS;
-                select.push(" AND ").push(open).push_bind(text.as_str());
-                select.push(close);
+                select.push(" AND ").push(open.replace("{}", "message"));
+                select.push_bind(text.as_str()).push(close.replace("{}", "message"));
             }
             for (name, value) in &query.fields {
-                let (open, close) = D::FIELD_TEXT;
-                select.push(" AND ").push(open).push_bind(D::field_path(name));
-                select.push(close).push(" = ").push_bind(value.as_str());
+                let line = format!("\n{}\n", field_line(name, value));
+                select.push(" AND ").push(open.replace("{}", "field_index"));
+                select.push_bind(line).push(close.replace("{}", "field_index"));
             }
             if let Some((time, id)) = query.after {
                 select.push(" AND (time > ").push_bind(time);
@@ -356,6 +357,7 @@ mod tests {
             time_from_read: false,
             message: "x".repeat(bytes),
             fields: String::new(),
+            field_index: String::new(),
             truncated_bytes: None,
             parse_error: None,
         }

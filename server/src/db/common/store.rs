@@ -96,13 +96,9 @@ pub trait Dialect: Database {
         lost_bytes = excluded.lost_bytes, truncations = excluded.truncations, \
         parse_errors = excluded.parse_errors, truncated_records = excluded.truncated_records, \
         last_error = excluded.last_error, updated = excluded.updated";
-    /// A condition true when `message` contains the text bound between the two parts
-    /// (case-sensitive on every backend).
-    const MESSAGE_CONTAINS: (&'static str, &'static str) = ("instr(message, ", ") > 0");
-    /// The text of a top-level field of `fields`, for the path [`Dialect::field_path`] gives,
-    /// bound between the two parts (NULL when absent).
-    const FIELD_TEXT: (&'static str, &'static str) =
-        ("CAST(json_extract(fields, ", ") AS TEXT)");
+    /// A condition true when text column `{}` contains the text bound between the two
+    /// parts (case-sensitive on every backend): the column's name goes where `{}` is.
+    const CONTAINS: (&'static str, &'static str) = ("instr({}, ", ") > 0");
     /// The total of `log_records.bytes` as a 64-bit integer.
     const LOG_BYTES: &'static str = "SELECT COALESCE(SUM(bytes), 0) FROM log_records";
     /// Marks offline the online hosts whose `last_seen` is older than now − steps × step.
@@ -115,12 +111,6 @@ pub trait Dialect: Database {
     /// A statement of this module in the backend's placeholder syntax.
     fn sql(text: &'static str) -> SqlStr {
         text.into_sql_str()
-    }
-
-    /// What [`Dialect::FIELD_TEXT`] binds for a top-level field `name` (which holds no `"`
-    /// or `\\`).
-    fn field_path(name: &str) -> String {
-        format!("$.\"{name}\"")
     }
 
     /// Rows a statement changed.
