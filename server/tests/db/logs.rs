@@ -79,7 +79,7 @@ pub async fn queries_filter_by_host_source_time_text_and_field(ctx: Ctx) {
             record("nginx", F1, 30, 200.0, "GET /missing 404", json!({"status": 404, "method": "GET"})),
             record("nginx", F1, 60, 300.0, "POST /form 404", json!({"status": 404, "method": "POST"})),
             record("app", F2, 0, 250.0, "panic: get lost", json!({"level": "error", "status": "404"})),
-            record("app", F2, 20, 260.0, "odd fields", json!({"a=b": "c", "ok": true,
+            record("app", F2, 20, 400.0, "odd fields", json!({"a=b": "c", "ok": true,
                 "nested": {"status": 404}, "multi": "x\nstatus=404"})),
         ],
         vec![],
