@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::api::{
-    self, admin, bootagent, catalogue, commands, enroll, gearman, inventory, logs, metrics, rollouts,
+    self, admin, bootagent, catalogue, commands, enroll, gearman, inventory, logs, metrics,
+    rollouts,
 };
 use crate::background::Background;
 use crate::config::{Config, TlsConfig};

@@ -449,7 +449,12 @@ mod tests {
         let config: Config = toml::from_str(base).unwrap();
         assert_eq!(config.logs.max_age, 30 * 86_400);
         assert_eq!(config.logs.retention().max_bytes, Some(10 << 30));
-        for (given, seconds) in [("7200", 7200), ("\"2h\"", 7200), ("\"3d\"", 259_200), ("0", 0)] {
+        for (given, seconds) in [
+            ("7200", 7200),
+            ("\"2h\"", 7200),
+            ("\"3d\"", 259_200),
+            ("0", 0),
+        ] {
             let text = format!("{base}[logs]\nmax_age = {given}\nmax_bytes = 0");
             let config: Config = toml::from_str(&text).unwrap();
             assert_eq!(config.logs.max_age, seconds, "{given}");

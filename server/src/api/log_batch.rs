@@ -82,7 +82,8 @@ fn check_record(record: LogRecord) -> Result<NewLogRecord, String> {
     }
     let fields = without_nul_map(record.fields);
     let field_index = field_index(&fields);
-    let fields = serde_json::to_string(&Value::Object(fields)).map_err(|e| format!("fields: {e}"))?;
+    let fields =
+        serde_json::to_string(&Value::Object(fields)).map_err(|e| format!("fields: {e}"))?;
     Ok(NewLogRecord {
         source: record.source,
         file: record.file,
@@ -216,7 +217,11 @@ mod tests {
             ("file", json!("0123456789ABCDEF"), "16 lowercase hex"),
             ("file", json!("abc"), "16 lowercase hex"),
             ("source", json!(""), "source name"),
-            ("source", json!("x".repeat(MAX_SOURCE_NAME + 1)), "source name"),
+            (
+                "source",
+                json!("x".repeat(MAX_SOURCE_NAME + 1)),
+                "source name",
+            ),
             ("offset", json!(u64::MAX), "offset"),
         ];
         for (key, value, why) in cases {
@@ -224,13 +229,23 @@ mod tests {
             record[key] = value;
             let error = check_batch(batch(record)).unwrap_err();
             assert_eq!(error.errcode, 3021);
-            assert!(error.message.contains("record 0") && error.message.contains(why), "{}", error.message);
+            assert!(
+                error.message.contains("record 0") && error.message.contains(why),
+                "{}",
+                error.message
+            );
         }
         let mut record = good();
-        let fields: Map<String, Value> =
-            (0..=MAX_FIELDS).map(|i| (i.to_string(), json!(i))).collect();
+        let fields: Map<String, Value> = (0..=MAX_FIELDS)
+            .map(|i| (i.to_string(), json!(i)))
+            .collect();
         record["fields"] = Value::Object(fields);
-        assert!(check_batch(batch(record)).unwrap_err().message.contains("fields"));
+        assert!(
+            check_batch(batch(record))
+                .unwrap_err()
+                .message
+                .contains("fields")
+        );
         let mut batch = batch(good());
         batch.records[0].time = f64::NAN;
         assert!(check_batch(batch).unwrap_err().message.contains("finite"));

@@ -188,9 +188,9 @@ pub fn params_of(pairs: Vec<(String, String)>) -> Result<LogQueryParams, ApiErro
                 continue;
             }
             "limit" => {
-                let limit = value.parse().map_err(|_| {
-                    ApiError::invalid(format!("`limit` must be 1 to {MAX_LIMIT}"))
-                })?;
+                let limit = value
+                    .parse()
+                    .map_err(|_| ApiError::invalid(format!("`limit` must be 1 to {MAX_LIMIT}")))?;
                 params.limit = Some(limit);
                 continue;
             }
@@ -213,9 +213,15 @@ pub fn params_of(pairs: Vec<(String, String)>) -> Result<LogQueryParams, ApiErro
 pub fn log_query(params: LogQueryParams) -> Result<LogQuery, ApiError> {
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(format!("`limit` must be 1 to {MAX_LIMIT}")));
+        return Err(ApiError::invalid(format!(
+            "`limit` must be 1 to {MAX_LIMIT}"
+        )));
     }
-    let from = params.from.as_deref().map(|t| time_of("from", t)).transpose()?;
+    let from = params
+        .from
+        .as_deref()
+        .map(|t| time_of("from", t))
+        .transpose()?;
     let to = params.to.as_deref().map(|t| time_of("to", t)).transpose()?;
     if let (Some(from), Some(to)) = (from, to)
         && from >= to
@@ -274,7 +280,9 @@ fn field_condition(condition: &str) -> Result<(String, String), ApiError> {
     };
     let bad_name = name.is_empty()
         || name.len() > 128
-        || name.chars().any(|c| c == '"' || c == '\\' || c.is_control());
+        || name
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control());
     if bad_name {
         return Err(ApiError::invalid(format!(
             "`field` name `{}` must be 1 to 128 bytes without quotes, backslashes or control \
@@ -444,7 +452,10 @@ mod tests {
         assert_eq!(query.to, Some(1764892800.0));
         assert_eq!(
             query.fields,
-            [("status".into(), "404".into()), ("method".into(), "GET".into())]
+            [
+                ("status".into(), "404".into()),
+                ("method".into(), "GET".into())
+            ]
         );
         assert_eq!(query.limit, DEFAULT_LIMIT);
     }

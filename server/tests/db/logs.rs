@@ -50,24 +50,51 @@ pub async fn stored_once_across_a_resend(ctx: Ctx) {
     let count = other.store_logs("web1", &records, &sources).await.unwrap();
     assert_eq!((count.stored, count.duplicates), (1, 3));
     // The same offset in a new file generation (copytruncate), or of another host, is new.
-    let (records, _) = checked(vec![record("nginx", F2, 0, 14.0, "after truncation", json!({}))], vec![]);
-    assert_eq!(ctx.db.store_logs("web1", &records, &[]).await.unwrap().stored, 1);
+    let (records, _) = checked(
+        vec![record("nginx", F2, 0, 14.0, "after truncation", json!({}))],
+        vec![],
+    );
+    assert_eq!(
+        ctx.db
+            .store_logs("web1", &records, &[])
+            .await
+            .unwrap()
+            .stored,
+        1
+    );
     let (records, _) = checked(first, vec![]);
-    assert_eq!(ctx.db.store_logs("web2", &records, &[]).await.unwrap().stored, 3);
+    assert_eq!(
+        ctx.db
+            .store_logs("web2", &records, &[])
+            .await
+            .unwrap()
+            .stored,
+        3
+    );
 
     let all = ctx
         .db
-        .query_logs(&LogQuery { host: Some("web1".into()), limit: 100, ..Default::default() })
+        .query_logs(&LogQuery {
+            host: Some("web1".into()),
+            limit: 100,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let messages: Vec<&str> = all.iter().map(|r| r.message.as_str()).collect();
-    assert_eq!(messages, ["line 0", "line 1", "line 2", "line 3", "after truncation"]);
+    assert_eq!(
+        messages,
+        ["line 0", "line 1", "line 2", "line 3", "after truncation"]
+    );
     assert_eq!((all[3].offset, all[3].file.as_str()), (21, F1));
 
     let sources = ctx.db.log_sources("web1").await.unwrap();
     assert_eq!(sources.len(), 1);
     let nginx = &sources[0];
-    assert_eq!((nginx.offset, nginx.lag, nginx.state.as_str()), (28, 972, "idle"));
+    assert_eq!(
+        (nginx.offset, nginx.lag, nginx.state.as_str()),
+        (28, 972, "idle")
+    );
     assert_eq!((nginx.records, nginx.truncations), (5, 1));
     assert!(ctx.db.log_sources("web3").await.unwrap().is_empty());
 }
@@ -75,75 +102,210 @@ pub async fn stored_once_across_a_resend(ctx: Ctx) {
 pub async fn queries_filter_by_host_source_time_text_and_field(ctx: Ctx) {
     let (records, _) = checked(
         vec![
-            record("nginx", F1, 0, 100.0, "GET /index.html 200", json!({"status": 200, "method": "GET"})),
-            record("nginx", F1, 30, 200.0, "GET /missing 404", json!({"status": 404, "method": "GET"})),
-            record("nginx", F1, 60, 300.0, "POST /form 404", json!({"status": 404, "method": "POST"})),
-            record("app", F2, 0, 250.0, "panic: get lost", json!({"level": "error", "status": "404"})),
-            record("app", F2, 20, 400.0, "odd fields", json!({"a=b": "c", "ok": true,
-                "nested": {"status": 404}, "multi": "x\nstatus=404"})),
+            record(
+                "nginx",
+                F1,
+                0,
+                100.0,
+                "GET /index.html 200",
+                json!({"status": 200, "method": "GET"}),
+            ),
+            record(
+                "nginx",
+                F1,
+                30,
+                200.0,
+                "GET /missing 404",
+                json!({"status": 404, "method": "GET"}),
+            ),
+            record(
+                "nginx",
+                F1,
+                60,
+                300.0,
+                "POST /form 404",
+                json!({"status": 404, "method": "POST"}),
+            ),
+            record(
+                "app",
+                F2,
+                0,
+                250.0,
+                "panic: get lost",
+                json!({"level": "error", "status": "404"}),
+            ),
+            record(
+                "app",
+                F2,
+                20,
+                400.0,
+                "odd fields",
+                json!({"a=b": "c", "ok": true,
+                "nested": {"status": 404}, "multi": "x\nstatus=404"}),
+            ),
         ],
         vec![],
     );
     ctx.db.store_logs("web1", &records, &[]).await.unwrap();
-    let (records, _) = checked(vec![record("nginx", F1, 0, 150.0, "GET /other 404", json!({"status": 404}))], vec![]);
+    let (records, _) = checked(
+        vec![record(
+            "nginx",
+            F1,
+            0,
+            150.0,
+            "GET /other 404",
+            json!({"status": 404}),
+        )],
+        vec![],
+    );
     ctx.db.store_logs("web2", &records, &[]).await.unwrap();
 
     let find = |query: LogQuery| {
         let db = ctx.db.clone();
         async move {
-            let query = LogQuery { limit: 100, ..query };
+            let query = LogQuery {
+                limit: 100,
+                ..query
+            };
             let found = db.query_logs(&query).await.unwrap();
             found.into_iter().map(|r| r.message).collect::<Vec<_>>()
         }
     };
     let web1 = || Some("web1".to_string());
-    assert_eq!(find(LogQuery { host: web1(), ..Default::default() }).await.len(), 5);
     assert_eq!(
-        find(LogQuery { host: web1(), source: Some("app".into()), ..Default::default() }).await,
+        find(LogQuery {
+            host: web1(),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        5
+    );
+    assert_eq!(
+        find(LogQuery {
+            host: web1(),
+            source: Some("app".into()),
+            ..Default::default()
+        })
+        .await,
         ["panic: get lost", "odd fields"]
     );
     assert_eq!(
-        find(LogQuery { host: web1(), from: Some(200.0), to: Some(300.0), ..Default::default() }).await,
+        find(LogQuery {
+            host: web1(),
+            from: Some(200.0),
+            to: Some(300.0),
+            ..Default::default()
+        })
+        .await,
         ["GET /missing 404", "panic: get lost"],
         "from is inclusive, to exclusive"
     );
     // Case-sensitive text: "GET" is not "get".
     assert_eq!(
-        find(LogQuery { contains: Some("GET".into()), ..Default::default() }).await,
+        find(LogQuery {
+            contains: Some("GET".into()),
+            ..Default::default()
+        })
+        .await,
         ["GET /index.html 200", "GET /other 404", "GET /missing 404"]
     );
     assert_eq!(
-        find(LogQuery { contains: Some("get".into()), ..Default::default() }).await,
+        find(LogQuery {
+            contains: Some("get".into()),
+            ..Default::default()
+        })
+        .await,
         ["panic: get lost"]
     );
     // A number field and a string field compare as text; every condition must match.
     let status = |value: &str| vec![("status".to_string(), value.to_string())];
     assert_eq!(
-        find(LogQuery { host: web1(), fields: status("404"), ..Default::default() }).await,
+        find(LogQuery {
+            host: web1(),
+            fields: status("404"),
+            ..Default::default()
+        })
+        .await,
         ["GET /missing 404", "panic: get lost", "POST /form 404"]
     );
     let mut both = status("404");
     both.push(("method".into(), "POST".into()));
-    assert_eq!(find(LogQuery { fields: both, ..Default::default() }).await, ["POST /form 404"]);
+    assert_eq!(
+        find(LogQuery {
+            fields: both,
+            ..Default::default()
+        })
+        .await,
+        ["POST /form 404"]
+    );
     // Only top-level fields, whole: no match inside a nested object or across a newline.
     let field = |name: &str, value: &str| vec![(name.to_string(), value.to_string())];
-    assert_eq!(find(LogQuery { fields: field("a=b", "c"), ..Default::default() }).await, ["odd fields"]);
-    assert!(find(LogQuery { fields: field("a", "b=c"), ..Default::default() }).await.is_empty());
-    assert_eq!(find(LogQuery { fields: field("ok", "true"), ..Default::default() }).await, ["odd fields"]);
     assert_eq!(
-        find(LogQuery { fields: field("multi", "x\nstatus=404"), ..Default::default() }).await,
+        find(LogQuery {
+            fields: field("a=b", "c"),
+            ..Default::default()
+        })
+        .await,
+        ["odd fields"]
+    );
+    assert!(
+        find(LogQuery {
+            fields: field("a", "b=c"),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        find(LogQuery {
+            fields: field("ok", "true"),
+            ..Default::default()
+        })
+        .await,
+        ["odd fields"]
+    );
+    assert_eq!(
+        find(LogQuery {
+            fields: field("multi", "x\nstatus=404"),
+            ..Default::default()
+        })
+        .await,
         ["odd fields"]
     );
     let absent = vec![("nothing".to_string(), "x".to_string())];
-    assert!(find(LogQuery { fields: absent, ..Default::default() }).await.is_empty());
+    assert!(
+        find(LogQuery {
+            fields: absent,
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
     // Like-pattern characters are plain text.
-    assert!(find(LogQuery { contains: Some("%".into()), ..Default::default() }).await.is_empty());
+    assert!(
+        find(LogQuery {
+            contains: Some("%".into()),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
 }
 
 pub async fn cursor_pages_return_each_record_once(ctx: Ctx) {
     // 25 records, several at one time: paging must order ties by id.
     let lines: Vec<Value> = (0..25u64)
-        .map(|i| record("app", F1, i * 10, 1000.0 + (i / 4) as f64, &format!("line {i}"), json!({})))
+        .map(|i| {
+            record(
+                "app",
+                F1,
+                i * 10,
+                1000.0 + (i / 4) as f64,
+                &format!("line {i}"),
+                json!({}),
+            )
+        })
         .collect();
     let (records, _) = checked(lines, vec![]);
     ctx.db.store_logs("web1", &records, &[]).await.unwrap();
@@ -152,7 +314,12 @@ pub async fn cursor_pages_return_each_record_once(ctx: Ctx) {
     loop {
         let page = ctx
             .db
-            .query_logs(&LogQuery { host: Some("web1".into()), after, limit: 10, ..Default::default() })
+            .query_logs(&LogQuery {
+                host: Some("web1".into()),
+                after,
+                limit: 10,
+                ..Default::default()
+            })
             .await
             .unwrap();
         let Some(last) = page.last() else { break };
@@ -166,20 +333,41 @@ pub async fn cursor_pages_return_each_record_once(ctx: Ctx) {
 pub async fn retention_deletes_the_oldest_by_age_and_size(ctx: Ctx) {
     let now = 1_000_000.0;
     let lines: Vec<Value> = (0..10u64)
-        .map(|i| record("app", F1, i * 100, now - 1000.0 + i as f64 * 100.0, &"x".repeat(98), json!({})))
+        .map(|i| {
+            record(
+                "app",
+                F1,
+                i * 100,
+                now - 1000.0 + i as f64 * 100.0,
+                &"x".repeat(98),
+                json!({}),
+            )
+        })
         .collect();
     let (records, _) = checked(lines, vec![]);
     ctx.db.store_logs("web1", &records, &[]).await.unwrap();
     // 98 bytes of message and `{}` per record.
     assert_eq!(ctx.db.log_bytes().await.unwrap(), 1000);
     let kept = |db: polaris::db::Db| async move {
-        let all = db.query_logs(&LogQuery { limit: 100, ..Default::default() }).await.unwrap();
+        let all = db
+            .query_logs(&LogQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         all.into_iter().map(|r| r.offset).collect::<Vec<_>>()
     };
     // Times are now-1000 .. now-100: older than 550 s are the first five.
     let pruned = ctx
         .db
-        .prune_logs(LogRetention { max_age: Some(550), max_bytes: None }, now)
+        .prune_logs(
+            LogRetention {
+                max_age: Some(550),
+                max_bytes: None,
+            },
+            now,
+        )
         .await
         .unwrap();
     assert_eq!((pruned.by_age, pruned.by_size), (5, 0));
@@ -187,7 +375,13 @@ pub async fn retention_deletes_the_oldest_by_age_and_size(ctx: Ctx) {
     // At most 250 bytes: the oldest go until three records' 300 bytes are down to 200.
     let pruned = ctx
         .db
-        .prune_logs(LogRetention { max_age: None, max_bytes: Some(250) }, now)
+        .prune_logs(
+            LogRetention {
+                max_age: None,
+                max_bytes: Some(250),
+            },
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(pruned.by_size, 3);
@@ -196,7 +390,13 @@ pub async fn retention_deletes_the_oldest_by_age_and_size(ctx: Ctx) {
     // Within both limits nothing more goes.
     let pruned = ctx
         .db
-        .prune_logs(LogRetention { max_age: Some(550), max_bytes: Some(250) }, now)
+        .prune_logs(
+            LogRetention {
+                max_age: Some(550),
+                max_bytes: Some(250),
+            },
+            now,
+        )
         .await
         .unwrap();
     assert_eq!((pruned.by_age, pruned.by_size), (0, 0));

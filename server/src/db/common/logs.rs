@@ -8,8 +8,8 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
 use super::{Dialect, SqlStore, now, unsigned};
 use crate::db::logs::{
-    field_line, LogEntry, LogQuery, LogRetention, LogSource, LogStore, NewLogRecord, NewSourceState, Pruned,
-    StoredCount,
+    LogEntry, LogQuery, LogRetention, LogSource, LogStore, NewLogRecord, NewSourceState, Pruned,
+    StoredCount, field_line,
 };
 use crate::db::{DbError, DbFuture};
 
@@ -204,12 +204,16 @@ where
             let (open, close) = D::CONTAINS;
             if let Some(text) = &query.contains {
                 select.push(" AND ").push(open.replace("{}", "message"));
-                select.push_bind(text.as_str()).push(close.replace("{}", "message"));
+                select
+                    .push_bind(text.as_str())
+                    .push(close.replace("{}", "message"));
             }
             for (name, value) in &query.fields {
                 let line = format!("\n{}\n", field_line(name, value));
                 select.push(" AND ").push(open.replace("{}", "field_index"));
-                select.push_bind(line).push(close.replace("{}", "field_index"));
+                select
+                    .push_bind(line)
+                    .push(close.replace("{}", "field_index"));
             }
             if let Some((time, id)) = query.after {
                 select.push(" AND (time > ").push_bind(time);
