@@ -439,7 +439,7 @@ mod tests {
     fn parameters_become_a_query() {
         let params = params_of(pairs(&[
             ("host", "web1"),
-            ("from", "2026-12-04T00:00:00Z"),
+            ("from", "2025-12-04T00:00:00Z"),
             ("to", "1764892800"),
             ("field", "status:404"),
             ("field", "method:GET"),
