@@ -459,7 +459,10 @@ mod tests {
             let config: Config = toml::from_str(&text).unwrap();
             assert_eq!(config.logs.max_age, seconds, "{given}");
             assert_eq!(config.logs.retention().max_bytes, None);
-            assert_eq!(config.logs.retention().max_age, (seconds > 0).then_some(seconds));
+            assert_eq!(
+                config.logs.retention().max_age,
+                (seconds > 0).then_some(seconds)
+            );
         }
         for bad in ["\"3w\"", "\"x\"", "-1"] {
             let text = format!("{base}[logs]\nmax_age = {bad}");

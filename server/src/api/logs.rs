@@ -25,7 +25,7 @@ pub const MAX_FIELD_FILTERS: usize = 16;
 pub const MAX_FILTER_TEXT: usize = 1024;
 
 /// `POST /api/v1/logs`: stores a batch of the certificate's host, each record once.
-#[utoipa::path(post, path = "/api/v1/logs", tag = "logs", request_body = LogBatch,
+#[utoipa::path(post, path = "/api/v1/logs", tag = "logs", operation_id = "ingest_logs", request_body = LogBatch,
     security(("mutualTLS" = [])),
     responses(
         (status = 200, description = "Committed: records stored now and records held already", body = LogAck),
@@ -142,7 +142,7 @@ impl From<LogEntry> for LogRecordView {
 
 /// `GET /api/v1/logs`: log records by host, source, time range, text and fields, a page at a
 /// time.
-#[utoipa::path(get, path = "/api/v1/logs", tag = "logs", params(LogQueryParams),
+#[utoipa::path(get, path = "/api/v1/logs", tag = "logs", operation_id = "query_logs", params(LogQueryParams),
     security(("bearer" = [])),
     responses((status = 200, body = LogPage),
         (status = 400, description = "A bad parameter (3021)", body = ErrorBody)))]
@@ -396,6 +396,7 @@ impl From<LogSource> for LogSourceView {
 /// `GET /api/v1/hosts/{hostname}/log-sources`: a host's log sources as its agent last
 /// reported them, by name.
 #[utoipa::path(get, path = "/api/v1/hosts/{hostname}/log-sources", tag = "logs",
+    operation_id = "log_sources",
     params(("hostname" = String, Path, description = "Host name")),
     security(("bearer" = [])),
     responses((status = 200, body = Vec<LogSourceView>),
