@@ -401,3 +401,55 @@ pub async fn retention_deletes_the_oldest_by_age_and_size(ctx: Ctx) {
         .unwrap();
     assert_eq!((pruned.by_age, pruned.by_size), (0, 0));
 }
+
+/// SQLite's log ingest rate: batches of 2,000 nginx-combined lines (~200 bytes, 8 fields),
+/// checked as `POST /api/v1/logs` checks them and stored as it stores them; prints MiB/s of
+/// messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: cargo test --release -p polaris --test db -- --ignored log_ingest_rate"]
+pub async fn log_ingest_rate() {
+    let scratch = crate::common::Scratch::new(polaris::db::Backend::Sqlite)
+        .await
+        .unwrap();
+    let db = polaris::db::Db::connect(&scratch.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let line = |n: u64| {
+        format!(
+            "192.0.2.{} - - [04/Dec/2025:10:00:00 +0000] \"GET /item/{n} HTTP/1.1\" 200 {} \
+             \"https://example.com/\" \"Mozilla/5.0 (X11; Linux x86_64)\"",
+            n % 250,
+            n % 10_000
+        )
+    };
+    let (rounds, per_batch) = (50u64, 2000u64);
+    let mut bytes = 0usize;
+    let mut elapsed = std::time::Duration::ZERO;
+    for round in 0..rounds {
+        let records: Vec<Value> = (0..per_batch)
+            .map(|i| {
+                let n = round * per_batch + i;
+                let message = line(n);
+                bytes += message.len();
+                record("nginx", F1, n * 200, 1_764_842_400.0 + n as f64 / 1000.0, &message,
+                    json!({"remote_addr": format!("192.0.2.{}", n % 250), "method": "GET",
+                        "path": format!("/item/{n}"), "status": 200, "bytes": n % 10_000,
+                        "referer": "https://example.com/", "agent": "Mozilla/5.0", "protocol": "HTTP/1.1"}))
+            })
+            .collect();
+        let body = serde_json::to_vec(&json!({"records": records})).unwrap();
+        let started = std::time::Instant::now();
+        let batch: LogBatch = serde_json::from_slice(&body).unwrap();
+        let checked = check_batch(batch).unwrap();
+        db.store_logs("web1", &checked.records, &[]).await.unwrap();
+        elapsed += started.elapsed();
+    }
+    let mib = bytes as f64 / (1 << 20) as f64;
+    println!(
+        "log ingest on SQLite: {} records, {mib:.1} MiB of messages in {:.2} s: {:.1} MiB/s, {:.0} records/s",
+        rounds * per_batch,
+        elapsed.as_secs_f64(),
+        mib / elapsed.as_secs_f64(),
+        (rounds * per_batch) as f64 / elapsed.as_secs_f64()
+    );
+    scratch.remove().await;
+}

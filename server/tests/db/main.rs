@@ -4,8 +4,9 @@
 //! server each test works in a database (MySQL) or schema (PostgreSQL) of its own with a random
 //! name, dropped at the end.
 //!
-//! `cargo test -p polaris --test db -- --ignored ingest_rate` measures SQLite's
-//! ingest rate (build with `--release` for a meaningful figure).
+//! `cargo test -p polaris --test db -- --ignored ingest_rate` measures SQLite's metrics
+//! ingest rate, `... --ignored log_ingest_rate` its log ingest rate (build with `--release`
+//! for a meaningful figure).
 
 #[path = "../common/mod.rs"]
 mod common;
