@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::api::{
-    self, admin, bootagent, catalogue, commands, enroll, gearman, inventory, metrics, rollouts,
+    self, admin, bootagent, catalogue, commands, enroll, gearman, inventory, logs, metrics,
+    rollouts,
 };
 use crate::background::Background;
 use crate::config::{Config, TlsConfig};
@@ -134,6 +135,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/agents", get(gearman::agents))
         .route("/hosts/{hostname}/cron-runs", get(gearman::cron_runs))
         .route("/metrics/query", get(metrics::query))
+        .route("/logs", get(logs::query))
+        .route("/hosts/{hostname}/log-sources", get(logs::sources))
         .route("/enrollment-tokens", post(enroll::create_token))
         .route("/hosts/{hostname}/revoke", post(enroll::revoke))
         .route("/hosts/{hostname}/plugins", get(inventory::host_plugins))
@@ -158,6 +161,11 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/agent/enroll", post(enroll::enroll))
         .route("/agent/renew", post(enroll::renew))
         .route("/api/v1/metrics", post(metrics::ingest))
+        .route(
+            "/api/v1/logs",
+            // A batch of up to 10,000 records, past the general body limit.
+            post(logs::ingest).layer(DefaultBodyLimit::max(wire::logs::MAX_BATCH_BYTES)),
+        )
         .nest("/api/v1", admin)
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(telemetry::metrics))
@@ -264,6 +272,11 @@ pub async fn serve(
         state.config.offline_after_steps,
     );
     background.spawn_rollouts(state.db.clone(), state.hub.clone());
+    background.spawn_log_retention(
+        state.db.clone(),
+        state.config.logs.retention(),
+        Duration::from_secs(state.config.logs.retention_interval),
+    );
     state.catalogue.listening_on(http.local_addr()?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -1,5 +1,6 @@
 //! The server's background loops and their end: the sweeper (offline hosts, revoked hosts'
-//! connections; always), the rollout scheduler (always), and with `[agents]` the dispatcher (claims and sends this replica's
+//! connections; always), the rollout scheduler (always), log retention (unless `[logs]` keeps
+//! everything), and with `[agents]` the dispatcher (claims and sends this replica's
 //! queued host jobs) and the session keeper (refreshes this replica's sessions, closes
 //! connections taken over elsewhere, marks lost what dead replicas had sent), and the result
 //! writer of `links::results`.
@@ -60,6 +61,35 @@ impl Background {
                         revoked_since = now;
                     }
                     Err(e) => tracing::warn!("revocation sweep failed: {e}"),
+                }
+            }
+        });
+    }
+
+    /// Starts log retention: every `every`, deletes the log records `retention` does not keep,
+    /// oldest first.
+    pub fn spawn_log_retention(
+        &mut self,
+        db: Db,
+        retention: crate::db::logs::LogRetention,
+        every: Duration,
+    ) {
+        if retention == crate::db::logs::LogRetention::default() {
+            return;
+        }
+        let mut stopped = self.stop.subscribe();
+        self.tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            while until_stopped(&mut stopped, tick.tick()).await.is_some() {
+                let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+                match db.prune_logs(retention, now).await {
+                    Ok(pruned) if pruned.by_age + pruned.by_size > 0 => tracing::info!(
+                        by_age = pruned.by_age,
+                        by_size = pruned.by_size,
+                        "Log records deleted by retention."
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "Log retention failed."),
                 }
             }
         });

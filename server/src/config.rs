@@ -47,6 +47,82 @@ pub struct Config {
     /// The plugin catalogue and rollouts (`[plugins]`).
     #[serde(default)]
     pub plugins: PluginsConfig,
+    /// How long and how much of the hosts' log records Polaris keeps (`[logs]`).
+    #[serde(default)]
+    pub logs: LogsConfig,
+}
+
+/// Retention of log records (`[logs]`; every key optional), applied by a background round
+/// every `retention_interval` seconds, oldest records (by their time) first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Records whose time is older than this are deleted: seconds (`86400`) or a text with a
+    /// unit, `s`, `m`, `h` or `d` (`"30d"`); 0 keeps them whatever their age. Default 30 days.
+    #[serde(deserialize_with = "seconds_or_text")]
+    pub max_age: u64,
+    /// The oldest records are deleted until the messages and fields of the rest total at most
+    /// this many bytes (approximately: the database's own overhead is not counted); 0 = no
+    /// limit. Default 10 GiB.
+    pub max_bytes: u64,
+    /// Seconds between retention rounds (default 60).
+    pub retention_interval: u64,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            max_age: 30 * 86_400,
+            max_bytes: 10 << 30,
+            retention_interval: 60,
+        }
+    }
+}
+
+impl LogsConfig {
+    /// What the retention rounds keep.
+    pub fn retention(&self) -> crate::db::logs::LogRetention {
+        crate::db::logs::LogRetention {
+            max_age: (self.max_age > 0).then_some(self.max_age),
+            max_bytes: (self.max_bytes > 0).then_some(self.max_bytes),
+        }
+    }
+}
+
+/// A number of seconds, or a text `<n><unit>` with unit `s`, `m`, `h` or `d`.
+fn seconds_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Seconds(u64),
+        Text(String),
+    }
+    match Given::deserialize(deserializer)? {
+        Given::Seconds(seconds) => Ok(seconds),
+        Given::Text(text) => parse_age(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// `"30d"`, `"12h"`, `"90m"`, `"3600s"` or `"3600"` in seconds.
+pub fn parse_age(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&text[..at], c),
+        _ => (text, 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("`{text}`: the unit must be s, m, h or d")),
+    };
+    number
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("`{text}` is not a number of seconds, minutes, hours or days"))
 }
 
 /// The plugin catalogue and rollouts (`[plugins]`; every key optional). Releases are stored
@@ -276,6 +352,9 @@ impl Config {
             return Err("offline_after_steps must be at least 1".into());
         }
         self.limits.check()?;
+        if !(1..=86_400).contains(&self.logs.retention_interval) {
+            return Err("logs.retention_interval must be 1 to 86400 seconds".into());
+        }
         let plugins = &self.plugins;
         if !(1..=1 << 30).contains(&plugins.max_size) {
             return Err("plugins.max_size must be 1 byte to 1 GiB".into());
@@ -363,6 +442,35 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_section_takes_seconds_or_units() {
+        let base = "admin_token = \"0123456789abcdef\"\nplain_http = true\n";
+        let config: Config = toml::from_str(base).unwrap();
+        assert_eq!(config.logs.max_age, 30 * 86_400);
+        assert_eq!(config.logs.retention().max_bytes, Some(10 << 30));
+        for (given, seconds) in [
+            ("7200", 7200),
+            ("\"2h\"", 7200),
+            ("\"3d\"", 259_200),
+            ("0", 0),
+        ] {
+            let text = format!("{base}[logs]\nmax_age = {given}\nmax_bytes = 0");
+            let config: Config = toml::from_str(&text).unwrap();
+            assert_eq!(config.logs.max_age, seconds, "{given}");
+            assert_eq!(config.logs.retention().max_bytes, None);
+            assert_eq!(
+                config.logs.retention().max_age,
+                (seconds > 0).then_some(seconds)
+            );
+        }
+        for bad in ["\"3w\"", "\"x\"", "-1"] {
+            let text = format!("{base}[logs]\nmax_age = {bad}");
+            assert!(toml::from_str::<Config>(&text).is_err(), "{bad}");
+        }
+        let text = format!("{base}[logs]\nretention_interval = 0");
+        assert!(toml::from_str::<Config>(&text).unwrap().check().is_err());
+    }
 
     #[test]
     fn minimal_config_gets_defaults() {

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    admin, bootagent, catalogue, commands, enroll, gearman, inventory, metrics, rollouts,
+    admin, bootagent, catalogue, commands, enroll, gearman, inventory, logs, metrics, rollouts,
 };
 use crate::state::AppState;
 use crate::telemetry;
@@ -41,7 +41,7 @@ impl Modify for BearerAuth {
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Polaris", description = "The platform's central server: BootAgent protocol, admin API, commands to gearman agents, plugins, metrics."),
+    info(title = "Polaris", description = "The platform's central server: BootAgent protocol, admin API, commands to gearman agents, plugins, metrics, logs."),
     paths(
         bootagent::status,
         bootagent::job_result,
@@ -67,10 +67,14 @@ impl Modify for BearerAuth {
         rollouts::get,
         metrics::ingest,
         metrics::query,
+        logs::ingest,
+        logs::query,
+        logs::sources,
         telemetry::metrics,
         openapi_json,
     ),
-    components(schemas(crate::error::ErrorBody, wire::metrics::ValueListJson)),
+    components(schemas(crate::error::ErrorBody, wire::metrics::ValueListJson,
+        wire::logs::LogBatch, wire::logs::LogRecord, wire::logs::SourceStatus, wire::logs::LogAck)),
     modifiers(&BearerAuth),
     tags(
         (name = "bootagent", description = "Agent-initiated BootAgent protocol"),
@@ -78,6 +82,7 @@ impl Modify for BearerAuth {
         (name = "commands", description = "Commands to many hosts through their gearman agents, connected agents, cron runs (bearer token)"),
         (name = "plugins", description = "Plugins managed from Polaris: where each runs and its problems (the agents' inventories), the catalogue of releases, rollouts (bearer token)"),
         (name = "metrics", description = "Metric ingest and queries"),
+        (name = "logs", description = "Log records: the hosts' logagent batches (mutual TLS), queries and each host's sources (bearer token)"),
         (name = "telemetry", description = "Polaris's own metrics"),
     )
 )]

@@ -85,6 +85,48 @@ fn schemas(doc: &mut Value, limits: &Limits, now: f64) {
     if let Some(p) = property(doc, "AgentStatus", "uptime") {
         set(p, json!({"maximum": i64::MAX}));
     }
+    // Log batches (`api::log_batch`).
+    if let Some(p) = property(doc, "LogBatch", "records") {
+        set(p, json!({"maxItems": wire::logs::MAX_BATCH_RECORDS}));
+    }
+    if let Some(p) = property(doc, "LogBatch", "sources") {
+        set(p, json!({"maxItems": crate::api::log_batch::MAX_SOURCES}));
+    }
+    text(
+        doc,
+        "LogRecord",
+        "source",
+        1,
+        Some(wire::logs::MAX_SOURCE_NAME),
+        None,
+    );
+    text(
+        doc,
+        "SourceStatus",
+        "name",
+        1,
+        Some(wire::logs::MAX_SOURCE_NAME),
+        None,
+    );
+    text(
+        doc,
+        "LogRecord",
+        "file",
+        16,
+        Some(16),
+        Some("^[0-9a-f]{16}$"),
+    );
+    if let Some(p) = property(doc, "LogRecord", "fields") {
+        set(p, json!({"maxProperties": wire::logs::MAX_FIELDS}));
+    }
+    for (schema, name) in [("LogRecord", "offset"), ("LogRecord", "truncated_bytes")] {
+        if let Some(p) = property(doc, schema, name) {
+            set(p, json!({"maximum": i64::MAX}));
+        }
+    }
+    if let Some(p) = property(doc, "SourceStatus", "state") {
+        set(p, json!({"enum": crate::api::log_batch::SOURCE_STATES}));
+    }
     // Job results.
     text(doc, "JobResult", "id", 1, Some(64), None);
     text(doc, "JobResult", "message", 0, Some(4096), None);

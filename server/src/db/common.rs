@@ -16,6 +16,7 @@ mod catalogue;
 mod chunks;
 mod commands;
 mod inventory;
+mod logs;
 mod metrics;
 mod rollouts;
 mod series;

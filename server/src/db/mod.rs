@@ -1,13 +1,12 @@
 //! The database: hosts and their agents, boot jobs and their per-host results, metric series
 //! and values, gearman sessions, commands and cron runs (in `commands`), plugin inventories,
-//! the plugin catalogue and rollouts (in `plugins`), on SQLite (default),
-//! MySQL/MariaDB or PostgreSQL, chosen by the URL.
+//! the plugin catalogue and rollouts (in `plugins`), log records and sources (in `logs`), on
+//! SQLite (default), MySQL/MariaDB or PostgreSQL, chosen by the URL.
 //!
 //! It returns domain types (the API layer, `crate::api`, owns their JSON and OpenAPI shapes).
 //! One API, the [`Store`] trait (in parts: [`HostStore`], [`MetricStore`], [`CommandStore`],
-//! [`SessionStore`], [`TrustStore`], and for plugins [`PluginStore`] and [`RolloutStore`]),
-//! implemented once for `common::SqlStore<D>` generic over a
-//! backend's dialect, with one module per backend (`sqlite`, `mysql`, `postgres`) for the
+//! [`SessionStore`], [`TrustStore`], for plugins [`PluginStore`] and [`RolloutStore`], for logs
+//! [`LogStore`]), implemented once for `common::SqlStore<D>` generic over a backend's dialect, with one module per backend (`sqlite`, `mysql`, `postgres`) for the
 //! statements that differ, because sqlx's `Any` driver neither rewrites placeholders nor covers
 //! the types needed; each backend has its own migration folder under
 //! `server/migrations/<backend>/`. [`Db`] is the `dyn Store` a URL selects. Times are UTC.
@@ -223,6 +222,7 @@ mod postgres;
 mod sqlite;
 
 mod commands;
+pub mod logs;
 pub mod plugins;
 mod trust;
 
@@ -231,6 +231,7 @@ pub use commands::{
     SessionStore, SessionView,
 };
 pub use common::now;
+pub use logs::LogStore;
 pub use plugins::{PluginStore, RolloutStore};
 pub use trust::{NewCert, TrustStore};
 
@@ -242,7 +243,14 @@ pub type DbFuture<'a, T> = BoxFuture<'a, Result<T, DbError>>;
 /// generically, for `common::SqlStore<D>` of every [`Dialect`](common::Dialect) `D` (the
 /// statements that differ live in `sqlite.rs`, `mysql.rs`, `postgres.rs`).
 pub trait Store:
-    HostStore + MetricStore + CommandStore + SessionStore + TrustStore + PluginStore + RolloutStore
+    HostStore
+    + MetricStore
+    + CommandStore
+    + SessionStore
+    + TrustStore
+    + PluginStore
+    + RolloutStore
+    + LogStore
 {
     /// Which backend this is.
     fn backend(&self) -> Backend;

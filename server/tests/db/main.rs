@@ -4,12 +4,14 @@
 //! server each test works in a database (MySQL) or schema (PostgreSQL) of its own with a random
 //! name, dropped at the end.
 //!
-//! `cargo test -p polaris --test db -- --ignored ingest_rate` measures SQLite's
-//! ingest rate (build with `--release` for a meaningful figure).
+//! `cargo test -p polaris --test db -- --ignored ingest_rate` measures SQLite's metrics
+//! ingest rate, `... --ignored log_ingest_rate` its log ingest rate (build with `--release`
+//! for a meaningful figure).
 
 #[path = "../common/mod.rs"]
 mod common;
 mod jobs;
+mod logs;
 mod metrics;
 mod plugins;
 mod sessions;
@@ -88,4 +90,8 @@ suite!(
     plugins::rollouts_begin_within_max_concurrency,
     plugins::rollouts_stop_past_max_errors,
     plugins::rollouts_fail_within_max_errors,
+    logs::stored_once_across_a_resend,
+    logs::queries_filter_by_host_source_time_text_and_field,
+    logs::cursor_pages_return_each_record_once,
+    logs::retention_deletes_the_oldest_by_age_and_size,
 );

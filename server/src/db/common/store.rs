@@ -77,6 +77,30 @@ pub trait Dialect: Database {
     /// Appended to a count that must see the latest committed rows inside a transaction
     /// (MySQL's REPEATABLE READ would otherwise read the transaction's first snapshot).
     const LATEST_READ: &'static str = "";
+    /// Starts a multi-row insert of log records that skips a (host, source, file,
+    /// file_offset) already held; [`Dialect::INSERT_LOGS_TAIL`] ends it.
+    const INSERT_LOGS_HEAD: &'static str = "INSERT INTO log_records ";
+    /// Ends that insert.
+    const INSERT_LOGS_TAIL: &'static str =
+        " ON CONFLICT (host, source, file, file_offset) DO NOTHING";
+    /// Records a host's source state, replacing the last. Binds: host, name, path, files,
+    /// open_files, read_offset, size, lag_bytes, state, lost_bytes, truncations,
+    /// parse_errors, truncated_records, last_error, updated.
+    const UPSERT_LOG_SOURCE: &'static str = "INSERT INTO log_sources \
+        (host, name, path, files, open_files, read_offset, size, lag_bytes, state, lost_bytes, \
+        truncations, parse_errors, truncated_records, last_error, updated) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+        ON CONFLICT (host, name) DO UPDATE SET path = excluded.path, files = excluded.files, \
+        open_files = excluded.open_files, read_offset = excluded.read_offset, \
+        size = excluded.size, lag_bytes = excluded.lag_bytes, state = excluded.state, \
+        lost_bytes = excluded.lost_bytes, truncations = excluded.truncations, \
+        parse_errors = excluded.parse_errors, truncated_records = excluded.truncated_records, \
+        last_error = excluded.last_error, updated = excluded.updated";
+    /// A condition true when text column `{}` contains the text bound between the two
+    /// parts (case-sensitive on every backend): the column's name goes where `{}` is.
+    const CONTAINS: (&'static str, &'static str) = ("instr({}, ", ") > 0");
+    /// The total of `log_records.bytes` as a 64-bit integer.
+    const LOG_BYTES: &'static str = "SELECT COALESCE(SUM(bytes), 0) FROM log_records";
     /// Marks offline the online hosts whose `last_seen` is older than now − steps × step.
     /// Binds: now (gmt_modify), now, steps.
     const MARK_OFFLINE: &'static str;

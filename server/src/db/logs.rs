@@ -1,0 +1,251 @@
+//! The database side of log records (issue 16; statements in `common/logs.rs`): the records
+//! the hosts' `logagent` posts, stored once per (host, source, file, offset), queried by host,
+//! source, time, text and field; each host's sources as last reported; retention by age and
+//! by size. The API layer (`api::logs`) checks a batch and builds these types; the HTTP shapes
+//! are built there from what is read here.
+
+use chrono::{DateTime, Utc};
+
+use super::DbFuture;
+
+/// A checked record, ready to store (integers in the databases' signed range, no NUL).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLogRecord {
+    /// The source's name.
+    pub source: String,
+    /// The file generation (16 lowercase hex digits).
+    pub file: String,
+    /// Byte offset of the record in that generation.
+    pub offset: i64,
+    /// The file's path when read.
+    pub path: String,
+    /// Unix seconds, finite.
+    pub time: f64,
+    /// `time` is the read time (the record had no timestamp).
+    pub time_from_read: bool,
+    /// The message.
+    pub message: String,
+    /// The parsed fields, a JSON object's text.
+    pub fields: String,
+    /// Its top-level scalar fields as [`field_index`] writes them, searched by field equality.
+    pub field_index: String,
+    /// Bytes dropped from a long record.
+    pub truncated_bytes: Option<i64>,
+    /// Why the format did not parse the record.
+    pub parse_error: Option<String>,
+}
+
+impl NewLogRecord {
+    /// The bytes retention by size counts for it: its message and fields.
+    pub fn bytes(&self) -> i64 {
+        (self.message.len() + self.fields.len()) as i64
+    }
+}
+
+/// The text searched for field equality: each top-level scalar field (string, number, bool)
+/// as a line [`field_line`], between newlines.
+pub fn field_index(fields: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut index = String::from("\n");
+    for (name, value) in fields {
+        let text = match value {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        index.push_str(&field_line(name, &text));
+        index.push('\n');
+    }
+    index
+}
+
+/// One field as a line of the index, `<name>=<value>`: a backslash, a newline (and in the
+/// name an `=`) escaped with a backslash, so a line names one field and one value.
+pub fn field_line(name: &str, value: &str) -> String {
+    let escape = |text: &str, equals: bool| {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '=' if equals => out.push_str("\\="),
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    format!("{}={}", escape(name, true), escape(value, false))
+}
+
+/// A checked source state, as the agent last reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSourceState {
+    /// The source's name.
+    pub name: String,
+    /// Its path or glob.
+    pub path: String,
+    /// Files it matches.
+    pub files: i64,
+    /// Files open.
+    pub open_files: i64,
+    /// Bytes read and acknowledged.
+    pub offset: i64,
+    /// Size of its files.
+    pub size: i64,
+    /// Bytes not yet acknowledged.
+    pub lag: i64,
+    /// `reading`, `idle`, `waiting` or `error`.
+    pub state: String,
+    /// Bytes lost (rotated away and deleted unread).
+    pub lost_bytes: i64,
+    /// Truncations seen.
+    pub truncations: i64,
+    /// Records whose format did not parse.
+    pub parse_errors: i64,
+    /// Records cut to the maximum record size.
+    pub truncated_records: i64,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
+/// What a batch did: records stored now, and records already held (a resend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoredCount {
+    /// Records stored now.
+    pub stored: u64,
+    /// Records already held.
+    pub duplicates: u64,
+}
+
+/// A stored log record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Its id (the order of arrival; with `time`, the paging order).
+    pub id: i64,
+    /// The host whose certificate sent it.
+    pub host: String,
+    /// The source's name.
+    pub source: String,
+    /// The file generation.
+    pub file: String,
+    /// Byte offset in that generation.
+    pub offset: u64,
+    /// The file's path when read.
+    pub path: String,
+    /// Unix seconds.
+    pub time: f64,
+    /// `time` is the read time.
+    pub time_from_read: bool,
+    /// The message.
+    pub message: String,
+    /// The fields, a JSON object's text.
+    pub fields: String,
+    /// Bytes dropped from a long record.
+    pub truncated_bytes: Option<u64>,
+    /// Why the format did not parse it.
+    pub parse_error: Option<String>,
+    /// When Polaris stored it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// A query of log records, in (time, id) order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogQuery {
+    /// Only this host's.
+    pub host: Option<String>,
+    /// Only this source's.
+    pub source: Option<String>,
+    /// From this time on (Unix seconds, inclusive).
+    pub from: Option<f64>,
+    /// Before this time (Unix seconds, exclusive).
+    pub to: Option<f64>,
+    /// Messages containing this text (case-sensitive).
+    pub contains: Option<String>,
+    /// Fields equal to values: a top-level field's scalar value as text (a string without its
+    /// quotes, a number as serde_json writes it, `true`/`false`); every pair must match.
+    pub fields: Vec<(String, String)>,
+    /// Only records after this (time, id): the previous page's last.
+    pub after: Option<(f64, i64)>,
+    /// At most this many records.
+    pub limit: u32,
+}
+
+/// One source of a host, as its agent last reported it, with the records stored of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSource {
+    /// The source's name.
+    pub name: String,
+    /// Its path or glob.
+    pub path: String,
+    /// Files it matches.
+    pub files: u64,
+    /// Files open.
+    pub open_files: u64,
+    /// Bytes read and acknowledged.
+    pub offset: u64,
+    /// Size of its files.
+    pub size: u64,
+    /// Bytes not yet acknowledged.
+    pub lag: u64,
+    /// `reading`, `idle`, `waiting` or `error`.
+    pub state: String,
+    /// Bytes lost.
+    pub lost_bytes: u64,
+    /// Truncations seen.
+    pub truncations: u64,
+    /// Records whose format did not parse.
+    pub parse_errors: u64,
+    /// Records cut to the maximum record size.
+    pub truncated_records: u64,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// When the agent last reported it.
+    pub updated: DateTime<Utc>,
+    /// Records Polaris holds of it now.
+    pub records: u64,
+}
+
+/// How long and how much Polaris keeps (`[logs]`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LogRetention {
+    /// Records whose time is older than this many seconds are deleted; `None`: no limit.
+    pub max_age: Option<u64>,
+    /// The oldest records are deleted until their message and field bytes total at most this;
+    /// `None`: no limit.
+    pub max_bytes: Option<u64>,
+}
+
+/// What one retention round deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Records older than `max_age`.
+    pub by_age: u64,
+    /// Records deleted to get under `max_bytes`.
+    pub by_size: u64,
+}
+
+/// Log records and sources (implemented once for every backend in `common/logs.rs`).
+pub trait LogStore: Send + Sync {
+    /// Stores a checked batch of `host` in one transaction: each record unless the same
+    /// (host, source, file, offset) is held already, and the sources' states. Returns the
+    /// counts once committed.
+    fn store_logs<'a>(
+        &'a self,
+        host: &'a str,
+        records: &'a [NewLogRecord],
+        sources: &'a [NewSourceState],
+    ) -> DbFuture<'a, StoredCount>;
+
+    /// The records a query selects, in (time, id) order, at most `limit`.
+    fn query_logs<'a>(&'a self, query: &'a LogQuery) -> DbFuture<'a, Vec<LogEntry>>;
+
+    /// A host's sources, by name.
+    fn log_sources<'a>(&'a self, host: &'a str) -> DbFuture<'a, Vec<LogSource>>;
+
+    /// Deletes what the retention does not keep, oldest first (by time, then id); `now` in
+    /// Unix seconds.
+    fn prune_logs(&self, retention: LogRetention, now: f64) -> DbFuture<'_, Pruned>;
+
+    /// Message and field bytes of every record held (what `max_bytes` limits).
+    fn log_bytes(&self) -> DbFuture<'_, u64>;
+}
