@@ -1,0 +1,643 @@
+//! The running agent: one thread that scans the sources' globs, reads the files that grew,
+//! fills a batch, hands it to the sink and commits offsets only once the sink acknowledged.
+//! While the sink fails the same batch is tried again with back-off and nothing more is read:
+//! the files are the buffer. Files that rotated away and were deleted before they were read
+//! are counted in `lost_bytes`. `-T` runs the same reading once, committing nothing.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wire::logs::{LogBatch, LogRecord, SourceStatus};
+
+use crate::config::{Config, SourceConfig};
+use crate::parse::Format;
+use crate::record::Multiline;
+use crate::sink::{Sink, backoff};
+use crate::state::{SavedFile, State};
+use crate::tail::{self, Tracked};
+
+/// A file generation: its source, device and inode.
+type Key = (usize, u64, u64);
+
+/// A configured source, ready to parse, with its counters.
+struct Source {
+    config: SourceConfig,
+    format: Format,
+    multiline: Option<Multiline>,
+    status: SourceStatus,
+}
+
+/// One file as the control socket shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct FileView {
+    /// Its source.
+    pub source: String,
+    /// Its path.
+    pub path: String,
+    /// The generation id.
+    pub file: String,
+    /// Bytes acknowledged.
+    pub offset: u64,
+    /// Bytes read.
+    pub read: u64,
+    /// Size when last looked at.
+    pub size: u64,
+    /// Whether a descriptor is open.
+    pub open: bool,
+    /// Rotated away or deleted, being read to its end.
+    pub gone: bool,
+}
+
+/// What the control socket answers.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Snapshot {
+    /// The sources.
+    pub sources: Vec<SourceStatus>,
+    /// Their files.
+    pub files: Vec<FileView>,
+    /// The sink's last error while it fails.
+    pub sink_error: Option<String>,
+}
+
+/// The batch being delivered: what to commit when it is acknowledged.
+struct InFlight {
+    batch: LogBatch,
+    ends: Vec<(Key, String, u64)>,
+    failures: u32,
+    next_try: Instant,
+}
+
+/// The agent's reading state.
+pub struct Agent {
+    config: Config,
+    sources: Vec<Source>,
+    files: HashMap<Key, Tracked>,
+    /// Saved generations not yet found again, by (source name, dev, ino).
+    saved: HashMap<(String, u64, u64), SavedFile>,
+    state: Option<State>,
+    /// Whether acknowledged offsets are saved (not under `-T`).
+    commit: bool,
+    first_scan: bool,
+    to_save: Vec<SavedFile>,
+    to_forget: Vec<String>,
+    buf: Vec<u8>,
+    in_flight: Option<InFlight>,
+    sink_error: Option<String>,
+    /// What the control socket shows, refreshed by the loop.
+    pub snapshot: Arc<Mutex<Snapshot>>,
+}
+
+impl Agent {
+    /// An agent for `config` resuming from `state` (none: from the start, nothing saved).
+    pub fn new(config: Config, state: Option<State>, commit: bool) -> anyhow::Result<Agent> {
+        let mut sources = Vec::new();
+        for source in &config.source {
+            sources.push(Source {
+                format: source.format().map_err(anyhow::Error::msg)?,
+                multiline: source.multiline().map_err(anyhow::Error::msg)?,
+                status: SourceStatus {
+                    name: source.name.clone(),
+                    path: source.path.clone(),
+                    state: "idle".into(),
+                    ..SourceStatus::default()
+                },
+                config: source.clone(),
+            });
+        }
+        let mut saved = HashMap::new();
+        if let Some(state) = &state {
+            for file in state.load()? {
+                saved.insert((file.source.clone(), file.dev, file.ino), file);
+            }
+        }
+        Ok(Agent {
+            config,
+            sources,
+            files: HashMap::new(),
+            saved,
+            state,
+            commit,
+            first_scan: true,
+            to_save: Vec::new(),
+            to_forget: Vec::new(),
+            buf: vec![0; tail::CHUNK],
+            in_flight: None,
+            sink_error: None,
+            snapshot: Arc::new(Mutex::new(Snapshot::default())),
+        })
+    }
+
+    fn rule(&self, source: usize) -> (usize, Option<Multiline>) {
+        let s = &self.sources[source];
+        (s.config.max_record_bytes, s.multiline.clone())
+    }
+
+    /// Expands every source's glob: new files are tracked (resumed from their saved offset
+    /// when device, inode and fingerprint agree), known ones get their path and size, and
+    /// those no longer matched are marked gone (read to their end, then retired).
+    pub fn scan(&mut self) {
+        for t in self.files.values_mut() {
+            t.seen = false;
+        }
+        for si in 0..self.sources.len() {
+            let paths = crate::glob::expand(&self.sources[si].config.path);
+            for path in paths {
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                let key = (si, meta.dev(), meta.ino());
+                if let Some(t) = self.files.get_mut(&key) {
+                    if !t.gone {
+                        t.seen = true;
+                        t.path = path;
+                        t.size = meta.len();
+                    }
+                    continue;
+                }
+                if let Err(e) = self.track(si, key, path, &meta) {
+                    self.sources[si].status.last_error = Some(e.to_string());
+                }
+            }
+        }
+        let unseen: Vec<Key> = self
+            .files
+            .iter()
+            .filter(|(_, t)| !t.seen && !t.gone)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in unseen {
+            self.leave(key);
+        }
+        if self.first_scan {
+            self.first_scan = false;
+            self.resume_rotated_while_stopped();
+        }
+    }
+
+    /// Starts following a file not followed yet.
+    fn track(
+        &mut self,
+        si: usize,
+        key: Key,
+        path: std::path::PathBuf,
+        meta: &std::fs::Metadata,
+    ) -> anyhow::Result<()> {
+        let file = std::fs::File::open(&path)?;
+        let name = self.sources[si].config.name.clone();
+        let size = meta.len();
+        let rule = self.rule(si);
+        let tracked = match self.saved.remove(&(name.clone(), key.1, key.2)) {
+            Some(saved) if saved.fp_len <= size && fp_of(&file, saved.fp_len)? == saved.fp => {
+                let fp = tail::Fingerprint {
+                    len: saved.fp_len,
+                    hash: saved.fp.clone(),
+                };
+                let mut t = Tracked::new(si, saved.id, meta, fp, path, saved.offset, rule.clone());
+                t.file = Some(file);
+                if size < saved.offset {
+                    tracing::warn!(path = %t.path.display(), "truncated while the agent was stopped: read again from 0");
+                    self.sources[si].status.truncations += 1;
+                    self.to_forget.push(t.restart(rule));
+                    self.to_save.push(t.saved(&name));
+                }
+                let _ = t.first_bytes_unchanged();
+                t.file = None;
+                t
+            }
+            other => {
+                if let Some(stale) = other {
+                    tracing::info!(path = %path.display(), "inode reused by another file: a new file");
+                    self.to_forget.push(stale.id);
+                }
+                let fp = tail::fingerprint(&file, tail::FP_LEN)?;
+                let start = if self.first_scan && !self.sources[si].config.from_start {
+                    size
+                } else {
+                    0
+                };
+                let t = Tracked::new(si, tail::new_id(), meta, fp, path, start, rule);
+                self.to_save.push(t.saved(&name));
+                t
+            }
+        };
+        self.files.insert(key, tracked);
+        Ok(())
+    }
+
+    /// A followed file is no longer at a matched path: read what is left, if it can be found.
+    fn leave(&mut self, key: Key) {
+        let Some(t) = self.files.get_mut(&key) else {
+            return;
+        };
+        t.gone = true;
+        if t.file.is_none() && !matches!(t.reopen(), Ok(true)) {
+            let lost = t.size.saturating_sub(t.read_pos);
+            if lost > 0 {
+                tracing::warn!(path = %t.path.display(), lost, "rotated away and deleted before it was read");
+            }
+            self.sources[t.source].status.lost_bytes += lost;
+            t.finish();
+            t.done = true;
+        }
+    }
+
+    /// Saved files not found at a matched path at the first scan were rotated while the agent
+    /// was stopped: those still in their folder are read to their end, the rest are gone.
+    fn resume_rotated_while_stopped(&mut self) {
+        let saved: Vec<SavedFile> = self.saved.drain().map(|(_, s)| s).collect();
+        for s in saved {
+            let Some(si) = self.sources.iter().position(|x| x.config.name == s.source) else {
+                self.to_forget.push(s.id);
+                continue;
+            };
+            let found = tail::find_in_dir(std::path::Path::new(&s.path), s.dev, s.ino);
+            let resumed = found.and_then(|(path, file)| {
+                let meta = file.metadata().ok()?;
+                (s.fp_len <= meta.len() && fp_of(&file, s.fp_len).ok()? == s.fp)
+                    .then_some((path, file, meta))
+            });
+            match resumed {
+                Some((path, file, meta)) if meta.len() >= s.offset => {
+                    let fp = tail::Fingerprint {
+                        len: s.fp_len,
+                        hash: s.fp.clone(),
+                    };
+                    let rule = self.rule(si);
+                    let mut t = Tracked::new(si, s.id, &meta, fp, path, s.offset, rule);
+                    t.file = Some(file);
+                    t.gone = true;
+                    self.files.insert((si, meta.dev(), meta.ino()), t);
+                }
+                _ => {
+                    tracing::warn!(path = %s.path, "a file followed before the restart is gone; what it held past offset {} is unknown", s.offset);
+                    self.to_forget.push(s.id);
+                }
+            }
+        }
+    }
+
+    /// Looks at the open files: truncated ones start a new generation, deleted ones are
+    /// marked gone, idle ones are closed.
+    fn look_at_open_files(&mut self) {
+        let idle = Duration::from_secs(self.config.idle_close_s);
+        let keys: Vec<Key> = self.files.keys().copied().collect();
+        for key in keys {
+            let rule = self.rule(key.0);
+            let Some(t) = self.files.get_mut(&key) else {
+                continue;
+            };
+            let Ok(Some((size, linked))) = t.look() else {
+                continue;
+            };
+            if !linked {
+                t.gone = true;
+            }
+            let rewritten = size < t.read_pos || !t.first_bytes_unchanged().unwrap_or(true);
+            if rewritten {
+                tracing::info!(path = %t.path.display(), "truncated (copytruncate): read again from 0 as a new generation");
+                self.sources[key.0].status.truncations += 1;
+                let old = t.restart(rule);
+                self.to_forget.push(old);
+                self.to_save
+                    .push(t.saved(&self.sources[key.0].config.name));
+            }
+            if size > t.size {
+                t.active = Instant::now();
+            }
+            t.size = size;
+            if !t.gone && t.read_pos >= size && t.active.elapsed() >= idle {
+                t.file = None;
+            }
+        }
+    }
+
+    fn open_count(&self) -> usize {
+        self.files.values().filter(|t| t.file.is_some()).count()
+    }
+
+    /// Makes room for one more descriptor by closing the file idle the longest, if one is
+    /// read to its end; `false` when none can be closed.
+    fn make_room(&mut self) -> bool {
+        if self.open_count() < self.config.max_open_files {
+            return true;
+        }
+        let victim = self
+            .files
+            .iter()
+            .filter(|(_, t)| t.file.is_some() && !t.gone && t.read_pos >= t.size)
+            .min_by_key(|(_, t)| t.active)
+            .map(|(k, _)| *k);
+        match victim.and_then(|k| self.files.get_mut(&k)) {
+            Some(t) => {
+                t.file = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Reads from the files into a new batch (up to the configured limits); `None` when
+    /// nothing is ready.
+    fn fill_batch(&mut self, at_eof_finish: bool) -> Option<InFlight> {
+        let mut batch = LogBatch::default();
+        let mut ends: HashMap<Key, (String, u64)> = HashMap::new();
+        let mut bytes = 0usize;
+        let now = crate::parse::time::now();
+        let mut keys: Vec<Key> = self.files.keys().copied().collect();
+        keys.sort_by_key(|k| self.files.get(k).map(|t| t.active));
+        'files: for key in keys {
+            loop {
+                if batch.records.len() >= self.config.batch_records || bytes >= self.config.batch_bytes {
+                    break 'files;
+                }
+                let Some(t) = self.files.get_mut(&key) else {
+                    continue 'files;
+                };
+                if let Some(raw) = t.ready.pop_front() {
+                    let source = &mut self.sources[key.0];
+                    let end = raw.end;
+                    let record = to_record(source, t, raw, now);
+                    bytes += record.message.len() + 256;
+                    ends.insert(key, (t.id.clone(), end));
+                    batch.records.push(record);
+                    continue;
+                }
+                if t.done {
+                    continue 'files;
+                }
+                let want = t.gone || at_eof_finish || t.read_pos < t.size;
+                if !want {
+                    continue 'files;
+                }
+                if t.file.is_none() {
+                    if !self.make_room() {
+                        continue 'files;
+                    }
+                    let Some(t) = self.files.get_mut(&key) else {
+                        continue 'files;
+                    };
+                    match t.reopen() {
+                        Ok(true) => {}
+                        _ if t.gone => {
+                            let lost = t.size.saturating_sub(t.read_pos);
+                            self.sources[key.0].status.lost_bytes += lost;
+                            t.finish();
+                            t.done = true;
+                            continue;
+                        }
+                        _ => continue 'files,
+                    }
+                }
+                let Some(t) = self.files.get_mut(&key) else {
+                    continue 'files;
+                };
+                match t.read_chunk(&mut self.buf) {
+                    Ok(0) => {
+                        if t.gone || at_eof_finish {
+                            t.finish();
+                            t.done = true;
+                            t.file = None;
+                            continue;
+                        }
+                        continue 'files;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.sources[key.0].status.last_error =
+                            Some(format!("{}: {e}", t.path.display()));
+                        t.file = None;
+                        continue 'files;
+                    }
+                }
+            }
+        }
+        // Multiline records no line joined within their timeout are complete.
+        for (key, t) in self.files.iter_mut() {
+            let flush = Duration::from_millis(self.sources[key.0].config.multiline_flush_ms);
+            if t.ready.is_empty() && t.assembler.has_pending() {
+                let mut out = Vec::new();
+                t.assembler.flush_older(flush, &mut out);
+                t.ready.extend(out);
+            }
+        }
+        if batch.records.is_empty() {
+            return None;
+        }
+        batch.sources = self.source_statuses();
+        Some(InFlight {
+            batch,
+            ends: ends.into_iter().map(|(k, (id, end))| (k, id, end)).collect(),
+            failures: 0,
+            next_try: Instant::now(),
+        })
+    }
+
+    /// The sources' states now.
+    fn source_statuses(&self) -> Vec<SourceStatus> {
+        let mut out: Vec<SourceStatus> = self.sources.iter().map(|s| s.status.clone()).collect();
+        for status in &mut out {
+            status.files = 0;
+            status.open_files = 0;
+            status.offset = 0;
+            status.size = 0;
+        }
+        for t in self.files.values() {
+            let s = &mut out[t.source];
+            s.files += 1;
+            s.open_files += u64::from(t.file.is_some());
+            s.offset += t.committed;
+            s.size += t.size.max(t.committed);
+        }
+        for s in &mut out {
+            s.lag = s.size - s.offset;
+            s.state = if self.sink_error.is_some() {
+                "waiting".into()
+            } else if s.last_error.is_some() {
+                "error".into()
+            } else if s.lag > 0 {
+                "reading".into()
+            } else {
+                "idle".into()
+            };
+        }
+        out
+    }
+
+    /// The batch was acknowledged: its offsets are committed, finished files retired.
+    fn acknowledged(&mut self, ends: &[(Key, String, u64)]) -> anyhow::Result<()> {
+        for (key, id, end) in ends {
+            if let Some(t) = self.files.get_mut(key)
+                && &t.id == id
+            {
+                t.committed = t.committed.max(*end);
+                self.to_save.push(t.saved(&self.sources[key.0].config.name));
+            }
+        }
+        let finished: Vec<Key> = self
+            .files
+            .iter()
+            .filter(|(_, t)| t.done && t.ready.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        let in_flight_keys: Vec<Key> = self
+            .in_flight
+            .as_ref()
+            .map(|f| f.ends.iter().map(|e| e.0).collect())
+            .unwrap_or_default();
+        for key in finished {
+            if in_flight_keys.contains(&key) {
+                continue;
+            }
+            if let Some(t) = self.files.remove(&key) {
+                self.to_save.retain(|s| s.id != t.id);
+                self.to_forget.push(t.id);
+            }
+        }
+        self.save()
+    }
+
+    fn save(&mut self) -> anyhow::Result<()> {
+        if !self.commit {
+            self.to_save.clear();
+            self.to_forget.clear();
+            return Ok(());
+        }
+        if let Some(state) = &mut self.state
+            && (!self.to_save.is_empty() || !self.to_forget.is_empty())
+        {
+            state.save(&self.to_save, &self.to_forget)?;
+        }
+        self.to_save.clear();
+        self.to_forget.clear();
+        Ok(())
+    }
+
+    fn refresh_snapshot(&self) {
+        let files = self
+            .files
+            .values()
+            .map(|t| FileView {
+                source: self.sources[t.source].config.name.clone(),
+                path: t.path.to_string_lossy().into_owned(),
+                file: t.id.clone(),
+                offset: t.committed,
+                read: t.read_pos,
+                size: t.size,
+                open: t.file.is_some(),
+                gone: t.gone,
+            })
+            .collect();
+        if let Ok(mut snapshot) = self.snapshot.lock() {
+            *snapshot = Snapshot {
+                sources: self.source_statuses(),
+                files,
+                sink_error: self.sink_error.clone(),
+            };
+        }
+    }
+
+    /// Runs until `stop` is set: scan, look, read, deliver, commit.
+    pub fn run(&mut self, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<()> {
+        let poll = Duration::from_millis(self.config.poll_ms);
+        let scan_every = Duration::from_secs(self.config.scan_s);
+        let retry_max = Duration::from_secs(self.config.retry_max_s);
+        let mut next_scan = Instant::now();
+        let mut next_snapshot = Instant::now();
+        self.save()?;
+        while !stop.load(Ordering::Relaxed) {
+            if Instant::now() >= next_scan {
+                self.scan();
+                self.save()?;
+                next_scan = Instant::now() + scan_every;
+            }
+            self.look_at_open_files();
+            if self.in_flight.is_none() {
+                self.in_flight = self.fill_batch(false);
+            }
+            if Instant::now() >= next_snapshot {
+                self.refresh_snapshot();
+                next_snapshot = Instant::now() + Duration::from_secs(1);
+            }
+            let Some(mut flight) = self.in_flight.take() else {
+                self.save()?;
+                sleep_unless(stop, poll);
+                continue;
+            };
+            if Instant::now() < flight.next_try {
+                self.in_flight = Some(flight);
+                sleep_unless(stop, poll);
+                continue;
+            }
+            match sink.send(&flight.batch) {
+                Ok(ack) => {
+                    tracing::debug!(stored = ack.stored, duplicates = ack.duplicates, "batch acknowledged");
+                    if self.sink_error.take().is_some() {
+                        tracing::info!("Polaris acknowledges again; reading on.");
+                    }
+                    self.acknowledged(&flight.ends)?;
+                }
+                Err(e) => {
+                    let wait = backoff(flight.failures, retry_max);
+                    tracing::warn!("batch not acknowledged, next try in {} s: {e:#}", wait.as_secs());
+                    self.sink_error = Some(format!("{e:#}"));
+                    flight.failures += 1;
+                    flight.next_try = Instant::now() + wait;
+                    self.in_flight = Some(flight);
+                }
+            }
+        }
+        self.refresh_snapshot();
+        Ok(())
+    }
+
+    /// `-T`: reads every source once from its saved offsets, to the end of each file, and
+    /// hands each batch to `print`; commits nothing.
+    pub fn read_once(&mut self, print: &mut dyn FnMut(&LogRecord)) {
+        self.scan();
+        while let Some(flight) = self.fill_batch(true) {
+            for record in &flight.batch.records {
+                print(record);
+            }
+        }
+    }
+}
+
+/// A raw record as the wire's record, parsed in its source's format.
+fn to_record(source: &mut Source, t: &Tracked, raw: crate::record::RawRecord, now: f64) -> LogRecord {
+    let text = String::from_utf8_lossy(&raw.text);
+    let parsed = source.format.parse(&text);
+    if parsed.parse_error.is_some() {
+        source.status.parse_errors += 1;
+    }
+    if raw.truncated > 0 {
+        source.status.truncated_records += 1;
+    }
+    LogRecord {
+        source: source.config.name.clone(),
+        file: t.id.clone(),
+        offset: raw.offset,
+        path: t.path.to_string_lossy().into_owned(),
+        time: parsed.time.unwrap_or(now),
+        time_from_read: parsed.time.is_none(),
+        message: parsed.message,
+        fields: parsed.fields,
+        truncated_bytes: (raw.truncated > 0).then_some(raw.truncated),
+        parse_error: parsed.parse_error,
+    }
+}
+
+fn fp_of(file: &std::fs::File, len: u64) -> std::io::Result<String> {
+    Ok(tail::fingerprint(file, len)?.hash)
+}
+
+fn sleep_unless(stop: &AtomicBool, total: Duration) {
+    let step = Duration::from_millis(50);
+    let until = Instant::now() + total;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+        std::thread::sleep(step.min(until.saturating_duration_since(Instant::now())));
+    }
+}
