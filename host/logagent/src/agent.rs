@@ -87,6 +87,8 @@ pub struct Agent {
     buf: Vec<u8>,
     in_flight: Option<InFlight>,
     sink_error: Option<String>,
+    /// The counters Polaris was last told of, and when.
+    told: (Vec<Counters>, Instant),
     /// What the control socket shows, refreshed by the loop.
     pub snapshot: Arc<Mutex<Snapshot>>,
 }
@@ -127,6 +129,7 @@ impl Agent {
             buf: vec![0; tail::CHUNK],
             in_flight: None,
             sink_error: None,
+            told: (Vec::new(), Instant::now()),
             snapshot: Arc::new(Mutex::new(Snapshot::default())),
         })
     }
@@ -562,6 +565,9 @@ impl Agent {
                 self.refresh_snapshot();
                 next_snapshot = Instant::now() + Duration::from_secs(1);
             }
+            if self.in_flight.is_none() {
+                self.in_flight = self.status_batch();
+            }
             let Some(mut flight) = self.in_flight.take() else {
                 self.save()?;
                 sleep_unless(stop, poll);
@@ -572,12 +578,18 @@ impl Agent {
                 sleep_unless(stop, poll);
                 continue;
             }
+            flight.batch.sources = self.source_statuses();
             match sink.send(&flight.batch) {
+                Ok(_) if flight.batch.records.is_empty() => {
+                    self.told = (counters(&flight.batch.sources), Instant::now());
+                    self.sink_error = None;
+                }
                 Ok(ack) => {
                     tracing::debug!(stored = ack.stored, duplicates = ack.duplicates, "batch acknowledged");
                     if self.sink_error.take().is_some() {
                         tracing::info!("Polaris acknowledges again; reading on.");
                     }
+                    self.told = (counters(&flight.batch.sources), Instant::now());
                     self.acknowledged(&flight.ends)?;
                 }
                 Err(e) => {
@@ -594,6 +606,25 @@ impl Agent {
         Ok(())
     }
 
+    /// A batch of no records telling Polaris of the sources, when their counters changed
+    /// since it was last told (a loss, a truncation) or a minute has passed.
+    fn status_batch(&self) -> Option<InFlight> {
+        let sources = self.source_statuses();
+        let changed = counters(&sources) != self.told.0;
+        if !changed && self.told.1.elapsed() < Duration::from_secs(STATUS_EVERY_S) {
+            return None;
+        }
+        Some(InFlight {
+            batch: LogBatch {
+                records: Vec::new(),
+                sources,
+            },
+            ends: Vec::new(),
+            failures: 0,
+            next_try: Instant::now(),
+        })
+    }
+
     /// `-T`: reads every source once from its saved offsets, to the end of each file, and
     /// hands each batch to `print`; commits nothing.
     pub fn read_once(&mut self, print: &mut dyn FnMut(&LogRecord)) {
@@ -604,6 +635,28 @@ impl Agent {
             }
         }
     }
+}
+
+/// Seconds between two reports of the sources to Polaris when nothing changes.
+const STATUS_EVERY_S: u64 = 60;
+
+/// What a source reports that Polaris should hear of at once when it changes.
+type Counters = (u64, u64, u64, u64, u64, Option<String>);
+
+fn counters(sources: &[SourceStatus]) -> Vec<Counters> {
+    sources
+        .iter()
+        .map(|s| {
+            (
+                s.files,
+                s.lost_bytes,
+                s.truncations,
+                s.parse_errors,
+                s.truncated_records,
+                s.last_error.clone(),
+            )
+        })
+        .collect()
 }
 
 /// A raw record as the wire's record, parsed in its source's format.
