@@ -148,10 +148,7 @@ impl Agent {
         }
         for si in 0..self.sources.len() {
             let paths = crate::glob::expand(&self.sources[si].config.path);
-            for path in paths {
-                let Ok(meta) = std::fs::metadata(&path) else {
-                    continue;
-                };
+            for (path, meta) in paths {
                 let key = (si, meta.dev(), meta.ino());
                 if let Some(t) = self.files.get_mut(&key) {
                     if !t.gone {
@@ -287,26 +284,18 @@ impl Agent {
     /// marked gone, idle ones are closed.
     fn look_at_open_files(&mut self) {
         let idle = Duration::from_secs(self.config.idle_close_s);
-        let keys: Vec<Key> = self.files.keys().copied().collect();
-        for key in keys {
-            let rule = self.rule(key.0);
-            let Some(t) = self.files.get_mut(&key) else {
-                continue;
-            };
+        let mut rewritten = Vec::new();
+        for (key, t) in self.files.iter_mut() {
             let Ok(Some((size, linked))) = t.look() else {
                 continue;
             };
             if !linked {
                 t.gone = true;
             }
-            let rewritten = size < t.read_pos || !t.first_bytes_unchanged().unwrap_or(true);
-            if rewritten {
-                tracing::info!(path = %t.path.display(), "truncated (copytruncate): read again from 0 as a new generation");
-                self.sources[key.0].status.truncations += 1;
-                let old = t.restart(rule);
-                self.to_forget.push(old);
-                self.to_save
-                    .push(t.saved(&self.sources[key.0].config.name));
+            if size != t.size
+                && (size < t.read_pos || !t.first_bytes_unchanged().unwrap_or(true))
+            {
+                rewritten.push(*key);
             }
             if size > t.size {
                 t.active = Instant::now();
@@ -316,31 +305,37 @@ impl Agent {
                 t.file = None;
             }
         }
+        for key in rewritten {
+            let rule = self.rule(key.0);
+            let Some(t) = self.files.get_mut(&key) else {
+                continue;
+            };
+            tracing::info!(path = %t.path.display(), "truncated (copytruncate): read again from 0 as a new generation");
+            self.sources[key.0].status.truncations += 1;
+            let old = t.restart(rule);
+            self.to_forget.push(old);
+            self.to_save
+                .push(t.saved(&self.sources[key.0].config.name));
+        }
     }
 
     fn open_count(&self) -> usize {
         self.files.values().filter(|t| t.file.is_some()).count()
     }
 
-    /// Makes room for one more descriptor by closing the file idle the longest, if one is
-    /// read to its end; `false` when none can be closed.
-    fn make_room(&mut self) -> bool {
-        if self.open_count() < self.config.max_open_files {
+    /// Makes room for one more descriptor: at the limit, every open file read to its end is
+    /// closed in one pass (it is reopened when it grows); `false` when none could be.
+    fn make_room(&mut self, open: &mut usize) -> bool {
+        if *open < self.config.max_open_files {
             return true;
         }
-        let victim = self
-            .files
-            .iter()
-            .filter(|(_, t)| t.file.is_some() && !t.gone && t.read_pos >= t.size)
-            .min_by_key(|(_, t)| t.active)
-            .map(|(k, _)| *k);
-        match victim.and_then(|k| self.files.get_mut(&k)) {
-            Some(t) => {
+        for t in self.files.values_mut() {
+            if t.file.is_some() && !t.gone && t.read_pos >= t.size && t.ready.is_empty() {
                 t.file = None;
-                true
             }
-            None => false,
         }
+        *open = self.open_count();
+        *open < self.config.max_open_files
     }
 
     /// Reads from the files into a new batch (up to the configured limits); `None` when
@@ -350,8 +345,17 @@ impl Agent {
         let mut ends: HashMap<Key, (String, u64)> = HashMap::new();
         let mut bytes = 0usize;
         let now = crate::parse::time::now();
-        let mut keys: Vec<Key> = self.files.keys().copied().collect();
+        let mut keys: Vec<Key> = self
+            .files
+            .iter()
+            .filter(|(_, t)| {
+                !t.ready.is_empty()
+                    || (!t.done && (t.gone || at_eof_finish || t.read_pos < t.size))
+            })
+            .map(|(k, _)| *k)
+            .collect();
         keys.sort_by_key(|k| self.files.get(k).map(|t| t.active));
+        let mut open = self.open_count();
         'files: for key in keys {
             loop {
                 if batch.records.len() >= self.config.batch_records || bytes >= self.config.batch_bytes {
@@ -377,14 +381,14 @@ impl Agent {
                     continue 'files;
                 }
                 if t.file.is_none() {
-                    if !self.make_room() {
+                    if !self.make_room(&mut open) {
                         continue 'files;
                     }
                     let Some(t) = self.files.get_mut(&key) else {
                         continue 'files;
                     };
                     match t.reopen() {
-                        Ok(true) => {}
+                        Ok(true) => open += 1,
                         _ if t.gone => {
                             let lost = t.size.saturating_sub(t.read_pos);
                             self.sources[key.0].status.lost_bytes += lost;

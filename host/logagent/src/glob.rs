@@ -11,8 +11,8 @@ pub const MAX_MATCHES: usize = 100_000;
 /// Suffixes of compressed rotations, skipped.
 const COMPRESSED: [&str; 4] = [".gz", ".xz", ".bz2", ".zst"];
 
-/// The regular files `pattern` (absolute) matches, sorted.
-pub fn expand(pattern: &str) -> Vec<PathBuf> {
+/// The regular files `pattern` (absolute) matches, sorted, with what `stat` says of them.
+pub fn expand(pattern: &str) -> Vec<(PathBuf, std::fs::Metadata)> {
     let mut found = vec![PathBuf::from("/")];
     for part in pattern.split('/').filter(|p| !p.is_empty()) {
         let mut next = Vec::new();
@@ -40,16 +40,21 @@ pub fn expand(pattern: &str) -> Vec<PathBuf> {
         }
         found = next;
     }
-    found.retain(|p| is_log_file(p));
     found.sort();
     found.truncate(MAX_MATCHES);
     found
+        .into_iter()
+        .filter(|p| !is_compressed(p))
+        .filter_map(|p| {
+            let meta = std::fs::metadata(&p).ok()?;
+            meta.is_file().then_some((p, meta))
+        })
+        .collect()
 }
 
-fn is_log_file(path: &Path) -> bool {
+fn is_compressed(path: &Path) -> bool {
     let name = path.to_string_lossy();
-    !COMPRESSED.iter().any(|s| name.ends_with(s))
-        && std::fs::metadata(path).is_ok_and(|m| m.is_file())
+    COMPRESSED.iter().any(|s| name.ends_with(s))
 }
 
 fn has_wildcard(part: &str) -> bool {
@@ -118,7 +123,7 @@ mod tests {
         let found = expand(&format!("{root}/*/*.log*"));
         let names: Vec<String> = found
             .iter()
-            .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+            .map(|(p, _)| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["a/x.log", "b/y.log", "b/y.log.1"]);
         assert_eq!(expand(&format!("{root}/a/x.log")).len(), 1);

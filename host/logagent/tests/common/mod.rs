@@ -281,7 +281,10 @@ pub fn set(lines: &[String]) -> BTreeSet<String> {
 
 /// What the agent's control socket answers now (JSON).
 pub fn snapshot(socket: &Path) -> serde_json::Value {
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    // Before the agent has bound its socket, nothing.
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else {
+        return serde_json::Value::Null;
+    };
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
     serde_json::from_str(&text).unwrap()
