@@ -292,9 +292,7 @@ impl Agent {
             if !linked {
                 t.gone = true;
             }
-            if size != t.size
-                && (size < t.read_pos || !t.first_bytes_unchanged().unwrap_or(true))
-            {
+            if size != t.size && (size < t.read_pos || !t.first_bytes_unchanged().unwrap_or(true)) {
                 rewritten.push(*key);
             }
             if size > t.size {
@@ -314,8 +312,7 @@ impl Agent {
             self.sources[key.0].status.truncations += 1;
             let old = t.restart(rule);
             self.to_forget.push(old);
-            self.to_save
-                .push(t.saved(&self.sources[key.0].config.name));
+            self.to_save.push(t.saved(&self.sources[key.0].config.name));
         }
     }
 
@@ -349,8 +346,7 @@ impl Agent {
             .files
             .iter()
             .filter(|(_, t)| {
-                !t.ready.is_empty()
-                    || (!t.done && (t.gone || at_eof_finish || t.read_pos < t.size))
+                !t.ready.is_empty() || (!t.done && (t.gone || at_eof_finish || t.read_pos < t.size))
             })
             .map(|(k, _)| *k)
             .collect();
@@ -358,7 +354,9 @@ impl Agent {
         let mut open = self.open_count();
         'files: for key in keys {
             loop {
-                if batch.records.len() >= self.config.batch_records || bytes >= self.config.batch_bytes {
+                if batch.records.len() >= self.config.batch_records
+                    || bytes >= self.config.batch_bytes
+                {
                     break 'files;
                 }
                 let Some(t) = self.files.get_mut(&key) else {
@@ -437,7 +435,10 @@ impl Agent {
         batch.sources = self.source_statuses();
         Some(InFlight {
             batch,
-            ends: ends.into_iter().map(|(k, (id, end))| (k, id, end)).collect(),
+            ends: ends
+                .into_iter()
+                .map(|(k, (id, end))| (k, id, end))
+                .collect(),
             failures: 0,
             next_try: Instant::now(),
         })
@@ -589,7 +590,11 @@ impl Agent {
                     self.sink_error = None;
                 }
                 Ok(ack) => {
-                    tracing::debug!(stored = ack.stored, duplicates = ack.duplicates, "batch acknowledged");
+                    tracing::debug!(
+                        stored = ack.stored,
+                        duplicates = ack.duplicates,
+                        "batch acknowledged"
+                    );
                     if self.sink_error.take().is_some() {
                         tracing::info!("Polaris acknowledges again; reading on.");
                     }
@@ -598,7 +603,10 @@ impl Agent {
                 }
                 Err(e) => {
                     let wait = backoff(flight.failures, retry_max);
-                    tracing::warn!("batch not acknowledged, next try in {} s: {e:#}", wait.as_secs());
+                    tracing::warn!(
+                        "batch not acknowledged, next try in {} s: {e:#}",
+                        wait.as_secs()
+                    );
                     self.sink_error = Some(format!("{e:#}"));
                     flight.failures += 1;
                     flight.next_try = Instant::now() + wait;
@@ -664,7 +672,12 @@ fn counters(sources: &[SourceStatus]) -> Vec<Counters> {
 }
 
 /// A raw record as the wire's record, parsed in its source's format.
-fn to_record(source: &mut Source, t: &Tracked, raw: crate::record::RawRecord, now: f64) -> LogRecord {
+fn to_record(
+    source: &mut Source,
+    t: &Tracked,
+    raw: crate::record::RawRecord,
+    now: f64,
+) -> LogRecord {
     let text = String::from_utf8_lossy(&raw.text);
     let parsed = source.format.parse(&text);
     if parsed.parse_error.is_some() {

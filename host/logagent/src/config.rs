@@ -298,12 +298,14 @@ mod tests {
     fn unknown_keys_are_named_and_bad_values_refused() {
         let e = Config::parse("polaris = \"https://p\"\nbatch_recrods = 5").unwrap_err();
         assert!(e.contains("batch_recrods"), "{e}");
-        let e = Config::parse("[[source]]\nname = \"a\"\npath = \"/x\"\nformt = \"json\"")
-            .unwrap_err();
+        let e =
+            Config::parse("[[source]]\nname = \"a\"\npath = \"/x\"\nformt = \"json\"").unwrap_err();
         assert!(e.contains("formt"), "{e}");
-        let bad_regex = "[[source]]\nname = \"a\"\npath = \"/x\"\nformat = \"regex\"\npattern = \"(\"";
+        let bad_regex =
+            "[[source]]\nname = \"a\"\npath = \"/x\"\nformat = \"regex\"\npattern = \"(\"";
         assert!(Config::parse(bad_regex).unwrap().check().is_err());
-        let twice = "[[source]]\nname = \"a\"\npath = \"/x\"\n[[source]]\nname = \"a\"\npath = \"/y\"";
+        let twice =
+            "[[source]]\nname = \"a\"\npath = \"/x\"\n[[source]]\nname = \"a\"\npath = \"/y\"";
         let e = Config::parse(twice).unwrap().check().unwrap_err();
         assert!(e.contains("twice"), "{e}");
         let relative = "[[source]]\nname = \"a\"\npath = \"x.log\"";

@@ -16,7 +16,10 @@ use crate::agent::Snapshot;
 pub fn bind(path: &Path, access: &SocketAccess) -> anyhow::Result<UnixListener> {
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
-            anyhow::bail!("another logagent is running on control socket {}", path.display());
+            anyhow::bail!(
+                "another logagent is running on control socket {}",
+                path.display()
+            );
         }
         std::fs::remove_file(path)?;
     }

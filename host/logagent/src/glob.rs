@@ -68,7 +68,11 @@ pub fn matches(pattern: &[u8], name: &[u8]) -> bool {
         Some(b'*') => (0..=name.len()).any(|i| matches(&pattern[1..], &name[i..])),
         Some(b'?') => !name.is_empty() && matches(&pattern[1..], &name[1..]),
         Some(b'[') => {
-            let Some(close) = pattern.iter().skip(2).position(|&b| b == b']').map(|i| i + 2)
+            let Some(close) = pattern
+                .iter()
+                .skip(2)
+                .position(|&b| b == b']')
+                .map(|i| i + 2)
             else {
                 return name.first() == Some(&b'[') && matches(&pattern[1..], &name[1..]);
             };

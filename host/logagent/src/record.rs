@@ -114,10 +114,13 @@ impl Assembler {
 
     /// Emits a multiline record no line joined for `after` (its flush timeout).
     pub fn flush_older(&mut self, after: Duration, out: &mut Vec<RawRecord>) {
-        if self.pending.as_ref().is_some_and(|(_, t)| t.elapsed() >= after) {
-            if let Some((record, _)) = self.pending.take() {
-                out.push(record);
-            }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|(_, t)| t.elapsed() >= after)
+            && let Some((record, _)) = self.pending.take()
+        {
+            out.push(record);
         }
     }
 
@@ -183,12 +186,21 @@ mod tests {
         let mut a = Assembler::new(100, None, 10);
         let out = feed_all(&mut a, &[b"one\r\ntw", b"o\n", b"thr"]);
         assert_eq!(out.len(), 2);
-        assert_eq!((out[0].offset, out[0].end, &out[0].text[..]), (10, 15, &b"one"[..]));
-        assert_eq!((out[1].offset, out[1].end, &out[1].text[..]), (15, 19, &b"two"[..]));
+        assert_eq!(
+            (out[0].offset, out[0].end, &out[0].text[..]),
+            (10, 15, &b"one"[..])
+        );
+        assert_eq!(
+            (out[1].offset, out[1].end, &out[1].text[..]),
+            (15, 19, &b"two"[..])
+        );
         assert!(a.holds_bytes());
         let mut last = Vec::new();
         a.finish(&mut last);
-        assert_eq!((last[0].offset, last[0].end, &last[0].text[..]), (19, 22, &b"thr"[..]));
+        assert_eq!(
+            (last[0].offset, last[0].end, &last[0].text[..]),
+            (19, 22, &b"thr"[..])
+        );
     }
 
     #[test]

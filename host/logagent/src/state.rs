@@ -142,8 +142,8 @@ mod tests {
             state.save(std::slice::from_ref(&file), &[]).unwrap();
         }
         let mut state = State::open(&state_dir).unwrap();
-        assert_eq!(state.load().unwrap(), [file.clone()]);
-        state.save(&[], &[file.id.clone()]).unwrap();
+        assert_eq!(state.load().unwrap(), std::slice::from_ref(&file));
+        state.save(&[], std::slice::from_ref(&file.id)).unwrap();
         assert!(state.load().unwrap().is_empty());
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&state_dir), 0o700);

@@ -285,7 +285,10 @@ mod tests {
         assert_ne!(short.hash, full.hash);
         let id = new_id();
         assert_eq!(id.len(), 16);
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_ne!(id, new_id());
     }
 }

@@ -13,7 +13,10 @@ use common::{Receiver, Setup, append, lines, set, wait_until};
 #[test]
 fn kill_9_between_send_and_ack_loses_nothing_and_repeats_only_the_unacknowledged() {
     let receiver = Receiver::start();
-    let setup = Setup::new(&receiver.url, "[[source]]\nname = \"app\"\npath = \"LOGS/*.log\"\n");
+    let setup = Setup::new(
+        &receiver.url,
+        "[[source]]\nname = \"app\"\npath = \"LOGS/*.log\"\n",
+    );
     let mut all = Vec::new();
     for round in 0..5 {
         let agent = setup.start();
@@ -52,10 +55,17 @@ fn kill_9_between_send_and_ack_loses_nothing_and_repeats_only_the_unacknowledged
             .push(&r.message);
     }
     for (key, messages) in &by_key {
-        assert!(messages.iter().all(|m| *m == messages[0]), "{key:?}: {messages:?}");
+        assert!(
+            messages.iter().all(|m| *m == messages[0]),
+            "{key:?}: {messages:?}"
+        );
     }
     let unique: BTreeSet<&str> = by_key.values().map(|m| m[0]).collect();
-    assert_eq!(unique.len(), all.len(), "every line once, counted by (file, offset)");
+    assert_eq!(
+        unique.len(),
+        all.len(),
+        "every line once, counted by (file, offset)"
+    );
     let repeated: Vec<&str> = by_key
         .values()
         .filter(|m| m.len() > 1)
@@ -74,7 +84,10 @@ fn kill_9_between_send_and_ack_loses_nothing_and_repeats_only_the_unacknowledged
 fn polaris_down_stops_reading_and_keeps_the_place() {
     let receiver = Receiver::start();
     receiver.failing.store(true, Ordering::SeqCst);
-    let setup = Setup::new(&receiver.url, "[[source]]\nname = \"app\"\npath = \"LOGS/app.log\"\n");
+    let setup = Setup::new(
+        &receiver.url,
+        "[[source]]\nname = \"app\"\npath = \"LOGS/app.log\"\n",
+    );
     let log = setup.logs.join("app.log");
     let first = lines("down", 0..40_000);
     append(&log, &first);
@@ -84,7 +97,9 @@ fn polaris_down_stops_reading_and_keeps_the_place() {
         common::snapshot(&socket)["sources"][0]["state"] == "waiting"
     });
     // It read one batch and waits: it has not read the whole file.
-    let read = common::snapshot(&socket)["files"][0]["read"].as_u64().unwrap();
+    let read = common::snapshot(&socket)["files"][0]["read"]
+        .as_u64()
+        .unwrap();
     assert!(read < std::fs::metadata(&log).unwrap().len());
     assert_eq!(common::snapshot(&socket)["files"][0]["offset"], 0);
     receiver.failing.store(false, Ordering::SeqCst);
@@ -140,7 +155,10 @@ fn twenty_thousand_files_twenty_active_hold_few_descriptors() {
     receiver.assert_once();
     let before = cpu_ticks(agent.pid());
     std::thread::sleep(std::time::Duration::from_secs(3));
-    eprintln!("idle for 3 s: {} CPU ticks", cpu_ticks(agent.pid()) - before);
+    eprintln!(
+        "idle for 3 s: {} CPU ticks",
+        cpu_ticks(agent.pid()) - before
+    );
     assert!(most < 100, "at most {most} descriptors open");
     eprintln!("most descriptors seen: {most}");
     agent.stop();

@@ -25,7 +25,9 @@ fn a_10_mib_line_keeps_its_head_and_says_how_much_was_cut() {
     assert_eq!(cut.offset, 7);
     assert_eq!(records[2].offset, 7 + 10 * 1024 * 1024 + 1);
     wait_until("the cut record is counted", || {
-        receiver.source("big").is_some_and(|s| s.truncated_records == 1)
+        receiver
+            .source("big")
+            .is_some_and(|s| s.truncated_records == 1)
     });
     agent.stop();
 }
@@ -74,7 +76,8 @@ fn malformed_json_is_kept_raw_and_nginx_lines_parse() {
     let good = r#"{"msg":"started","level":"info"}"#;
     let bad = r#"{"msg":"cut short"#;
     append(&setup.logs.join("app.json"), &[good.into(), bad.into()]);
-    let nginx = r#"203.0.113.9 - - [04/Dec/2026:11:00:00 +0100] "GET / HTTP/1.1" 200 612 "-" "curl/8""#;
+    let nginx =
+        r#"203.0.113.9 - - [04/Dec/2026:11:00:00 +0100] "GET / HTTP/1.1" 200 612 "-" "curl/8""#;
     append(&setup.logs.join("access.log"), &[nginx.into()]);
     let agent = setup.start();
     receiver.wait_for(&set(&["started".into(), bad.into(), nginx.into()]));
@@ -107,8 +110,10 @@ fn check_and_read_once() {
     for _ in 0..2 {
         let (ok, out, err) = setup.run(&["-T"]);
         assert!(ok, "{err}");
-        let printed: Vec<serde_json::Value> =
-            out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let printed: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(printed.len(), 3);
         assert_eq!(printed[0]["message"], "line-0000000");
         assert_eq!(printed[2]["offset"], 26);

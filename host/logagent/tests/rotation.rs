@@ -69,7 +69,11 @@ fn copytruncate_starts_a_new_generation_and_counts_the_truncation() {
         .iter()
         .map(|r| r.file.clone())
         .collect();
-    assert_eq!(ids.len(), 2, "one generation before and one after the truncation");
+    assert_eq!(
+        ids.len(),
+        2,
+        "one generation before and one after the truncation"
+    );
     let first_after = receiver
         .records
         .lock()

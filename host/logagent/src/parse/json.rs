@@ -81,13 +81,17 @@ mod tests {
         assert!(p.fields.is_empty());
         assert!(p.parse_error.unwrap().starts_with("invalid JSON"));
         let p = parse("[1,2]", None);
-        assert_eq!(p.parse_error.as_deref(), Some("not a JSON object but an array"));
+        assert_eq!(
+            p.parse_error.as_deref(),
+            Some("not a JSON object but an array")
+        );
     }
 
     #[test]
     fn too_many_fields_are_capped_and_counted() {
-        let object: serde_json::Map<String, Value> =
-            (0..300).map(|i| (format!("k{i:03}"), Value::from(i))).collect();
+        let object: serde_json::Map<String, Value> = (0..300)
+            .map(|i| (format!("k{i:03}"), Value::from(i)))
+            .collect();
         let p = parse(&Value::Object(object).to_string(), None);
         assert_eq!(p.fields.len(), wire::logs::MAX_FIELDS);
         assert_eq!(p.fields["_fields_dropped"], 45);

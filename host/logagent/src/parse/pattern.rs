@@ -44,8 +44,7 @@ impl Pattern {
 
     /// The `nginx` or `apache` combined preset.
     pub fn combined(name: &str) -> Pattern {
-        let (pattern, field, numbers): (&str, &str, &'static [&'static str]) = if name == "nginx"
-        {
+        let (pattern, field, numbers): (&str, &str, &'static [&'static str]) = if name == "nginx" {
             (NGINX_COMBINED, "time_local", &["status", "body_bytes_sent"])
         } else {
             (APACHE_COMBINED, "time", &["status", "size"])

@@ -100,7 +100,9 @@ fn structured_data(mut text: &str) -> Result<(Map<String, Value>, &str), String>
             rest = rest.strip_prefix(' ').ok_or("expected a space or `]`")?;
             let eq = rest.find('=').ok_or("parameter without `=`")?;
             let name = &rest[..eq];
-            rest = rest[eq + 1..].strip_prefix('"').ok_or("value without `\"`")?;
+            rest = rest[eq + 1..]
+                .strip_prefix('"')
+                .ok_or("value without `\"`")?;
             let mut value = String::new();
             let mut chars = rest.char_indices();
             let close = loop {
@@ -239,7 +241,8 @@ mod tests {
     /// RFC 3164, section 5.4, examples 1 and 2, and a line as rsyslog writes to files.
     #[test]
     fn rfc3164_examples() {
-        let p = parse("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8");
+        let p =
+            parse("<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8");
         assert_eq!(p.parse_error, None);
         assert_eq!(p.fields["hostname"], "mymachine");
         assert_eq!(p.fields["appname"], "su");
@@ -259,7 +262,13 @@ mod tests {
 
     #[test]
     fn what_is_not_syslog_is_kept_raw() {
-        for line in ["hello", "<999>1 x", "<12", "<34>1 notatime h a - - -", "<3>1 - h a - - x"] {
+        for line in [
+            "hello",
+            "<999>1 x",
+            "<12",
+            "<34>1 notatime h a - - -",
+            "<3>1 - h a - - x",
+        ] {
             let p = parse(line);
             assert!(p.parse_error.is_some(), "{line}");
             assert_eq!(p.message, line);

@@ -99,11 +99,20 @@ mod tests {
     #[test]
     fn reads_the_usual_ways_of_writing_time() {
         let auto = TimeFormat::new(None).unwrap();
-        assert_eq!(auto.read_text("2026-12-04T10:00:00.5Z"), Some(1_796_378_400.5));
+        assert_eq!(
+            auto.read_text("2026-12-04T10:00:00.5Z"),
+            Some(1_796_378_400.5)
+        );
         assert_eq!(auto.read_text("1796378400"), Some(1_796_378_400.0));
-        assert_eq!(auto.read(&serde_json::json!(1_796_378_400)), Some(1_796_378_400.0));
+        assert_eq!(
+            auto.read(&serde_json::json!(1_796_378_400)),
+            Some(1_796_378_400.0)
+        );
         let ms = TimeFormat::new(Some("unix_ms")).unwrap();
-        assert_eq!(ms.read(&serde_json::json!(1_796_378_400_500u64)), Some(1_796_378_400.5));
+        assert_eq!(
+            ms.read(&serde_json::json!(1_796_378_400_500u64)),
+            Some(1_796_378_400.5)
+        );
         let nginx = TimeFormat::new(Some("%d/%b/%Y:%H:%M:%S %z")).unwrap();
         assert_eq!(
             nginx.read_text("04/Dec/2026:11:00:00 +0100"),
