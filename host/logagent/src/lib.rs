@@ -11,7 +11,8 @@
 //! - `tail`: one file generation being read: identity (device, inode, fingerprint), offsets.
 //! - `state`: the SQLite file of committed offsets.
 //! - `sink`: where batches go (`Sink`), and the HTTPS one that posts to Polaris.
-//! - `agent`: the loop: scan, read, send, commit; `control`: the status socket.
+//! - `agent`: the loop: read, send, commit (`agent/scan`: globs expanded, files found,
+//!   rotations and truncations seen); `control`: the status socket.
 
 pub mod agent;
 pub mod cli;
