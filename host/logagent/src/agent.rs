@@ -83,6 +83,9 @@ pub struct Agent {
     /// Whether acknowledged offsets are saved (not under `-T`).
     commit: bool,
     first_scan: bool,
+    /// No offsets were saved at start (the first run): `from_start = false` sources begin
+    /// at the end of the files found by the first scan.
+    fresh: bool,
     to_save: Vec<SavedFile>,
     to_forget: Vec<String>,
     buf: Vec<u8>,
@@ -117,6 +120,7 @@ impl Agent {
                 saved.insert((file.source.clone(), file.dev, file.ino), file);
             }
         }
+        let fresh = saved.is_empty();
         Ok(Agent {
             config,
             sources,
@@ -125,6 +129,7 @@ impl Agent {
             state,
             commit,
             first_scan: true,
+            fresh,
             to_save: Vec::new(),
             to_forget: Vec::new(),
             buf: vec![0; tail::CHUNK],
@@ -190,7 +195,7 @@ impl Agent {
                     let source = &mut self.sources[key.0];
                     let end = raw.end;
                     let record = to_record(source, t, raw, now);
-                    bytes += record.message.len() + 256;
+                    bytes += json_size(&record);
                     ends.insert(key, (t.id.clone(), end));
                     batch.records.push(record);
                     continue;
@@ -522,6 +527,23 @@ fn to_record(
         truncated_bytes: (raw.truncated > 0).then_some(raw.truncated),
         parse_error: parsed.parse_error,
     }
+}
+
+/// The bytes `record` takes in a batch's JSON (escapes included).
+fn json_size(record: &LogRecord) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, record);
+    count.0 + 1
 }
 
 fn fp_of(file: &std::fs::File, len: u64) -> std::io::Result<String> {

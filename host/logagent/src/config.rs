@@ -18,8 +18,11 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/cargo/logagent";
 pub const DEFAULT_SOCKET: &str = "/var/run/cargo/logagent.sock";
 /// Most `[[source]]` entries.
 pub const MAX_SOURCES: usize = 1000;
-/// Largest `max_record_bytes` (a record is held in memory whole up to it).
-pub const MAX_RECORD_LIMIT: usize = 16 * 1024 * 1024;
+/// Largest `max_record_bytes` (a record is held in memory whole up to it; escaped in JSON it
+/// may take six times as much, and a batch must stay under `wire::logs::MAX_BATCH_BYTES`).
+pub const MAX_RECORD_LIMIT: usize = 2 * 1024 * 1024;
+/// Largest `batch_bytes`: a batch may pass it by one record.
+pub const MAX_BATCH_LIMIT: usize = wire::logs::MAX_BATCH_BYTES / 4;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,7 +53,8 @@ pub struct Config {
     /// Most records in one batch (at most `wire::logs::MAX_BATCH_RECORDS`).
     #[serde(default = "default_batch_records")]
     pub batch_records: usize,
-    /// Most bytes of messages in one batch (at most half of `wire::logs::MAX_BATCH_BYTES`).
+    /// Most bytes of records (as JSON) in one batch (at most a quarter of
+    /// `wire::logs::MAX_BATCH_BYTES`; one record may pass it).
     #[serde(default = "default_batch_bytes")]
     pub batch_bytes: usize,
     /// Milliseconds between two looks at the files when there is nothing to read.
@@ -204,11 +208,8 @@ impl Config {
                 wire::logs::MAX_BATCH_RECORDS
             ));
         }
-        if self.batch_bytes < 1024 || self.batch_bytes > wire::logs::MAX_BATCH_BYTES / 2 {
-            return Err(format!(
-                "batch_bytes must be 1024..={}",
-                wire::logs::MAX_BATCH_BYTES / 2
-            ));
+        if self.batch_bytes < 1024 || self.batch_bytes > MAX_BATCH_LIMIT {
+            return Err(format!("batch_bytes must be 1024..={MAX_BATCH_LIMIT}"));
         }
         if self.poll_ms == 0 || self.scan_s == 0 || self.max_open_files < 4 {
             return Err("poll_ms and scan_s must be > 0, max_open_files >= 4".into());

@@ -17,7 +17,10 @@ fn rotate(setup: &Setup, rules: &str) {
     let log = setup.logs.join("app.log");
     std::fs::write(
         &conf,
-        format!("{} {{\n  rotate 5\n  missingok\n{rules}\n}}\n", log.display()),
+        format!(
+            "{} {{\n  rotate 5\n  missingok\n{rules}\n}}\n",
+            log.display()
+        ),
     )
     .unwrap();
     let status = Command::new(LOGROTATE)

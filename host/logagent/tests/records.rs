@@ -131,3 +131,29 @@ fn check_and_read_once() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Failed!!!");
     assert!(String::from_utf8_lossy(&out.stderr).contains("batch_recrods"));
 }
+
+#[test]
+fn from_start_false_skips_what_was_there_at_the_first_run_only() {
+    let receiver = Receiver::start();
+    let setup = Setup::new(
+        &receiver.url,
+        "[[source]]\nname = \"app\"\npath = \"LOGS/*.log\"\nfrom_start = false\n",
+    );
+    append(&setup.logs.join("old.log"), &lines("old", 0..10));
+    let agent = setup.start();
+    let socket = setup.dir.path().join("logagent.sock");
+    wait_until("old.log is followed", || {
+        common::snapshot(&socket)["sources"][0]["files"] == 1
+    });
+    append(&setup.logs.join("old.log"), &lines("grown", 0..10));
+    append(&setup.logs.join("new.log"), &lines("new", 0..10));
+    receiver.wait_for(&set(&[lines("grown", 0..10), lines("new", 0..10)].concat()));
+    agent.stop();
+    // Created while the agent was stopped: read from its start.
+    append(&setup.logs.join("later.log"), &lines("later", 0..10));
+    let agent = setup.start();
+    receiver.wait_for(&set(&lines("later", 0..10)));
+    assert!(!receiver.counts().contains_key("old-0000000"));
+    receiver.assert_once();
+    agent.stop();
+}

@@ -85,7 +85,8 @@ impl Agent {
                     self.to_forget.push(stale.id);
                 }
                 let fp = tail::fingerprint(&file, tail::FP_LEN)?;
-                let start = if self.first_scan && !self.sources[si].config.from_start {
+                let start = if self.fresh && self.first_scan && !self.sources[si].config.from_start
+                {
                     size
                 } else {
                     0
