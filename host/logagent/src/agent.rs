@@ -17,7 +17,7 @@ use crate::parse::Format;
 use crate::record::Multiline;
 use crate::sink::{Sink, backoff};
 use crate::state::{SavedFile, State};
-use crate::tail::{self, Tracked};
+use crate::tail::{self, Reopened, Tracked};
 
 mod scan;
 
@@ -215,8 +215,14 @@ impl Agent {
                         continue 'files;
                     };
                     match t.reopen() {
-                        Ok(true) => open += 1,
+                        Ok(Reopened::Same) => open += 1,
+                        Ok(Reopened::Replaced) if !t.gone => {
+                            open += 1;
+                            self.new_generation(key, "another file under the same inode");
+                            continue;
+                        }
                         _ if t.gone => {
+                            t.file = None;
                             let lost = t.size.saturating_sub(t.read_pos);
                             self.sources[key.0].status.lost_bytes += lost;
                             t.finish();

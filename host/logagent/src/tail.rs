@@ -73,6 +73,17 @@ pub fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What [`Tracked::reopen`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopened {
+    /// The same file, open again.
+    Same,
+    /// Another file under the same device and inode, open (its first bytes differ).
+    Replaced,
+    /// Nowhere to be found.
+    Missing,
+}
+
 /// A file generation the agent follows.
 #[derive(Debug)]
 pub struct Tracked {
@@ -108,6 +119,8 @@ pub struct Tracked {
     pub done: bool,
     /// Seen by the current scan.
     pub seen: bool,
+    /// Its modification time (seconds, nanoseconds) when the last scan saw it.
+    pub mtime: (i64, i64),
 }
 
 impl Tracked {
@@ -138,6 +151,7 @@ impl Tracked {
             gone: false,
             done: false,
             seen: true,
+            mtime: (meta.mtime(), meta.mtime_nsec()),
         }
     }
 
@@ -172,23 +186,39 @@ impl Tracked {
         old
     }
 
-    /// Opens the file again (by path, or in its folder by inode when it was renamed); `false`
-    /// when it is nowhere to be found or another file has taken its inode.
-    pub fn reopen(&mut self) -> io::Result<bool> {
-        let path = match open_same(&self.path, self.dev, self.ino) {
-            Some(file) => Some((self.path.clone(), file)),
-            None => find_in_dir(&self.path, self.dev, self.ino),
+    /// Opens the file again: by path, or in its folder by inode when it was renamed. Another
+    /// file behind the same path and inode (inode reuse, or rewritten while closed) is
+    /// [`Reopened::Replaced`]: the caller starts a new generation on it.
+    pub fn reopen(&mut self) -> io::Result<Reopened> {
+        let (path, file) = match open_same(&self.path, self.dev, self.ino) {
+            Some(file) => (self.path.clone(), file),
+            None => match find_in_dir(&self.path, self.dev, self.ino) {
+                Some(found) => found,
+                None => return Ok(Reopened::Missing),
+            },
         };
-        let Some((path, file)) = path else {
-            return Ok(false);
-        };
-        let check = fingerprint(&file, self.fp.len)?;
-        if check != self.fp {
-            return Ok(false);
-        }
+        let same = fingerprint(&file, self.fp.len)? == self.fp;
         self.path = path;
         self.file = Some(file);
-        Ok(true)
+        Ok(if same {
+            Reopened::Same
+        } else {
+            Reopened::Replaced
+        })
+    }
+
+    /// Whether the file, closed, was rewritten under its path to a size no shorter than what
+    /// was read (its first bytes differ); checked when its modification time changed.
+    pub fn replaced_while_closed(&mut self, meta: &std::fs::Metadata) -> bool {
+        let mtime = (meta.mtime(), meta.mtime_nsec());
+        if self.file.is_some() || mtime == self.mtime {
+            return false;
+        }
+        self.mtime = mtime;
+        match open_same(&self.path, self.dev, self.ino) {
+            Some(file) => fingerprint(&file, self.fp.len).is_ok_and(|fp| fp != self.fp),
+            None => false,
+        }
     }
 
     /// What the open handle says now: size and whether the file is still linked.
@@ -228,6 +258,9 @@ impl Tracked {
             self.ready.extend(out);
             self.read_pos += n as u64;
             self.size = self.size.max(self.read_pos);
+            if self.fp.len < FP_LEN && self.read_pos > self.fp.len {
+                self.fp = fingerprint(file, FP_LEN)?;
+            }
             self.active = Instant::now();
         }
         Ok(n)

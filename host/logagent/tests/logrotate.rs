@@ -45,6 +45,7 @@ fn lines_rotated_by_logrotate_arrive_once() {
         "[[source]]\nname = \"app\"\npath = \"LOGS/app.log\"\n",
     );
     let log = setup.logs.join("app.log");
+    *receiver.debug_dir.lock().unwrap() = Some(setup.dir.path().to_path_buf());
     let mut all = vec!["first".to_string()];
     append(&log, &all);
     let agent = setup.start();

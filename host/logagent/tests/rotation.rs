@@ -220,3 +220,49 @@ fn a_file_rotated_away_and_deleted_before_it_is_read_is_counted_lost() {
     receiver.assert_once();
     agent.stop();
 }
+
+/// Waits until the agent has closed every file as idle.
+fn wait_closed(setup: &Setup) {
+    let socket = setup.dir.path().join("logagent.sock");
+    wait_until("the file is closed as idle", || {
+        let snapshot = common::snapshot(&socket);
+        let files = snapshot["files"].as_array().cloned().unwrap_or_default();
+        !files.is_empty() && files.iter().all(|f| f["open"] == false)
+    });
+}
+
+#[test]
+fn an_idle_file_truncated_or_replaced_while_closed_is_read_from_0() {
+    let receiver = Receiver::start();
+    let setup = Setup::new(&receiver.url, LINE_SOURCE);
+    let log = setup.logs.join("app.log");
+    let first = lines("first", 0..1000);
+    append(&log, &first);
+    let agent = setup.start();
+    receiver.wait_for(&set(&first));
+    wait_closed(&setup);
+    // Truncated while its descriptor is closed, and written again, shorter.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let second = lines("second", 0..10);
+    append(&log, &second);
+    receiver.wait_for(&set(&second));
+    wait_closed(&setup);
+    // Deleted and created again while closed (often on the same inode), longer than before.
+    let inode = std::fs::metadata(&log).unwrap().ino();
+    std::fs::remove_file(&log).unwrap();
+    let mut third = lines("third", 0..2000);
+    third.insert(0, "another first line".into());
+    append(&log, &third);
+    eprintln!(
+        "inode reused: {}",
+        std::fs::metadata(&log).unwrap().ino() == inode
+    );
+    receiver.wait_for(&set(&third));
+    receiver.assert_once();
+    agent.stop();
+}

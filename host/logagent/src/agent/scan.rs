@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{Agent, Key, fp_of};
 use crate::state::SavedFile;
-use crate::tail::{self, Tracked};
+use crate::tail::{self, Reopened, Tracked};
 
 impl Agent {
     /// Expands every source's glob: new files are tracked (resumed from their saved offset
@@ -26,6 +26,12 @@ impl Agent {
                         t.seen = true;
                         t.path = path;
                         t.size = meta.len();
+                        if t.size < t.read_pos {
+                            // Truncated while its descriptor was closed.
+                            self.new_generation(key, "truncated while idle");
+                        } else if t.replaced_while_closed(&meta) {
+                            self.new_generation(key, "rewritten while idle");
+                        }
                     }
                     continue;
                 }
@@ -106,7 +112,8 @@ impl Agent {
             return;
         };
         t.gone = true;
-        if t.file.is_none() && !matches!(t.reopen(), Ok(true)) {
+        if t.file.is_none() && t.reopen().ok() != Some(Reopened::Same) {
+            t.file = None;
             let lost = t.size.saturating_sub(t.read_pos);
             if lost > 0 {
                 tracing::warn!(path = %t.path.display(), lost, "rotated away and deleted before it was read");
@@ -176,15 +183,21 @@ impl Agent {
             }
         }
         for key in rewritten {
-            let rule = self.rule(key.0);
-            let Some(t) = self.files.get_mut(&key) else {
-                continue;
-            };
-            tracing::info!(path = %t.path.display(), "truncated (copytruncate): read again from 0 as a new generation");
-            self.sources[key.0].status.truncations += 1;
-            let old = t.restart(rule);
-            self.to_forget.push(old);
-            self.to_save.push(t.saved(&self.sources[key.0].config.name));
+            self.new_generation(key, "truncated (copytruncate)");
         }
+    }
+
+    /// Starts a new generation of a followed file, read from 0: it was truncated, or another
+    /// file took its inode (`why`); the truncation is counted.
+    pub(super) fn new_generation(&mut self, key: Key, why: &str) {
+        let rule = self.rule(key.0);
+        let Some(t) = self.files.get_mut(&key) else {
+            return;
+        };
+        tracing::info!(path = %t.path.display(), "{why}: read again from 0 as a new generation");
+        self.sources[key.0].status.truncations += 1;
+        let old = t.restart(rule);
+        self.to_forget.push(old);
+        self.to_save.push(t.saved(&self.sources[key.0].config.name));
     }
 }

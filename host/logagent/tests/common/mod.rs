@@ -28,6 +28,8 @@ pub struct Receiver {
     pub holding: Arc<AtomicBool>,
     /// Batches stored while holding.
     pub held_batches: Arc<AtomicU64>,
+    /// The agent's folder, whose log and socket are shown when a wait fails.
+    pub debug_dir: Mutex<Option<PathBuf>>,
 }
 
 impl Receiver {
@@ -86,6 +88,7 @@ impl Receiver {
             failing,
             holding,
             held_batches,
+            debug_dir: Mutex::new(None),
         }
     }
 
@@ -107,6 +110,15 @@ impl Receiver {
             let missing: Vec<&String> = want.iter().filter(|m| !counts.contains_key(*m)).collect();
             if missing.is_empty() {
                 return;
+            }
+            if Instant::now() >= deadline
+                && let Some(dir) = self.debug_dir.lock().unwrap().as_ref()
+            {
+                {
+                    eprintln!("agent: {:#}", snapshot(&dir.join("logagent.sock")));
+                    let log = std::fs::read_to_string(dir.join("logagent.log")).unwrap_or_default();
+                    eprintln!("log: {}", &log[log.len().saturating_sub(3000)..]);
+                }
             }
             assert!(
                 Instant::now() < deadline,
