@@ -114,11 +114,9 @@ impl Receiver {
             if Instant::now() >= deadline
                 && let Some(dir) = self.debug_dir.lock().unwrap().as_ref()
             {
-                {
-                    eprintln!("agent: {:#}", snapshot(&dir.join("logagent.sock")));
-                    let log = std::fs::read_to_string(dir.join("logagent.log")).unwrap_or_default();
-                    eprintln!("log: {}", &log[log.len().saturating_sub(3000)..]);
-                }
+                eprintln!("agent: {:#}", snapshot(&dir.join("logagent.sock")));
+                let log = std::fs::read_to_string(dir.join("logagent.log")).unwrap_or_default();
+                eprintln!("log: {}", &log[log.len().saturating_sub(3000)..]);
             }
             assert!(
                 Instant::now() < deadline,
