@@ -1,0 +1,565 @@
+//! The running agent: one thread that scans the sources' globs, reads the files that grew,
+//! fills a batch, hands it to the sink and commits offsets only once the sink acknowledged.
+//! While the sink fails the same batch is tried again with back-off and nothing more is read:
+//! the files are the buffer. Files that rotated away and were deleted before they were read
+//! are counted in `lost_bytes`. `-T` runs the same reading once, committing nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wire::logs::{LogBatch, LogRecord, SourceStatus};
+
+use crate::config::{Config, SourceConfig};
+use crate::parse::Format;
+use crate::record::Multiline;
+use crate::sink::{Sink, backoff};
+use crate::state::{SavedFile, State};
+use crate::tail::{self, Reopened, Tracked};
+
+mod scan;
+
+/// A file generation: its source, device and inode.
+type Key = (usize, u64, u64);
+
+/// A configured source, ready to parse, with its counters.
+struct Source {
+    config: SourceConfig,
+    format: Format,
+    multiline: Option<Multiline>,
+    status: SourceStatus,
+}
+
+/// One file as the control socket shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct FileView {
+    /// Its source.
+    pub source: String,
+    /// Its path.
+    pub path: String,
+    /// The generation id.
+    pub file: String,
+    /// Bytes acknowledged.
+    pub offset: u64,
+    /// Bytes read.
+    pub read: u64,
+    /// Size when last looked at.
+    pub size: u64,
+    /// Whether a descriptor is open.
+    pub open: bool,
+    /// Rotated away or deleted, being read to its end.
+    pub gone: bool,
+}
+
+/// What the control socket answers.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Snapshot {
+    /// The sources.
+    pub sources: Vec<SourceStatus>,
+    /// Their files.
+    pub files: Vec<FileView>,
+    /// The sink's last error while it fails.
+    pub sink_error: Option<String>,
+}
+
+/// The batch being delivered: what to commit when it is acknowledged.
+struct InFlight {
+    batch: LogBatch,
+    ends: Vec<(Key, String, u64)>,
+    failures: u32,
+    next_try: Instant,
+}
+
+/// The agent's reading state.
+pub struct Agent {
+    config: Config,
+    sources: Vec<Source>,
+    files: HashMap<Key, Tracked>,
+    /// Saved generations not yet found again, by (source name, dev, ino).
+    saved: HashMap<(String, u64, u64), SavedFile>,
+    state: Option<State>,
+    /// Whether acknowledged offsets are saved (not under `-T`).
+    commit: bool,
+    first_scan: bool,
+    /// No offsets were saved at start (the first run): `from_start = false` sources begin
+    /// at the end of the files found by the first scan.
+    fresh: bool,
+    to_save: Vec<SavedFile>,
+    to_forget: Vec<String>,
+    buf: Vec<u8>,
+    in_flight: Option<InFlight>,
+    sink_error: Option<String>,
+    /// The counters Polaris was last told of, and when.
+    told: (Vec<Counters>, Instant),
+    /// What the control socket shows, refreshed by the loop.
+    pub snapshot: Arc<Mutex<Snapshot>>,
+}
+
+impl Agent {
+    /// An agent for `config` resuming from `state` (none: from the start, nothing saved).
+    pub fn new(config: Config, state: Option<State>, commit: bool) -> anyhow::Result<Agent> {
+        let mut sources = Vec::new();
+        for source in &config.source {
+            sources.push(Source {
+                format: source.format().map_err(anyhow::Error::msg)?,
+                multiline: source.multiline().map_err(anyhow::Error::msg)?,
+                status: SourceStatus {
+                    name: source.name.clone(),
+                    path: source.path.clone(),
+                    state: "idle".into(),
+                    ..SourceStatus::default()
+                },
+                config: source.clone(),
+            });
+        }
+        let mut saved = HashMap::new();
+        if let Some(state) = &state {
+            for file in state.load()? {
+                saved.insert((file.source.clone(), file.dev, file.ino), file);
+            }
+        }
+        let fresh = saved.is_empty();
+        Ok(Agent {
+            config,
+            sources,
+            files: HashMap::new(),
+            saved,
+            state,
+            commit,
+            first_scan: true,
+            fresh,
+            to_save: Vec::new(),
+            to_forget: Vec::new(),
+            buf: vec![0; tail::CHUNK],
+            in_flight: None,
+            sink_error: None,
+            told: (Vec::new(), Instant::now()),
+            snapshot: Arc::new(Mutex::new(Snapshot::default())),
+        })
+    }
+
+    fn rule(&self, source: usize) -> (usize, Option<Multiline>) {
+        let s = &self.sources[source];
+        (s.config.max_record_bytes, s.multiline.clone())
+    }
+
+    fn open_count(&self) -> usize {
+        self.files.values().filter(|t| t.file.is_some()).count()
+    }
+
+    /// Makes room for one more descriptor: at the limit, every open file read to its end is
+    /// closed in one pass (it is reopened when it grows); `false` when none could be.
+    fn make_room(&mut self, open: &mut usize) -> bool {
+        if *open < self.config.max_open_files {
+            return true;
+        }
+        for t in self.files.values_mut() {
+            if t.file.is_some() && !t.gone && t.read_pos >= t.size && t.ready.is_empty() {
+                t.file = None;
+            }
+        }
+        *open = self.open_count();
+        *open < self.config.max_open_files
+    }
+
+    /// Reads from the files into a new batch (up to the configured limits); `None` when
+    /// nothing is ready.
+    fn fill_batch(&mut self, at_eof_finish: bool) -> Option<InFlight> {
+        let mut batch = LogBatch::default();
+        let mut ends: HashMap<Key, (String, u64)> = HashMap::new();
+        let mut bytes = 0usize;
+        let now = crate::parse::time::now();
+        let mut keys: Vec<Key> = self
+            .files
+            .iter()
+            .filter(|(_, t)| {
+                !t.ready.is_empty() || (!t.done && (t.gone || at_eof_finish || t.read_pos < t.size))
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_by_key(|k| self.files.get(k).map(|t| t.active));
+        let mut open = self.open_count();
+        'files: for key in keys {
+            loop {
+                if batch.records.len() >= self.config.batch_records
+                    || bytes >= self.config.batch_bytes
+                {
+                    break 'files;
+                }
+                let Some(t) = self.files.get_mut(&key) else {
+                    continue 'files;
+                };
+                if let Some(raw) = t.ready.pop_front() {
+                    let source = &mut self.sources[key.0];
+                    let end = raw.end;
+                    let record = to_record(source, t, raw, now);
+                    bytes += json_size(&record);
+                    ends.insert(key, (t.id.clone(), end));
+                    batch.records.push(record);
+                    continue;
+                }
+                if t.done {
+                    continue 'files;
+                }
+                let want = t.gone || at_eof_finish || t.read_pos < t.size;
+                if !want {
+                    continue 'files;
+                }
+                if t.file.is_none() {
+                    if !self.make_room(&mut open) {
+                        continue 'files;
+                    }
+                    let Some(t) = self.files.get_mut(&key) else {
+                        continue 'files;
+                    };
+                    match t.reopen() {
+                        Ok(Reopened::Same) => open += 1,
+                        Ok(Reopened::Replaced) if !t.gone => {
+                            open += 1;
+                            self.new_generation(key, "another file under the same inode");
+                            continue;
+                        }
+                        _ if t.gone => {
+                            t.file = None;
+                            let lost = t.size.saturating_sub(t.read_pos);
+                            self.sources[key.0].status.lost_bytes += lost;
+                            t.finish();
+                            t.done = true;
+                            continue;
+                        }
+                        _ => continue 'files,
+                    }
+                }
+                let Some(t) = self.files.get_mut(&key) else {
+                    continue 'files;
+                };
+                match t.read_chunk(&mut self.buf) {
+                    Ok(0) => {
+                        if t.gone || at_eof_finish {
+                            t.finish();
+                            t.done = true;
+                            t.file = None;
+                            continue;
+                        }
+                        continue 'files;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.sources[key.0].status.last_error =
+                            Some(format!("{}: {e}", t.path.display()));
+                        t.file = None;
+                        continue 'files;
+                    }
+                }
+            }
+        }
+        // Multiline records no line joined within their timeout are complete.
+        for (key, t) in self.files.iter_mut() {
+            let flush = Duration::from_millis(self.sources[key.0].config.multiline_flush_ms);
+            if t.ready.is_empty() && t.assembler.has_pending() {
+                let mut out = Vec::new();
+                t.assembler.flush_older(flush, &mut out);
+                t.ready.extend(out);
+            }
+        }
+        if batch.records.is_empty() {
+            return None;
+        }
+        batch.sources = self.source_statuses();
+        Some(InFlight {
+            batch,
+            ends: ends
+                .into_iter()
+                .map(|(k, (id, end))| (k, id, end))
+                .collect(),
+            failures: 0,
+            next_try: Instant::now(),
+        })
+    }
+
+    /// The sources' states now.
+    fn source_statuses(&self) -> Vec<SourceStatus> {
+        let mut out: Vec<SourceStatus> = self.sources.iter().map(|s| s.status.clone()).collect();
+        for status in &mut out {
+            status.files = 0;
+            status.open_files = 0;
+            status.offset = 0;
+            status.size = 0;
+        }
+        for t in self.files.values() {
+            let s = &mut out[t.source];
+            s.files += 1;
+            s.open_files += u64::from(t.file.is_some());
+            s.offset += t.committed;
+            s.size += t.size.max(t.committed);
+        }
+        for s in &mut out {
+            s.lag = s.size - s.offset;
+            s.state = if self.sink_error.is_some() {
+                "waiting".into()
+            } else if s.last_error.is_some() {
+                "error".into()
+            } else if s.lag > 0 {
+                "reading".into()
+            } else {
+                "idle".into()
+            };
+        }
+        out
+    }
+
+    /// The batch was acknowledged: its offsets are committed, finished files retired.
+    fn acknowledged(&mut self, ends: &[(Key, String, u64)]) -> anyhow::Result<()> {
+        for (key, id, end) in ends {
+            if let Some(t) = self.files.get_mut(key)
+                && &t.id == id
+            {
+                t.committed = t.committed.max(*end);
+                self.to_save.push(t.saved(&self.sources[key.0].config.name));
+            }
+        }
+        let finished: Vec<Key> = self
+            .files
+            .iter()
+            .filter(|(_, t)| t.done && t.ready.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        let in_flight_keys: Vec<Key> = self
+            .in_flight
+            .as_ref()
+            .map(|f| f.ends.iter().map(|e| e.0).collect())
+            .unwrap_or_default();
+        for key in finished {
+            if in_flight_keys.contains(&key) {
+                continue;
+            }
+            if let Some(t) = self.files.remove(&key) {
+                self.to_save.retain(|s| s.id != t.id);
+                self.to_forget.push(t.id);
+            }
+        }
+        self.save()
+    }
+
+    fn save(&mut self) -> anyhow::Result<()> {
+        if !self.commit {
+            self.to_save.clear();
+            self.to_forget.clear();
+            return Ok(());
+        }
+        if let Some(state) = &mut self.state
+            && (!self.to_save.is_empty() || !self.to_forget.is_empty())
+        {
+            state.save(&self.to_save, &self.to_forget)?;
+        }
+        self.to_save.clear();
+        self.to_forget.clear();
+        Ok(())
+    }
+
+    fn refresh_snapshot(&self) {
+        let files = self
+            .files
+            .values()
+            .map(|t| FileView {
+                source: self.sources[t.source].config.name.clone(),
+                path: t.path.to_string_lossy().into_owned(),
+                file: t.id.clone(),
+                offset: t.committed,
+                read: t.read_pos,
+                size: t.size,
+                open: t.file.is_some(),
+                gone: t.gone,
+            })
+            .collect();
+        if let Ok(mut snapshot) = self.snapshot.lock() {
+            *snapshot = Snapshot {
+                sources: self.source_statuses(),
+                files,
+                sink_error: self.sink_error.clone(),
+            };
+        }
+    }
+
+    /// Runs until `stop` is set: scan, look, read, deliver, commit.
+    pub fn run(&mut self, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<()> {
+        let poll = Duration::from_millis(self.config.poll_ms);
+        let scan_every = Duration::from_secs(self.config.scan_s);
+        let retry_max = Duration::from_secs(self.config.retry_max_s);
+        let mut next_scan = Instant::now();
+        let mut next_snapshot = Instant::now();
+        self.save()?;
+        while !stop.load(Ordering::Relaxed) {
+            if Instant::now() >= next_scan {
+                self.scan();
+                self.save()?;
+                next_scan = Instant::now() + scan_every;
+            }
+            self.look_at_open_files();
+            if self.in_flight.is_none() {
+                self.in_flight = self.fill_batch(false);
+            }
+            if Instant::now() >= next_snapshot {
+                self.refresh_snapshot();
+                next_snapshot = Instant::now() + Duration::from_secs(1);
+            }
+            if self.in_flight.is_none() {
+                self.in_flight = self.status_batch();
+            }
+            let Some(mut flight) = self.in_flight.take() else {
+                self.save()?;
+                sleep_unless(stop, poll);
+                continue;
+            };
+            if Instant::now() < flight.next_try {
+                self.in_flight = Some(flight);
+                sleep_unless(stop, poll);
+                continue;
+            }
+            flight.batch.sources = self.source_statuses();
+            match sink.send(&flight.batch) {
+                Ok(_) if flight.batch.records.is_empty() => {
+                    self.told = (counters(&flight.batch.sources), Instant::now());
+                    self.sink_error = None;
+                }
+                Ok(ack) => {
+                    tracing::debug!(
+                        stored = ack.stored,
+                        duplicates = ack.duplicates,
+                        "batch acknowledged"
+                    );
+                    if self.sink_error.take().is_some() {
+                        tracing::info!("Polaris acknowledges again; reading on.");
+                    }
+                    self.told = (counters(&flight.batch.sources), Instant::now());
+                    self.acknowledged(&flight.ends)?;
+                }
+                Err(e) => {
+                    let wait = backoff(flight.failures, retry_max);
+                    tracing::warn!(
+                        "batch not acknowledged, next try in {} s: {e:#}",
+                        wait.as_secs()
+                    );
+                    self.sink_error = Some(format!("{e:#}"));
+                    flight.failures += 1;
+                    flight.next_try = Instant::now() + wait;
+                    self.in_flight = Some(flight);
+                }
+            }
+        }
+        self.refresh_snapshot();
+        Ok(())
+    }
+
+    /// A batch of no records telling Polaris of the sources, when their counters changed
+    /// since it was last told (a loss, a truncation) or a minute has passed.
+    fn status_batch(&self) -> Option<InFlight> {
+        let sources = self.source_statuses();
+        let changed = counters(&sources) != self.told.0;
+        if !changed && self.told.1.elapsed() < Duration::from_secs(STATUS_EVERY_S) {
+            return None;
+        }
+        Some(InFlight {
+            batch: LogBatch {
+                records: Vec::new(),
+                sources,
+            },
+            ends: Vec::new(),
+            failures: 0,
+            next_try: Instant::now(),
+        })
+    }
+
+    /// `-T`: reads every source once from its saved offsets, to the end of each file, and
+    /// hands each batch to `print`; commits nothing.
+    pub fn read_once(&mut self, print: &mut dyn FnMut(&LogRecord)) {
+        self.scan();
+        while let Some(flight) = self.fill_batch(true) {
+            for record in &flight.batch.records {
+                print(record);
+            }
+        }
+    }
+}
+
+/// Seconds between two reports of the sources to Polaris when nothing changes.
+const STATUS_EVERY_S: u64 = 60;
+
+/// What a source reports that Polaris should hear of at once when it changes.
+type Counters = (u64, u64, u64, u64, u64, Option<String>);
+
+fn counters(sources: &[SourceStatus]) -> Vec<Counters> {
+    sources
+        .iter()
+        .map(|s| {
+            (
+                s.files,
+                s.lost_bytes,
+                s.truncations,
+                s.parse_errors,
+                s.truncated_records,
+                s.last_error.clone(),
+            )
+        })
+        .collect()
+}
+
+/// A raw record as the wire's record, parsed in its source's format.
+fn to_record(
+    source: &mut Source,
+    t: &Tracked,
+    raw: crate::record::RawRecord,
+    now: f64,
+) -> LogRecord {
+    let text = String::from_utf8_lossy(&raw.text);
+    let parsed = source.format.parse(&text);
+    if parsed.parse_error.is_some() {
+        source.status.parse_errors += 1;
+    }
+    if raw.truncated > 0 {
+        source.status.truncated_records += 1;
+    }
+    LogRecord {
+        source: source.config.name.clone(),
+        file: t.id.clone(),
+        offset: raw.offset,
+        path: t.path.to_string_lossy().into_owned(),
+        time: parsed.time.unwrap_or(now),
+        time_from_read: parsed.time.is_none(),
+        message: parsed.message,
+        fields: parsed.fields,
+        truncated_bytes: (raw.truncated > 0).then_some(raw.truncated),
+        parse_error: parsed.parse_error,
+    }
+}
+
+/// The bytes `record` takes in a batch's JSON (escapes included).
+fn json_size(record: &LogRecord) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, record);
+    count.0 + 1
+}
+
+fn fp_of(file: &std::fs::File, len: u64) -> std::io::Result<String> {
+    Ok(tail::fingerprint(file, len)?.hash)
+}
+
+fn sleep_unless(stop: &AtomicBool, total: Duration) {
+    let step = Duration::from_millis(50);
+    let until = Instant::now() + total;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+        std::thread::sleep(step.min(until.saturating_duration_since(Instant::now())));
+    }
+}

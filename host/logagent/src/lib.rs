@@ -1,0 +1,26 @@
+//! logagent, the platform's log agent: it tails log files (paths and globs, rotation by rename
+//! or copytruncate, multiline records), parses each record in its source's format and posts
+//! batches to Polaris, committing a file's offset only once Polaris has acknowledged them.
+//!
+//! Layout:
+//! - `cli`: the flags; `config`: the TOML configuration, checked (`-t`).
+//! - `parse`: one module per format (`json`, `syslog`, `pattern` for regex/nginx/apache,
+//!   `time` for timestamps), all behind [`parse::Format`].
+//! - `record`: lines into records (multiline rules, `max_record_bytes`).
+//! - `glob`: the paths a source's pattern matches now.
+//! - `tail`: one file generation being read: identity (device, inode, fingerprint), offsets.
+//! - `state`: the SQLite file of committed offsets.
+//! - `sink`: where batches go (`Sink`), and the HTTPS one that posts to Polaris.
+//! - `agent`: the loop: read, send, commit (`agent/scan`: globs expanded, files found,
+//!   rotations and truncations seen); `control`: the status socket.
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod glob;
+pub mod parse;
+pub mod record;
+pub mod sink;
+pub mod state;
+pub mod tail;
