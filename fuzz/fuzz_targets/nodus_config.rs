@@ -1,13 +1,11 @@
-//! Fuzzes nodus's configuration parser (`host/nodus/src/config.rs`, included here because
-//! nodus is a binary crate): `Config::load` on the input written to a temp file. Never a
-//! panic, and every accepted config answers its per-instance questions with sane values.
+//! Fuzzes nodus's configuration parser (`nodus::config`): `Config::load` on the input written
+//! to a temp file. Never a panic, and every accepted config answers its per-instance questions
+//! with sane values.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../host/nodus/src/config.rs"]
-mod config;
-
 use std::io::Write as _;
+
+use nodus::config;
 
 use libfuzzer_sys::fuzz_target;
 
