@@ -176,7 +176,9 @@ impl ServerProcess {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    fn try_call(
+    /// As [`ServerProcess::call`], with a failure to connect as an error (the server may be
+    /// down).
+    pub fn try_call(
         &self,
         method: &str,
         path: &str,
