@@ -77,7 +77,8 @@ fn nodus_conf_documents_every_global_and_plugin_table_key() {
 #[test]
 fn polaris_toml_documents_every_key_of_every_section() {
     use polaris::config::{
-        AgentsConfig, Config, ConnectionsConfig, PackagesConfig, PluginsConfig, TlsConfig,
+        AgentsConfig, Config, ConnectionsConfig, LogsConfig, PackagesConfig, PluginsConfig,
+        TlsConfig,
     };
     assert_documents(
         "polaris.toml.5",
@@ -89,6 +90,7 @@ fn polaris_toml_documents_every_key_of_every_section() {
             ("connections", serde_introspect::<ConnectionsConfig>()),
             ("limits", serde_introspect::<polaris::limits::Limits>()),
             ("plugins", serde_introspect::<PluginsConfig>()),
+            ("logs", serde_introspect::<LogsConfig>()),
         ],
     );
 }
