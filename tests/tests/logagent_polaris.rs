@@ -266,7 +266,9 @@ fn a_million_lines_once_through_six_kills_five_rotations_and_a_polaris_restart()
         started.elapsed().as_secs_f64()
     );
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // Counting a million records takes a while: asked once a second.
         wait_until(Duration::from_secs(900), "every line in Polaris", || {
+            std::thread::sleep(Duration::from_millis(900));
             held(&server) >= LOSS_LINES as u64
         })
     }));

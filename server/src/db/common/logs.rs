@@ -216,6 +216,9 @@ where
                     .push(close.replace("{}", "field_index"));
             }
             if let Some((time, id)) = query.after {
+                // `time >= ?` alone starts the index range at the cursor; the OR alone would
+                // make every backend scan the pages before it (quadratic over a paging).
+                select.push(" AND time >= ").push_bind(time);
                 select.push(" AND (time > ").push_bind(time);
                 select.push(" OR (time = ").push_bind(time);
                 select.push(" AND id > ").push_bind(id).push("))");
