@@ -11,6 +11,9 @@
 //! For each: MiB/s of log content (time from the shipper's start to the last byte at the sink,
 //! or to the agent's last acknowledged offset for Polaris), CPU seconds per GiB, peak RSS, and
 //! whether every line arrived; then logagent's CPU over ten idle seconds, and the ratios.
+//!
+//! Last, the many-files case of issue 16: 20,000 matched files of which 20 grow (a line each
+//! every 100 ms for 20 s): logagent's CPU per second and its open descriptors meanwhile.
 
 mod data;
 mod proc;
@@ -112,7 +115,8 @@ fn main() -> anyhow::Result<()> {
             timeout,
         )?);
     }
-    report(&data, &runs, idle.unwrap_or_default());
+    let many = many_files(&logagent, &fresh(&cli.workdir, "many")?)?;
+    report(&data, &runs, idle.unwrap_or_default(), &many);
     Ok(())
 }
 
@@ -423,7 +427,84 @@ fn stored(enroller: &devpki::Enroller, want: u64) -> bool {
     records == want
 }
 
-fn report(data: &Data, runs: &[Run], idle_cpu: f64) {
+/// The many-files case, measured.
+struct ManyFiles {
+    files: usize,
+    active: usize,
+    cpu_per_s: f64,
+    max_fds: usize,
+    complete: bool,
+}
+
+/// 20,000 one-line files under `work/logs`, 20 of which then grow for 20 s while logagent
+/// ships them to a TCP sink: its CPU per second and the most descriptors it held meanwhile.
+fn many_files(bin: &Path, work: &Path) -> anyhow::Result<ManyFiles> {
+    const FILES: usize = 20_000;
+    const ACTIVE: usize = 20;
+    const SECONDS: u64 = 20;
+    eprintln!("logagent, {FILES} files of which {ACTIVE} grow ...");
+    let logs = work.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    for n in 0..FILES {
+        std::fs::write(
+            logs.join(format!("f{n:05}.log")),
+            format!("file {n} first line\n"),
+        )?;
+    }
+    let sink = Sink::start()?;
+    let conf = work.join("logagent.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{}\n[syslog]\naddress = \"127.0.0.1:{}\"\nframing = \"lf\"\n\n\
+             [[source]]\nname = \"many\"\npath = \"{}/*.log\"\nformat = \"line\"\nfrom_start = true\n",
+            agent_common(work),
+            sink.port,
+            logs.display()
+        ),
+    )?;
+    let start = Instant::now();
+    let mut agent = spawn(
+        Command::new(bin).arg("-f").arg("-C").arg(&conf),
+        &work.join("logagent.out"),
+    )?;
+    let (_, first) = wait_for_sink(
+        &sink,
+        FILES as u64,
+        start,
+        Duration::from_secs(300),
+        &mut agent,
+    );
+    let fds = |pid: u32| std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let before = proc::cpu_seconds(agent.pid())?;
+    let window = Instant::now();
+    let mut max_fds = 0;
+    let mut appended = 0u64;
+    while window.elapsed() < Duration::from_secs(SECONDS) {
+        for n in 0..ACTIVE {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(logs.join(format!("f{n:05}.log")))?;
+            writeln!(file, "file {n} line {appended}")?;
+        }
+        appended += 1;
+        max_fds = max_fds.max(fds(agent.pid()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cpu_per_s = (proc::cpu_seconds(agent.pid())? - before) / window.elapsed().as_secs_f64();
+    let want = FILES as u64 + appended * ACTIVE as u64;
+    let (_, all) = wait_for_sink(&sink, want, start, Duration::from_secs(300), &mut agent);
+    Ok(ManyFiles {
+        files: FILES,
+        active: ACTIVE,
+        cpu_per_s,
+        max_fds,
+        complete: first && all,
+    })
+}
+
+fn report(data: &Data, runs: &[Run], idle_cpu: f64, many: &ManyFiles) {
     let gib = data.bytes as f64 / 1_073_741_824.0;
     println!(
         "\n{} lines, {:.2} GiB in {} files\n",
@@ -456,9 +537,14 @@ fn report(data: &Data, runs: &[Run], idle_cpu: f64) {
             );
         }
     }
+    println!("\nlogagent idle (all shipped, nothing growing): {idle_cpu:.4} CPU s per s");
     println!(
-        "\nlogagent idle (all shipped, nothing growing): {:.4} CPU s per s",
-        idle_cpu
+        "logagent with {} files, {} growing: {:.4} CPU s per s, at most {} descriptors, every line: {}",
+        many.files,
+        many.active,
+        many.cpu_per_s,
+        many.max_fds,
+        if many.complete { "yes" } else { "NO" }
     );
     println!("\n=== FIGURES logship ===");
     let slug = |name: &str| {
@@ -483,4 +569,7 @@ fn report(data: &Data, runs: &[Run], idle_cpu: f64) {
         }
     }
     println!("logagent_idle_cpu_s_per_s: {idle_cpu:.4}");
+    println!("many_files_cpu_s_per_s: {:.4}", many.cpu_per_s);
+    println!("many_files_max_fds: {}", many.max_fds);
+    println!("many_files_complete: {}", many.complete);
 }
