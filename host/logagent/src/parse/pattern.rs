@@ -2,6 +2,8 @@
 //! message) and its presets for the nginx and Apache combined log formats, whose time is
 //! `[%d/%b/%Y:%H:%M:%S %z]` and whose status and size are numbers.
 
+use std::cell::RefCell;
+
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -12,15 +14,18 @@ use super::{Parsed, TimeFormat, TimestampRule, cap_fields};
 const NGINX_COMBINED: &str = r#"^(?P<remote_addr>\S+) \S+ (?P<remote_user>\S+) \[(?P<time_local>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<body_bytes_sent>\d+|-) "(?P<http_referer>(?:[^"\\]|\\.)*)" "(?P<http_user_agent>(?:[^"\\]|\\.)*)""#;
 /// Apache's `combined`: `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`.
 const APACHE_COMBINED: &str = r#"^(?P<host>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<size>\d+|-) "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)""#;
-/// The time format of both presets.
-const COMBINED_TIME: &str = "%d/%b/%Y:%H:%M:%S %z";
 
 /// A compiled pattern with its timestamp rule and the captures that are numbers.
 #[derive(Debug, Clone)]
 pub struct Pattern {
     regex: Regex,
+    /// The capture names, by group index (`None` for unnamed groups).
+    names: Vec<Option<String>>,
     timestamp: Option<TimestampRule>,
     numbers: &'static [&'static str],
+    /// The last timestamp text read and its time: a log's lines mostly share their second,
+    /// and a strftime parse costs more than the rest of the line.
+    last_time: RefCell<Option<(String, Option<f64>)>>,
 }
 
 impl Pattern {
@@ -35,11 +40,7 @@ impl Pattern {
         {
             return Err(format!("pattern has no capture named `{}`", rule.field));
         }
-        Ok(Pattern {
-            regex,
-            timestamp,
-            numbers: &[],
-        })
+        Ok(Pattern::with(regex, timestamp, &[]))
     }
 
     /// The `nginx` or `apache` combined preset.
@@ -49,15 +50,48 @@ impl Pattern {
         } else {
             (APACHE_COMBINED, "time", &["status", "size"])
         };
-        Pattern {
+        Pattern::with(
             // The presets are constants, compiled by the tests.
-            regex: Regex::new(pattern).unwrap_or_else(|_| unreachable!("preset compiles")),
-            timestamp: Some(TimestampRule {
+            Regex::new(pattern).unwrap_or_else(|_| unreachable!("preset compiles")),
+            Some(TimestampRule {
                 field: field.into(),
-                format: TimeFormat::Strftime(COMBINED_TIME.into()),
+                format: TimeFormat::CommonLog,
             }),
             numbers,
+        )
+    }
+
+    fn with(
+        regex: Regex,
+        timestamp: Option<TimestampRule>,
+        numbers: &'static [&'static str],
+    ) -> Pattern {
+        Pattern {
+            names: regex
+                .capture_names()
+                .map(|n| n.map(str::to_string))
+                .collect(),
+            regex,
+            timestamp,
+            numbers,
+            last_time: RefCell::new(None),
         }
+    }
+
+    /// The time the timestamp field's `value` stands for (the last one's when it is the same).
+    fn time_of(&self, rule: &TimestampRule, value: &Value) -> Option<f64> {
+        let Value::String(text) = value else {
+            return rule.format.read(value);
+        };
+        let mut last = self.last_time.borrow_mut();
+        if let Some((seen, time)) = last.as_ref()
+            && seen == text
+        {
+            return *time;
+        }
+        let time = rule.format.read_text(text);
+        *last = Some((text.clone(), time));
+        time
     }
 
     /// Parses one record.
@@ -67,10 +101,11 @@ impl Pattern {
         };
         let mut fields = Map::new();
         let mut message = None;
-        for name in self.regex.capture_names().flatten() {
-            let Some(value) = captures.name(name).map(|m| m.as_str()) else {
+        for (group, name) in self.names.iter().enumerate() {
+            let (Some(name), Some(value)) = (name, captures.get(group).map(|m| m.as_str())) else {
                 continue;
             };
+            let name = name.as_str();
             if name == "message" {
                 message = Some(value.to_string());
                 continue;
@@ -84,7 +119,7 @@ impl Pattern {
         let time = self
             .timestamp
             .as_ref()
-            .and_then(|rule| rule.format.read(fields.get(&rule.field)?));
+            .and_then(|rule| self.time_of(rule, fields.get(&rule.field)?));
         cap_fields(&mut fields);
         Parsed {
             message: message.unwrap_or_else(|| text.to_string()),
