@@ -148,6 +148,21 @@ impl Drop for Running {
     }
 }
 
+/// `logagent -t` on `conf`: a configuration this logagent refuses stops the benchmark with
+/// its reasons rather than with a run that never starts.
+fn check_config(bin: &Path, conf: &Path) -> anyhow::Result<()> {
+    let out = Command::new(bin).arg("-t").arg("-C").arg(conf).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} -t -C {}: {}{}",
+        bin.display(),
+        conf.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 fn spawn(command: &mut Command, log: &Path) -> anyhow::Result<Running> {
     let out = std::fs::File::create(log)?;
     let child = command
@@ -260,6 +275,7 @@ fn logagent_tcp(
             source(data, format)
         ),
     )?;
+    check_config(bin, &conf)?;
     let start = Instant::now();
     let mut agent = spawn(
         Command::new(bin).arg("-f").arg("-C").arg(&conf),
@@ -363,6 +379,7 @@ fn logagent_polaris(
             source(data, "nginx")
         ),
     )?;
+    check_config(bin, &agent_conf)?;
     let server_cpu_before = proc::cpu_seconds(server.pid())?;
     let start = Instant::now();
     let mut agent = spawn(
@@ -463,6 +480,7 @@ fn many_files(bin: &Path, work: &Path) -> anyhow::Result<ManyFiles> {
             logs.display()
         ),
     )?;
+    check_config(bin, &conf)?;
     let start = Instant::now();
     let mut agent = spawn(
         Command::new(bin).arg("-f").arg("-C").arg(&conf),
