@@ -267,6 +267,17 @@ fn write_java(logs: &Path) {
     );
 }
 
+/// `plain` and the two java records' messages (the trace with rsyslog's `#012`).
+fn with_java(plain: &[String]) -> Vec<String> {
+    let mut all = plain.to_vec();
+    all.push(TRACE.to_string());
+    all.push("after".to_string());
+    all
+}
+
+/// The stack trace as rsyslog writes it: one message, newlines as `#012`.
+const TRACE: &str = "boom#012  at A.b(A.java:1)#012  at C.d(C.java:2)";
+
 /// What both tests check in what rsyslog wrote: each line once, with its fields.
 fn check(by_msg: &BTreeMap<String, Vec<Message>>, plain: &[String], pri: &str) {
     for (i, line) in plain.iter().enumerate() {
@@ -282,8 +293,7 @@ fn check(by_msg: &BTreeMap<String, Vec<Message>>, plain: &[String], pri: &str) {
         assert_eq!(sd_offset(&m.sd), i as u64 * 14, "{m:?}");
     }
     // The stack trace is one message, its newlines as rsyslog writes control characters.
-    let trace = "boom#012  at A.b(A.java:1)#012  at C.d(C.java:2)";
-    let got = by_msg.get(trace).unwrap_or_else(|| {
+    let got = by_msg.get(TRACE).unwrap_or_else(|| {
         panic!(
             "no single message for the trace; got {:?}",
             by_msg.keys().rev().take(4).collect::<Vec<_>>()
@@ -321,7 +331,7 @@ fn every_line_reaches_rsyslog_once_over_tcp_with_octet_counting() {
     let agent = setup.start();
     std::thread::sleep(Duration::from_millis(500));
     append(&setup.logs.join("app.log"), &plain[10_000..]);
-    let by_msg = rsyslog.wait_for(&plain, || setup.log());
+    let by_msg = rsyslog.wait_for(&with_java(&plain), || setup.log());
     check(&by_msg, &plain, "158");
     // Every line once, and nothing else but the two java records.
     assert_eq!(rsyslog.messages().len(), plain.len() + 2);
@@ -350,7 +360,7 @@ fn polaris_and_rsyslog_over_tls_with_lf_framing_each_take_every_line_once() {
     append(&setup.logs.join("app.log"), &plain);
     write_java(&setup.logs);
     let agent = setup.start();
-    let by_msg = rsyslog.wait_for(&plain, || setup.log());
+    let by_msg = rsyslog.wait_for(&with_java(&plain), || setup.log());
     check(&by_msg, &plain, "14");
     receiver.wait_for(&set(&plain));
     receiver.assert_once();

@@ -7,6 +7,8 @@
 //! A record refused alone is rejected: handed back to the agent (which counts it in its
 //! source's `rejected_records`, logs it with its file, offset and the reason, and commits its
 //! offset as if delivered). Nothing else in the batch is lost, and the source does not stall.
+//! The parts carry no source states, so states Polaris refuses cost no record; a batch of
+//! states alone that is refused is dropped (the next carries fresh ones).
 //! Any other error (network, 5xx, 401/403) stops the round: the batch is tried again later,
 //! from where that writer stood.
 
@@ -82,9 +84,11 @@ impl InFlight {
                 let result = if range == whole {
                     writer.send(&self.batch)
                 } else {
+                    // A part carries no source states: if they were what was refused, the
+                    // records still go through (and a batch of states alone is dropped below).
                     writer.send(&LogBatch {
                         records: self.batch.records[range.clone()].to_vec(),
-                        sources: self.batch.sources.clone(),
+                        sources: Vec::new(),
                     })
                 };
                 match result {
