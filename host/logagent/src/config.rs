@@ -1,7 +1,7 @@
 //! logagent's configuration file (TOML; default `/etc/cargo/logagent.conf`): where Polaris is
 //! and how to prove who we are (as gearman: `ca`, `cert`, `key` from the BootAgent's identity
-//! folder), where the offsets are kept, batch limits, and one `[[source]]` per log path or
-//! glob. Unknown keys are errors naming the key, so a typo fails `logagent -t`; every regex is
+//! folder), where the offsets are kept, batch limits, one `[[source]]` per log path or glob,
+//! and an optional `[syslog]` server (`sink::syslog::SyslogConfig`). Unknown keys are errors naming the key, so a typo fails `logagent -t`; every regex is
 //! compiled and every limit checked by [`Config::load`].
 
 use std::path::{Path, PathBuf};

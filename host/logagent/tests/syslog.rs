@@ -136,7 +136,11 @@ fn make_certs(dir: &Path) -> PathBuf {
 impl Rsyslog {
     /// rsyslogd in `dir` listening on a free port (TLS when `tls`), writing to `dir/out.log`.
     fn start(dir: &Path, tls: bool) -> Rsyslog {
-        let port = free_port();
+        Rsyslog::start_on(dir, tls, free_port())
+    }
+
+    /// The same on `port`.
+    fn start_on(dir: &Path, tls: bool, port: u16) -> Rsyslog {
         let out = dir.join("out.log");
         std::fs::create_dir_all(dir.join("work")).unwrap();
         let d = dir.display();
@@ -183,6 +187,15 @@ impl Rsyslog {
             std::thread::sleep(Duration::from_millis(100));
         }
         Rsyslog { child, port, out }
+    }
+
+    /// Stops it with SIGTERM (it writes what it holds) and waits.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
     }
 
     /// The lines rsyslog wrote, split into their fields.
@@ -335,6 +348,20 @@ fn every_line_reaches_rsyslog_once_over_tcp_with_octet_counting() {
     check(&by_msg, &plain, "158");
     // Every line once, and nothing else but the two java records.
     assert_eq!(rsyslog.messages().len(), plain.len() + 2);
+    // The server goes away and comes back on the same port: what was written meanwhile
+    // arrives (at least once: plain syslog has no acknowledgement), and the agent goes on.
+    let port = rsyslog.port;
+    rsyslog.stop();
+    let more = lines("more", 0..3000);
+    append(&setup.logs.join("app.log"), &more);
+    std::thread::sleep(Duration::from_secs(2));
+    let rsyslog = Rsyslog::start_on(dir.path(), false, port);
+    rsyslog.wait_for(&more, || setup.log());
+    let log = setup.log();
+    assert!(
+        log.contains("not acknowledged"),
+        "the outage was not seen: {log}"
+    );
     agent.stop();
 }
 

@@ -294,17 +294,35 @@ impl SyslogSink {
     }
 }
 
-/// Whether the server closed the connection (or sent something, which a syslog server never
-/// does except to close): checked before each batch without blocking.
-fn closed_by_peer(conn: &BufWriter<Conn>) -> bool {
+/// Whether the server closed the connection, checked before each batch without blocking. A
+/// syslog server sends nothing on its own, so on plain TCP any readable byte or end of stream
+/// means it is going away; over TLS, what arrives is handed to rustls (TLS 1.3 session
+/// tickets come after the handshake) and only a close (close_notify, end of stream, an
+/// error) counts.
+fn closed_by_peer(conn: &mut BufWriter<Conn>) -> bool {
     let tcp = conn.get_ref().tcp();
     if tcp.set_nonblocking(true).is_err() {
         return true;
     }
-    let mut byte = [0u8; 1];
-    let closed =
-        !matches!(tcp.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
-    let _ = tcp.set_nonblocking(false);
+    let closed = match conn.get_mut() {
+        Conn::Plain(tcp) => {
+            let mut byte = [0u8; 1];
+            !matches!(tcp.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        }
+        Conn::Tls(stream) => loop {
+            match stream.conn.read_tls(&mut stream.sock) {
+                Ok(0) => break true,
+                Ok(_) => match stream.conn.process_new_packets() {
+                    Ok(state) if state.peer_has_closed() => break true,
+                    Ok(_) => continue,
+                    Err(_) => break true,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                Err(_) => break true,
+            }
+        },
+    };
+    let _ = conn.get_ref().tcp().set_nonblocking(false);
     closed
 }
 
@@ -314,7 +332,7 @@ impl Sink for SyslogSink {
     }
 
     fn send(&mut self, batch: &LogBatch) -> anyhow::Result<LogAck> {
-        if self.conn.as_ref().is_some_and(closed_by_peer) {
+        if self.conn.as_mut().is_some_and(closed_by_peer) {
             tracing::info!(
                 "syslog server {} closed the connection; reconnecting.",
                 self.config.address
