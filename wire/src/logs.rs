@@ -98,6 +98,10 @@ pub struct SourceStatus {
     pub parse_errors: u64,
     /// Records cut to `max_record_bytes`.
     pub truncated_records: u64,
+    /// Records Polaris refused for good when sent alone (HTTP 400, retcode 3021): skipped,
+    /// logged by the agent with their file and offset, and their offsets committed.
+    #[serde(default)]
+    pub rejected_records: u64,
     /// The last error (a file that cannot be read, a bad glob), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,

@@ -1,6 +1,7 @@
 //! The running agent: one thread that scans the sources' globs, reads the files that grew,
-//! fills a batch, hands it to the sink and commits offsets only once the sink acknowledged.
-//! While the sink fails the same batch is tried again with back-off and nothing more is read:
+//! fills a batch, hands it to the writers (Polaris, syslog or both) and commits offsets only
+//! once every writer acknowledged (`agent/deliver`: per-writer progress, poison batches split).
+//! While a writer fails the same batch is tried again with back-off and nothing more is read:
 //! the files are the buffer. Files that rotated away and were deleted before they were read
 //! are counted in `lost_bytes`. `-T` runs the same reading once, committing nothing.
 
@@ -18,7 +19,9 @@ use crate::record::Multiline;
 use crate::sink::{Sink, backoff};
 use crate::state::{SavedFile, State};
 use crate::tail::{self, Reopened, Tracked};
+use deliver::InFlight;
 
+mod deliver;
 mod scan;
 
 /// A file generation: its source, device and inode.
@@ -62,14 +65,6 @@ pub struct Snapshot {
     pub files: Vec<FileView>,
     /// The sink's last error while it fails.
     pub sink_error: Option<String>,
-}
-
-/// The batch being delivered: what to commit when it is acknowledged.
-struct InFlight {
-    batch: LogBatch,
-    ends: Vec<(Key, String, u64)>,
-    failures: u32,
-    next_try: Instant,
 }
 
 /// The agent's reading state.
@@ -166,7 +161,7 @@ impl Agent {
 
     /// Reads from the files into a new batch (up to the configured limits); `None` when
     /// nothing is ready.
-    fn fill_batch(&mut self, at_eof_finish: bool) -> Option<InFlight> {
+    fn fill_batch(&mut self, at_eof_finish: bool, writers: &[Box<dyn Sink>]) -> Option<InFlight> {
         let mut batch = LogBatch::default();
         let mut ends: HashMap<Key, (String, u64)> = HashMap::new();
         let mut bytes = 0usize;
@@ -268,15 +263,11 @@ impl Agent {
             return None;
         }
         batch.sources = self.source_statuses();
-        Some(InFlight {
-            batch,
-            ends: ends
-                .into_iter()
-                .map(|(k, (id, end))| (k, id, end))
-                .collect(),
-            failures: 0,
-            next_try: Instant::now(),
-        })
+        let ends = ends
+            .into_iter()
+            .map(|(k, (id, end))| (k, id, end))
+            .collect();
+        Some(InFlight::new(batch, ends, writers))
     }
 
     /// The sources' states now.
@@ -383,8 +374,8 @@ impl Agent {
         }
     }
 
-    /// Runs until `stop` is set: scan, look, read, deliver, commit.
-    pub fn run(&mut self, sink: &mut dyn Sink, stop: &AtomicBool) -> anyhow::Result<()> {
+    /// Runs until `stop` is set: scan, look, read, deliver to every writer, commit.
+    pub fn run(&mut self, writers: &mut [Box<dyn Sink>], stop: &AtomicBool) -> anyhow::Result<()> {
         let poll = Duration::from_millis(self.config.poll_ms);
         let scan_every = Duration::from_secs(self.config.scan_s);
         let retry_max = Duration::from_secs(self.config.retry_max_s);
@@ -399,14 +390,14 @@ impl Agent {
             }
             self.look_at_open_files();
             if self.in_flight.is_none() {
-                self.in_flight = self.fill_batch(false);
+                self.in_flight = self.fill_batch(false, writers);
             }
             if Instant::now() >= next_snapshot {
                 self.refresh_snapshot();
                 next_snapshot = Instant::now() + Duration::from_secs(1);
             }
-            if self.in_flight.is_none() {
-                self.in_flight = self.status_batch();
+            if self.in_flight.is_none() && writers.iter().any(|w| w.wants_status()) {
+                self.in_flight = self.status_batch(writers);
             }
             let Some(mut flight) = self.in_flight.take() else {
                 self.save()?;
@@ -419,19 +410,35 @@ impl Agent {
                 continue;
             }
             flight.batch.sources = self.source_statuses();
-            match sink.send(&flight.batch) {
-                Ok(_) if flight.batch.records.is_empty() => {
+            let mut rejected = Vec::new();
+            let result = flight.deliver(writers, &mut rejected);
+            for r in rejected {
+                tracing::warn!(
+                    "{} refused a record for good; skipped, its offset committed: source {}, \
+                     {} (file {}) at offset {}: {}",
+                    r.writer,
+                    r.record.source,
+                    r.record.path,
+                    r.record.file,
+                    r.record.offset,
+                    r.reason
+                );
+                if let Some(source) = self
+                    .sources
+                    .iter_mut()
+                    .find(|s| s.config.name == r.record.source)
+                {
+                    source.status.rejected_records += 1;
+                }
+            }
+            match result {
+                Ok(()) if flight.batch.records.is_empty() => {
                     self.told = (counters(&flight.batch.sources), Instant::now());
                     self.sink_error = None;
                 }
-                Ok(ack) => {
-                    tracing::debug!(
-                        stored = ack.stored,
-                        duplicates = ack.duplicates,
-                        "batch acknowledged"
-                    );
+                Ok(()) => {
                     if self.sink_error.take().is_some() {
-                        tracing::info!("Polaris acknowledges again; reading on.");
+                        tracing::info!("Every writer acknowledges again; reading on.");
                     }
                     self.told = (counters(&flight.batch.sources), Instant::now());
                     self.acknowledged(&flight.ends)?;
@@ -439,10 +446,10 @@ impl Agent {
                 Err(e) => {
                     let wait = backoff(flight.failures, retry_max);
                     tracing::warn!(
-                        "batch not acknowledged, next try in {} s: {e:#}",
+                        "batch not acknowledged, next try in {} s: {e}",
                         wait.as_secs()
                     );
-                    self.sink_error = Some(format!("{e:#}"));
+                    self.sink_error = Some(e);
                     flight.failures += 1;
                     flight.next_try = Instant::now() + wait;
                     self.in_flight = Some(flight);
@@ -455,28 +462,24 @@ impl Agent {
 
     /// A batch of no records telling Polaris of the sources, when their counters changed
     /// since it was last told (a loss, a truncation) or a minute has passed.
-    fn status_batch(&self) -> Option<InFlight> {
+    fn status_batch(&self, writers: &[Box<dyn Sink>]) -> Option<InFlight> {
         let sources = self.source_statuses();
         let changed = counters(&sources) != self.told.0;
         if !changed && self.told.1.elapsed() < Duration::from_secs(STATUS_EVERY_S) {
             return None;
         }
-        Some(InFlight {
-            batch: LogBatch {
-                records: Vec::new(),
-                sources,
-            },
-            ends: Vec::new(),
-            failures: 0,
-            next_try: Instant::now(),
-        })
+        let batch = LogBatch {
+            records: Vec::new(),
+            sources,
+        };
+        Some(InFlight::new(batch, Vec::new(), writers))
     }
 
     /// `-T`: reads every source once from its saved offsets, to the end of each file, and
     /// hands each batch to `print`; commits nothing.
     pub fn read_once(&mut self, print: &mut dyn FnMut(&LogRecord)) {
         self.scan();
-        while let Some(flight) = self.fill_batch(true) {
+        while let Some(flight) = self.fill_batch(true, &[]) {
             for record in &flight.batch.records {
                 print(record);
             }
@@ -488,7 +491,7 @@ impl Agent {
 const STATUS_EVERY_S: u64 = 60;
 
 /// What a source reports that Polaris should hear of at once when it changes.
-type Counters = (u64, u64, u64, u64, u64, Option<String>);
+type Counters = (u64, u64, u64, u64, u64, u64, Option<String>);
 
 fn counters(sources: &[SourceStatus]) -> Vec<Counters> {
     sources
@@ -500,6 +503,7 @@ fn counters(sources: &[SourceStatus]) -> Vec<Counters> {
                 s.truncations,
                 s.parse_errors,
                 s.truncated_records,
+                s.rejected_records,
                 s.last_error.clone(),
             )
         })

@@ -1,7 +1,7 @@
 //! logagent's configuration file (TOML; default `/etc/cargo/logagent.conf`): where Polaris is
 //! and how to prove who we are (as gearman: `ca`, `cert`, `key` from the BootAgent's identity
-//! folder), where the offsets are kept, batch limits, and one `[[source]]` per log path or
-//! glob. Unknown keys are errors naming the key, so a typo fails `logagent -t`; every regex is
+//! folder), where the offsets are kept, batch limits, one `[[source]]` per log path or glob,
+//! and an optional `[syslog]` server (`sink::syslog::SyslogConfig`). Unknown keys are errors naming the key, so a typo fails `logagent -t`; every regex is
 //! compiled and every limit checked by [`Config::load`].
 
 use std::path::{Path, PathBuf};
@@ -78,6 +78,8 @@ pub struct Config {
     /// The log files.
     #[serde(default)]
     pub source: Vec<SourceConfig>,
+    /// A syslog server every record is also (or only) written to (RFC 5424 over TCP/TLS).
+    pub syslog: Option<crate::sink::syslog::SyslogConfig>,
 }
 
 /// One `[[source]]`: files by path or glob and how to read them.
@@ -86,7 +88,8 @@ pub struct Config {
 pub struct SourceConfig {
     /// The source's name, unique on the host (at most 128 bytes).
     pub name: String,
-    /// A path, or a glob (`*`, `?`, `[...]` in any component): new matching files are picked up.
+    /// A path, or a glob (`*`, `?`, `[...]`, `{a,b}` in any component, `**` for any depth):
+    /// new matching files are picked up.
     pub path: String,
     /// `line`, `json`, `syslog`, `regex`, `nginx` or `apache`.
     #[serde(default = "default_format")]
@@ -232,6 +235,7 @@ impl Config {
             if !source.path.starts_with('/') {
                 return Err(format!("source `{name}`: path must be absolute"));
             }
+            crate::glob::Pattern::new(&source.path).map_err(|e| format!("source `{name}`: {e}"))?;
             source
                 .format()
                 .map_err(|e| format!("source `{name}`: {e}"))?;
@@ -248,6 +252,12 @@ impl Config {
             source
                 .multiline()
                 .map_err(|e| format!("source `{name}`: {e}"))?;
+        }
+        if let Some(syslog) = &self.syslog {
+            syslog.check()?;
+        }
+        if self.polaris.is_empty() && self.syslog.is_none() {
+            return Err("nowhere to send records: set `polaris`, a [syslog] table, or both".into());
         }
         Ok(())
     }
@@ -313,5 +323,13 @@ mod tests {
         assert!(Config::parse(relative).unwrap().check().is_err());
         let format = "[[source]]\nname = \"a\"\npath = \"/x\"\nformat = \"xml\"";
         assert!(Config::parse(format).unwrap().check().is_err());
+        let nowhere = "[[source]]\nname = \"a\"\npath = \"/x\"";
+        let e = Config::parse(nowhere).unwrap().check().unwrap_err();
+        assert!(e.contains("nowhere"), "{e}");
+        let syslog_only = format!("{nowhere}\n[syslog]\naddress = \"127.0.0.1:514\"");
+        Config::parse(&syslog_only).unwrap().check().unwrap();
+        let typo = format!("{nowhere}\n[syslog]\naddress = \"127.0.0.1:514\"\nframe = \"lf\"");
+        let e = Config::parse(&typo).unwrap_err();
+        assert!(e.contains("frame"), "{e}");
     }
 }

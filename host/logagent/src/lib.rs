@@ -10,9 +10,11 @@
 //! - `glob`: the paths a source's pattern matches now.
 //! - `tail`: one file generation being read: identity (device, inode, fingerprint), offsets.
 //! - `state`: the SQLite file of committed offsets.
-//! - `sink`: where batches go (`Sink`), and the HTTPS one that posts to Polaris.
+//! - `sink`: where batches go (`Sink`): the HTTPS one that posts to Polaris, and
+//!   `sink/syslog`, RFC 5424 over TCP or TLS to any syslog server.
 //! - `agent`: the loop: read, send, commit (`agent/scan`: globs expanded, files found,
-//!   rotations and truncations seen); `control`: the status socket.
+//!   rotations and truncations seen; `agent/deliver`: a batch to every writer, poison batches
+//!   split); `control`: the status socket.
 
 pub mod agent;
 pub mod cli;

@@ -57,10 +57,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// What `-t` checks beyond the file itself: Polaris's client can be built (CA, certificate
-/// and key readable).
+/// What `-t` checks beyond the file itself: the writers can be built (Polaris's and the
+/// syslog server's CA, certificates and keys readable).
 fn check_more(config: &Config) -> anyhow::Result<()> {
-    sink::PolarisSink::new(config)?;
+    sink::writers(config)?;
     Ok(())
 }
 
@@ -84,7 +84,7 @@ fn test_read(config: Config) -> anyhow::Result<()> {
 }
 
 fn run(cli: &Cli, config: Config) -> anyhow::Result<()> {
-    let mut sink = sink::PolarisSink::new(&config)?;
+    let mut writers = sink::writers(&config)?;
     let state = State::open(&config.state_dir)?;
     let access = agentkit::socket::SocketAccess::new(config.socket_group.as_deref())?;
     let listener = control::bind(&config.socket, &access)?;
@@ -101,7 +101,7 @@ fn run(cli: &Cli, config: Config) -> anyhow::Result<()> {
         .name("control".into())
         .spawn(move || control::serve(listener, access, snapshot))?;
     agentkit::systemd::notify_ready();
-    agent.run(&mut sink, &stop)?;
+    agent.run(&mut writers, &stop)?;
     tracing::info!("logagent stopped.");
     Ok(())
 }

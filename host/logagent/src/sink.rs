@@ -2,7 +2,10 @@
 //! acknowledged the whole batch (then, and only then, the agent commits its offsets).
 //! [`PolarisSink`] posts `wire::logs::LogBatch` JSON to `<polaris>/api/v1/logs` over HTTPS
 //! with the host's client certificate (mutual TLS, the ureq agent of `fetch`) and expects a
-//! `wire::logs::LogAck`. [`backoff`] is the wait between tries while a sink fails.
+//! `wire::logs::LogAck`; a batch it refuses for good (HTTP 4xx with retcode 3021, "Invalid
+//! params") is a [`Refused`] error, which the agent answers by splitting the batch (see
+//! `agent`). [`syslog::SyslogSink`] writes RFC 5424 syslog over TCP or TLS. [`backoff`] is the
+//! wait between tries while a sink fails.
 
 use std::io::Read as _;
 use std::time::Duration;
@@ -11,14 +14,37 @@ use wire::logs::{LogAck, LogBatch};
 
 use crate::config::Config;
 
+pub mod syslog;
+
 /// Longest acknowledgement body read.
 const MAX_ACK_BYTES: u64 = 64 * 1024;
 
 /// A receiver of batches.
 pub trait Sink {
-    /// Delivers `batch`; `Ok` means the receiver holds all of it.
+    /// Its name in logs and errors (`Polaris`, `syslog`).
+    fn name(&self) -> &str;
+
+    /// Delivers `batch`; `Ok` means the receiver holds all of it. An error that is (or wraps)
+    /// [`Refused`] means the receiver will never take this batch as it is.
     fn send(&mut self, batch: &LogBatch) -> anyhow::Result<LogAck>;
+
+    /// Whether batches of no records (the sources' states only) are sent to it.
+    fn wants_status(&self) -> bool {
+        true
+    }
 }
+
+/// The receiver refused the batch for good (Polaris: HTTP 4xx with retcode 3021): sending it
+/// again unchanged would be refused again. Network errors, 5xx, 401 and 403 are not this.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {reason}")]
+pub struct Refused {
+    /// The receiver's reason (Polaris's message).
+    pub reason: String,
+}
+
+/// Polaris's retcode for "Invalid params".
+const INVALID_PARAMS: u64 = 3021;
 
 /// Polaris's `POST /api/v1/logs`.
 pub struct PolarisSink {
@@ -52,6 +78,10 @@ impl PolarisSink {
 }
 
 impl Sink for PolarisSink {
+    fn name(&self) -> &str {
+        "Polaris"
+    }
+
     fn send(&mut self, batch: &LogBatch) -> anyhow::Result<LogAck> {
         let body = serde_json::to_vec(batch)?;
         let mut response = self
@@ -68,12 +98,38 @@ impl Sink for PolarisSink {
             .take(MAX_ACK_BYTES)
             .read_to_string(&mut text)
             .map_err(|e| anyhow::anyhow!("POST {}: reading the answer: {e}", self.url))?;
+        if status.is_client_error() && ![401, 403, 408, 429].contains(&status.as_u16()) {
+            let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if answer["errcode"].as_u64() == Some(INVALID_PARAMS) {
+                let reason = answer["message"]
+                    .as_str()
+                    .unwrap_or(text.trim())
+                    .to_string();
+                return Err(anyhow::Error::new(Refused { reason })
+                    .context(format!("POST {}: HTTP {status}", self.url)));
+            }
+        }
         if !status.is_success() {
             anyhow::bail!("POST {}: HTTP {status}: {}", self.url, text.trim());
         }
         serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("POST {}: not a LogAck ({e}): {text}", self.url))
     }
+}
+
+/// The configured writers: Polaris when `polaris` is set, syslog when `[syslog]` is.
+pub fn writers(config: &Config) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+    let mut writers: Vec<Box<dyn Sink>> = Vec::new();
+    if !config.polaris.is_empty() {
+        writers.push(Box::new(PolarisSink::new(config)?));
+    }
+    if let Some(syslog) = &config.syslog {
+        writers.push(Box::new(syslog::SyslogSink::new(syslog)?));
+    }
+    if writers.is_empty() {
+        anyhow::bail!("nowhere to send records: set `polaris`, a [syslog] table, or both");
+    }
+    Ok(writers)
 }
 
 /// The wait before try number `failures + 1`: 1 s doubling up to `max`.

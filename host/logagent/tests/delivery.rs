@@ -171,3 +171,52 @@ fn cpu_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = after.split(' ').collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
+
+#[test]
+fn a_record_polaris_refuses_is_skipped_counted_and_nothing_else_lost() {
+    let receiver = Receiver::start();
+    *receiver.refuse_containing.lock().unwrap() = Some("POISON".into());
+    let setup = Setup::new(
+        &receiver.url,
+        "[[source]]\nname = \"app\"\npath = \"LOGS/app.log\"\n",
+    );
+    let log = setup.logs.join("app.log");
+    let mut good = lines("good", 0..3000);
+    let mut written = good.clone();
+    written.insert(1234, "POISON-1".into());
+    written.insert(2500, "POISON-2".into());
+    append(&log, &written);
+    let agent = setup.start();
+    receiver.wait_for(&set(&good));
+    // The source does not stall: lines written after the refusals arrive too.
+    let later = lines("later", 0..100);
+    append(&log, &later);
+    receiver.wait_for(&set(&later));
+    good.extend(later);
+    receiver.assert_once();
+    let counts = receiver.counts();
+    assert!(counts.keys().all(|m| !m.contains("POISON")));
+    assert_eq!(counts.len(), good.len());
+    assert!(receiver.refused_batches.load(Ordering::SeqCst) >= 2);
+    let socket = setup.dir.path().join("logagent.sock");
+    wait_until("the control socket counts two rejected records", || {
+        common::snapshot(&socket)["sources"][0]["rejected_records"] == 2
+    });
+    wait_until("Polaris is told of the two rejected records", || {
+        receiver
+            .source("app")
+            .is_some_and(|s| s.rejected_records == 2)
+    });
+    let log_text = setup.log();
+    assert!(
+        log_text.contains("refused a record for good") && log_text.contains("marked as bad"),
+        "{log_text}"
+    );
+    // Its offset was committed: a restarted agent sends neither it nor anything else again.
+    agent.stop();
+    let before = receiver.records.lock().unwrap().len();
+    let agent = setup.start();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(receiver.records.lock().unwrap().len(), before);
+    agent.stop();
+}

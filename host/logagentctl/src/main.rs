@@ -56,7 +56,7 @@ fn print_sources(answer: &Value) {
     let sources: Vec<SourceStatus> =
         serde_json::from_value(answer["sources"].clone()).unwrap_or_default();
     println!(
-        "{:<20} {:>7} {:>5} {:>14} {:>14} {:>12} {:<8} {:>10} {:>5} {:>7} {:>5}",
+        "{:<20} {:>7} {:>5} {:>14} {:>14} {:>12} {:<8} {:>10} {:>5} {:>7} {:>5} {:>6}",
         "SOURCE",
         "FILES",
         "OPEN",
@@ -67,11 +67,12 @@ fn print_sources(answer: &Value) {
         "LOST",
         "TRUNC",
         "PARSE",
-        "CUT"
+        "CUT",
+        "REJECT"
     );
     for s in &sources {
         println!(
-            "{:<20} {:>7} {:>5} {:>14} {:>14} {:>12} {:<8} {:>10} {:>5} {:>7} {:>5}",
+            "{:<20} {:>7} {:>5} {:>14} {:>14} {:>12} {:<8} {:>10} {:>5} {:>7} {:>5} {:>6}",
             s.name,
             s.files,
             s.open_files,
@@ -82,14 +83,15 @@ fn print_sources(answer: &Value) {
             s.lost_bytes,
             s.truncations,
             s.parse_errors,
-            s.truncated_records
+            s.truncated_records,
+            s.rejected_records
         );
         if let Some(error) = &s.last_error {
             println!("  last error: {error}");
         }
     }
     if let Some(error) = answer["sink_error"].as_str() {
-        println!("Polaris does not acknowledge: {error}");
+        println!("Not acknowledged: {error}");
     }
 }
 

@@ -123,6 +123,7 @@ fn check_source(source: SourceStatus) -> Result<NewSourceState, String> {
         truncations: signed("truncations", source.truncations)?,
         parse_errors: signed("parse_errors", source.parse_errors)?,
         truncated_records: signed("truncated_records", source.truncated_records)?,
+        rejected_records: signed("rejected_records", source.rejected_records)?,
         last_error: source.last_error.as_deref().map(note),
         name: source.name,
     })

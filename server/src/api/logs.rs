@@ -362,6 +362,9 @@ pub struct LogSourceView {
     pub parse_errors: u64,
     /// Records cut to the maximum record size.
     pub truncated_records: u64,
+    /// Records Polaris refused for good (HTTP 400, 3021) when the agent sent them alone: the
+    /// agent skipped them, logged each with its file and offset, and committed their offsets.
+    pub rejected_records: u64,
     /// The last error, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -386,6 +389,7 @@ impl From<LogSource> for LogSourceView {
             truncations: source.truncations,
             parse_errors: source.parse_errors,
             truncated_records: source.truncated_records,
+            rejected_records: source.rejected_records,
             last_error: source.last_error,
             updated: source.updated.to_rfc3339(),
             records: source.records,

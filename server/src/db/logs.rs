@@ -104,6 +104,8 @@ pub struct NewSourceState {
     pub parse_errors: i64,
     /// Records cut to the maximum record size.
     pub truncated_records: i64,
+    /// Records Polaris refused for good (the agent skipped them).
+    pub rejected_records: i64,
     /// The last error.
     pub last_error: Option<String>,
 }
@@ -197,6 +199,8 @@ pub struct LogSource {
     pub parse_errors: u64,
     /// Records cut to the maximum record size.
     pub truncated_records: u64,
+    /// Records Polaris refused for good (the agent skipped them).
+    pub rejected_records: u64,
     /// The last error.
     pub last_error: Option<String>,
     /// When the agent last reported it.

@@ -64,14 +64,15 @@ impl Dialect for MySql {
     const INSERT_LOGS_TAIL: &'static str = "";
     const UPSERT_LOG_SOURCE: &'static str = "INSERT INTO log_sources \
         (host, name, path, files, open_files, read_offset, size, lag_bytes, state, lost_bytes, \
-        truncations, parse_errors, truncated_records, last_error, updated) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+        truncations, parse_errors, truncated_records, last_error, updated, rejected_records) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
         ON DUPLICATE KEY UPDATE path = VALUES(path), files = VALUES(files), \
         open_files = VALUES(open_files), read_offset = VALUES(read_offset), \
         size = VALUES(size), lag_bytes = VALUES(lag_bytes), state = VALUES(state), \
         lost_bytes = VALUES(lost_bytes), truncations = VALUES(truncations), \
         parse_errors = VALUES(parse_errors), truncated_records = VALUES(truncated_records), \
-        last_error = VALUES(last_error), updated = VALUES(updated)";
+        last_error = VALUES(last_error), updated = VALUES(updated), \
+        rejected_records = VALUES(rejected_records)";
     // LOCATE on a utf8mb4_bin column compares bytes: case-sensitive as on the others.
     const CONTAINS: (&'static str, &'static str) = ("LOCATE(", ", {}) > 0");
     const LOG_BYTES: &'static str =

@@ -28,6 +28,11 @@ pub struct Receiver {
     pub holding: Arc<AtomicBool>,
     /// Batches stored while holding.
     pub held_batches: Arc<AtomicU64>,
+    /// A batch holding a record whose message contains this is refused as Polaris refuses
+    /// a bad record (HTTP 400, retcode 3021) and not stored.
+    pub refuse_containing: Arc<Mutex<Option<String>>>,
+    /// Batches refused so.
+    pub refused_batches: Arc<AtomicU64>,
     /// The agent's folder, whose log and socket are shown when a wait fails.
     pub debug_dir: Mutex<Option<PathBuf>>,
 }
@@ -42,6 +47,8 @@ impl Receiver {
         let failing = Arc::new(AtomicBool::new(false));
         let holding = Arc::new(AtomicBool::new(false));
         let held_batches = Arc::new(AtomicU64::new(0));
+        let refuse_containing: Arc<Mutex<Option<String>>> = Arc::default();
+        let refused_batches = Arc::new(AtomicU64::new(0));
         let (r, s, f, h, hb) = (
             records.clone(),
             sources.clone(),
@@ -49,6 +56,7 @@ impl Receiver {
             holding.clone(),
             held_batches.clone(),
         );
+        let (rc, rb) = (refuse_containing.clone(), refused_batches.clone());
         std::thread::spawn(move || {
             for mut request in server.incoming_requests() {
                 if f.load(Ordering::SeqCst) {
@@ -61,6 +69,19 @@ impl Receiver {
                     let _ = request.respond(tiny_http::Response::empty(400));
                     continue;
                 };
+                let marked =
+                    rc.lock().unwrap().clone().and_then(|mark| {
+                        batch.records.iter().position(|r| r.message.contains(&mark))
+                    });
+                if let Some(i) = marked {
+                    rb.fetch_add(1, Ordering::SeqCst);
+                    let answer = serde_json::json!({"errcode": 3021,
+                        "message": format!("Invalid params: record {i}: marked as bad")});
+                    let _ = request.respond(
+                        tiny_http::Response::from_string(answer.to_string()).with_status_code(400),
+                    );
+                    continue;
+                }
                 let stored = batch.records.len() as u64;
                 r.lock().unwrap().extend(batch.records);
                 *s.lock().unwrap() = batch.sources;
@@ -88,6 +109,8 @@ impl Receiver {
             failing,
             holding,
             held_batches,
+            refuse_containing,
+            refused_batches,
             debug_dir: Mutex::new(None),
         }
     }

@@ -59,6 +59,7 @@ pub struct SourceRow {
     truncated_records: i64,
     last_error: Option<String>,
     updated: DateTime<Utc>,
+    rejected_records: i64,
 }
 
 impl From<LogRow> for LogEntry {
@@ -173,6 +174,7 @@ where
                     .bind(source.truncated_records)
                     .bind(source.last_error.as_deref())
                     .bind(received)
+                    .bind(source.rejected_records)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -234,8 +236,8 @@ where
         Box::pin(async move {
             let rows: Vec<SourceRow> = sqlx::query_as(D::sql(
                 "SELECT name, path, files, open_files, read_offset, size, lag_bytes, state, \
-                 lost_bytes, truncations, parse_errors, truncated_records, last_error, updated \
-                 FROM log_sources WHERE host = ?",
+                 lost_bytes, truncations, parse_errors, truncated_records, last_error, updated, \
+                 rejected_records FROM log_sources WHERE host = ?",
             ))
             .bind(host)
             .fetch_all(&self.pool)
@@ -263,6 +265,7 @@ where
                     truncations: unsigned(row.truncations),
                     parse_errors: unsigned(row.parse_errors),
                     truncated_records: unsigned(row.truncated_records),
+                    rejected_records: unsigned(row.rejected_records),
                     last_error: row.last_error,
                     updated: row.updated,
                 })

@@ -85,17 +85,18 @@ pub trait Dialect: Database {
         " ON CONFLICT (host, source, file, file_offset) DO NOTHING";
     /// Records a host's source state, replacing the last. Binds: host, name, path, files,
     /// open_files, read_offset, size, lag_bytes, state, lost_bytes, truncations,
-    /// parse_errors, truncated_records, last_error, updated.
+    /// parse_errors, truncated_records, last_error, updated, rejected_records.
     const UPSERT_LOG_SOURCE: &'static str = "INSERT INTO log_sources \
         (host, name, path, files, open_files, read_offset, size, lag_bytes, state, lost_bytes, \
-        truncations, parse_errors, truncated_records, last_error, updated) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+        truncations, parse_errors, truncated_records, last_error, updated, rejected_records) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
         ON CONFLICT (host, name) DO UPDATE SET path = excluded.path, files = excluded.files, \
         open_files = excluded.open_files, read_offset = excluded.read_offset, \
         size = excluded.size, lag_bytes = excluded.lag_bytes, state = excluded.state, \
         lost_bytes = excluded.lost_bytes, truncations = excluded.truncations, \
         parse_errors = excluded.parse_errors, truncated_records = excluded.truncated_records, \
-        last_error = excluded.last_error, updated = excluded.updated";
+        last_error = excluded.last_error, updated = excluded.updated, \
+        rejected_records = excluded.rejected_records";
     /// A condition true when text column `{}` contains the text bound between the two
     /// parts (case-sensitive on every backend): the column's name goes where `{}` is.
     const CONTAINS: (&'static str, &'static str) = ("instr({}, ", ") > 0");
