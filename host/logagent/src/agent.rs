@@ -539,21 +539,48 @@ fn to_record(
     }
 }
 
-/// The bytes `record` takes in a batch's JSON (escapes included).
+/// At least the bytes `record` takes in a batch's JSON, escapes included, counted without
+/// writing it (writing it to count took as long as parsing an nginx line).
 fn json_size(record: &LogRecord) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+    /// Names, punctuation and the numbers of a record, at their longest.
+    const FIXED: usize = 256;
+    FIXED
+        + [&record.source, &record.file, &record.path, &record.message]
+            .iter()
+            .map(|s| string_bound(s))
+            .sum::<usize>()
+        + record.parse_error.as_deref().map_or(0, string_bound)
+        + record
+            .fields
+            .iter()
+            .map(|(k, v)| string_bound(k) + 1 + value_bound(v))
+            .sum::<usize>()
+}
+
+/// Most bytes `text` takes as a JSON string: quotes, and six bytes for a byte serde_json
+/// escapes (`\u00XX` is the longest escape).
+fn string_bound(text: &str) -> usize {
+    let escaped = text
+        .bytes()
+        .filter(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
+        .count();
+    text.len() + 2 + 5 * escaped + 1
+}
+
+fn value_bound(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(_) => 6,
+        Value::Number(_) => 26,
+        Value::String(s) => string_bound(s),
+        Value::Array(items) => 2 + items.iter().map(|v| value_bound(v) + 1).sum::<usize>(),
+        Value::Object(map) => {
+            2 + map
+                .iter()
+                .map(|(k, v)| string_bound(k) + 2 + value_bound(v))
+                .sum::<usize>()
         }
     }
-    let mut count = Count(0);
-    let _ = serde_json::to_writer(&mut count, record);
-    count.0 + 1
 }
 
 fn fp_of(file: &std::fs::File, len: u64) -> std::io::Result<String> {
@@ -565,5 +592,48 @@ fn sleep_unless(stop: &AtomicBool, total: Duration) {
     let until = Instant::now() + total;
     while !stop.load(Ordering::Relaxed) && Instant::now() < until {
         std::thread::sleep(step.min(until.saturating_duration_since(Instant::now())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_bound_is_never_below_the_written_size() {
+        let nasty = "quote \" backslash \\ tab \t nul \u{0} bell \u{7} é 日本 \n end";
+        let mut fields = serde_json::Map::new();
+        fields.insert("status".into(), serde_json::json!(500));
+        fields.insert(
+            nasty.into(),
+            serde_json::json!([nasty, 1.5e300, null, true]),
+        );
+        fields.insert(
+            "nested".into(),
+            serde_json::json!({ "a": { nasty: -12345678901234i64 } }),
+        );
+        let record = LogRecord {
+            source: "s\"rc".into(),
+            file: "0123456789abcdef".into(),
+            offset: u64::MAX,
+            path: "/var/log/\u{1}x".into(),
+            time: -1.234_567_890_123_456_7e-300,
+            time_from_read: true,
+            message: nasty.repeat(10),
+            fields,
+            truncated_bytes: Some(u64::MAX),
+            parse_error: Some(nasty.into()),
+        };
+        let written = serde_json::to_vec(&record).unwrap().len() + 1;
+        assert!(
+            json_size(&record) >= written,
+            "{} < {written}",
+            json_size(&record)
+        );
+        assert!(
+            json_size(&record) < written * 2,
+            "a bound, not a guess: {}",
+            json_size(&record)
+        );
     }
 }
