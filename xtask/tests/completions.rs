@@ -112,7 +112,7 @@ fn bash_completes_flags_subcommands_and_values() {
             .into_iter()
             .filter(|w| !w.starts_with('-'))
             .collect::<Vec<_>>(),
-        ["nodus", "gearman"]
+        ["nodus", "gearman", "logagent"]
     );
     assert_eq!(
         offered(&bash_path, &dir.join("nodus"), &["nodus", "-"])
