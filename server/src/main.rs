@@ -13,11 +13,26 @@ use polaris::{app, config::Config, db::Db, dev};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_target(false);
+    // `polaris dev` also keeps its log in its folder, where its logagent reads it.
+    match &cli.command {
+        Command::Dev(options) => match dev::open_log(options) {
+            Ok(file) => {
+                use tracing_subscriber::fmt::writer::MakeWriterExt as _;
+                let file = std::sync::Arc::new(file);
+                logs.with_ansi(false)
+                    .with_writer(std::io::stderr.and(file))
+                    .init();
+            }
+            Err(e) => {
+                eprintln!("polaris: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => logs.with_writer(std::io::stderr).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

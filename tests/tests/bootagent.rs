@@ -1,6 +1,7 @@
 //! The BootAgent against a real Polaris: install → running → reported; a wrong checksum fails
 //! and leaves nothing; a broken upgrade rolls back; an `ftp://` install from a real vsftpd;
-//! results survive a BootAgent restart; a real agent (nodus) packed by `mkpkg agent`; with a
+//! results survive a BootAgent restart; the real agents (nodus, logagent) packed by `mkpkg agent`,
+//! installed, and logagent stopped and restarted from jobs; with a
 //! release key, wrongly signed and unsigned packages install nothing.
 
 use std::time::Duration;
@@ -363,10 +364,61 @@ fn results_survive_a_bootagent_restart_and_agents_are_adopted() {
     assert!(alive(pid));
 }
 
+/// `mkpkg agent <agent>` from this build with configuration `conf`, published on `server`:
+/// the install job's URL and checksum.
+fn packed_agent(
+    server: &Server,
+    dir: &std::path::Path,
+    agent: &str,
+    conf: &std::path::Path,
+) -> (String, String) {
+    let build_dir = e2e::build_dir();
+    let (package, checksum) = mkpkg(&[
+        "agent",
+        agent,
+        "--build-dir",
+        build_dir.to_str().unwrap(),
+        "--config",
+        conf.to_str().unwrap(),
+        "--version",
+        "9.9.9",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    (server.publish(&package, agent), checksum)
+}
+
+/// Installs `agent` from a server job and waits until it is reported running.
+fn install_packed(server: &Server, boot: &Boot, agent: &str, (url, checksum): (String, String)) {
+    let job = json!({ "action": "install", "name": agent, "url": url, "checksum": checksum });
+    let id = server.job(&boot.hostname, job);
+    let (errcode, message) = result_of(server, boot, &id);
+    assert_eq!(errcode, 0, "{agent}: {message}\n{}", boot.log());
+    wait_reported(server, boot, agent, "running", "9.9.9");
+}
+
+/// The records Polaris holds of `source` on `host` (`GET /api/v1/logs`), their messages.
+fn log_messages(server: &Server, host: &str, source: &str) -> Vec<String> {
+    let (status, page) = server.call(
+        "GET",
+        &format!("/api/v1/logs?host={host}&source={source}&limit=1000"),
+        None,
+    );
+    assert_eq!(status, 200, "{page}");
+    page["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["message"].as_str().map(str::to_string))
+        .collect()
+}
+
 #[test]
-fn a_real_agent_packed_by_mkpkg_is_installed_and_runs() {
+fn the_platforms_agents_packed_by_mkpkg_are_installed_started_and_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, boot) = fleet(dir.path(), "boot-nodus", "");
+    let (server, boot) = fleet(dir.path(), "boot-agents", "");
+
+    // nodus: its plugins and types.db come along, and it runs from the package.
     let socket = dir.path().join("nodus.sock");
     let conf = dir.path().join("nodus-test.conf");
     std::fs::write(
@@ -377,26 +429,12 @@ fn a_real_agent_packed_by_mkpkg_is_installed_and_runs() {
         ),
     )
     .unwrap();
-    let build_dir = e2e::build_dir();
-    let (package, checksum) = mkpkg(&[
-        "agent",
+    install_packed(
+        &server,
+        &boot,
         "nodus",
-        "--build-dir",
-        build_dir.to_str().unwrap(),
-        "--config",
-        conf.to_str().unwrap(),
-        "--version",
-        "9.9.9",
-        "-o",
-        dir.path().to_str().unwrap(),
-    ]);
-    let url = server.publish(&package, "nodus");
-    let job = json!({ "action": "install", "name": "nodus", "url": url, "checksum": checksum });
-    let id = server.job(&boot.hostname, job);
-    let (errcode, message) = result_of(&server, &boot, &id);
-    assert_eq!(errcode, 0, "{message}\n{}", boot.log());
-    wait_reported(&server, &boot, "nodus", "running", "9.9.9");
-    // nodus really runs from the package: its plugins and types.db came along.
+        packed_agent(&server, dir.path(), "nodus", &conf),
+    );
     let installed = boot.agent_dir("nodus").join("9.9.9");
     assert!(installed.join("load.so").is_file());
     assert!(installed.join("types.db").is_file());
@@ -405,6 +443,70 @@ fn a_real_agent_packed_by_mkpkg_is_installed_and_runs() {
         "nodus opens its control socket",
         || boot.log(),
         || socket.exists().then_some(()),
+    );
+
+    // logagent: it ships a log file to this Polaris with the host's enrolled certificate.
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "first line\nsecond line\n").unwrap();
+    let identity = boot.dir.join("identity");
+    let conf = dir.path().join("logagent-test.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "polaris = \"https://{}\"\nca = {:?}\ncert = {:?}\nkey = {:?}\n\
+             state_dir = {:?}\nsocket = {:?}\npoll_ms = 100\nscan_s = 1\n\n\
+             [[source]]\nname = \"app\"\npath = {:?}\n",
+            server.http,
+            server.ca,
+            identity.join("host.pem"),
+            identity.join("host.key"),
+            dir.path().join("logagent-state"),
+            dir.path().join("logagent.sock"),
+            log,
+        ),
+    )
+    .unwrap();
+    install_packed(
+        &server,
+        &boot,
+        "logagent",
+        packed_agent(&server, dir.path(), "logagent", &conf),
+    );
+    let shipped = |want: usize| {
+        wait_for(
+            LIMIT,
+            &format!("{want} lines of app.log in Polaris"),
+            || boot.log(),
+            || (log_messages(&server, &boot.hostname, "app").len() == want).then_some(()),
+        )
+    };
+    shipped(2);
+    assert_eq!(
+        log_messages(&server, &boot.hostname, "app"),
+        ["first line", "second line"]
+    );
+
+    // A stop job ends it; what is written meanwhile waits in the file, shipped once it is
+    // restarted, and nothing twice.
+    let pid = boot.agent_pid("logagent").expect("pid recorded");
+    let id = server.job(
+        &boot.hostname,
+        json!({ "action": "stop", "name": "logagent" }),
+    );
+    assert_eq!(result_of(&server, &boot, &id).0, 0);
+    wait_reported(&server, &boot, "logagent", "stoped", "9.9.9");
+    assert!(!alive(pid), "stopped logagent {pid} is gone");
+    std::fs::write(&log, "first line\nsecond line\nthird line\n").unwrap();
+    let id = server.job(
+        &boot.hostname,
+        json!({ "action": "restart", "name": "logagent" }),
+    );
+    assert_eq!(result_of(&server, &boot, &id).0, 0);
+    wait_reported(&server, &boot, "logagent", "running", "9.9.9");
+    shipped(3);
+    assert_eq!(
+        log_messages(&server, &boot.hostname, "app"),
+        ["first line", "second line", "third line"]
     );
 }
 

@@ -1,6 +1,7 @@
 //! `polaris dev`, the README's run command: the server on SQLite in a folder of the working
-//! directory; its BootAgent installs gearman and nodus from the server's own package server,
-//! nodus posts metrics to it and gearman runs a command sent through the REST API.
+//! directory; its BootAgent installs gearman, nodus and logagent from the server's own package
+//! server, nodus posts metrics to it, gearman runs a command sent through the REST API and
+//! logagent ships the server's own log back to it.
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -166,7 +167,7 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
                 .and_then(|a| a.iter().find(|a| a["name"] == name))
                 .is_some_and(|a| a["status"] == "running")
         };
-        if running("gearman") && running("nodus") {
+        if running("gearman") && running("nodus") && running("logagent") {
             break;
         }
         assert!(
@@ -200,6 +201,80 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
             Instant::now() < deadline,
             "nodus's plugins not in the inventory: {body}"
         );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // logagent, installed by the BootAgent too, ships Polaris's own log file here: the line
+    // this server logs when its agent listener starts arrives as a record, time and level parsed.
+    let host_name = host.trim();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let record = loop {
+        let (status, body) = get(
+            &state,
+            &addr,
+            &format!("/api/v1/logs?host={host_name}&source=polaris&contains=wss%3A%2F%2F"),
+            &bearer,
+        );
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if let Some(record) = page["records"].as_array().and_then(|r| r.first()) {
+            break record.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no record of polaris.log: {body}\nlogagent's log:\n{}",
+            std::fs::read_to_string(state.join("boot/logs/logagent.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let own_log = std::fs::read_to_string(state.join("polaris.log")).unwrap();
+    let message = record["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Agents: wss://") && own_log.contains(message),
+        "{record}\npolaris.log:\n{own_log}"
+    );
+    assert_eq!(record["fields"]["level"], "INFO", "{record}");
+    assert_eq!(
+        record["time_from_read"], false,
+        "the line's own time: {record}"
+    );
+    assert!(
+        record["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("polaris-dev/polaris.log"),
+        "{record}"
+    );
+    // ... and its sources are listed for the host: Polaris's log, the BootAgent's, the agents'.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = get(
+            &state,
+            &addr,
+            &format!("/api/v1/hosts/{host_name}/log-sources"),
+            &bearer,
+        );
+        assert_eq!(status, 200, "{body}");
+        let sources: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut names: Vec<&str> = sources
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str())
+            .collect();
+        names.sort();
+        let files = |name: &str| {
+            sources
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["name"] == name))
+                .and_then(|s| s["files"].as_u64())
+                .unwrap_or(0)
+        };
+        // gearman's, nodus's and logagent's own files under boot/logs/.
+        if names == ["agents", "bootagent", "polaris"] && files("agents") >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "log sources: {body}");
         std::thread::sleep(Duration::from_millis(250));
     }
 

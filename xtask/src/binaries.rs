@@ -126,7 +126,7 @@ pub const ALL: &[Binary] = &[
         summary: "writes and signs BootAgent packages",
         description: "mkpkg writes the .tar.gz packages (with their manifest.toml) that the \
             BootAgent installs, and prints `<file> SHA256:<hex>`, ready for a job's checksum. \
-            mkpkg agent packs gearman or nodus from a build folder with its plugins and example \
+            mkpkg agent packs gearman, nodus or logagent from a build folder with its plugins and example \
             configuration; mkpkg pack packs any program; mkpkg keygen makes a minisign key pair \
             and prints the BootAgent's release_key line; mkpkg sign signs any other release \
             file, such as a plugin for gearman. With --sign, <package>.minisig is written \
@@ -317,5 +317,80 @@ pub const ALL: &[Binary] = &[
             ),
         ],
         see_also: &["nodus(1)", "nodus.conf(5)", "gearctl(1)", "cargo(7)"],
+    },
+    Binary {
+        name: "logagent",
+        definition: logagent::cli::Cli::command,
+        summary: "the log agent: ships log files to Polaris, no line lost and none twice",
+        description: "logagent tails the files of each configured source (a path or a glob, \
+            new files picked up), follows rotation by rename and by copytruncate, joins \
+            multiline records, parses each record in its source's format (line, json, syslog, \
+            regex, nginx, apache) and posts batches to Polaris (POST /api/v1/logs) over mutual \
+            TLS with the host's certificate. A file's offset is committed to its SQLite state \
+            only after Polaris has acknowledged the batch, and Polaris stores each (host, \
+            source, file, offset) once. While Polaris does not answer it stops reading and \
+            keeps its place. logagentctl(1) shows its sources through its control socket. \
+            Without -f it daemonises. -t checks the configuration and the Polaris client, \
+            prints Success or Failed!!! and exits (systemd's unit runs it before each start); \
+            -T reads every source once from its saved offsets, prints the records as JSON \
+            lines and commits nothing.",
+        files: &[
+            (
+                "/etc/cargo/logagent.conf",
+                "The configuration (logagent.conf(5)).",
+            ),
+            (
+                "/var/lib/cargo/logagent/logagent.db",
+                "Offsets and file generations acknowledged by Polaris (SQLite).",
+            ),
+            (
+                "/var/run/cargo/logagent.sock",
+                "The control socket logagentctl(1) talks to.",
+            ),
+            (
+                "/var/log/cargo/logagent.log",
+                "The log when running as a daemon without -L.",
+            ),
+        ],
+        environment: &[(
+            "LOGAGENT_LOG",
+            "Log level, over the configuration's log_level.",
+        )],
+        exit_status: &[
+            (
+                "0",
+                "Stopped normally; with -t: the configuration is valid (prints Success); \
+                 with -T: every source was read.",
+            ),
+            (
+                "1",
+                "Start-up failed, the reason on standard error; with -t: the configuration is \
+                 not valid (prints Failed!!!, the reasons on standard error).",
+            ),
+            ("2", "Wrong usage."),
+        ],
+        see_also: &["logagent.conf(5)", "logagentctl(1)", "cargo(7)"],
+    },
+    Binary {
+        name: "logagentctl",
+        definition: logagentctl::cli::Cli::command,
+        summary: "shows what a running logagent reads",
+        description: "logagentctl asks a running logagent over its control socket and prints \
+            its sources (files matched and open, bytes acknowledged, size, lag, state, bytes \
+            lost to rotation, truncations, parse errors, records cut, the last error) or, with \
+            files, each file generation (acknowledged offset, bytes read, size, lag, open, \
+            gone). --json prints the agent's whole answer.",
+        files: &[(
+            "/var/run/cargo/logagent.sock",
+            "The running logagent's control socket.",
+        )],
+        environment: &[],
+        exit_status: &[
+            ("0", "Done."),
+            ("1", "The agent's answer was an error or could not be read."),
+            ("2", "Wrong usage."),
+            ("3", "No agent listening on the socket."),
+        ],
+        see_also: &["logagent(1)", "logagent.conf(5)", "cargo(7)"],
     },
 ];

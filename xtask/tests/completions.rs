@@ -10,7 +10,7 @@ use std::process::Command;
 use common::{run_xtask, tool};
 
 /// Every shipped binary.
-const BINARIES: [&str; 7] = [
+const BINARIES: [&str; 9] = [
     "polaris",
     "bootagent",
     "mkpkg",
@@ -18,6 +18,8 @@ const BINARIES: [&str; 7] = [
     "gearctl",
     "nodus",
     "nodusctl",
+    "logagent",
+    "logagentctl",
 ];
 
 /// Runs `script` in a non-interactive bash; returns its standard output.
@@ -110,7 +112,7 @@ fn bash_completes_flags_subcommands_and_values() {
             .into_iter()
             .filter(|w| !w.starts_with('-'))
             .collect::<Vec<_>>(),
-        ["nodus", "gearman"]
+        ["nodus", "gearman", "logagent"]
     );
     assert_eq!(
         offered(&bash_path, &dir.join("nodus"), &["nodus", "-"])

@@ -48,6 +48,11 @@ fn every_configuration_example_is_accepted_by_its_program() {
         .unwrap_or_else(|e| panic!("nodus.conf(5) EXAMPLE: {e}\n{nodus}"));
     let instances: Vec<&str> = config.instances().iter().map(|i| i.id).collect();
     assert!(instances.contains(&"http/backup"), "{instances:?}");
+    let logagent = example("logagent.conf.5");
+    let config = logagent::config::Config::load(&file(&dir, "logagent.conf", &logagent))
+        .unwrap_or_else(|e| panic!("logagent.conf(5) EXAMPLE: {e}\n{logagent}"));
+    let formats: Vec<&str> = config.source.iter().map(|s| s.format.as_str()).collect();
+    assert_eq!(formats, ["syslog", "nginx", "regex"], "{logagent}");
     let polaris = example("polaris.toml.5");
     polaris::config::Config::load(&file(&dir, "polaris.toml", &polaris))
         .unwrap_or_else(|e| panic!("polaris.toml(5) EXAMPLE: {e:#}\n{polaris}"));

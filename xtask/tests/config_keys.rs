@@ -75,6 +75,18 @@ fn nodus_conf_documents_every_global_and_plugin_table_key() {
 }
 
 #[test]
+fn logagent_conf_documents_every_global_and_source_key() {
+    use logagent::config::{Config, SourceConfig};
+    assert_documents(
+        "logagent.conf.5",
+        &[
+            ("", serde_introspect::<Config>()),
+            ("source", serde_introspect::<SourceConfig>()),
+        ],
+    );
+}
+
+#[test]
 fn polaris_toml_documents_every_key_of_every_section() {
     use polaris::config::{
         AgentsConfig, Config, ConnectionsConfig, LogsConfig, PackagesConfig, PluginsConfig,

@@ -11,7 +11,7 @@ use std::process::Command;
 use common::{file_names, run_xtask, tool};
 
 /// The binaries' own pages.
-const BINARIES: [&str; 7] = [
+const BINARIES: [&str; 9] = [
     "polaris",
     "bootagent",
     "mkpkg",
@@ -19,15 +19,18 @@ const BINARIES: [&str; 7] = [
     "gearctl",
     "nodus",
     "nodusctl",
+    "logagent",
+    "logagentctl",
 ];
 /// The hand-written pages of docs/man/.
-const HAND_WRITTEN: [&str; 6] = [
+const HAND_WRITTEN: [&str; 7] = [
     "cargo.7",
     "cargo-exec.5",
     "gearman.conf.5",
     "nodus.conf.5",
     "bootagent.conf.5",
     "polaris.toml.5",
+    "logagent.conf.5",
 ];
 /// Pages of other packages the pages refer to.
 const OTHER_PACKAGES: [&str; 5] = [
@@ -59,6 +62,7 @@ fn every_binary_and_subcommand_has_a_page_and_the_hand_written_ones_are_copied()
         "polaris-enroll.1",
         "mkpkg-pack.1",
         "nodusctl-plugin-install.1",
+        "logagentctl-files.1",
     ] {
         assert!(names.contains(subcommand), "{subcommand} in {names:?}");
     }

@@ -131,4 +131,6 @@ pub enum Agent {
     Nodus,
     /// The BasicAgent (info plugins).
     Gearman,
+    /// The log agent (no plugins).
+    Logagent,
 }

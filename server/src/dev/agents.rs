@@ -72,6 +72,20 @@ pub fn nodus_config(dir: &Path, listen: SocketAddr) -> String {
         .replace("@IDENTITY@", &dir.join("identity").display().to_string())
 }
 
+/// logagent's configuration: this server's own log, the BootAgent's and the installed agents'
+/// logs, posted here over mutual TLS with the host's identity; state and socket in the dev
+/// folder.
+pub fn logagent_config(dir: &Path, listen: SocketAddr) -> String {
+    // The sources are data (a template beside this file), not code.
+    include_str!("logagent.conf")
+        .replace("@LISTEN@", &listen.to_string())
+        .replace("@CA@", &dir.join("pki/ca.pem").display().to_string())
+        .replace("@IDENTITY@", &dir.join("identity").display().to_string())
+        .replace("@STATE@", &dir.join("logagent").display().to_string())
+        .replace("@SOCKET@", &dir.join("logagent.sock").display().to_string())
+        .replace("@DIR@", &dir.display().to_string())
+}
+
 /// gearman's configuration: this server over mutual TLS with the host's identity, state and
 /// socket in the dev folder, and the dev nodus's socket (its plugins are in the inventory).
 pub fn gearman_config(dir: &Path, agents: SocketAddr) -> String {

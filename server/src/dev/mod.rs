@@ -3,18 +3,22 @@
 //! and server certificate in `pki/`, package root, htpasswd, agent configs and logs), serves
 //! HTTPS, prints the URLs and an example `curl`, and runs the seed's flow with the agents built
 //! beside the `polaris` binary ([`boot`]): the BootAgent enrolls with a token, reports here
-//! with its client certificate and installs gearman (wss) and nodus (its `http` writer posting
+//! with its client certificate and installs gearman (wss), nodus (its `http` writer posting
+//! here) and logagent (shipping this server's own log, `polaris.log`, and the agents' logs
 //! here), which use the same identity. Ctrl-C or SIGTERM, at any moment, stops everything.
 
 mod agents;
 mod boot;
+
+/// The dev server's log file in the dev folder.
+pub const LOG_FILE: &str = "polaris.log";
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use self::agents::{DEV_TLS_NAME, gearman_config, nix_hostname, nodus_config};
+use self::agents::{DEV_TLS_NAME, gearman_config, logagent_config, nix_hostname, nodus_config};
 use crate::app;
 use crate::config::{Config, PackagesConfig};
 
@@ -47,6 +51,21 @@ fn secret(dir: &Path, name: &str) -> anyhow::Result<String> {
     let value = uuid::Uuid::new_v4().simple().to_string();
     crate::pki::write_private(&path, &format!("{value}\n"), 0o600)?;
     Ok(value)
+}
+
+/// The dev server's own log, `dir/polaris.log` (0600, appended to; the folder made 0700), which
+/// the dev logagent ships back to it.
+pub fn open_log(opts: &DevOptions) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = std::path::absolute(&opts.dir)?;
+    crate::pki::private_dir(&dir)?;
+    let path = dir.join(LOG_FILE);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("open {}", path.display()))
 }
 
 /// Writes the dev configuration (and htpasswd) and returns it, with the package password.
@@ -132,15 +151,21 @@ async fn serve(
         let configs = [
             ("gearman", gearman_config(dir, opts.agents_listen)),
             ("nodus", nodus_config(dir, opts.listen)),
+            ("logagent", logagent_config(dir, opts.listen)),
         ];
         boot = boot::start(state.db.clone(), dir, opts.listen, &password, &configs).await?;
         if boot.is_some() {
             println!(
                 "  bootagent:     enrolled with a token, reporting here over mutual TLS; installs \
-                 gearman and nodus from {base}/packages/ (log {}/bootagent.log, agents' logs in \
-                 {}/boot/logs/, host identity in {}/identity/)",
+                 gearman, nodus and logagent from {base}/packages/ (log {}/bootagent.log, agents' \
+                 logs in {}/boot/logs/, host identity in {}/identity/)",
                 dir.display(),
                 dir.display(),
+                dir.display()
+            );
+            println!(
+                "  logs:          logagent ships {0}/{LOG_FILE} and the agents' logs here: \
+                 {curl} -H 'Authorization: Bearer {token}' '{base}/api/v1/logs?host={host}&source=polaris'",
                 dir.display()
             );
         } else {

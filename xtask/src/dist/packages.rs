@@ -135,6 +135,27 @@ collectd's types.db. nodusctl is its local control tool.",
         conflicts: "",
         man_pages: &["nodus.conf.5"],
     },
+    Package {
+        name: "polaris-logagent",
+        summary: "log agent of the Polaris platform (LogAgent)",
+        description: "logagent tails log files (paths and globs, rotation by rename or \
+copytruncate, multiline records), parses them (line, JSON, syslog, regex, nginx and Apache \
+combined) and ships them to Polaris over mutual TLS, committing its offsets only once Polaris \
+has acknowledged them: no line lost and none twice. logagentctl shows its sources, offsets \
+and lag.",
+        binaries: &["logagent", "logagentctl"],
+        plugins: None,
+        config: Some(Config {
+            source: "host/logagent/logagent.conf",
+            name: "logagent.conf",
+            replace: &[],
+        }),
+        data: &[],
+        unit: Some("logagent.service"),
+        user: None,
+        conflicts: "",
+        man_pages: &["logagent.conf.5"],
+    },
 ];
 
 #[cfg(test)]

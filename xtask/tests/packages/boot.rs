@@ -2,7 +2,7 @@
 //! booted with `systemd-nspawn` in a network namespace of its own (only its loopback), the
 //! enabled units start, the operator gives the agents the Polaris CA and an enrollment token,
 //! and Polaris sees the agents: the BootAgent's host in `/api/v1/hosts`, a command answered
-//! through gearman's mutual-TLS link.
+//! through gearman's mutual-TLS link, the host's `/var/log/dpkg.log` shipped by logagent.
 
 use std::fs::File;
 use std::path::Path;
@@ -94,8 +94,9 @@ impl Container {
         loop {
             let Err(last) = check() else { return };
             if Instant::now() > deadline {
-                let journal =
-                    self.sh("journalctl --no-pager -n 80 -u polaris -u bootagent -u gearman");
+                let journal = self.sh(
+                    "journalctl --no-pager -n 80 -u polaris -u bootagent -u gearman -u logagent",
+                );
                 panic!(
                     "{what}: {last}\njournal:\n{}",
                     String::from_utf8_lossy(&journal.stdout)
@@ -161,12 +162,15 @@ pub fn services_start_and_polaris_sees_the_agents(root: &Path, work: &Path) {
             .then_some(())
             .ok_or(states)
     });
-    let states =
-        String::from_utf8_lossy(&container.sh("systemctl is-active bootagent gearman").stdout)
-            .to_string();
+    let states = String::from_utf8_lossy(
+        &container
+            .sh("systemctl is-active bootagent gearman logagent")
+            .stdout,
+    )
+    .to_string();
     assert!(
-        !states.contains("active\nactive"),
-        "the agents ran without a CA: {states}"
+        !states.lines().any(|state| state == "active"),
+        "an agent ran without a CA: {states}"
     );
 
     // What an operator does (README, "Installing from packages"): pin the CA, give the
@@ -179,6 +183,7 @@ pub fn services_start_and_polaris_sees_the_agents(root: &Path, work: &Path) {
             -e 's|^# enroll_token_file = .*|enroll_token_file = \"/etc/cargo/enroll_token\"|' \
             /etc/cargo/bootagent.conf
          sed -i 's|^server = .*|server = \"127.0.0.1\"|' /etc/cargo/gearman.conf
+         sed -i 's|^polaris = .*|polaris = \"https://127.0.0.1:8080\"|' /etc/cargo/logagent.conf
          systemctl reset-failed
          systemctl restart bootagent gearman");
 
@@ -205,10 +210,52 @@ pub fn services_start_and_polaris_sees_the_agents(root: &Path, work: &Path) {
             .then_some(())
             .ok_or(answer.to_string())
     });
-    let states = container.ok("systemctl is-active polaris bootagent gearman nodus");
+    // logagent, once the host is enrolled (its check needs the host's certificate), ships the
+    // host's /var/log/*.log: dpkg's log of the packages' own installation reaches Polaris.
+    container.ok("systemctl reset-failed logagent; systemctl restart logagent");
+    container.wait_for(
+        "logagent's sources in /api/v1/hosts/{h}/log-sources",
+        90,
+        || {
+            let sources = container.api(
+                &ca,
+                token,
+                &format!("/api/v1/hosts/{HOST}/log-sources"),
+                None,
+            );
+            sources
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["name"] == "var-log" && s["files"].as_u64() > Some(0))
+                .then_some(())
+                .ok_or(sources.to_string())
+        },
+    );
+    container.wait_for("dpkg.log's lines in /api/v1/logs", 90, || {
+        let page = container.api(
+            &ca,
+            token,
+            &format!("/api/v1/logs?host={HOST}&source=var-log&contains=polaris-logagent"),
+            None,
+        );
+        page["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| {
+                r["path"] == "/var/log/dpkg.log"
+                    && r["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("install polaris-logagent"))
+            })
+            .then_some(())
+            .ok_or(page.to_string())
+    });
+    let states = container.ok("systemctl is-active polaris bootagent gearman nodus logagent");
     assert_eq!(
         states.split_whitespace().collect::<Vec<_>>(),
-        ["active"; 4],
+        ["active"; 5],
         "{states}"
     );
     // Logging goes to the journal by default.

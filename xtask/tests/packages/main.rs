@@ -138,6 +138,8 @@ fn every_shipped_program_and_plugin_starts_on_glibc_2_17() {
         "nodus",
         "nodusctl",
         "mkpkg",
+        "logagent",
+        "logagentctl",
         "cpu.so",
         "kernel.so",
     ] {
@@ -190,6 +192,7 @@ fn the_packages_hold_the_design_documents_paths() {
     let gearman = contents("polaris-gearman");
     let nodus = contents("polaris-nodus");
     let polaris = contents("polaris");
+    let logagent = contents("polaris-logagent");
     for path in [
         "/usr/bin/gearman",
         "/usr/bin/gearctl",
@@ -219,6 +222,25 @@ fn the_packages_hold_the_design_documents_paths() {
             "{path} not in polaris-nodus: {nodus:#?}"
         );
     }
+    for path in [
+        "/usr/bin/logagent",
+        "/usr/bin/logagentctl",
+        "/etc/cargo/logagent.conf",
+        "/lib/systemd/system/logagent.service",
+        "/usr/share/man/man1/logagent.1.gz",
+        "/usr/share/man/man1/logagentctl.1.gz",
+        "/usr/share/man/man5/logagent.conf.5.gz",
+        "/usr/share/bash-completion/completions/logagentctl",
+    ] {
+        assert!(
+            logagent.contains(&path.to_string()),
+            "{path} not in polaris-logagent: {logagent:#?}"
+        );
+    }
+    assert!(
+        !logagent.iter().any(|p| p.starts_with("/usr/lib/cargo/")),
+        "logagent has no plugins: {logagent:#?}"
+    );
     // Plugins go to the agent whose role they have, and only there.
     assert!(
         !gearman
@@ -245,7 +267,13 @@ fn the_packages_hold_the_design_documents_paths() {
     );
     // Sums and tarballs of the release are there too.
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
-    for name in ["gearman-", "nodus-", "polaris-nodus_"] {
+    for name in [
+        "gearman-",
+        "nodus-",
+        "logagent-",
+        "polaris-nodus_",
+        "polaris-logagent_",
+    ] {
         assert!(
             sums.lines().any(|l| l.contains(name)),
             "{name} not in SHA256SUMS:\n{sums}"
@@ -355,6 +383,7 @@ fn the_packages_install_run_and_leave_cleanly_in_a_fresh_debian_12() {
         "polaris-bootagent",
         "polaris-gearman",
         "polaris-nodus",
+        "polaris-logagent",
     ];
     let installed = ok_in_root(
         &root,
@@ -388,7 +417,7 @@ fn the_packages_install_run_and_leave_cleanly_in_a_fresh_debian_12() {
     );
     // The agents' own checks (their units' ExecStartPre) refuse to start a host that has no
     // Polaris CA yet, and say which file to put there.
-    for agent in ["bootagent", "gearman"] {
+    for agent in ["bootagent", "gearman", "logagent"] {
         let out = in_root(&root, &format!("{agent} -t -C /etc/cargo/{agent}.conf"));
         let text = format!(
             "{}{}",
@@ -406,7 +435,7 @@ fn the_packages_install_run_and_leave_cleanly_in_a_fresh_debian_12() {
     // Every unit passes `systemd-analyze verify` where it is installed (its ExecStart= programs
     // and Documentation= man pages found), and the services are enabled (the link's target is
     // absolute inside the root, so the link itself is looked at).
-    for unit in ["polaris", "bootagent", "gearman", "nodus"] {
+    for unit in ["polaris", "bootagent", "gearman", "nodus", "logagent"] {
         let out = ok_in_root(
             &root,
             &format!("systemd-analyze verify /lib/systemd/system/{unit}.service 2>&1"),
@@ -441,7 +470,8 @@ fn the_packages_install_run_and_leave_cleanly_in_a_fresh_debian_12() {
     assert!(
         pages.contains("nodus.conf.5.gz")
             && pages.contains("gearctl.1.gz")
-            && pages.contains("cargo.7.gz"),
+            && pages.contains("cargo.7.gz")
+            && pages.contains("logagent.conf.5.gz"),
         "{pages}"
     );
 

@@ -2,7 +2,7 @@
 //! prints `<file> SHA256:<hex>`, ready for a job's `checksum`.
 //!
 //! ```text
-//! mkpkg agent nodus|gearman [--build-dir target/release] [--config FILE] [--version V] [-o DIR]
+//! mkpkg agent nodus|gearman|logagent [--build-dir target/release] [--config FILE] [--version V] [-o DIR]
 //! mkpkg pack --name N --version V --start CMD [--stop kill:TERM] [--check C] [--start-delay S]
 //!            [--env K=V]... [--file SRC[=PATH]]... -o FILE
 //! mkpkg keygen -o DIR
@@ -16,7 +16,7 @@
 //!
 //! `agent` packs one of the platform's own agents from a build: the binary, the plugins of its
 //! kind found in the build folder (asked for their roles through the plugin loader, so no
-//! plugin is named here), its example configuration (or `--config`), `types.db` for nodus, and
+//! plugin is named here; logagent has none), its example configuration (or `--config`), `types.db` for nodus, and
 //! a `start.sh` that runs it from the package folder.
 
 use std::collections::BTreeMap;
@@ -145,6 +145,7 @@ fn pack_agent(
     let (name, roles, env_prefix): (&str, &[Roles], &str) = match agent {
         Agent::Nodus => ("nodus", &[Roles::READ, Roles::WRITE], "NODUS"),
         Agent::Gearman => ("gearman", &[Roles::INFO], "GEARMAN"),
+        Agent::Logagent => ("logagent", &[], "LOGAGENT"),
     };
     let binary = build_dir.join(name);
     anyhow::ensure!(
@@ -153,12 +154,14 @@ fn pack_agent(
         binary.display()
     );
     let mut files = vec![(binary, name.to_string())];
-    let (plugins, skipped) = plugin_host::registry::files_with_roles(build_dir, roles)
-        .with_context(|| format!("list {}", build_dir.display()))?;
-    for (path, e) in skipped {
-        eprintln!("mkpkg: {} skipped: {e}", path.display());
+    if !roles.is_empty() {
+        let (plugins, skipped) = plugin_host::registry::files_with_roles(build_dir, roles)
+            .with_context(|| format!("list {}", build_dir.display()))?;
+        for (path, e) in skipped {
+            eprintln!("mkpkg: {} skipped: {e}", path.display());
+        }
+        files.extend(plugins);
     }
-    files.extend(plugins);
     let workspace = Path::new(WORKSPACE);
     let config = config.unwrap_or_else(|| workspace.join(format!("host/{name}/{name}.conf")));
     files.push((config, format!("{name}.conf")));
@@ -168,13 +171,19 @@ fn pack_agent(
     }
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let script = out.join(format!(".{name}-start.sh"));
+    // An agent with plugins loads those packed beside it.
+    let plugin_dir = if roles.is_empty() {
+        String::new()
+    } else {
+        format!("export {env_prefix}_PLUGIN_DIR=\"${{{env_prefix}_PLUGIN_DIR:-$PWD}}\"\n")
+    };
     std::fs::write(
         &script,
         format!(
             "#!/bin/sh\n# Written by mkpkg: runs {name} from this package's folder with the plugins packed beside it.\n\
              # {env_prefix}_CONF (job env) names another configuration file.\n\
              cd \"$(dirname \"$0\")\" || exit 1\n\
-             export {env_prefix}_PLUGIN_DIR=\"${{{env_prefix}_PLUGIN_DIR:-$PWD}}\"\n\
+             {plugin_dir}\
              exec ./{name} -f -C \"${{{env_prefix}_CONF:-$PWD/{name}.conf}}\"\n"
         ),
     )?;
