@@ -82,6 +82,10 @@ fn logagent_conf_documents_every_global_and_source_key() {
         &[
             ("", serde_introspect::<Config>()),
             ("source", serde_introspect::<SourceConfig>()),
+            (
+                "syslog",
+                serde_introspect::<logagent::sink::syslog::SyslogConfig>(),
+            ),
         ],
     );
 }
