@@ -24,6 +24,7 @@ pub mod gearman;
 pub mod identity;
 pub mod inventory;
 pub mod log_batch;
+pub mod log_parse;
 pub mod logs;
 pub mod metrics;
 pub mod plugin_views;
