@@ -94,3 +94,29 @@ where
         Ok(AgentJson { identity, body })
     }
 }
+
+/// An agent request's JSON body, unparsed (for a reader that borrows from it), and the host it
+/// comes from; refused as [`AgentJson`] refuses.
+pub struct AgentBody {
+    /// The authenticated host.
+    pub identity: AgentIdentity,
+    /// The body (a JSON content type, within the route's limit).
+    pub body: axum::body::Bytes,
+}
+
+impl FromRequest<AppState> for AgentBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let cert = request
+            .extensions()
+            .get::<ClientCert>()
+            .and_then(|cert| cert.0.clone());
+        let body = crate::error::json_body(request, state).await;
+        let identity = AgentIdentity::verify(cert, state).await?;
+        Ok(AgentBody {
+            identity,
+            body: body?,
+        })
+    }
+}

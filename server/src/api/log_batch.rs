@@ -5,13 +5,15 @@
 //! PostgreSQL cannot store in text, become U+FFFD; over-long paths, errors and reasons are cut
 //! (they describe a record, they are not its content).
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
-use wire::logs::{
-    LogBatch, LogRecord, MAX_BATCH_RECORDS, MAX_FIELDS, MAX_SOURCE_NAME, SourceStatus,
-};
+use wire::logs::{LogBatch, MAX_BATCH_RECORDS, MAX_FIELDS, MAX_SOURCE_NAME, SourceStatus};
 
 use super::identity::shorten;
-use crate::db::logs::{NewLogRecord, NewSourceState, field_index};
+use super::log_parse::{FieldValue, Fields, IncomingBatch, IncomingRecord};
+use crate::db::logs::{NewLogRecord, NewSourceState, field_index, push_field_line};
 use crate::error::ApiError;
 
 /// Most sources one batch may report.
@@ -30,8 +32,23 @@ pub struct CheckedBatch {
     pub sources: Vec<NewSourceState>,
 }
 
+/// Reads and checks a body of `POST /api/v1/logs`: borrowed from the body where it can be
+/// ([`IncomingBatch`]); a body that reading refuses is read as `LogBatch`, which names what is
+/// wrong (or accepts it: integers written as `5.0`).
+pub fn parse_batch(body: &[u8]) -> Result<CheckedBatch, ApiError> {
+    match serde_json::from_slice::<IncomingBatch>(body) {
+        Ok(batch) => check_incoming(batch),
+        Err(_) => check_batch(crate::error::parse_json::<LogBatch>(body)?),
+    }
+}
+
 /// Checks a batch; the error names the first thing wrong.
 pub fn check_batch(batch: LogBatch) -> Result<CheckedBatch, ApiError> {
+    check_incoming(IncomingBatch::from(batch))
+}
+
+/// Checks a batch as read from the body; the error names the first thing wrong.
+pub fn check_incoming(batch: IncomingBatch<'_>) -> Result<CheckedBatch, ApiError> {
     if batch.records.len() > MAX_BATCH_RECORDS {
         return Err(ApiError::invalid(format!(
             "a batch holds at most {MAX_BATCH_RECORDS} records, this one {}",
@@ -44,12 +61,14 @@ pub fn check_batch(batch: LogBatch) -> Result<CheckedBatch, ApiError> {
             batch.sources.len()
         )));
     }
+    let mut shared = Shared::default();
     let records = batch
         .records
         .into_iter()
         .enumerate()
         .map(|(i, record)| {
-            check_record(record).map_err(|why| ApiError::invalid(format!("record {i}: {why}")))
+            check_record(record, &mut shared)
+                .map_err(|why| ApiError::invalid(format!("record {i}: {why}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let sources = batch
@@ -63,7 +82,23 @@ pub fn check_batch(batch: LogBatch) -> Result<CheckedBatch, ApiError> {
     Ok(CheckedBatch { records, sources })
 }
 
-fn check_record(record: LogRecord) -> Result<NewLogRecord, String> {
+/// The source, file and path of the record before: the records of one file share them.
+#[derive(Default)]
+struct Shared {
+    source: Option<Arc<str>>,
+    file: Option<Arc<str>>,
+    path: Option<Arc<str>>,
+}
+
+/// `text` as shared, the same `Arc` as the record before's when equal.
+fn share(last: &mut Option<Arc<str>>, text: &str) -> Arc<str> {
+    match last {
+        Some(known) if **known == *text => known.clone(),
+        _ => last.insert(Arc::from(text)).clone(),
+    }
+}
+
+fn check_record(record: IncomingRecord<'_>, shared: &mut Shared) -> Result<NewLogRecord, String> {
     check_source_name(&record.source)?;
     if !is_file_generation(&record.file) {
         return Err(format!(
@@ -74,32 +109,103 @@ fn check_record(record: LogRecord) -> Result<NewLogRecord, String> {
     if !record.time.is_finite() {
         return Err("`time` must be a finite number of Unix seconds".into());
     }
-    if record.fields.len() > MAX_FIELDS {
-        return Err(format!(
-            "at most {MAX_FIELDS} fields, this record has {}",
-            record.fields.len()
-        ));
-    }
-    let fields = without_nul_map(record.fields);
-    let field_index = field_index(&fields);
-    let fields =
-        serde_json::to_string(&Value::Object(fields)).map_err(|e| format!("fields: {e}"))?;
+    let (fields, field_index) = stored_fields(record.fields)?;
+    let path = if record.path.len() <= MAX_NOTE && !record.path.contains('\0') {
+        share(&mut shared.path, &record.path)
+    } else {
+        Arc::from(note(&record.path))
+    };
+    let message = if record.message.contains('\0') {
+        Arc::from(record.message.replace('\0', "\u{fffd}"))
+    } else {
+        Arc::from(record.message.as_ref())
+    };
     Ok(NewLogRecord {
-        source: record.source,
-        file: record.file,
+        source: share(&mut shared.source, &record.source),
+        file: share(&mut shared.file, &record.file),
         offset: signed("offset", record.offset)?,
-        path: note(&record.path),
+        path,
         time: record.time,
         time_from_read: record.time_from_read,
-        message: without_nul(record.message),
-        fields,
-        field_index,
+        message,
+        fields: Arc::from(fields),
+        field_index: Arc::from(field_index),
         truncated_bytes: record
             .truncated_bytes
             .map(|n| signed("truncated_bytes", n))
             .transpose()?,
-        parse_error: record.parse_error.as_deref().map(note),
+        parse_error: record.parse_error.as_deref().map(|e| Arc::from(note(e))),
     })
+}
+
+/// A record's fields as stored: the JSON text of the object (names in order, the last of a
+/// name given twice, no NUL) and its [`field_index`], written in one pass. The same texts as
+/// `serde_json::to_string` of the cleaned `Map` and `field_index` of it (a test holds them
+/// to it); a name holding NUL goes through that `Map`.
+fn stored_fields(fields: Fields<'_>) -> Result<(String, String), String> {
+    let mut fields = fields.0;
+    if fields.iter().any(|(name, _)| name.contains('\0')) {
+        let map: Map<String, Value> = fields
+            .into_iter()
+            .map(|(name, value)| (name.into_owned(), value.into_value()))
+            .collect();
+        if map.len() > MAX_FIELDS {
+            return Err(too_many_fields(map.len()));
+        }
+        let map = without_nul_map(map);
+        let index = field_index(&map);
+        let text =
+            serde_json::to_string(&Value::Object(map)).map_err(|e| format!("fields: {e}"))?;
+        return Ok((text, index));
+    }
+    // Sorted by name as a `Map` is; stable, so of a name given twice the last one stays.
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut kept: Vec<(Cow<'_, str>, FieldValue<'_>)> = Vec::with_capacity(fields.len());
+    for (name, value) in fields {
+        match kept.last_mut() {
+            Some(last) if last.0 == name => last.1 = value,
+            _ => kept.push((name, value)),
+        }
+    }
+    if kept.len() > MAX_FIELDS {
+        return Err(too_many_fields(kept.len()));
+    }
+    let mut text = Vec::with_capacity(64 + kept.len() * 32);
+    let mut index = String::with_capacity(64 + kept.len() * 24);
+    index.push('\n');
+    text.push(b'{');
+    for (i, (name, value)) in kept.into_iter().enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        serde_json::to_writer(&mut text, name.as_ref()).map_err(|e| format!("fields: {e}"))?;
+        text.push(b':');
+        let value = match value {
+            FieldValue::Text(t) if t.contains('\0') => {
+                FieldValue::Text(Cow::Owned(t.replace('\0', "\u{fffd}")))
+            }
+            FieldValue::Nested(nested) => FieldValue::Nested(without_nul_value(nested)),
+            other => other,
+        };
+        serde_json::to_writer(&mut text, &value).map_err(|e| format!("fields: {e}"))?;
+        let line = match &value {
+            FieldValue::Text(t) => Some(Cow::Borrowed(t.as_ref())),
+            FieldValue::Number(n) => Some(Cow::Owned(n.to_string())),
+            FieldValue::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            FieldValue::Null | FieldValue::Nested(_) => None,
+        };
+        if let Some(line) = line {
+            push_field_line(&mut index, &name, &line);
+            index.push('\n');
+        }
+    }
+    text.push(b'}');
+    let text = String::from_utf8(text).map_err(|e| format!("fields: {e}"))?;
+    Ok((text, index))
+}
+
+fn too_many_fields(n: usize) -> String {
+    format!("at most {MAX_FIELDS} fields, this record has {n}")
 }
 
 fn check_source(source: SourceStatus) -> Result<NewSourceState, String> {
@@ -191,6 +297,7 @@ fn without_nul_value(value: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use wire::logs::LogRecord;
 
     use super::*;
 
@@ -207,8 +314,8 @@ mod tests {
     fn a_good_batch_is_stored_without_nul() {
         let checked = check_batch(batch(good())).unwrap();
         let record = &checked.records[0];
-        assert_eq!(record.message, "m\u{fffd}x");
-        assert_eq!(record.fields, r#"{"k�":["v�"]}"#);
+        assert_eq!(&*record.message, "m\u{fffd}x");
+        assert_eq!(&*record.fields, r#"{"k�":["v�"]}"#);
         assert_eq!(record.offset, 7);
     }
 
@@ -270,5 +377,48 @@ mod tests {
             sources: vec![source],
         };
         assert!(check_batch(bad).unwrap_err().message.contains("source 0"));
+    }
+
+    /// The texts the old reading wrote: `Map`, cleaned, written and indexed.
+    fn through_map(fields: &Value) -> (String, String) {
+        let map = without_nul_map(fields.as_object().unwrap().clone());
+        let index = field_index(&map);
+        (serde_json::to_string(&Value::Object(map)).unwrap(), index)
+    }
+
+    #[test]
+    fn fields_are_stored_as_through_a_map() {
+        let cases = [
+            r#"{}"#,
+            r#"{"status":200,"path":"/a=b\\c\nd","ok":true,"no":null,"f":1.5e3,"neg":-7}"#,
+            r#"{"z":"1","a":"2","z":"3","m":[1,"x\u0000"],"o":{"k\u0000":"v\u0000"}}"#,
+            r#"{"é=":"ü\"q","tab":"a\tb","big":18446744073709551615,"small":-9223372036854775808}"#,
+            r#"{"k\u0000":"v","k\ufffd":"w","x\u0000y":1}"#,
+            r#"{"f":0.1,"g":1e-7,"h":123456789012345678901234567890}"#,
+        ];
+        for text in cases {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let body = format!(
+                r#"{{"records":[{{"source":"s","file":"0123456789abcdef","offset":1,"path":"",
+                "time":1,"message":"","fields":{text}}}]}}"#
+            );
+            let incoming: IncomingBatch = serde_json::from_slice(body.as_bytes()).unwrap();
+            let record = incoming.records.into_iter().next().unwrap();
+            let (stored, index) = stored_fields(record.fields).unwrap();
+            assert_eq!((stored.clone(), index), through_map(&value), "{text}");
+            let parsed = parse_batch(body.as_bytes()).unwrap();
+            assert_eq!(&*parsed.records[0].fields, stored);
+        }
+    }
+
+    #[test]
+    fn a_body_the_borrowed_reading_refuses_is_read_or_refused_as_before() {
+        // `5.0` is an integer to `ApiJson`.
+        let body = br#"{"records":[{"source":"s","file":"0123456789abcdef","offset":5.0,
+            "path":"","time":1,"message":"m"}]}"#;
+        assert_eq!(parse_batch(body).unwrap().records[0].offset, 5);
+        let error = parse_batch(br#"{"records":[{"source":"s"}]}"#).unwrap_err();
+        assert_eq!(error.errcode, 3021);
+        assert!(error.message.contains("file"), "{}", error.message);
     }
 }

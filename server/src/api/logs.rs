@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wire::logs::{LogAck, LogBatch};
 
-use super::identity::{AgentJson, shorten};
-use super::log_batch::check_batch;
+use super::identity::{AgentBody, shorten};
+use super::log_batch::parse_batch;
 use crate::db::logs::{LogEntry, LogQuery, LogSource};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
@@ -35,12 +35,9 @@ pub const MAX_FILTER_TEXT: usize = 1024;
         (status = 413, description = "Body over `wire::logs::MAX_BATCH_BYTES` (32 MiB)", body = ErrorBody)))]
 pub async fn ingest(
     State(state): State<AppState>,
-    AgentJson {
-        identity,
-        body: batch,
-    }: AgentJson<LogBatch>,
+    AgentBody { identity, body }: AgentBody,
 ) -> Result<Json<LogAck>, ApiError> {
-    let checked = check_batch(batch)?;
+    let checked = parse_batch(&body)?;
     let count = state
         .db
         .store_logs(&identity.hostname, &checked.records, &checked.sources)

@@ -7,8 +7,8 @@
 //!   [`command_schema`], the OpenAPI schema of their body (one per method);
 //! - [`gearman`]: connected agents and cron runs (`/api/v1/agents`, `.../cron-runs`);
 //! - [`metrics`]: the metrics ingest nodus's `http` writer posts to, and the query endpoint;
-//! - [`logs`]: the log records `logagent` posts and their queries (a batch's checks in
-//!   [`log_batch`]);
+//! - [`logs`]: the log records `logagent` posts and their queries (a batch read borrowed from
+//!   the body in [`log_parse`], its checks in [`log_batch`]);
 //! - [`inventory`]: where plugins run, per host and per plugin, and plugin problems;
 //! - [`catalogue`]: plugin releases (upload, list); [`rollouts`]: plugin rollouts;
 //! - [`views`], [`plugin_views`]: the JSON shapes (and OpenAPI schemas) of what they answer,
@@ -24,6 +24,7 @@ pub mod gearman;
 pub mod identity;
 pub mod inventory;
 pub mod log_batch;
+pub mod log_parse;
 pub mod logs;
 pub mod metrics;
 pub mod plugin_views;

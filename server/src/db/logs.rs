@@ -4,35 +4,39 @@
 //! by size. The API layer (`api::logs`) checks a batch and builds these types; the HTTP shapes
 //! are built there from what is read here.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::DbFuture;
 
-/// A checked record, ready to store (integers in the databases' signed range, no NUL).
+/// A checked record, ready to store (integers in the databases' signed range, no NUL). Its
+/// texts are shared (`Arc<str>`): SQLite binds them without a copy, and the records of one
+/// file share one source, file and path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewLogRecord {
     /// The source's name.
-    pub source: String,
+    pub source: Arc<str>,
     /// The file generation (16 lowercase hex digits).
-    pub file: String,
+    pub file: Arc<str>,
     /// Byte offset of the record in that generation.
     pub offset: i64,
     /// The file's path when read.
-    pub path: String,
+    pub path: Arc<str>,
     /// Unix seconds, finite.
     pub time: f64,
     /// `time` is the read time (the record had no timestamp).
     pub time_from_read: bool,
     /// The message.
-    pub message: String,
+    pub message: Arc<str>,
     /// The parsed fields, a JSON object's text.
-    pub fields: String,
+    pub fields: Arc<str>,
     /// Its top-level scalar fields as [`field_index`] writes them, searched by field equality.
-    pub field_index: String,
+    pub field_index: Arc<str>,
     /// Bytes dropped from a long record.
     pub truncated_bytes: Option<i64>,
     /// Why the format did not parse the record.
-    pub parse_error: Option<String>,
+    pub parse_error: Option<Arc<str>>,
 }
 
 impl NewLogRecord {
@@ -53,7 +57,7 @@ pub fn field_index(fields: &serde_json::Map<String, serde_json::Value>) -> Strin
             serde_json::Value::Bool(b) => b.to_string(),
             _ => continue,
         };
-        index.push_str(&field_line(name, &text));
+        push_field_line(&mut index, name, &text);
         index.push('\n');
     }
     index
@@ -62,8 +66,18 @@ pub fn field_index(fields: &serde_json::Map<String, serde_json::Value>) -> Strin
 /// One field as a line of the index, `<name>=<value>`: a backslash, a newline (and in the
 /// name an `=`) escaped with a backslash, so a line names one field and one value.
 pub fn field_line(name: &str, value: &str) -> String {
-    let escape = |text: &str, equals: bool| {
-        let mut out = String::with_capacity(text.len());
+    let mut line = String::with_capacity(name.len() + value.len() + 1);
+    push_field_line(&mut line, name, value);
+    line
+}
+
+/// Appends [`field_line`] of `name` and `value` to `out`.
+pub fn push_field_line(out: &mut String, name: &str, value: &str) {
+    let escape = |out: &mut String, text: &str, equals: bool| {
+        if !text.contains(['\\', '\n', '=']) {
+            out.push_str(text);
+            return;
+        }
         for c in text.chars() {
             match c {
                 '\\' => out.push_str("\\\\"),
@@ -72,9 +86,10 @@ pub fn field_line(name: &str, value: &str) -> String {
                 c => out.push(c),
             }
         }
-        out
     };
-    format!("{}={}", escape(name, true), escape(value, false))
+    escape(out, name, true);
+    out.push('=');
+    escape(out, value, false);
 }
 
 /// A checked source state, as the agent last reported it.

@@ -3,6 +3,8 @@
 //! held" insert, so a resent record is counted as a duplicate and stored once; queries page by
 //! (time, id); retention deletes the oldest records first.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
@@ -115,6 +117,8 @@ where
     String: Type<D> + for<'q> Encode<'q, D>,
     for<'a> &'a str: Type<D> + Encode<'a, D>,
     for<'a> Option<&'a str>: Type<D> + Encode<'a, D>,
+    Arc<str>: Type<D> + for<'q> Encode<'q, D>,
+    Option<Arc<str>>: Type<D> + for<'q> Encode<'q, D>,
     for<'r> (i64,): FromRow<'r, D::Row>,
     for<'r> (i64, i64): FromRow<'r, D::Row>,
     for<'r> (String, i64): FromRow<'r, D::Row>,
@@ -129,6 +133,7 @@ where
     ) -> DbFuture<'a, StoredCount> {
         Box::pin(async move {
             let received = now();
+            let host_text: Arc<str> = Arc::from(host);
             let mut tx = self.begin_write().await?;
             let mut stored = 0;
             for chunk in insert_chunks(records, D::MAX_BINDS) {
@@ -137,20 +142,21 @@ where
                     "(host, source, file, file_offset, time, time_from_read, path, message, \
                      fields, field_index, bytes, truncated_bytes, parse_error, received_at) ",
                 );
+                // Shared texts: bound without a copy where the driver allows (SQLite).
                 insert.push_values(chunk, |mut row, record| {
-                    row.push_bind(host)
-                        .push_bind(record.source.as_str())
-                        .push_bind(record.file.as_str())
+                    row.push_bind(host_text.clone())
+                        .push_bind(record.source.clone())
+                        .push_bind(record.file.clone())
                         .push_bind(record.offset)
                         .push_bind(record.time)
                         .push_bind(i64::from(record.time_from_read))
-                        .push_bind(record.path.as_str())
-                        .push_bind(record.message.as_str())
-                        .push_bind(record.fields.as_str())
-                        .push_bind(record.field_index.as_str())
+                        .push_bind(record.path.clone())
+                        .push_bind(record.message.clone())
+                        .push_bind(record.fields.clone())
+                        .push_bind(record.field_index.clone())
                         .push_bind(record.bytes())
                         .push_bind(record.truncated_bytes)
-                        .push_bind(record.parse_error.as_deref())
+                        .push_bind(record.parse_error.clone())
                         .push_bind(received);
                 });
                 insert.push(D::INSERT_LOGS_TAIL);
@@ -362,12 +368,12 @@ mod tests {
             source: "s".into(),
             file: "0123456789abcdef".into(),
             offset: 0,
-            path: String::new(),
+            path: "".into(),
             time: 0.0,
             time_from_read: false,
-            message: "x".repeat(bytes),
-            fields: String::new(),
-            field_index: String::new(),
+            message: "x".repeat(bytes).into(),
+            fields: "".into(),
+            field_index: "".into(),
             truncated_bytes: None,
             parse_error: None,
         }
