@@ -332,39 +332,12 @@ fn cursor_of(text: &str) -> Result<(f64, i64), ApiError> {
     Ok((time, id))
 }
 
-/// One source of a host.
+/// One source of a host: the agent's last report of it, when that was, and what Polaris holds.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LogSourceView {
-    /// The source's name.
-    pub name: String,
-    /// Its path or glob.
-    pub path: String,
-    /// Files it matches.
-    pub files: u64,
-    /// Files open.
-    pub open_files: u64,
-    /// Bytes read and acknowledged, over its files.
-    pub offset: u64,
-    /// Size of its files.
-    pub size: u64,
-    /// Bytes written and not yet acknowledged.
-    pub lag: u64,
-    /// `reading`, `idle`, `waiting` (Polaris unreachable) or `error`.
-    pub state: String,
-    /// Bytes that rotated away and were deleted unread.
-    pub lost_bytes: u64,
-    /// Truncations seen.
-    pub truncations: u64,
-    /// Records whose format did not parse.
-    pub parse_errors: u64,
-    /// Records cut to the maximum record size.
-    pub truncated_records: u64,
-    /// Records Polaris refused for good (HTTP 400, 3021) when the agent sent them alone: the
-    /// agent skipped them, logged each with its file and offset, and committed their offsets.
-    pub rejected_records: u64,
-    /// The last error, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
+    /// The source as its agent last reported it.
+    #[serde(flatten)]
+    pub status: wire::logs::SourceStatus,
     /// When the agent last reported it (RFC 3339).
     pub updated: String,
     /// Records Polaris holds of it now (after retention).
@@ -374,20 +347,7 @@ pub struct LogSourceView {
 impl From<LogSource> for LogSourceView {
     fn from(source: LogSource) -> Self {
         LogSourceView {
-            name: source.name,
-            path: source.path,
-            files: source.files,
-            open_files: source.open_files,
-            offset: source.offset,
-            size: source.size,
-            lag: source.lag,
-            state: source.state,
-            lost_bytes: source.lost_bytes,
-            truncations: source.truncations,
-            parse_errors: source.parse_errors,
-            truncated_records: source.truncated_records,
-            rejected_records: source.rejected_records,
-            last_error: source.last_error,
+            status: source.status,
             updated: source.updated.to_rfc3339(),
             records: source.records,
         }

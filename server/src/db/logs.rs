@@ -190,34 +190,8 @@ pub struct LogQuery {
 /// One source of a host, as its agent last reported it, with the records stored of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogSource {
-    /// The source's name.
-    pub name: String,
-    /// Its path or glob.
-    pub path: String,
-    /// Files it matches.
-    pub files: u64,
-    /// Files open.
-    pub open_files: u64,
-    /// Bytes read and acknowledged.
-    pub offset: u64,
-    /// Size of its files.
-    pub size: u64,
-    /// Bytes not yet acknowledged.
-    pub lag: u64,
-    /// `reading`, `idle`, `waiting` or `error`.
-    pub state: String,
-    /// Bytes lost.
-    pub lost_bytes: u64,
-    /// Truncations seen.
-    pub truncations: u64,
-    /// Records whose format did not parse.
-    pub parse_errors: u64,
-    /// Records cut to the maximum record size.
-    pub truncated_records: u64,
-    /// Records Polaris refused for good (the agent skipped them).
-    pub rejected_records: u64,
-    /// The last error.
-    pub last_error: Option<String>,
+    /// The source as its agent last reported it.
+    pub status: wire::logs::SourceStatus,
     /// When the agent last reported it.
     pub updated: DateTime<Utc>,
     /// Records Polaris holds of it now.

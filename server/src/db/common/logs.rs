@@ -259,24 +259,26 @@ where
                 .into_iter()
                 .map(|row| LogSource {
                     records: counts.get(&row.name).copied().map(unsigned).unwrap_or(0),
-                    name: row.name,
-                    path: row.path,
-                    files: unsigned(row.files),
-                    open_files: unsigned(row.open_files),
-                    offset: unsigned(row.read_offset),
-                    size: unsigned(row.size),
-                    lag: unsigned(row.lag_bytes),
-                    state: row.state,
-                    lost_bytes: unsigned(row.lost_bytes),
-                    truncations: unsigned(row.truncations),
-                    parse_errors: unsigned(row.parse_errors),
-                    truncated_records: unsigned(row.truncated_records),
-                    rejected_records: unsigned(row.rejected_records),
-                    last_error: row.last_error,
                     updated: row.updated,
+                    status: wire::logs::SourceStatus {
+                        name: row.name,
+                        path: row.path,
+                        files: unsigned(row.files),
+                        open_files: unsigned(row.open_files),
+                        offset: unsigned(row.read_offset),
+                        size: unsigned(row.size),
+                        lag: unsigned(row.lag_bytes),
+                        state: row.state,
+                        lost_bytes: unsigned(row.lost_bytes),
+                        truncations: unsigned(row.truncations),
+                        parse_errors: unsigned(row.parse_errors),
+                        truncated_records: unsigned(row.truncated_records),
+                        rejected_records: unsigned(row.rejected_records),
+                        last_error: row.last_error,
+                    },
                 })
                 .collect();
-            sources.sort_by(|a, b| a.name.cmp(&b.name));
+            sources.sort_by(|a, b| a.status.name.cmp(&b.status.name));
             Ok(sources)
         })
     }
