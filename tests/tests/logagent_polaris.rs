@@ -50,32 +50,55 @@ fn start_agent(config: &Path, log: &Path) -> Child {
         .expect("start logagent")
 }
 
-/// A logagent.conf shipping `<logs>/app.log*` as source `app` to `server` with `identity`.
-fn agent_config(
-    dir: &Path,
-    server: &ServerProcess,
-    identity: &devpki::Identity,
-    logs: &Path,
-) -> PathBuf {
-    let config = dir.join("logagent.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "polaris = \"https://{}\"\nca = {:?}\ncert = {:?}\nkey = {:?}\n\
-             state_dir = {:?}\nsocket = {:?}\npoll_ms = 50\nscan_s = 1\nretry_max_s = 1\n\
-             batch_records = 500\n\n\
-             [[source]]\nname = \"app\"\npath = \"{}/app.log*\"\nformat = \"line\"\n",
-            server.http,
-            server.ca,
-            identity.cert,
-            identity.key,
-            dir.join("state"),
-            dir.join("logagent.sock"),
-            logs.display()
-        ),
-    )
-    .unwrap();
-    config
+/// A Polaris with the host enrolled, and a logagent.conf shipping `<logs>/app.log*` to it as
+/// source `app` with the host's certificate.
+struct Setup {
+    dir: tempfile::TempDir,
+    server: ServerProcess,
+    logs: PathBuf,
+    /// `<logs>/app.log`, the live file.
+    live: PathBuf,
+    config: PathBuf,
+    agent_log: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let server = ServerProcess::start(&dir.path().join("polaris"), TOKEN, "");
+        let identity = server
+            .enroller()
+            .enroll(HOST, &dir.path().join("identity"))
+            .expect("enroll the host");
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let config = dir.path().join("logagent.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "polaris = \"https://{}\"\nca = {:?}\ncert = {:?}\nkey = {:?}\n\
+                 state_dir = {:?}\nsocket = {:?}\npoll_ms = 50\nscan_s = 1\nretry_max_s = 1\n\
+                 batch_records = 500\n\n\
+                 [[source]]\nname = \"app\"\npath = \"{}/app.log*\"\nformat = \"line\"\n",
+                server.http,
+                server.ca,
+                identity.cert,
+                identity.key,
+                dir.path().join("state"),
+                dir.path().join("logagent.sock"),
+                logs.display()
+            ),
+        )
+        .unwrap();
+        Setup {
+            agent_log: dir.path().join("logagent.log"),
+            live: logs.join("app.log"),
+            dir,
+            server,
+            logs,
+            config,
+        }
+    }
 }
 
 /// Records Polaris holds for the source, as the host's log-sources view counts them.
@@ -121,17 +144,14 @@ fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
 
 #[test]
 fn every_line_is_stored_once_through_a_kill_a_rotation_and_a_polaris_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = ServerProcess::start(&dir.path().join("polaris"), TOKEN, "");
-    let identity = server
-        .enroller()
-        .enroll(HOST, &dir.path().join("identity"))
-        .expect("enroll the host");
-    let logs = dir.path().join("logs");
-    std::fs::create_dir(&logs).unwrap();
-    let live = logs.join("app.log");
-    let config = agent_config(dir.path(), &server, &identity, &logs);
-    let agent_log = dir.path().join("logagent.log");
+    let Setup {
+        dir: _dir,
+        mut server,
+        logs,
+        live,
+        config,
+        agent_log,
+    } = Setup::new();
 
     write_lines(&live, 0, LINES_PER_FILE);
     let mut agent = start_agent(&config, &agent_log);
@@ -208,17 +228,14 @@ impl Random {
 /// once, none missing.
 #[test]
 fn a_million_lines_once_through_six_kills_five_rotations_and_a_polaris_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = ServerProcess::start(&dir.path().join("polaris"), TOKEN, "");
-    let identity = server
-        .enroller()
-        .enroll(HOST, &dir.path().join("identity"))
-        .expect("enroll the host");
-    let logs = dir.path().join("logs");
-    std::fs::create_dir(&logs).unwrap();
-    let live = logs.join("app.log");
-    let config = agent_config(dir.path(), &server, &identity, &logs);
-    let agent_log = dir.path().join("logagent.log");
+    let Setup {
+        dir: _dir,
+        mut server,
+        logs,
+        live,
+        config,
+        agent_log,
+    } = Setup::new();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -236,7 +253,7 @@ fn a_million_lines_once_through_six_kills_five_rotations_and_a_polaris_restart()
             const CHUNK: usize = 10_000;
             for from in (0..LOSS_LINES).step_by(CHUNK) {
                 write_lines(&live, from, CHUNK);
-                if (from + CHUNK) % LOSS_PER_FILE == 0 && from + CHUNK < LOSS_LINES {
+                if (from + CHUNK).is_multiple_of(LOSS_PER_FILE) && from + CHUNK < LOSS_LINES {
                     let n = (from + CHUNK) / LOSS_PER_FILE;
                     std::fs::rename(&live, logs.join(format!("app.log.{n}"))).unwrap();
                     std::fs::write(&live, "").unwrap();
