@@ -29,7 +29,8 @@ fn record(offset: u64, time: f64, message: &str, status: u64) -> Value {
 fn batch(records: Vec<Value>) -> Value {
     json!({"records": records, "sources": [{"name": "nginx", "path": "/var/log/nginx/*.log",
         "files": 1, "open_files": 1, "offset": 400, "size": 500, "lag": 100, "state": "reading",
-        "lost_bytes": 0, "truncations": 0, "parse_errors": 0, "truncated_records": 0}]})
+        "lost_bytes": 0, "truncations": 0, "parse_errors": 0, "truncated_records": 0,
+        "rejected_records": 3}]})
 }
 
 fn messages(page: &Value) -> Vec<String> {
@@ -185,6 +186,8 @@ async fn hosts_post_log_batches_and_admins_query_them() {
             (Some(100), Some(5))
         );
         assert_eq!(sources[0]["state"], "reading");
+        // Records the agent skipped because Polaris refused them alone.
+        assert_eq!(sources[0]["rejected_records"], 3);
         let (status, _) = server
             .call("GET", "/api/v1/hosts/nobody/log-sources", None)
             .await;

@@ -10,8 +10,8 @@
 //! acknowledgement per message) and is not built.
 //!
 //! A message: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME - - [logagent@32473 file=".." offset=".."
-//! path=".."] MSG`. PRI is the record's own facility and severity when its source was
-//! syslog-formatted, else the configured facility with severity `info` (`err` for a record
+//! path=".."] MSG`. PRI is the record's own facility and severity when it carries them as
+//! numeric `facility` and `severity` fields (as the `syslog` format gives them), else the configured facility with severity `info` (`err` for a record
 //! whose numeric `status` field is 500..=599, as nginx/apache 5xx). TIMESTAMP is the record's
 //! time in UTC with microseconds. APP-NAME is `app_name` if configured, else the source's name,
 //! cut to printable US-ASCII and 48 bytes. The SD-ID uses 32473, the private enterprise number
