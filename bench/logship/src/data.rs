@@ -1,6 +1,8 @@
 //! The generated logs: nginx "combined" lines spread over several files, the same bytes on
 //! every run (a fixed-seed generator), in the shape of `/work/shared/peers/rsyslog.sh`'s data
-//! with a sequence number at the end of each line.
+//! with a sequence number at the end of each line, but in time order (the peer script draws
+//! each line's minute and second at random, which no server writes and which costs a
+//! time-indexed store dearly).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -77,17 +79,21 @@ pub fn generate(dir: &Path, mib: u64, files: usize) -> anyhow::Result<Data> {
             std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?,
         );
         let mut written = 0u64;
+        // Lines are written in time order, as a server writes its log: 250 lines a second
+        // from 12:00:00, the same span in every file.
+        let mut in_file = 0u64;
         let mut line = Vec::with_capacity(256);
         while written < per_file {
             line.clear();
             writeln!(
                 line,
-                "10.{}.{}.{} - - [03/Dec/2026:14:{:02}:{:02} +0000] \"GET {} HTTP/1.1\" {} {} \"-\" \"{}\" seq={seq}",
+                "10.{}.{}.{} - - [03/Dec/2026:{:02}:{:02}:{:02} +0000] \"GET {} HTTP/1.1\" {} {} \"-\" \"{}\" seq={seq}",
                 random.below(256),
                 random.below(256),
                 random.below(256),
-                random.below(60),
-                random.below(60),
+                12 + in_file / 250 / 3600,
+                in_file / 250 / 60 % 60,
+                in_file / 250 % 60,
                 random.pick(PATHS),
                 random.pick(STATUSES),
                 100 + random.below(99_900),
@@ -96,6 +102,7 @@ pub fn generate(dir: &Path, mib: u64, files: usize) -> anyhow::Result<Data> {
             out.write_all(&line)?;
             written += line.len() as u64;
             seq += 1;
+            in_file += 1;
         }
         out.flush()?;
     }
