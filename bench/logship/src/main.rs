@@ -265,22 +265,7 @@ fn logagent_tcp(
 ) -> anyhow::Result<(Run, f64)> {
     eprintln!("logagent ({format}) -> syslog TCP ...");
     let sink = Sink::start()?;
-    let conf = work.join("logagent.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "{}\n[syslog]\naddress = \"127.0.0.1:{}\"\nframing = \"lf\"\n\n{}",
-            agent_common(work),
-            sink.port,
-            source(data, format)
-        ),
-    )?;
-    check_config(bin, &conf)?;
-    let start = Instant::now();
-    let mut agent = spawn(
-        Command::new(bin).arg("-f").arg("-C").arg(&conf),
-        &work.join("logagent.out"),
-    )?;
+    let (start, mut agent) = start_tcp_agent(bin, work, &sink, &source(data, format))?;
     let (seconds, complete) = wait_for_sink(&sink, data.lines, start, timeout, &mut agent);
     let cpu_s = proc::cpu_seconds(agent.pid())?;
     let rss_kb = proc::peak_rss_kb(agent.pid())?;
@@ -300,6 +285,32 @@ fn logagent_tcp(
         },
         idle,
     ))
+}
+
+/// Starts logagent on `sources`, writing syslog (newline-framed) to `sink`, its state in
+/// `work`, after `logagent -t` accepted the configuration; returns when it was started.
+fn start_tcp_agent(
+    bin: &Path,
+    work: &Path,
+    sink: &Sink,
+    sources: &str,
+) -> anyhow::Result<(Instant, Running)> {
+    let conf = work.join("logagent.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{}\n[syslog]\naddress = \"127.0.0.1:{}\"\nframing = \"lf\"\n\n{sources}",
+            agent_common(work),
+            sink.port,
+        ),
+    )?;
+    check_config(bin, &conf)?;
+    let start = Instant::now();
+    let agent = spawn(
+        Command::new(bin).arg("-f").arg("-C").arg(&conf),
+        &work.join("logagent.out"),
+    )?;
+    Ok((start, agent))
 }
 
 const TOKEN: &str = "logship-benchmark-admin-token";
@@ -469,23 +480,11 @@ fn many_files(bin: &Path, work: &Path) -> anyhow::Result<ManyFiles> {
         )?;
     }
     let sink = Sink::start()?;
-    let conf = work.join("logagent.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "{}\n[syslog]\naddress = \"127.0.0.1:{}\"\nframing = \"lf\"\n\n\
-             [[source]]\nname = \"many\"\npath = \"{}/*.log\"\nformat = \"line\"\nfrom_start = true\n",
-            agent_common(work),
-            sink.port,
-            logs.display()
-        ),
-    )?;
-    check_config(bin, &conf)?;
-    let start = Instant::now();
-    let mut agent = spawn(
-        Command::new(bin).arg("-f").arg("-C").arg(&conf),
-        &work.join("logagent.out"),
-    )?;
+    let sources = format!(
+        "[[source]]\nname = \"many\"\npath = \"{}/*.log\"\nformat = \"line\"\nfrom_start = true\n",
+        logs.display()
+    );
+    let (start, mut agent) = start_tcp_agent(bin, work, &sink, &sources)?;
     let (_, first) = wait_for_sink(
         &sink,
         FILES as u64,
