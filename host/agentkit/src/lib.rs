@@ -77,9 +77,14 @@ pub fn release_free_memory() {
 pub struct PidFile(PathBuf);
 
 impl PidFile {
-    /// Writes this process's id to `path`.
+    /// Writes this process's id to `path`: to a file beside it first, then renamed over it, so
+    /// a reader (a test, an init script, `kill $(cat ...)`) never sees it empty or half written.
     pub fn write(path: &Path) -> anyhow::Result<PidFile> {
-        std::fs::write(path, format!("{}\n", std::process::id()))
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        std::fs::write(&partial, format!("{}\n", std::process::id()))
+            .and_then(|()| std::fs::rename(&partial, path))
             .with_context(|| format!("write PID file {}", path.display()))?;
         Ok(PidFile(path.to_path_buf()))
     }
@@ -88,5 +93,28 @@ impl PidFile {
 impl Drop for PidFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PidFile;
+
+    #[test]
+    fn pid_file_holds_the_id_with_nothing_left_beside_it_and_goes_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.pid");
+        let pid_file = PidFile::write(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["agent.pid"]);
+        drop(pid_file);
+        assert!(!path.exists());
     }
 }
