@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request};
 
-use crate::error::{ApiError, ApiJson};
+use crate::error::ApiError;
 use crate::listener::ClientCert;
 use crate::pki::PeerCert;
 use crate::state::AppState;
@@ -78,19 +78,13 @@ pub struct AgentJson<T> {
 
 impl<T> FromRequest<AppState> for AgentJson<T>
 where
-    T: Send,
-    ApiJson<T>: FromRequest<AppState, Rejection = ApiError>,
+    T: serde::de::DeserializeOwned + Send,
 {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let cert = request
-            .extensions()
-            .get::<ClientCert>()
-            .and_then(|cert| cert.0.clone());
-        let body = ApiJson::<T>::from_request(request, state).await;
-        let identity = AgentIdentity::verify(cert, state).await?;
-        let ApiJson(body) = body?;
+        let AgentBody { identity, body } = AgentBody::from_request(request, state).await?;
+        let body = crate::error::parse_json(&body)?;
         Ok(AgentJson { identity, body })
     }
 }
