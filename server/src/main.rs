@@ -20,10 +20,20 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Dev(options) => match dev::open_log(options) {
             Ok(file) => {
-                use tracing_subscriber::fmt::writer::MakeWriterExt as _;
+                // Two layers: colours on the terminal, plain text in the file.
+                use tracing_subscriber::fmt::layer;
+                use tracing_subscriber::layer::SubscriberExt as _;
+                use tracing_subscriber::util::SubscriberInitExt as _;
                 let file = std::sync::Arc::new(file);
-                logs.with_ansi(false)
-                    .with_writer(std::io::stderr.and(file))
+                tracing_subscriber::registry()
+                    .with(tracing_subscriber::filter::LevelFilter::INFO)
+                    .with(layer().with_target(false).with_writer(std::io::stderr))
+                    .with(
+                        layer()
+                            .with_target(false)
+                            .with_ansi(false)
+                            .with_writer(file),
+                    )
                     .init();
             }
             Err(e) => {

@@ -53,13 +53,23 @@ fn secret(dir: &Path, name: &str) -> anyhow::Result<String> {
     Ok(value)
 }
 
+/// Size past which `polaris dev` starts a new log, keeping the last one as `polaris.log.1`.
+const LOG_ROTATE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The dev server's own log, `dir/polaris.log` (0600, appended to; the folder made 0700), which
-/// the dev logagent ships back to it.
+/// the dev logagent ships back to it. One over [`LOG_ROTATE_BYTES`] is renamed to
+/// `polaris.log.1` at start (replacing the one before), so a dev folder does not grow without
+/// end; the logagent reads a renamed log to its end, as after logrotate.
 pub fn open_log(opts: &DevOptions) -> anyhow::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let dir = std::path::absolute(&opts.dir)?;
     crate::pki::private_dir(&dir)?;
     let path = dir.join(LOG_FILE);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+        let old = dir.join(format!("{LOG_FILE}.1"));
+        std::fs::rename(&path, &old)
+            .with_context(|| format!("rename {} to {}", path.display(), old.display()))?;
+    }
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -183,4 +193,36 @@ async fn serve(
         boot.stop().await;
     }
     served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_log_is_kept_as_log_1_and_a_new_one_started() {
+        let work = tempfile::tempdir().unwrap();
+        let opts = DevOptions {
+            dir: work.path().join("dev"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            agents_listen: "127.0.0.1:0".parse().unwrap(),
+            no_agents: true,
+        };
+        drop(open_log(&opts).unwrap());
+        let log = opts.dir.join(LOG_FILE);
+        std::fs::write(&log, "small\n").unwrap();
+        drop(open_log(&opts).unwrap());
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "small\n");
+        assert!(!opts.dir.join("polaris.log.1").exists());
+
+        std::fs::write(&log, vec![b'x'; LOG_ROTATE_BYTES as usize + 1]).unwrap();
+        drop(open_log(&opts).unwrap());
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 0);
+        assert_eq!(
+            std::fs::metadata(opts.dir.join("polaris.log.1"))
+                .unwrap()
+                .len(),
+            LOG_ROTATE_BYTES + 1
+        );
+    }
 }
