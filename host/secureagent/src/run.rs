@@ -100,7 +100,12 @@ pub fn run(
             source: e,
         },
     })?;
+    // The database's folder is the agent's own (made 0700 by `db`): never walked, so that
+    // writing the baseline (a rename in it) is no finding either.
     let mut own_files: Vec<PathBuf> = paths.all().iter().map(|p| resolved(p)).collect();
+    if let Some(dir) = paths.db.parent().and_then(|d| d.canonicalize().ok()) {
+        own_files.push(dir);
+    }
     own_files.extend(also_own.iter().map(|p| resolved(p)));
     let options = WalkOptions {
         root: root.clone(),
