@@ -90,3 +90,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The log file of the agent as a daemon (`/var/log/cargo/secureagent.log`).
+fn agentkit_default_log() -> std::path::PathBuf {
+    use agentkit::AgentDefaults as _;
+    format!("/var/log/cargo/{}.log", secureagent::cli::SecureAgent::NAME).into()
+}
