@@ -104,10 +104,8 @@ impl Entry {
         let wants_x = [Attr::Acl, Attr::Xattrs, Attr::Selinux, Attr::Caps]
             .iter()
             .any(|a| attrs.has(*a));
-        if wants_x {
-            if let Err(e) = entry.read_xattrs(real) {
-                entry.unreadable = Some(format!("extended attributes: {e}"));
-            }
+        if wants_x && let Err(e) = entry.read_xattrs(real) {
+            entry.unreadable = Some(format!("extended attributes: {e}"));
         }
         entry
     }

@@ -44,7 +44,7 @@ impl Hashes {
 /// The running hashers of one file.
 #[derive(Clone)]
 struct Hasher {
-    sha256: Option<sha2::Sha256>,
+    sha256: Option<ring::digest::Context>,
     sha512: Option<sha2::Sha512>,
     blake3: Option<Box<blake3::Hasher>>,
 }
@@ -52,7 +52,9 @@ struct Hasher {
 impl Hasher {
     fn new(attrs: AttrSet) -> Hasher {
         Hasher {
-            sha256: attrs.has(Attr::Sha256).then(sha2::Sha256::new),
+            sha256: attrs
+                .has(Attr::Sha256)
+                .then(|| ring::digest::Context::new(&ring::digest::SHA256)),
             sha512: attrs.has(Attr::Sha512).then(sha2::Sha512::new),
             blake3: attrs
                 .has(Attr::Blake3)
@@ -74,7 +76,9 @@ impl Hasher {
 
     fn finish(self) -> Hashes {
         Hashes {
-            sha256: self.sha256.map(|h| h.finalize().into()),
+            sha256: self
+                .sha256
+                .and_then(|h| h.finish().as_ref().try_into().ok()),
             sha512: self.sha512.map(|h| Box::new(h.finalize().into())),
             blake3: self.blake3.map(|h| *h.finalize().as_bytes()),
         }

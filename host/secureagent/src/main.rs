@@ -74,13 +74,15 @@ fn main() -> ExitCode {
             return ExitCode::from(15);
         }
     };
-    let own: Vec<_> = cli
+    // The log (-L, and the daemon's default) and the PID file are the agent's own.
+    let mut own: Vec<_> = cli
         .agent
         .log
         .iter()
         .chain(cli.agent.pid.iter())
         .cloned()
         .collect();
+    own.push(agentkit_default_log());
     let mut out = std::io::stdout().lock();
     match run::run(&config, &rules, verb, cli.json, &own, &mut out) {
         Ok(code) => ExitCode::from(code),
