@@ -133,3 +133,56 @@ impl Config {
         Ok((rules, warnings))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_configuration_and_rules_are_the_defaults_and_parse() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let config = Config::load(&Path::new(dir).join("secureagent.conf")).unwrap();
+        assert_eq!(config.rules, default_rules());
+        assert_eq!(config.database, default_database());
+        assert_eq!(config.root_prefix, default_root_prefix());
+        assert_eq!(config.workers, 0);
+        assert!(config.worker_count() >= 1);
+        let text = std::fs::read_to_string(Path::new(dir).join("secureagent.rules")).unwrap();
+        let (rules, warnings) = rules::parse(&text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(
+            rules
+                .select(b"/etc/passwd", rules::FileKind::File)
+                .is_some()
+        );
+        assert!(rules.select(b"/etc/mtab", rules::FileKind::File).is_none());
+        assert!(!rules.descend(b"/home"));
+    }
+
+    #[test]
+    fn unknown_keys_and_relative_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.conf");
+        std::fs::write(&path, "workerz = 2\n").unwrap();
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("workerz")
+        );
+        std::fs::write(&path, "database = \"db\"\n").unwrap();
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
+        std::fs::write(&path, "workers = 100000\n").unwrap();
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("over")
+        );
+    }
+}

@@ -317,8 +317,10 @@ pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[Entry]>) -> Vec<
             })
             .collect();
         for handle in handles {
-            if let Ok(mut out) = handle.join() {
-                entries.append(&mut out);
+            // A worker that panicked would leave entries out, and they would read as removed.
+            match handle.join() {
+                Ok(mut out) => entries.append(&mut out),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
     });
