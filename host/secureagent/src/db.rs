@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use sha2::Digest as _;
 
-use crate::entry::{Entry, Time};
+use crate::entry::{Entry, Extra, Time};
 use crate::hash::Hashes;
 use crate::rules::{Attr, AttrSet, FileKind};
 
@@ -183,6 +183,7 @@ pub fn encode(entry: &Entry) -> String {
     let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
     let time = |t: Time| format!("{}.{:09}", t.sec, t.nsec);
     let hash = |a: Attr| entry.hashes.get(a).map_or("-".into(), |h| b64.encode(h));
+    let extra = entry.extra();
     let fields = [
         escape(&entry.path),
         format!("{:x}", entry.attrs.0),
@@ -197,11 +198,11 @@ pub fn encode(entry: &Entry) -> String {
         time(entry.mtime),
         time(entry.ctime),
         time(entry.atime),
-        entry.linkname.as_deref().map_or("-".into(), escape),
-        opt_text(entry.acl.as_deref()),
-        opt_text(entry.xattrs.as_deref()),
-        opt_text(entry.selinux.as_deref()),
-        opt_text(entry.caps.as_deref()),
+        extra.linkname.as_deref().map_or("-".into(), escape),
+        opt_text(extra.acl.as_deref()),
+        opt_text(extra.xattrs.as_deref()),
+        opt_text(extra.selinux.as_deref()),
+        opt_text(extra.caps.as_deref()),
         hash(Attr::Sha256),
         hash(Attr::Sha512),
         hash(Attr::Blake3),
@@ -262,6 +263,17 @@ pub fn decode(line: &str) -> Result<Entry, String> {
             hashes.set(attr, &bytes)?;
         }
     }
+    let extra = Extra {
+        linkname: if f[13] == "-" {
+            None
+        } else {
+            Some(unescape(f[13])?.into())
+        },
+        acl: text(14)?,
+        xattrs: text(15)?,
+        selinux: text(16)?,
+        caps: text(17)?,
+    };
     Ok(Entry {
         path: path.into(),
         attrs: AttrSet(
@@ -278,15 +290,7 @@ pub fn decode(line: &str) -> Result<Entry, String> {
         mtime: time(10)?,
         ctime: time(11)?,
         atime: time(12)?,
-        linkname: if f[13] == "-" {
-            None
-        } else {
-            Some(unescape(f[13])?.into())
-        },
-        acl: text(14)?,
-        xattrs: text(15)?,
-        selinux: text(16)?,
-        caps: text(17)?,
+        extra: (extra != Extra::default()).then(|| Box::new(extra)),
         hashes,
         unreadable: text(21)?,
         prefix: None,
@@ -436,11 +440,13 @@ mod tests {
             },
             ctime: Time { sec: -1, nsec: 0 },
             atime: Time::default(),
-            linkname: Some(b"-".to_vec().into()),
-            acl: Some(String::new()),
-            xattrs: Some("user.a=YQ".into()),
-            selinux: None,
-            caps: None,
+            extra: Some(Box::new(Extra {
+                linkname: Some(b"-".to_vec().into()),
+                acl: Some(String::new()),
+                xattrs: Some("user.a=YQ".into()),
+                selinux: None,
+                caps: None,
+            })),
             hashes: Hashes {
                 sha256: Some([7; 32]),
                 sha512: None,

@@ -39,6 +39,19 @@ pub struct Entry {
     pub mtime: Time,
     pub ctime: Time,
     pub atime: Time,
+    /// The link name and extended attributes, when the rule asks for them (boxed: most
+    /// entries have none, and a check holds two entries per path).
+    pub extra: Option<Box<Extra>>,
+    pub hashes: Hashes,
+    /// Why the content (or a directory's listing) could not be read.
+    pub unreadable: Option<String>,
+    /// During a check of a growing file: the hashes of its first old-size bytes (not stored).
+    pub prefix: Option<Box<Hashes>>,
+}
+
+/// What few entries carry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extra {
     /// A symlink's target.
     pub linkname: Option<Box<[u8]>>,
     /// The POSIX ACLs (access and default), base64 of their raw xattr values.
@@ -49,12 +62,15 @@ pub struct Entry {
     pub selinux: Option<String>,
     /// The file capabilities, base64 of `security.capability`.
     pub caps: Option<String>,
-    pub hashes: Hashes,
-    /// Why the content (or a directory's listing) could not be read.
-    pub unreadable: Option<String>,
-    /// During a check of a growing file: the hashes of its first old-size bytes (not stored).
-    pub prefix: Option<Box<Hashes>>,
 }
+
+static NO_EXTRA: Extra = Extra {
+    linkname: None,
+    acl: None,
+    xattrs: None,
+    selinux: None,
+    caps: None,
+};
 
 /// Most bytes of extended attribute names or of one value read (the kernel's own limit).
 const XATTR_MAX: usize = 64 * 1024;
@@ -86,18 +102,16 @@ impl Entry {
                 sec: meta.atime(),
                 nsec: meta.atime_nsec() as u32,
             },
-            linkname: None,
-            acl: None,
-            xattrs: None,
-            selinux: None,
-            caps: None,
+            extra: None,
             hashes: Hashes::default(),
             unreadable: None,
             prefix: None,
         };
         if attrs.has(Attr::Linkname) && kind == FileKind::Symlink {
             match std::fs::read_link(real) {
-                Ok(target) => entry.linkname = Some(target.as_os_str().as_bytes().into()),
+                Ok(target) => {
+                    entry.extra_mut().linkname = Some(target.as_os_str().as_bytes().into());
+                }
                 Err(e) => entry.unreadable = Some(format!("readlink: {e}")),
             }
         }
@@ -110,32 +124,44 @@ impl Entry {
         entry
     }
 
+    /// The link name and extended attributes (empty when the rule asks for none).
+    pub fn extra(&self) -> &Extra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    /// The same, to fill in.
+    pub fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     fn read_xattrs(&mut self, real: &Path) -> std::io::Result<()> {
+        let names = list_xattrs(real)?;
+        let extra = self.extra_mut();
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut acl = Vec::new();
         let mut other = Vec::new();
-        for name in list_xattrs(real)? {
+        for name in names {
             let value = get_xattr(real, &name)?;
             match name.as_str() {
                 "system.posix_acl_access" | "system.posix_acl_default" => {
                     acl.push(format!("{name}={}", b64.encode(&value)));
                 }
                 "security.selinux" => {
-                    self.selinux = Some(
+                    extra.selinux = Some(
                         String::from_utf8_lossy(value.strip_suffix(b"\0").unwrap_or(&value))
                             .into_owned(),
                     );
                 }
-                "security.capability" => self.caps = Some(b64.encode(&value)),
+                "security.capability" => extra.caps = Some(b64.encode(&value)),
                 _ => other.push(format!("{name}={}", b64.encode(&value))),
             }
         }
         acl.sort();
         other.sort();
-        self.acl = Some(acl.join(","));
-        self.xattrs = Some(other.join(","));
-        self.selinux.get_or_insert_with(String::new);
-        self.caps.get_or_insert_with(String::new);
+        extra.acl = Some(acl.join(","));
+        extra.xattrs = Some(other.join(","));
+        extra.selinux.get_or_insert_with(String::new);
+        extra.caps.get_or_insert_with(String::new);
         Ok(())
     }
 
@@ -146,7 +172,7 @@ impl Entry {
             Attr::Perm => self.perm == other.perm && self.kind == other.kind,
             Attr::Inode => self.inode == other.inode,
             Attr::Links => self.links == other.links,
-            Attr::Linkname => self.linkname == other.linkname,
+            Attr::Linkname => self.extra().linkname == other.extra().linkname,
             Attr::Uid => self.uid == other.uid,
             Attr::Gid => self.gid == other.gid,
             Attr::Size => self.size == other.size,
@@ -155,10 +181,10 @@ impl Entry {
             Attr::Ctime => self.ctime == other.ctime,
             Attr::Atime => self.atime == other.atime,
             Attr::Growing => true,
-            Attr::Acl => self.acl == other.acl,
-            Attr::Xattrs => self.xattrs == other.xattrs,
-            Attr::Selinux => self.selinux == other.selinux,
-            Attr::Caps => self.caps == other.caps,
+            Attr::Acl => self.extra().acl == other.extra().acl,
+            Attr::Xattrs => self.extra().xattrs == other.extra().xattrs,
+            Attr::Selinux => self.extra().selinux == other.extra().selinux,
+            Attr::Caps => self.extra().caps == other.extra().caps,
             Attr::Sha256 | Attr::Sha512 | Attr::Blake3 => {
                 self.hashes.get(attr) == other.hashes.get(attr)
             }
@@ -174,6 +200,7 @@ impl Entry {
             Attr::Inode => self.inode.to_string(),
             Attr::Links => self.links.to_string(),
             Attr::Linkname => self
+                .extra()
                 .linkname
                 .as_deref()
                 .map(|l| String::from_utf8_lossy(l).into_owned())
@@ -186,10 +213,10 @@ impl Entry {
             Attr::Ctime => time_string(self.ctime),
             Attr::Atime => time_string(self.atime),
             Attr::Growing => String::new(),
-            Attr::Acl => self.acl.clone().unwrap_or_default(),
-            Attr::Xattrs => self.xattrs.clone().unwrap_or_default(),
-            Attr::Selinux => self.selinux.clone().unwrap_or_default(),
-            Attr::Caps => self.caps.clone().unwrap_or_default(),
+            Attr::Acl => self.extra().acl.clone().unwrap_or_default(),
+            Attr::Xattrs => self.extra().xattrs.clone().unwrap_or_default(),
+            Attr::Selinux => self.extra().selinux.clone().unwrap_or_default(),
+            Attr::Caps => self.extra().caps.clone().unwrap_or_default(),
             Attr::Sha256 | Attr::Sha512 | Attr::Blake3 => self
                 .hashes
                 .get(attr)
@@ -287,5 +314,15 @@ mod tests {
         assert_eq!(perm_string(FileKind::Dir, 0o1777), "drwxrwxrwt");
         assert_eq!(perm_string(FileKind::File, 0o4755), "-rwsr-xr-x");
         assert_eq!(perm_string(FileKind::File, 0o2644), "-rw-r-Sr--");
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// A check holds two entries per path: what one costs is what the agent's memory is.
+    #[test]
+    fn an_entry_stays_small() {
+        let size = std::mem::size_of::<super::Entry>();
+        assert!(size <= 216, "Entry is {size} bytes (was 216 when the extras were boxed)");
     }
 }

@@ -14,7 +14,7 @@ use crate::rules::{Attr, AttrSet};
 pub struct Hashes {
     pub sha256: Option<[u8; 32]>,
     pub sha512: Option<Box<[u8; 64]>>,
-    pub blake3: Option<[u8; 32]>,
+    pub blake3: Option<Box<[u8; 32]>>,
 }
 
 impl Hashes {
@@ -34,7 +34,7 @@ impl Hashes {
         match attr {
             Attr::Sha256 => self.sha256 = Some(bytes.try_into().map_err(|_| bad())?),
             Attr::Sha512 => self.sha512 = Some(Box::new(bytes.try_into().map_err(|_| bad())?)),
-            Attr::Blake3 => self.blake3 = Some(bytes.try_into().map_err(|_| bad())?),
+            Attr::Blake3 => self.blake3 = Some(Box::new(bytes.try_into().map_err(|_| bad())?)),
             _ => return Err(format!("{} is not a hash", attr.name())),
         }
         Ok(())
@@ -80,7 +80,7 @@ impl Hasher {
                 .sha256
                 .and_then(|h| h.finish().as_ref().try_into().ok()),
             sha512: self.sha512.map(|h| Box::new(h.finalize().into())),
-            blake3: self.blake3.map(|h| *h.finalize().as_bytes()),
+            blake3: self.blake3.map(|h| Box::new(*h.finalize().as_bytes())),
         }
     }
 }
@@ -137,7 +137,10 @@ mod tests {
         assert_ne!(whole, alone);
         let expected: [u8; 32] = sha2::Sha256::digest(&data).into();
         assert_eq!(whole.sha256, Some(expected));
-        assert_eq!(whole.blake3, Some(*blake3::hash(&data).as_bytes()));
+        assert_eq!(
+            whole.blake3,
+            Some(Box::new(*blake3::hash(&data).as_bytes()))
+        );
         let (_, none) = hash_reader(&mut &data[..10], attrs, Some(11), &mut buf).unwrap();
         assert!(
             none.is_none(),
