@@ -323,6 +323,9 @@ mod size_tests {
     #[test]
     fn an_entry_stays_small() {
         let size = std::mem::size_of::<super::Entry>();
-        assert!(size <= 216, "Entry is {size} bytes (was 216 when the extras were boxed)");
+        assert!(
+            size <= 216,
+            "Entry is {size} bytes (was 216 when the extras were boxed)"
+        );
     }
 }

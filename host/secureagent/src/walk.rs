@@ -327,3 +327,73 @@ pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[Entry]>) -> Vec<
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     entries
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_file_systems_are_not_entered_unless_a_rule_names_them() {
+        assert!(is_pseudo_fs(Path::new("/proc")));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_pseudo_fs(dir.path()));
+        // Only `/` and the top-level names starting with "pro" (/proc) are selected.
+        let (rules, _) = crate::rules::parse("!/[^p]\n!/p[^r]\n!/pr[^o]\n/ p\n").unwrap();
+        let options = WalkOptions {
+            root: "/".into(),
+            workers: 2,
+            own_files: Vec::new(),
+        };
+        let entries = walk(&rules, &options, None);
+        let paths: Vec<&[u8]> = entries.iter().map(|e| &e.path[..]).collect();
+        assert!(paths.contains(&&b"/proc"[..]), "{:?}", paths.len());
+        assert!(
+            !paths.iter().any(|p| p.starts_with(b"/proc/")),
+            "/proc was entered"
+        );
+        // A rule that names a path in /proc lets the walk in.
+        let (rules, _) = crate::rules::parse("!/[^p]\n!/p[^r]\n!/pr[^o]\n=/proc/ p\n").unwrap();
+        let entries = walk(&rules, &options, None);
+        assert!(
+            entries.iter().any(|e| &e.path[..] == b"/proc/self"),
+            "{}",
+            entries.len()
+        );
+    }
+
+    #[test]
+    fn symlinks_are_never_followed_and_big_folders_are_walked_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        std::fs::create_dir(dir.path().join("big")).unwrap();
+        for i in 0..3000 {
+            std::fs::write(dir.path().join(format!("big/f{i}")), i.to_string()).unwrap();
+        }
+        let (rules, _) = crate::rules::parse("/ p+l+sha256\n").unwrap();
+        let options = WalkOptions {
+            root: dir.path().into(),
+            workers: 3,
+            own_files: Vec::new(),
+        };
+        let entries = walk(&rules, &options, None);
+        assert_eq!(
+            entries.len(),
+            1 + 1 + 1 + 3000,
+            "root, link, big, its files"
+        );
+        let link = entries.iter().find(|e| &e.path[..] == b"/link").unwrap();
+        assert_eq!(link.kind, FileKind::Symlink);
+        assert_eq!(
+            link.extra().linkname.as_deref(),
+            Some(outside.path().as_os_str().as_bytes())
+        );
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.kind != FileKind::File || e.hashes.sha256.is_some())
+        );
+        assert!(entries.windows(2).all(|w| w[0].path < w[1].path), "sorted");
+    }
+}

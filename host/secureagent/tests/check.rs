@@ -234,3 +234,43 @@ fn bad_configuration_and_rules_exit_17_with_the_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Failed!!!"));
 }
+
+#[test]
+fn extended_attributes_and_acls_are_checked_when_the_rule_asks() {
+    let setup = Setup::new("/ p+xattrs+acl\n");
+    write(&setup.path("f"), b"f\n");
+    let set = |name: &str, value: &[u8]| {
+        let path = std::ffi::CString::new(setup.path("f").to_str().unwrap()).unwrap();
+        let name = std::ffi::CString::new(name).unwrap();
+        // SAFETY: valid C strings and a buffer of the given length.
+        unsafe {
+            libc::lsetxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        }
+    };
+    if set("user.origin", b"one") != 0 {
+        eprintln!("SKIPPED: the temporary folder's file system has no user xattrs");
+        return;
+    }
+    setup.init();
+    assert_eq!(set("user.origin", b"two"), 0);
+    let (report, code) = setup.check();
+    assert_eq!(code, 4, "{report:#}");
+    let attr = &report["changed"][0]["attributes"][0];
+    assert_eq!(attr["name"], "xattrs");
+    assert_eq!(attr["old"], "user.origin=b25l", "base64 of `one`");
+    assert_eq!(attr["new"], "user.origin=dHdv");
+    assert_eq!(
+        report["changed"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .nth(14),
+        Some('X')
+    );
+}
