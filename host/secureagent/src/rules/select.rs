@@ -164,8 +164,15 @@ impl Rules {
     }
 
     /// Whether the walk enters directory `path`: not excluded, and some rule can match below it.
+    /// A negative rule restricted to file types (`!/run d`) leaves out the matching entries
+    /// but not their children, as AIDE's `!/run d` + `/run R` example ("all but directory
+    /// entries") has it.
     pub fn descend(&self, path: &[u8]) -> bool {
-        if self.excluded(path, FileKind::Dir) {
+        if self
+            .negative
+            .iter()
+            .any(|r| r.types.is_none() && r.regex.is_match(path))
+        {
             return false;
         }
         let mut below = path.to_vec();

@@ -147,3 +147,17 @@ fn limits_are_enforced() {
     let huge = "#".repeat(MAX_RULES_BYTES + 1);
     assert_eq!(parse(&huge).unwrap_err().line, 0);
 }
+
+#[test]
+fn a_negative_rule_restricted_to_directories_keeps_their_files() {
+    // aide.conf(5): `!/run d` + `/run R` adds all but directory entries.
+    let r = rules("!/run d\n/run R\n");
+    assert_eq!(sel(&r, "/run/sub", FileKind::Dir), None);
+    assert!(r.descend(b"/run/sub"));
+    assert!(sel(&r, "/run/sub/pid", FileKind::File).is_some());
+    let r = rules("!/run\n/run R\n");
+    assert!(
+        !r.descend(b"/run/sub"),
+        "an unrestricted negative rule drops the whole tree"
+    );
+}
