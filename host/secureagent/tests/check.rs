@@ -74,6 +74,13 @@ fn a_file_the_agent_cannot_read_is_reported_as_unreadable() {
     let root = nix_is_root();
     // Root reads a 0000 file: the agent then runs as nobody, with the tree open to it.
     std::fs::set_permissions(setup.path("secret"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    write(&setup.path("private/inside"), b"x\n");
+    let private_mode = if root { 0o700 } else { 0o000 };
+    std::fs::set_permissions(
+        setup.path("private"),
+        std::fs::Permissions::from_mode(private_mode),
+    )
+    .unwrap();
     let as_agent = |args: &[&str]| {
         let mut cmd = setup.command(args);
         if root {
@@ -93,9 +100,14 @@ fn a_file_the_agent_cannot_read_is_reported_as_unreadable() {
         String::from_utf8_lossy(&init.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
-    assert_eq!(paths(&report, "unreadable"), vec!["/secret"]);
+    assert_eq!(paths(&report, "unreadable"), vec!["/private", "/secret"]);
+    let listing = report["unreadable"][0]["error"].as_str().unwrap();
     assert!(
-        report["unreadable"][0]["error"]
+        listing.starts_with("cannot list: Permission denied"),
+        "{report}"
+    );
+    assert!(
+        report["unreadable"][1]["error"]
             .as_str()
             .unwrap()
             .contains("ermission denied"),
@@ -105,11 +117,16 @@ fn a_file_the_agent_cannot_read_is_reported_as_unreadable() {
     let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
     assert_eq!(
         paths(&report, "unreadable"),
-        vec!["/secret"],
+        vec!["/private", "/secret"],
         "reported on every check"
     );
     assert!(paths(&report, "changed").is_empty(), "{report:#}");
     assert_eq!(check.status.code(), Some(4));
+    std::fs::set_permissions(
+        setup.path("private"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     let text = as_agent(&["--check"]);
     assert!(
         String::from_utf8_lossy(&text.stdout).contains("/secret: unreadable: Permission denied")
