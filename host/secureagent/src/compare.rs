@@ -130,3 +130,114 @@ pub fn compare(old: &[Entry], new: &[Entry]) -> Findings {
         .collect();
     findings
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Time;
+    use crate::hash::Hashes;
+    use crate::rules::FileKind;
+
+    fn file(path: &str, attrs: AttrSet, size: u64, mtime: i64, sha: u8) -> Entry {
+        Entry {
+            path: path.as_bytes().into(),
+            attrs,
+            kind: FileKind::File,
+            perm: 0o644,
+            uid: 0,
+            gid: 0,
+            size,
+            blocks: 8,
+            inode: 1,
+            links: 1,
+            mtime: Time {
+                sec: mtime,
+                nsec: 0,
+            },
+            ctime: Time {
+                sec: mtime,
+                nsec: 0,
+            },
+            atime: Time::default(),
+            extra: None,
+            hashes: Hashes {
+                sha256: Some([sha; 32]),
+                ..Hashes::default()
+            },
+            unreadable: None,
+            prefix: None,
+        }
+    }
+
+    #[test]
+    fn only_attributes_both_rules_check_are_compared_and_growing_forgives_only_growth() {
+        let rule = AttrSet::of(&[Attr::Perm, Attr::Size, Attr::Mtime, Attr::Sha256]);
+        let old = file("/f", rule, 10, 100, 1);
+        let mut new = file("/f", rule, 12, 101, 2);
+        new.inode = 99;
+        assert_eq!(
+            changed_attrs(&old, &new),
+            vec![Attr::Size, Attr::Mtime, Attr::Sha256]
+        );
+        new.kind = FileKind::Dir;
+        assert!(
+            changed_attrs(&old, &new).contains(&Attr::Perm),
+            "a type change is a perm change"
+        );
+
+        let grow = rule.with(AttrSet::of(&[Attr::Growing]));
+        let old = file("/log", grow, 10, 100, 1);
+        let mut new = file("/log", grow, 12, 101, 2);
+        new.prefix = Some(Box::new(Hashes {
+            sha256: Some([1; 32]),
+            ..Hashes::default()
+        }));
+        assert!(
+            changed_attrs(&old, &new).is_empty(),
+            "grown with the same prefix"
+        );
+        new.prefix = Some(Box::new(Hashes {
+            sha256: Some([3; 32]),
+            ..Hashes::default()
+        }));
+        assert_eq!(
+            changed_attrs(&old, &new),
+            vec![Attr::Sha256],
+            "grown, prefix rewritten"
+        );
+        let shrunk = file("/log", grow, 9, 101, 2);
+        assert_eq!(changed_attrs(&old, &shrunk), vec![Attr::Size, Attr::Sha256]);
+        let older = file("/log", grow, 10, 99, 1);
+        assert_eq!(
+            changed_attrs(&old, &older),
+            vec![Attr::Mtime],
+            "mtime went back"
+        );
+    }
+
+    #[test]
+    fn findings_are_sorted_into_sections_with_aides_exit_bits() {
+        let rule = AttrSet::of(&[Attr::Sha256]);
+        let old = vec![
+            file("/a", rule, 1, 1, 1),
+            file("/b", rule, 1, 1, 1),
+            file("/c", rule, 1, 1, 1),
+        ];
+        let mut unreadable = file("/c", rule, 1, 1, 1);
+        unreadable.hashes = Hashes::default();
+        unreadable.unreadable = Some("Permission denied".into());
+        let new = vec![
+            file("/a", rule, 1, 1, 9),
+            file("/a2", rule, 1, 1, 1),
+            unreadable,
+        ];
+        let f = compare(&old, &new);
+        assert_eq!(f.added.len(), 1);
+        assert_eq!(&f.removed[0].path[..], b"/b");
+        assert_eq!(&f.changed[0].new.path[..], b"/a");
+        assert_eq!(f.unreadable.len(), 1, "unreadable, and not a hash change");
+        assert_eq!(f.changed.len(), 1);
+        assert_eq!(f.exit_code(), 7);
+        assert_eq!(compare(&old, &old).exit_code(), 0);
+    }
+}
