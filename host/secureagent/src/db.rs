@@ -4,8 +4,9 @@
 //! Also the run lock `<db>.lock` (`flock`): never two runs at once.
 
 use std::fs::File;
-use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
+use std::io::{BufRead as _, BufReader, BufWriter, Read as _, Write as _};
 use std::os::fd::AsRawFd as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -85,7 +86,10 @@ impl DbPaths {
 
 /// The run lock, released when dropped (the file stays).
 #[derive(Debug)]
-pub struct RunLock(#[allow(dead_code)] File);
+pub struct RunLock {
+    /// Held open: closing it releases the `flock`.
+    _file: File,
+}
 
 /// Takes the run lock beside the baseline, or says which process holds it.
 pub fn lock(paths: &DbPaths) -> Result<RunLock, DbError> {
@@ -97,7 +101,7 @@ pub fn lock(paths: &DbPaths) -> Result<RunLock, DbError> {
         .write(true)
         .create(true)
         .truncate(false)
-        .mode_private()
+        .mode(agentkit::private::FILE_MODE)
         .open(&paths.lock)
         .map_err(io(&paths.lock))?;
     // SAFETY: flock on a descriptor this function owns.
@@ -123,18 +127,7 @@ pub fn lock(paths: &DbPaths) -> Result<RunLock, DbError> {
     }
     file.set_len(0).map_err(io(&paths.lock))?;
     writeln!(file, "{}", std::process::id()).map_err(io(&paths.lock))?;
-    Ok(RunLock(file))
-}
-
-trait PrivateMode {
-    fn mode_private(&mut self) -> &mut Self;
-}
-
-impl PrivateMode for std::fs::OpenOptions {
-    fn mode_private(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        self.mode(agentkit::private::FILE_MODE)
-    }
+    Ok(RunLock { _file: file })
 }
 
 /// Escapes bytes that would break the line format (controls, space, `%`, non-ASCII, a lone `-`).
@@ -414,8 +407,6 @@ pub fn read(paths: &DbPaths) -> Result<Baseline, DbError> {
         stored_digest,
     })
 }
-
-use std::io::Read as _;
 
 #[cfg(test)]
 mod tests {

@@ -82,7 +82,7 @@ fn main() -> ExitCode {
         .chain(cli.agent.pid.iter())
         .cloned()
         .collect();
-    own.push(agentkit_default_log());
+    own.push(default_log());
     let mut out = std::io::stdout().lock();
     match run::run(&config, &rules, verb, cli.json, &own, &mut out) {
         Ok(code) => ExitCode::from(code),
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
 }
 
 /// The log file of the agent as a daemon (`/var/log/cargo/secureagent.log`).
-fn agentkit_default_log() -> std::path::PathBuf {
+fn default_log() -> std::path::PathBuf {
     use agentkit::AgentDefaults as _;
     format!("/var/log/cargo/{}.log", secureagent::cli::SecureAgent::NAME).into()
 }
