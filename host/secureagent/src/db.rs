@@ -22,6 +22,8 @@ const MAGIC: &str = "secureagent-baseline 1";
 const FIELDS: usize = 22;
 /// Longest line read from a baseline.
 pub const MAX_LINE: usize = 1024 * 1024;
+/// Most entries read from a baseline (a damaged or planted file must not exhaust memory).
+pub const MAX_ENTRIES: usize = 50_000_000;
 
 /// What can go wrong with the baseline or its lock.
 #[derive(Debug, thiserror::Error)]
@@ -381,6 +383,9 @@ pub fn read(paths: &DbPaths) -> Result<Baseline, DbError> {
                 ));
             }
             continue;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            return Err(format(line_no, format!("more than {MAX_ENTRIES} entries")));
         }
         let entry = decode(text).map_err(|m| format(line_no, m))?;
         if entries.last().is_some_and(|last| last.path >= entry.path) {
