@@ -70,6 +70,9 @@ pub struct CheckReport {
     pub unreadable: Vec<EntryReport>,
     /// AIDE's exit code (1 added, 2 removed, 4 changed).
     pub exit_code: u8,
+    /// `--update`: the SHA-256 of the baseline written after the check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_baseline_digest: Option<String>,
 }
 
 /// AIDE's summary string of a changed entry (`YlZbpugamcinHAXSEC`).
@@ -194,6 +197,7 @@ pub fn build(
             })
             .collect(),
         exit_code: findings.exit_code(),
+        new_baseline_digest: None,
     }
 }
 
@@ -307,6 +311,13 @@ pub fn text(report: &CheckReport, version: &str) -> String {
         "{}\n SHA256    : {}\n             {verdict}",
         b.path, b.digest
     );
+    if let Some(digest) = &report.new_baseline_digest {
+        let _ = writeln!(
+            out,
+            "\nNew baseline written to {}\n SHA256    : {digest}",
+            b.path
+        );
+    }
     let _ = writeln!(out, "\nRun time: {:.2} s", s.duration_s);
     out
 }

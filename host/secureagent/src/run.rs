@@ -178,13 +178,22 @@ pub fn run(
         stored_digest: baseline.stored_digest.clone(),
     };
     drop(baseline);
-    let report = report::build(
+    let mut report = report::build(
         &findings,
         start,
         root_prefix,
         info,
         started.elapsed().as_secs_f64(),
     );
+    // --update: the new baseline is written before the report is printed, so that the report
+    // carries its digest; a failed write still prints the check's report, then fails.
+    let written = if verb == Verb::Update {
+        let written = db::write(&paths, &entries);
+        report.new_baseline_digest = written.as_ref().ok().cloned();
+        Some(written)
+    } else {
+        None
+    };
     if json {
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
         writeln!(out, "{text}").map_err(write_err)?;
@@ -192,16 +201,8 @@ pub fn run(
         out.write_all(report::text(&report, version).as_bytes())
             .map_err(write_err)?;
     }
-    if verb == Verb::Update {
-        let digest = db::write(&paths, &entries).map_err(failed(EXIT_WRITE_ERROR))?;
-        if !json {
-            writeln!(
-                out,
-                "\nNew baseline written to {}\n SHA256    : {digest}",
-                paths.db.display()
-            )
-            .map_err(write_err)?;
-        }
+    if let Some(written) = written {
+        written.map_err(failed(EXIT_WRITE_ERROR))?;
     }
     Ok(findings.exit_code())
 }

@@ -165,6 +165,16 @@ fn the_agents_own_files_are_never_findings_and_update_accepts_the_tree() {
     write(&setup.path("etc/b"), b"b\n");
     let out = setup.run(&["--update", "-L", log.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(5), "added /etc/b, changed /etc");
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stored = std::fs::read_to_string(setup.db.with_extension("db.sha256")).unwrap();
+    let digest = stored.split_whitespace().next().unwrap();
+    assert!(
+        printed.contains(&format!(
+            "New baseline written to {}\n SHA256    : {digest}",
+            setup.db.display()
+        )),
+        "{printed}"
+    );
     let out = setup.run(&["--check", "--json", "-L", log.to_str().unwrap()]);
     let (report, code): (serde_json::Value, _) = (
         serde_json::from_slice(&out.stdout).unwrap(),
