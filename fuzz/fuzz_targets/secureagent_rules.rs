@@ -6,7 +6,14 @@
 use libfuzzer_sys::fuzz_target;
 use secureagent::rules::{FileKind, parse};
 
-const PATHS: &[&str] = &["/", "/etc", "/etc/passwd", "/var/log/syslog", "/a b/%", "/x/y/z/"];
+const PATHS: &[&str] = &[
+    "/",
+    "/etc",
+    "/etc/passwd",
+    "/var/log/syslog",
+    "/a b/%",
+    "/x/y/z/",
+];
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -24,7 +31,10 @@ fuzz_target!(|data: &[u8]| {
                             && r.types.as_ref().is_none_or(|t| t.contains(&kind))
                             && r.regex.is_match(path.as_bytes())
                     });
-                    assert!(!(excluded && selected.is_some()), "{path} selected and excluded");
+                    assert!(
+                        !(excluded && selected.is_some()),
+                        "{path} selected and excluded"
+                    );
                 }
                 let _ = rules.descend(path.as_bytes());
             }
