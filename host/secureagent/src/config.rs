@@ -1,0 +1,188 @@
+//! secureagent's configuration file (TOML; default `/etc/cargo/secureagent.conf`): the rules
+//! file (AIDE's syntax, see [`crate::rules`]), the baseline database, the root prefix
+//! (AIDE's `root_prefix`), the number of workers and the log level. Unknown keys are errors.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::rules::{self, RuleWarning, Rules};
+
+/// The default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/cargo/secureagent.conf";
+/// Most workers.
+pub const MAX_WORKERS: usize = 256;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The rules file, in AIDE's syntax.
+    #[serde(default = "default_rules")]
+    pub rules: PathBuf,
+    /// The baseline database; beside it `<database>.sha256` (its digest) and `<database>.lock`.
+    /// Its folder is made 0700, the files 0600.
+    #[serde(default = "default_database")]
+    pub database: PathBuf,
+    /// The real folder that is `/` for the rules (AIDE's `root_prefix`).
+    #[serde(default = "default_root_prefix")]
+    pub root_prefix: PathBuf,
+    /// Threads that walk and hash (0: one per CPU).
+    #[serde(default)]
+    pub workers: usize,
+    /// Log level: error, warn, info, debug.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+}
+
+fn default_rules() -> PathBuf {
+    "/etc/cargo/secureagent.rules".into()
+}
+fn default_database() -> PathBuf {
+    "/var/lib/cargo/secureagent/baseline.db".into()
+}
+fn default_root_prefix() -> PathBuf {
+    "/".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// What is wrong with the configuration or the rules.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Rules {
+        path: PathBuf,
+        source: rules::RuleError,
+    },
+}
+
+impl Config {
+    /// Reads and checks the configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if config.workers > MAX_WORKERS {
+            return Err(invalid(format!(
+                "workers = {} is over {MAX_WORKERS}",
+                config.workers
+            )));
+        }
+        if !config.database.is_absolute()
+            || !config.root_prefix.is_absolute()
+            || !config.rules.is_absolute()
+        {
+            return Err(invalid(
+                "rules, database and root_prefix must be absolute paths".into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The number of workers to run (`workers`, or one per CPU).
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+
+    /// Reads and parses the rules file.
+    pub fn load_rules(&self) -> Result<(Rules, Vec<RuleWarning>), ConfigError> {
+        let path = &self.rules;
+        let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.len() > rules::MAX_RULES_BYTES as u64 {
+            return Err(ConfigError::Invalid {
+                path: path.clone(),
+                message: format!("over {} bytes", rules::MAX_RULES_BYTES),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let (rules, warnings) = rules::parse(&text).map_err(|source| ConfigError::Rules {
+            path: path.clone(),
+            source,
+        })?;
+        if rules.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.clone(),
+                message: "no selection line".into(),
+            });
+        }
+        Ok((rules, warnings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_configuration_and_rules_are_the_defaults_and_parse() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let config = Config::load(&Path::new(dir).join("secureagent.conf")).unwrap();
+        assert_eq!(config.rules, default_rules());
+        assert_eq!(config.database, default_database());
+        assert_eq!(config.root_prefix, default_root_prefix());
+        assert_eq!(config.workers, 0);
+        assert!(config.worker_count() >= 1);
+        let text = std::fs::read_to_string(Path::new(dir).join("secureagent.rules")).unwrap();
+        let (rules, warnings) = rules::parse(&text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(
+            rules
+                .select(b"/etc/passwd", rules::FileKind::File)
+                .is_some()
+        );
+        assert!(rules.select(b"/etc/mtab", rules::FileKind::File).is_none());
+        assert!(!rules.descend(b"/home"));
+    }
+
+    #[test]
+    fn unknown_keys_and_relative_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.conf");
+        std::fs::write(&path, "workerz = 2\n").unwrap();
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("workerz")
+        );
+        std::fs::write(&path, "database = \"db\"\n").unwrap();
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
+        std::fs::write(&path, "workers = 100000\n").unwrap();
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("over")
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! secureagent: file and directory integrity like AIDE. Layout:
+//! - [`rules`]: the rules file in AIDE's syntax (selection lines, groups, attributes) and
+//!   which rule applies to a path; [`config`]: the TOML configuration naming it;
+//! - [`walk`]: the parallel walk and hash of the selected tree ([`entry`]: one entry's
+//!   attributes, [`hash`]: its content hashes);
+//! - [`db`]: the baseline file, its digest and the run lock;
+//! - [`compare`]: baseline against tree; [`report`]: AIDE-like text and JSON;
+//! - [`run`]: `--init`, `--check`, `--update` put together (`main` only parses flags).
+
+pub mod cli;
+pub mod compare;
+pub mod config;
+pub mod db;
+pub mod entry;
+pub mod hash;
+pub mod report;
+pub mod rules;
+pub mod run;
+pub mod walk;
