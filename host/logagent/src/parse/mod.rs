@@ -3,6 +3,7 @@
 //! nginx/Apache combined presets); `time` reads timestamps. A record that does not parse is
 //! never dropped: it is kept raw in the message, with the reason in `parse_error`.
 
+pub mod combined;
 pub mod json;
 pub mod pattern;
 pub mod syslog;
