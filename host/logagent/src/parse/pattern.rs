@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::combined::{self, Match};
 use super::{Parsed, TimeFormat, TimestampRule, cap_fields};
+use crate::batch::{Combined, Preset};
 
 /// nginx's `combined`: `$remote_addr - $remote_user [$time_local] "$request" $status
 /// $body_bytes_sent "$http_referer" "$http_user_agent"`.
@@ -26,7 +27,7 @@ pub struct Pattern {
     numbers: &'static [&'static str],
     /// For the presets: the names of [`combined::Spans`] (`None`: not a field), which
     /// [`combined::matches`] finds without the regex.
-    preset: Option<&'static [Option<&'static str>; 9]>,
+    preset: Option<&'static Preset>,
     /// The last timestamp text read and its time: a log's lines mostly share their second,
     /// and a strftime parse costs more than the rest of the line.
     last_time: RefCell<Option<(String, Option<f64>)>>,
@@ -55,10 +56,10 @@ impl Pattern {
                     NGINX_COMBINED,
                     "time_local",
                     &["status", "body_bytes_sent"],
-                    &NGINX_NAMES,
+                    &NGINX,
                 )
             } else {
-                (APACHE_COMBINED, "time", &["status", "size"], &APACHE_NAMES)
+                (APACHE_COMBINED, "time", &["status", "size"], &APACHE)
             };
         Pattern::with(
             // The presets are constants, compiled by the tests.
@@ -76,7 +77,7 @@ impl Pattern {
         regex: Regex,
         timestamp: Option<TimestampRule>,
         numbers: &'static [&'static str],
-        preset: Option<&'static [Option<&'static str>; 9]>,
+        preset: Option<&'static Preset>,
     ) -> Pattern {
         Pattern {
             names: regex
@@ -96,6 +97,11 @@ impl Pattern {
         let Value::String(text) = value else {
             return rule.format.read(value);
         };
+        self.time_of_text(rule, text)
+    }
+
+    /// The time `text` stands for (the last one's when it is the same).
+    fn time_of_text(&self, rule: &TimestampRule, text: &str) -> Option<f64> {
         let mut last = self.last_time.borrow_mut();
         if let Some((seen, time)) = last.as_ref()
             && seen == text
@@ -103,8 +109,22 @@ impl Pattern {
             return *time;
         }
         let time = rule.format.read_text(text);
-        *last = Some((text.clone(), time));
+        *last = Some((text.to_string(), time));
         time
+    }
+
+    /// A preset's line the combined matcher parses: its fields as spans of `text`, and its
+    /// time; `None` for any other line or pattern (then [`Pattern::parse`] parses it).
+    pub fn parse_combined(&self, text: &str) -> Option<(Combined, Option<f64>)> {
+        let preset = self.preset?;
+        let Match::Yes(spans) = combined::matches(text) else {
+            return None;
+        };
+        let time = match &self.timestamp {
+            Some(rule) => self.time_of_text(rule, text.get(spans[3].clone())?),
+            None => None,
+        };
+        Some((Combined::new(preset, spans)?, time))
     }
 
     /// Parses one record.
@@ -122,7 +142,7 @@ impl Pattern {
             };
             fields.insert(name.to_string(), value);
         };
-        let fast = self.preset.map(|names| (names, combined::matches(text)));
+        let fast = self.preset.map(|p| (&p.names, combined::matches(text)));
         match fast {
             Some((names, Match::Yes(spans))) => {
                 for (name, span) in names.iter().zip(spans) {
@@ -157,30 +177,38 @@ impl Pattern {
     }
 }
 
-/// The names of nginx's combined groups, by [`combined::Spans`] index.
-const NGINX_NAMES: [Option<&str>; 9] = [
-    Some("remote_addr"),
-    None,
-    Some("remote_user"),
-    Some("time_local"),
-    Some("request"),
-    Some("status"),
-    Some("body_bytes_sent"),
-    Some("http_referer"),
-    Some("http_user_agent"),
-];
-/// The names of Apache's combined groups, by [`combined::Spans`] index.
-const APACHE_NAMES: [Option<&str>; 9] = [
-    Some("host"),
-    Some("ident"),
-    Some("user"),
-    Some("time"),
-    Some("request"),
-    Some("status"),
-    Some("size"),
-    Some("referer"),
-    Some("agent"),
-];
+/// nginx's combined fields by [`combined::Spans`] index (the ident is not one).
+static NGINX: Preset = Preset {
+    names: [
+        Some("remote_addr"),
+        None,
+        Some("remote_user"),
+        Some("time_local"),
+        Some("request"),
+        Some("status"),
+        Some("body_bytes_sent"),
+        Some("http_referer"),
+        Some("http_user_agent"),
+    ],
+    order: &[6, 7, 8, 0, 2, 4, 5, 3],
+    numbers: &[5, 6],
+};
+/// Apache's combined fields by [`combined::Spans`] index.
+static APACHE: Preset = Preset {
+    names: [
+        Some("host"),
+        Some("ident"),
+        Some("user"),
+        Some("time"),
+        Some("request"),
+        Some("status"),
+        Some("size"),
+        Some("referer"),
+        Some("agent"),
+    ],
+    order: &[8, 0, 1, 7, 4, 6, 5, 3, 2],
+    numbers: &[5, 6],
+};
 
 fn no_match(text: &str) -> Parsed {
     Parsed::raw(text, "the line does not match the pattern")
@@ -304,6 +332,60 @@ mod tests {
             }
             // Every way through the matcher was taken many times.
             assert!(seen.iter().all(|n| *n > 1_000), "{name}: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn presets_list_their_fields_sorted_and_their_numbers_as_the_regex_path_does() {
+        for (name, preset) in [("nginx", &NGINX), ("apache", &APACHE)] {
+            let order: Vec<&str> = preset
+                .order
+                .iter()
+                .filter_map(|i| preset.names[*i])
+                .collect();
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(order, sorted, "{name}");
+            assert_eq!(order.len(), preset.names.iter().flatten().count(), "{name}");
+            let numbers: Vec<&str> = preset
+                .numbers
+                .iter()
+                .filter_map(|i| preset.names[*i])
+                .collect();
+            assert_eq!(numbers, Pattern::combined(name).numbers, "{name}");
+        }
+    }
+
+    #[test]
+    fn span_fields_write_the_json_the_map_writes() {
+        use crate::batch::Fields;
+        for name in ["nginx", "apache"] {
+            let p = Pattern::combined(name);
+            let mut spanned = 0;
+            for line in lines(20_000) {
+                let Some((fields, time)) = p.parse_combined(&line) else {
+                    continue;
+                };
+                spanned += 1;
+                let parsed = p.parse(&line);
+                assert_eq!(time, parsed.time, "{line:?}");
+                let record = |fields| crate::batch::Record {
+                    source: "s".into(),
+                    file: "f".into(),
+                    offset: 1,
+                    path: "/p".into(),
+                    time: 2.5,
+                    time_from_read: false,
+                    message: line.clone(),
+                    fields,
+                    truncated_bytes: None,
+                    parse_error: None,
+                };
+                let a = serde_json::to_string(&record(Fields::Combined(fields))).unwrap();
+                let b = serde_json::to_string(&record(Fields::Map(parsed.fields))).unwrap();
+                assert_eq!(a, b);
+            }
+            assert!(spanned > 1_000, "{name}: {spanned}");
         }
     }
 }
