@@ -201,14 +201,16 @@ impl Agent {
                 if let Some(raw) = t.ready.pop_front() {
                     let source = &mut self.sources[key.0];
                     let end = raw.end;
-                    let path = t.path.to_string_lossy();
+                    let path = t.path.as_os_str().as_encoded_bytes();
                     let (file, path) = match &names {
-                        Some((k, file, p)) if *k == key && **file == *t.id && **p == *path => {
+                        Some((k, file, p))
+                            if *k == key && **file == *t.id && p.as_bytes() == path =>
+                        {
                             (file.clone(), p.clone())
                         }
                         _ => {
                             let named: (Arc<str>, Arc<str>) =
-                                (t.id.as_str().into(), path.as_ref().into());
+                                (t.id.as_str().into(), t.path.to_string_lossy().into());
                             names = Some((key, named.0.clone(), named.1.clone()));
                             named
                         }
@@ -491,31 +493,23 @@ fn to_record(
 fn json_size(record: &Record) -> usize {
     /// Names, punctuation and the numbers of a record, at their longest.
     const FIXED: usize = 256;
+    let message = string_bound(&record.message);
     let fields = match &record.fields {
         Fields::Map(map) => map
             .iter()
             .map(|(k, v)| string_bound(k) + 1 + value_bound(v))
             .sum::<usize>(),
-        // Each field is a part of the message, with a name of less than 32 bytes.
-        Fields::Combined(c) => c
-            .spans
-            .iter()
-            .map(|r| {
-                let text = record.message.get(r.start as usize..r.end as usize);
-                string_bound(text.unwrap_or("")) + 32 + 4
-            })
-            .sum::<usize>(),
+        // The fields are disjoint parts of the message (their escapes among its escapes),
+        // each with a name of less than 32 bytes: at most the message's bound, plus quotes,
+        // names and punctuation.
+        Fields::Combined(c) => message + c.spans.len() * (3 + 32 + 4),
     };
     FIXED
-        + [
-            &*record.source,
-            &*record.file,
-            &*record.path,
-            &record.message,
-        ]
-        .iter()
-        .map(|s| string_bound(s))
-        .sum::<usize>()
+        + message
+        + [&*record.source, &*record.file, &*record.path]
+            .iter()
+            .map(|s| string_bound(s))
+            .sum::<usize>()
         + record.parse_error.as_deref().map_or(0, string_bound)
         + fields
 }
@@ -523,12 +517,26 @@ fn json_size(record: &Record) -> usize {
 /// Most bytes `text` takes as a JSON string: quotes, and six bytes for a byte serde_json
 /// escapes (`\u00XX` is the longest escape).
 fn string_bound(text: &str) -> usize {
-    let escaped = text
+    let escaped: usize = text
         .bytes()
-        .filter(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
-        .count();
+        .map(|b| usize::from(ESCAPED[usize::from(b)]))
+        .sum();
     text.len() + 2 + 5 * escaped + 1
 }
+
+/// 1 for the bytes serde_json escapes in a string (controls, `"`, `\`): a table look-up per
+/// byte costs less than the comparisons (the size bound was a third of the agent's CPU).
+static ESCAPED: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = 1;
+        b += 1;
+    }
+    table[b'"' as usize] = 1;
+    table[b'\\' as usize] = 1;
+    table
+};
 
 fn value_bound(value: &serde_json::Value) -> usize {
     use serde_json::Value;
@@ -598,5 +606,36 @@ mod tests {
             "a bound, not a guess: {}",
             json_size(&record)
         );
+    }
+
+    #[test]
+    fn the_size_bound_holds_for_fields_as_spans() {
+        let nginx = Format::new("nginx", None, None, None).unwrap();
+        let lines = [
+            r#"203.0.113.9 - - [04/Dec/2026:11:00:00 +0100] "GET / HTTP/1.1" 200 612 "-" "curl/8""#,
+            "\"\\\u{1}x - \\\\ [\u{2}\u{3}\"\\] \"\\\"\u{1f}\\\\\u{7}\" 500 99999999999999999999999 \"\\\"\\\"\" \"\u{0}\u{0}\u{0}\"",
+        ];
+        for line in lines {
+            let parsed = nginx.parse_owned(line.to_string());
+            assert!(matches!(parsed.fields, Fields::Combined(_)), "{line:?}");
+            let record = Record {
+                source: "web".into(),
+                file: "0123456789abcdef".into(),
+                offset: u64::MAX,
+                path: "/var/log/nginx/access.log".into(),
+                time: -1.234_567_890_123_456_7e-300,
+                time_from_read: false,
+                message: parsed.message,
+                fields: parsed.fields,
+                truncated_bytes: None,
+                parse_error: None,
+            };
+            let written = serde_json::to_vec(&record).unwrap().len() + 1;
+            assert!(
+                json_size(&record) >= written,
+                "{} < {written}",
+                json_size(&record)
+            );
+        }
     }
 }
