@@ -174,8 +174,6 @@ impl Agent {
     fn fill_batch(&mut self, at_eof_finish: bool, wants_status: &[bool]) -> Option<InFlight> {
         let mut batch = Batch::default();
         let mut ends: HashMap<Key, (String, u64)> = HashMap::new();
-        // The file id and path of the last record, shared by the next ones of its file.
-        let mut names: Option<(Key, Arc<str>, Arc<str>)> = None;
         let mut bytes = 0usize;
         let now = crate::parse::time::now();
         let mut keys: Vec<Key> = self
@@ -198,32 +196,31 @@ impl Agent {
                 let Some(t) = self.files.get_mut(&key) else {
                     continue 'files;
                 };
-                if let Some(raw) = t.ready.pop_front() {
+                if !t.ready.is_empty() {
+                    // The file's records go in together: its id and path shared by them.
                     let source = &mut self.sources[key.0];
-                    let end = raw.end;
-                    let path = t.path.as_os_str().as_encoded_bytes();
-                    let (file, path) = match &names {
-                        Some((k, file, p))
-                            if *k == key && **file == *t.id && p.as_bytes() == path =>
-                        {
-                            (file.clone(), p.clone())
-                        }
-                        _ => {
-                            let named: (Arc<str>, Arc<str>) =
-                                (t.id.as_str().into(), t.path.to_string_lossy().into());
-                            names = Some((key, named.0.clone(), named.1.clone()));
-                            named
-                        }
-                    };
-                    let record = to_record(source, file, path, raw, now);
-                    bytes += json_size(&record);
-                    match ends.get_mut(&key) {
-                        Some((id, e)) if *id == t.id => *e = end,
-                        _ => {
-                            ends.insert(key, (t.id.clone(), end));
+                    let file: Arc<str> = t.id.as_str().into();
+                    let path: Arc<str> = t.path.to_string_lossy().into();
+                    let mut end = None;
+                    while batch.records.len() < self.config.batch_records
+                        && bytes < self.config.batch_bytes
+                    {
+                        let Some(raw) = t.ready.pop_front() else {
+                            break;
+                        };
+                        end = Some(raw.end);
+                        let record = to_record(source, file.clone(), path.clone(), raw, now);
+                        bytes += json_size(&record);
+                        batch.records.push(record);
+                    }
+                    if let Some(end) = end {
+                        match ends.get_mut(&key) {
+                            Some((id, e)) if *id == t.id => *e = end,
+                            _ => {
+                                ends.insert(key, (t.id.clone(), end));
+                            }
                         }
                     }
-                    batch.records.push(record);
                     continue;
                 }
                 if t.done {

@@ -92,7 +92,11 @@ impl Record {
         match &self.fields {
             Fields::Map(map) => map.get(name).and_then(Value::as_u64),
             Fields::Combined(c) => {
-                let i = c.preset.names.iter().position(|n| *n == Some(name))?;
+                let i = *c
+                    .preset
+                    .numbers
+                    .iter()
+                    .find(|i| c.preset.names[**i] == Some(name))?;
                 c.number(&self.message, i)
             }
         }
