@@ -79,6 +79,8 @@ pub struct Agent {
     /// Saved generations not yet found again, by (source name, dev, ino).
     saved: HashMap<(String, u64, u64), SavedFile>,
     state: Option<State>,
+    /// While `run` runs: the committer thread, which owns `state`.
+    committer: Option<std::sync::mpsc::Sender<run::Commit>>,
     /// Whether acknowledged offsets are saved (not under `-T`).
     commit: bool,
     first_scan: bool,
@@ -131,6 +133,7 @@ impl Agent {
             files: HashMap::new(),
             saved,
             state,
+            committer: None,
             commit,
             first_scan: true,
             fresh,
@@ -362,19 +365,25 @@ impl Agent {
         self.save()
     }
 
+    /// Commits what is to save and forget: to the committer thread while `run` runs (in
+    /// order, after the acknowledgements that made it), else at once.
     fn save(&mut self) -> anyhow::Result<()> {
-        if !self.commit {
+        if !self.commit || (self.to_save.is_empty() && self.to_forget.is_empty()) {
             self.to_save.clear();
             self.to_forget.clear();
             return Ok(());
         }
-        if let Some(state) = &mut self.state
-            && (!self.to_save.is_empty() || !self.to_forget.is_empty())
-        {
-            state.save(&self.to_save, &self.to_forget)?;
+        let commit = (
+            std::mem::take(&mut self.to_save),
+            std::mem::take(&mut self.to_forget),
+        );
+        if let Some(committer) = &self.committer {
+            committer
+                .send(commit)
+                .map_err(|_| anyhow::anyhow!("the committer thread stopped"))?;
+        } else if let Some(state) = &mut self.state {
+            state.save(&commit.0, &commit.1)?;
         }
-        self.to_save.clear();
-        self.to_forget.clear();
         Ok(())
     }
 

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use super::deliver::{InFlight, Rejected};
 use super::{Agent, counters, sleep_unless};
 use crate::sink::{Sink, backoff};
+use crate::state::{SavedFile, State};
+
+/// Generations to save and ids to forget, committed in one transaction.
+pub(super) type Commit = (Vec<SavedFile>, Vec<String>);
 
 /// A batch back from the sender thread, and how its delivery went.
 struct Delivered {
@@ -55,13 +59,34 @@ impl Agent {
                         }
                     }
                 })?;
+            let committer = match self.state.take() {
+                Some(state) => {
+                    let (to_committer, commits) = mpsc::channel::<Commit>();
+                    self.committer = Some(to_committer);
+                    Some(
+                        std::thread::Builder::new()
+                            .name("committer".into())
+                            .spawn_scoped(scope, move || commit_all(state, &commits))?,
+                    )
+                }
+                None => None,
+            };
             let hand = Hand {
                 to_sender: &to_sender,
                 results: &results,
             };
             let result = self.run_loop(&wants, &hand, stop);
-            // The sender thread ends when the hand-off closes.
+            // The sender thread ends when the hand-off closes, the committer when every
+            // commit sent is made.
             drop(to_sender);
+            self.committer = None;
+            if let Some(committer) = committer {
+                let (state, committed) = committer
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the committer thread panicked"))?;
+                self.state = Some(state);
+                committed?;
+            }
             result
         })
     }
@@ -186,5 +211,63 @@ impl Agent {
             }
         }
         Ok(())
+    }
+}
+
+/// The committer thread: makes every commit it is sent, in order; those that queued while
+/// the last one waited for the disk go in one transaction (saves before forgets, as one
+/// commit orders them: a generation forgotten is never saved again). Stops at the first
+/// failure, which the agent sees as a closed channel and this thread's result.
+fn commit_all(mut state: State, commits: &Receiver<Commit>) -> (State, anyhow::Result<()>) {
+    while let Ok((mut save, mut forget)) = commits.recv() {
+        while let Ok((more_save, more_forget)) = commits.try_recv() {
+            save.extend(more_save);
+            forget.extend(more_forget);
+        }
+        if let Err(e) = state.save(&save, &forget) {
+            return (state, Err(e));
+        }
+    }
+    (state, Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(id: &str, offset: u64) -> SavedFile {
+        SavedFile {
+            source: "app".into(),
+            id: id.into(),
+            dev: 1,
+            ino: 2,
+            fp_len: 0,
+            fp: String::new(),
+            path: "/x".into(),
+            offset,
+        }
+    }
+
+    #[test]
+    fn the_committer_makes_queued_commits_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let (to_committer, commits) = mpsc::channel::<Commit>();
+        // Queued before the committer runs: merged into one transaction, in order.
+        to_committer.send((vec![file("a", 10)], vec![])).unwrap();
+        to_committer
+            .send((vec![file("a", 20), file("b", 5)], vec![]))
+            .unwrap();
+        to_committer.send((vec![], vec!["b".into()])).unwrap();
+        drop(to_committer);
+        let (state, result) = commit_all(state, &commits);
+        result.unwrap();
+        let saved: Vec<(String, u64)> = state
+            .load()
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.id, f.offset))
+            .collect();
+        assert_eq!(saved, [("a".to_string(), 20)]);
     }
 }
