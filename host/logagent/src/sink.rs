@@ -1,6 +1,6 @@
 //! Where batches go. [`Sink`] is the contract: `send` returns only once the receiver has
 //! acknowledged the whole batch (then, and only then, the agent commits its offsets).
-//! [`PolarisSink`] posts `wire::logs::LogBatch` JSON to `<polaris>/api/v1/logs` over HTTPS
+//! [`PolarisSink`] posts `wire::logs::LogBatch` JSON (written from a [`Batch`]) to `<polaris>/api/v1/logs` over HTTPS
 //! with the host's client certificate (mutual TLS, the ureq agent of `fetch`) and expects a
 //! `wire::logs::LogAck`; a batch it refuses for good (HTTP 4xx with retcode 3021, "Invalid
 //! params") is a [`Refused`] error, which the agent answers by splitting the batch (see
@@ -10,8 +10,9 @@
 use std::io::Read as _;
 use std::time::Duration;
 
-use wire::logs::{LogAck, LogBatch};
+use wire::logs::LogAck;
 
+use crate::batch::Batch;
 use crate::config::Config;
 
 pub mod syslog;
@@ -19,14 +20,14 @@ pub mod syslog;
 /// Longest acknowledgement body read.
 const MAX_ACK_BYTES: u64 = 64 * 1024;
 
-/// A receiver of batches.
-pub trait Sink {
+/// A receiver of batches (owned by the agent's sender thread while it runs).
+pub trait Sink: Send {
     /// Its name in logs and errors (`Polaris`, `syslog`).
     fn name(&self) -> &str;
 
     /// Delivers `batch`; `Ok` means the receiver holds all of it. An error that is (or wraps)
     /// [`Refused`] means the receiver will never take this batch as it is.
-    fn send(&mut self, batch: &LogBatch) -> anyhow::Result<LogAck>;
+    fn send(&mut self, batch: &Batch) -> anyhow::Result<LogAck>;
 
     /// Whether batches of no records (the sources' states only) are sent to it.
     fn wants_status(&self) -> bool {
@@ -82,7 +83,7 @@ impl Sink for PolarisSink {
         "Polaris"
     }
 
-    fn send(&mut self, batch: &LogBatch) -> anyhow::Result<LogAck> {
+    fn send(&mut self, batch: &Batch) -> anyhow::Result<LogAck> {
         let body = serde_json::to_vec(batch)?;
         let mut response = self
             .agent

@@ -16,14 +16,13 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::Instant;
 
-use wire::logs::{LogBatch, LogRecord};
-
 use super::Key;
+use crate::batch::{Batch, Record};
 use crate::sink::{Refused, Sink};
 
 /// The batch being delivered: what to commit when every writer took it.
 pub(super) struct InFlight {
-    pub batch: LogBatch,
+    pub batch: Batch,
     pub ends: Vec<(Key, String, u64)>,
     pub failures: u32,
     pub next_try: Instant,
@@ -34,19 +33,20 @@ pub(super) struct InFlight {
 
 /// A record a writer refused when sent alone.
 pub(super) struct Rejected {
-    pub record: LogRecord,
+    pub record: Record,
     pub writer: String,
     pub reason: String,
 }
 
 impl InFlight {
-    /// `batch` for `writers` (a batch of no records goes only to writers that want status).
-    pub fn new(batch: LogBatch, ends: Vec<(Key, String, u64)>, writers: &[Box<dyn Sink>]) -> Self {
+    /// `batch` for the writers, which `wants_status` lists in order (a batch of no records
+    /// goes only to writers that want status).
+    pub fn new(batch: Batch, ends: Vec<(Key, String, u64)>, wants_status: &[bool]) -> Self {
         let n = batch.records.len();
-        let todo = writers
+        let todo = wants_status
             .iter()
-            .map(|w| {
-                if n == 0 && !w.wants_status() {
+            .map(|wants| {
+                if n == 0 && !wants {
                     VecDeque::new()
                 } else {
                     let mut all = VecDeque::new();
@@ -86,7 +86,7 @@ impl InFlight {
                 } else {
                     // A part carries no source states: if they were what was refused, the
                     // records still go through (and a batch of states alone is dropped below).
-                    writer.send(&LogBatch {
+                    writer.send(&Batch {
                         records: self.batch.records[range.clone()].to_vec(),
                         sources: Vec::new(),
                     })
@@ -124,6 +124,8 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use wire::logs::LogAck;
 
     /// A writer that refuses any batch holding a message containing "bad", and fails (as a
@@ -131,15 +133,15 @@ mod tests {
     struct Picky {
         down: usize,
         taken: Vec<String>,
-        sends: std::rc::Rc<std::cell::Cell<usize>>,
+        sends: Arc<AtomicUsize>,
     }
 
     impl Sink for Picky {
         fn name(&self) -> &str {
             "picky"
         }
-        fn send(&mut self, batch: &LogBatch) -> anyhow::Result<LogAck> {
-            self.sends.set(self.sends.get() + 1);
+        fn send(&mut self, batch: &Batch) -> anyhow::Result<LogAck> {
+            self.sends.fetch_add(1, Ordering::Relaxed);
             if self.down > 0 {
                 self.down -= 1;
                 anyhow::bail!("connection refused");
@@ -156,8 +158,8 @@ mod tests {
         }
     }
 
-    fn record(message: &str) -> LogRecord {
-        LogRecord {
+    fn record(message: &str) -> Record {
+        Record {
             source: "s".into(),
             file: "0123456789abcdef".into(),
             offset: 0,
@@ -165,7 +167,7 @@ mod tests {
             time: 0.0,
             time_from_read: false,
             message: message.into(),
-            fields: Default::default(),
+            fields: crate::batch::Fields::Map(Default::default()),
             truncated_bytes: None,
             parse_error: None,
         }
@@ -182,7 +184,7 @@ mod tests {
                 }
             })
             .collect();
-        let batch = LogBatch {
+        let batch = Batch {
             records: messages.iter().map(|m| record(m)).collect(),
             sources: Vec::new(),
         };
@@ -191,7 +193,7 @@ mod tests {
             taken: Vec::new(),
             sends: Default::default(),
         })];
-        let mut flight = InFlight::new(batch, Vec::new(), &writers);
+        let mut flight = InFlight::new(batch, Vec::new(), &[true; 2][..writers.len()]);
         let mut rejected = Vec::new();
         flight.deliver(&mut writers, &mut rejected).unwrap();
         assert!(flight.delivered());
@@ -202,23 +204,24 @@ mod tests {
 
     #[test]
     fn a_retry_skips_the_writer_that_took_the_batch() {
-        let batch = LogBatch {
+        let batch = Batch {
             records: vec![record("a"), record("b")],
             sources: Vec::new(),
         };
-        let (sent_first, sent_second) = (std::rc::Rc::default(), std::rc::Rc::default());
+        let (sent_first, sent_second) =
+            (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());
         let first = Picky {
             down: 0,
             taken: Vec::new(),
-            sends: std::rc::Rc::clone(&sent_first),
+            sends: Arc::clone(&sent_first),
         };
         let second = Picky {
             down: 2,
             taken: Vec::new(),
-            sends: std::rc::Rc::clone(&sent_second),
+            sends: Arc::clone(&sent_second),
         };
         let mut writers: Vec<Box<dyn Sink>> = vec![Box::new(first), Box::new(second)];
-        let mut flight = InFlight::new(batch, Vec::new(), &writers);
+        let mut flight = InFlight::new(batch, Vec::new(), &[true; 2][..writers.len()]);
         let mut rejected = Vec::new();
         let e = flight.deliver(&mut writers, &mut rejected).unwrap_err();
         assert!(e.contains("connection refused"), "{e}");
@@ -227,7 +230,10 @@ mod tests {
         flight.deliver(&mut writers, &mut rejected).unwrap();
         assert!(flight.delivered() && rejected.is_empty());
         // Three rounds: the first writer was sent the batch once, the second three times.
-        let sent = (sent_first.get(), sent_second.get());
+        let sent = (
+            sent_first.load(Ordering::Relaxed),
+            sent_second.load(Ordering::Relaxed),
+        );
         assert_eq!(sent, (1, 3));
     }
 }

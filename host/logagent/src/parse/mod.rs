@@ -3,6 +3,7 @@
 //! nginx/Apache combined presets); `time` reads timestamps. A record that does not parse is
 //! never dropped: it is kept raw in the message, with the reason in `parse_error`.
 
+pub mod combined;
 pub mod json;
 pub mod pattern;
 pub mod syslog;
@@ -11,6 +12,8 @@ pub mod time;
 use serde_json::{Map, Value};
 
 pub use time::TimeFormat;
+
+use crate::batch::Fields;
 
 /// What a format made of one record.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -102,6 +105,47 @@ impl Format {
             Format::Json(rule) => json::parse(text, rule.as_ref()),
             Format::Syslog => syslog::parse(text),
             Format::Pattern(pattern) => pattern.parse(text),
+        }
+    }
+}
+
+/// What a format made of one record, with the message owned: the record's text moved in
+/// when it is the message, and a combined-log line's fields as spans of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owned {
+    /// The message.
+    pub message: String,
+    /// The fields.
+    pub fields: Fields,
+    /// The record's own time, if it has one that parsed.
+    pub time: Option<f64>,
+    /// Why the record did not parse.
+    pub parse_error: Option<String>,
+}
+
+impl Format {
+    /// Parses one record's text as [`Format::parse`] does, without copying it when it is the
+    /// message, and without a map for a line the nginx/Apache matcher parses.
+    pub fn parse_owned(&self, text: String) -> Owned {
+        let owned = |message, fields, time, parse_error| Owned {
+            message,
+            fields,
+            time,
+            parse_error,
+        };
+        match self {
+            Format::Line => owned(text, Fields::Map(Map::new()), None, None),
+            Format::Pattern(pattern) => match pattern.parse_combined(&text) {
+                Some((combined, time)) => owned(text, Fields::Combined(combined), time, None),
+                None => {
+                    let p = pattern.parse(&text);
+                    owned(p.message, Fields::Map(p.fields), p.time, p.parse_error)
+                }
+            },
+            _ => {
+                let p = self.parse(&text);
+                owned(p.message, Fields::Map(p.fields), p.time, p.parse_error)
+            }
         }
     }
 }
