@@ -1,5 +1,5 @@
 //! `secureagent`'s command line (clap): the agents' common flags (`agentkit::AgentArgs`), `-t`,
-//! and AIDE's verbs `--init`, `--check`, `--update` with `--json`.
+//! and AIDE's verbs `--init`, `--check`, `--update` with `--json`; no verb is the daemon.
 
 use agentkit::{AgentArgs, AgentDefaults};
 use clap::Parser;
@@ -17,7 +17,8 @@ impl AgentDefaults for SecureAgent {
 
 /// secureagent: file and directory integrity like AIDE (its rules, its verbs, its exit codes:
 /// 1 added, 2 removed, 4 changed; 17 configuration error, 18 I/O error, 20 another run holds
-/// the lock).
+/// the lock). With no verb, the daemon: checks on the configured schedule (`-f`: in the
+/// foreground).
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 pub struct Cli {

@@ -1,17 +1,22 @@
 //! secureagent's configuration file (TOML; default `/etc/cargo/secureagent.conf`): the rules
 //! file (AIDE's syntax, see [`crate::rules`]), the baseline database, the root prefix
-//! (AIDE's `root_prefix`), the number of workers and the log level. Unknown keys are errors.
+//! (AIDE's `root_prefix`), the number of workers and the log level; the daemon's `schedule`
+//! and a run's manners (`nice`, `io_class`, `max_read_mib_s`). Unknown keys are errors.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::gentle::IoClass;
 use crate::rules::{self, RuleWarning, Rules};
+use crate::schedule::When;
 
 /// The default configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/cargo/secureagent.conf";
 /// Most workers.
 pub const MAX_WORKERS: usize = 256;
+/// The highest read cap in MiB/s (above it, use 0: no cap).
+pub const MAX_READ_MIB_S: u64 = 1 << 20;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +38,18 @@ pub struct Config {
     /// Log level: error, warn, info, debug.
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// When the daemon checks: `every <N><s|m|h|d>` or a cron line (see [`When`]).
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    /// The CPU priority of a run (`nice`, 0 to 19); a process already nicer keeps its own.
+    #[serde(default = "default_nice")]
+    pub nice: i32,
+    /// The I/O class of a run: `idle` or `best-effort` (its lowest level).
+    #[serde(default)]
+    pub io_class: IoClass,
+    /// The whole run's file reads in MiB per second (0: no cap).
+    #[serde(default)]
+    pub max_read_mib_s: u64,
 }
 
 fn default_rules() -> PathBuf {
@@ -43,6 +60,12 @@ fn default_database() -> PathBuf {
 }
 fn default_root_prefix() -> PathBuf {
     "/".into()
+}
+fn default_schedule() -> String {
+    "every 6h".into()
+}
+fn default_nice() -> i32 {
+    10
 }
 fn default_log_level() -> String {
     "info".into()
@@ -83,6 +106,19 @@ impl Config {
                 config.workers
             )));
         }
+        if !(0..=19).contains(&config.nice) {
+            return Err(invalid(format!(
+                "nice = {} is not from 0 to 19",
+                config.nice
+            )));
+        }
+        if config.max_read_mib_s > MAX_READ_MIB_S {
+            return Err(invalid(format!(
+                "max_read_mib_s = {} is over {MAX_READ_MIB_S} (0 is no cap)",
+                config.max_read_mib_s
+            )));
+        }
+        When::parse(&config.schedule).map_err(invalid)?;
         if !config.database.is_absolute()
             || !config.root_prefix.is_absolute()
             || !config.rules.is_absolute()
@@ -92,6 +128,11 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    /// The daemon's schedule (checked by [`Config::load`]).
+    pub fn when(&self) -> Result<When, String> {
+        When::parse(&self.schedule)
     }
 
     /// The number of workers to run (`workers`, or one per CPU).
@@ -146,6 +187,11 @@ mod tests {
         assert_eq!(config.database, default_database());
         assert_eq!(config.root_prefix, default_root_prefix());
         assert_eq!(config.workers, 0);
+        assert_eq!(config.schedule, default_schedule());
+        assert!(matches!(config.when(), Ok(When::Every(d)) if d.as_secs() == 6 * 3600));
+        assert_eq!(config.nice, 10);
+        assert_eq!(config.io_class, IoClass::Idle);
+        assert_eq!(config.max_read_mib_s, 0);
         assert!(config.worker_count() >= 1);
         let text = std::fs::read_to_string(Path::new(dir).join("secureagent.rules")).unwrap();
         let (rules, warnings) = rules::parse(&text).unwrap();
@@ -177,6 +223,21 @@ mod tests {
                 .to_string()
                 .contains("absolute")
         );
+        for (text, says) in [
+            ("nice = -5\n", "nice = -5"),
+            ("max_read_mib_s = 99999999\n", "over"),
+            ("schedule = \"every 3w\"\n", "unit `w`"),
+            ("schedule = \"0 61 * * * *\"\n", "minute field"),
+            ("io_class = \"realtime\"\n", "realtime"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = Config::load(&path).unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        std::fs::write(&path, "io_class = \"best-effort\"\nschedule = \"@daily\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.io_class, IoClass::BestEffort);
+        assert!(matches!(config.when(), Ok(When::Cron(_))));
         std::fs::write(&path, "workers = 100000\n").unwrap();
         assert!(
             Config::load(&path)

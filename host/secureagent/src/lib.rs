@@ -5,15 +5,20 @@
 //!   attributes, [`hash`]: its content hashes);
 //! - [`db`]: the baseline file, its digest and the run lock;
 //! - [`compare`]: baseline against tree; [`report`]: AIDE-like text and JSON;
-//! - [`run`]: `--init`, `--check`, `--update` put together (`main` only parses flags).
+//! - [`run`]: `--init`, `--check`, `--update` put together (`main` only parses flags);
+//! - [`daemon`]: checks on a [`schedule`], never two at once; [`gentle`]: priority and the
+//!   read cap.
 
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod daemon;
 pub mod db;
 pub mod entry;
+pub mod gentle;
 pub mod hash;
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod schedule;
 pub mod walk;

@@ -1,13 +1,16 @@
 //! `secureagent`: file and directory integrity like AIDE (see the crate's `lib.rs` for its
-//! layout). `main` parses the flags, runs `-t` (check the configuration and the rules) or one
-//! of `--init`, `--check`, `--update`, and exits with AIDE's exit code.
+//! layout). `main` parses the flags, runs `-t` (check the configuration and the rules), one
+//! of `--init`, `--check`, `--update` (exiting with AIDE's exit code), or with no verb the
+//! daemon (`-f`: in the foreground), which checks on the configured schedule.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use secureagent::cli::Cli;
 use secureagent::config::Config;
+use secureagent::rules::Rules;
 use secureagent::run::{self, Verb};
+use secureagent::{daemon, gentle};
 
 fn main() -> ExitCode {
     agentkit::share_one_malloc_arena();
@@ -46,6 +49,12 @@ fn main() -> ExitCode {
             return ExitCode::from(run::EXIT_CONFIG_ERROR);
         }
     };
+    let verb = match (cli.init, cli.check, cli.update) {
+        (true, _, _) => Verb::Init,
+        (_, _, true) => Verb::Update,
+        (_, true, _) => Verb::Check,
+        _ => return daemon_main(&cli, &config, &rules, &warnings),
+    };
     // One-shot verbs print to the terminal: the log goes to stderr unless -L says otherwise.
     if let Err(e) = agentkit::init_logging(
         cli.agent.log.as_deref(),
@@ -63,17 +72,6 @@ fn main() -> ExitCode {
             w.message
         );
     }
-    let verb = match (cli.init, cli.check, cli.update) {
-        (true, _, _) => Verb::Init,
-        (_, _, true) => Verb::Update,
-        (_, true, _) => Verb::Check,
-        _ => {
-            eprintln!(
-                "secureagent: one of --init, --check, --update or -t is needed (the daemon mode is not there yet)"
-            );
-            return ExitCode::from(15);
-        }
-    };
     // The log (-L, and the daemon's default) and the PID file are the agent's own.
     let mut own: Vec<_> = cli
         .agent
@@ -83,12 +81,74 @@ fn main() -> ExitCode {
         .cloned()
         .collect();
     own.push(default_log());
+    if let Err(e) = gentle::lower_priority(config.nice, config.io_class) {
+        tracing::warn!("Cannot lower the run's priority: {e}.");
+    }
     let mut out = std::io::stdout().lock();
     match run::run(&config, &rules, verb, cli.json, &own, &mut out) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("secureagent: {e}");
             ExitCode::from(e.code)
+        }
+    }
+}
+
+/// The daemon: logs (to `-L`, stderr with `-f`, else the default log file), detaches
+/// unless `-f`, writes the PID file, lowers its priority, says READY to systemd and checks on
+/// the schedule until SIGTERM; exits 0 then.
+fn daemon_main(
+    cli: &Cli,
+    config: &Config,
+    rules: &Rules,
+    warnings: &[secureagent::rules::RuleWarning],
+) -> ExitCode {
+    if let Err(e) = cli.agent.init_logging(&config.log_level) {
+        eprintln!("secureagent: {e:#}");
+        return ExitCode::from(run::EXIT_CONFIG_ERROR);
+    }
+    for w in warnings {
+        tracing::warn!("{}: line {}: {}", config.rules.display(), w.line, w.message);
+    }
+    let when = match config.when() {
+        Ok(when) => when,
+        Err(e) => {
+            eprintln!("secureagent: {}: {e}", cli.agent.config.display());
+            return ExitCode::from(run::EXIT_CONFIG_ERROR);
+        }
+    };
+    let mut own: Vec<_> = cli
+        .agent
+        .log_file()
+        .into_iter()
+        .chain(cli.agent.pid.iter().cloned())
+        .collect();
+    own.push(default_log());
+    let _pid = match cli.agent.detach() {
+        Ok(pid) => pid,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("secureagent: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Before any thread starts: every thread of every run inherits it.
+    if let Err(e) = gentle::lower_priority(config.nice, config.io_class) {
+        tracing::warn!("Cannot lower the daemon's priority: {e}.");
+    }
+    tracing::info!(
+        schedule = %config.schedule,
+        nice = config.nice,
+        io_class = ?config.io_class,
+        max_read_mib_s = config.max_read_mib_s,
+        "secureagent daemon started."
+    );
+    agentkit::systemd::notify_ready();
+    match daemon::serve(config, rules, &when, &own) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("Cannot run the daemon: {e}.");
+            ExitCode::FAILURE
         }
     }
 }

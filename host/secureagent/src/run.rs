@@ -50,6 +50,21 @@ fn failed(code: u8) -> impl FnOnce(DbError) -> RunError {
     }
 }
 
+/// A walk that was stopped (SIGTERM to the daemon) is incomplete: nothing is compared,
+/// written or reported from it.
+fn stopped() -> Result<(), RunError> {
+    if walk::stop_requested() {
+        return Err(RunError {
+            code: EXIT_IO_ERROR,
+            error: DbError::Io {
+                path: "<walk>".into(),
+                source: std::io::Error::new(std::io::ErrorKind::Interrupted, "the run was stopped"),
+            },
+        });
+    }
+    Ok(())
+}
+
 /// The real path of a file that may not exist yet (its folder resolved).
 fn resolved(path: &Path) -> PathBuf {
     match (
@@ -111,6 +126,7 @@ pub fn run(
         root: root.clone(),
         workers: config.worker_count(),
         own_files,
+        max_read_bytes_s: config.max_read_mib_s.saturating_mul(1 << 20),
     };
     let root_prefix = root.display().to_string();
     let version = env!("CARGO_PKG_VERSION");
@@ -124,6 +140,7 @@ pub fn run(
 
     if verb == Verb::Init {
         let entries = walk::walk(rules, &options, None);
+        stopped()?;
         let digest = db::write(&paths, &entries).map_err(failed(EXIT_WRITE_ERROR))?;
         let unreadable: Vec<EntryReport> = compare::compare(&entries, &entries)
             .unreadable
@@ -171,6 +188,7 @@ pub fn run(
 
     let baseline = db::read(&paths).map_err(failed(EXIT_IO_ERROR))?;
     let entries = walk::walk(rules, &options, Some(&baseline.entries));
+    stopped()?;
     let findings = compare::compare(&baseline.entries, &entries);
     let info = BaselineInfo {
         path: paths.db.display().to_string(),

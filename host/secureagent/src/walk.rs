@@ -5,15 +5,20 @@
 //! memory stays flat however many entries one directory holds). Pseudo file systems (`/proc`,
 //! `/sys`...) are entered only when a rule names a path in them; the agent's own files are
 //! never entries. A file or directory that cannot be read is kept, marked `unreadable`.
+//! Reads go through the run's [`ReadCap`] when `max_read_bytes_s` is set; [`request_stop`]
+//! (the daemon's SIGTERM) makes every worker stop within a read or a listed entry.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use crate::entry::Entry;
+use crate::gentle::{Capped, ReadCap};
 use crate::hash;
 use crate::rules::{Attr, FileKind, Rules};
 
@@ -26,6 +31,23 @@ pub struct WalkOptions {
     pub workers: usize,
     /// Real paths that are never entries (the agent's database, lock, log, PID file).
     pub own_files: Vec<PathBuf>,
+    /// Bytes read per second by the whole run, over all workers (0: no cap).
+    pub max_read_bytes_s: u64,
+}
+
+/// Set (from a signal handler too) to stop every walk of the process; never cleared.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Stops the walks of this process: workers end after their current read or entry, and the
+/// walk returns what it has (the caller must not use it, see [`stop_requested`]).
+/// Async-signal-safe.
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// True once [`request_stop`] was called: a walk that ran then is incomplete.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
 }
 
 enum Job {
@@ -66,10 +88,16 @@ impl Queue {
         self.state.lock().map(|s| s.jobs.len()).unwrap_or(0)
     }
 
-    /// The next job, or `None` when the queue is empty and no worker can add to it.
+    /// The next job, or `None` when the queue is empty and no worker can add to it, or the
+    /// walk was stopped.
     fn next(&self) -> Option<Job> {
         let mut state = self.state.lock().ok()?;
         loop {
+            if stop_requested() {
+                state.jobs.clear();
+                self.ready.notify_all();
+                return None;
+            }
             if let Some(job) = state.jobs.pop_front() {
                 state.busy += 1;
                 return Some(job);
@@ -78,7 +106,12 @@ impl Queue {
                 self.ready.notify_all();
                 return None;
             }
-            state = self.ready.wait(state).ok()?;
+            // A bounded wait, so that a stop is seen even if no one notifies.
+            state = self
+                .ready
+                .wait_timeout(state, Duration::from_millis(100))
+                .ok()?
+                .0;
         }
     }
 
@@ -144,6 +177,7 @@ struct Worker<'a> {
     queue: &'a Queue,
     /// The baseline (sorted by path) during a check: growing files need their old size.
     old: Option<&'a [Entry]>,
+    cap: Option<&'a ReadCap>,
     buf: Vec<u8>,
     out: Vec<Entry>,
 }
@@ -181,8 +215,14 @@ impl Worker<'_> {
         } else {
             None
         };
-        let result = open_no_follow(real)
-            .and_then(|mut f| hash::hash_reader(&mut f, entry.attrs, prefix, &mut self.buf));
+        let result = open_no_follow(real).and_then(|f| {
+            let mut reader = Capped {
+                inner: f,
+                cap: self.cap,
+                stop: &stop_requested,
+            };
+            hash::hash_reader(&mut reader, entry.attrs, prefix, &mut self.buf)
+        });
         match result {
             Ok((hashes, prefix)) => {
                 entry.hashes = hashes;
@@ -211,6 +251,9 @@ impl Worker<'_> {
             }
         };
         for item in reader {
+            if stop_requested() {
+                break;
+            }
             let item = match item {
                 Ok(item) => item,
                 Err(e) => {
@@ -291,11 +334,14 @@ pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[Entry]>) -> Vec<
         ready: Condvar::new(),
     };
     let workers = options.workers.max(1);
+    let cap = (options.max_read_bytes_s > 0).then(|| ReadCap::new(options.max_read_bytes_s));
+    let cap = cap.as_ref();
     let mut first = Worker {
         rules,
         options,
         queue: &queue,
         old,
+        cap,
         buf: vec![0; hash::BUFFER],
         out: Vec::new(),
     };
@@ -310,6 +356,7 @@ pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[Entry]>) -> Vec<
                     options,
                     queue: &queue,
                     old,
+                    cap,
                     buf: vec![0; hash::BUFFER],
                     out: Vec::new(),
                 };
@@ -343,6 +390,7 @@ mod tests {
             root: "/".into(),
             workers: 2,
             own_files: Vec::new(),
+            max_read_bytes_s: 0,
         };
         let entries = walk(&rules, &options, None);
         let paths: Vec<&[u8]> = entries.iter().map(|e| &e.path[..]).collect();
@@ -376,6 +424,7 @@ mod tests {
             root: dir.path().into(),
             workers: 3,
             own_files: Vec::new(),
+            max_read_bytes_s: 0,
         };
         let entries = walk(&rules, &options, None);
         assert_eq!(
@@ -395,5 +444,35 @@ mod tests {
                 .all(|e| e.kind != FileKind::File || e.hashes.sha256.is_some())
         );
         assert!(entries.windows(2).all(|w| w[0].path < w[1].path), "sorted");
+    }
+
+    #[test]
+    fn the_read_cap_holds_the_whole_run_over_all_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        // 6 MiB in 12 files, hashed by 3 workers, at 2 MiB/s for the run.
+        for i in 0..12 {
+            std::fs::write(dir.path().join(format!("f{i}")), vec![i as u8; 512 << 10]).unwrap();
+        }
+        let (rules, _) = crate::rules::parse("/ p+sha256\n").unwrap();
+        let mut options = WalkOptions {
+            root: dir.path().into(),
+            workers: 3,
+            own_files: Vec::new(),
+            max_read_bytes_s: 2 << 20,
+        };
+        let started = std::time::Instant::now();
+        let entries = walk(&rules, &options, None);
+        let took = started.elapsed().as_secs_f64();
+        assert!(entries.iter().all(|e| e.unreadable.is_none()));
+        assert_eq!(entries.iter().filter(|e| e.hashes.sha256.is_some()).count(), 12);
+        // 6 MiB / 2 MiB/s = 3 s; the bucket starts empty: the lower bound, less a margin.
+        assert!(took >= 2.8, "6 MiB at a 2 MiB/s cap took {took:.2} s");
+        // The same files with no cap hash the same.
+        options.max_read_bytes_s = 0;
+        let uncapped = walk(&rules, &options, None);
+        assert_eq!(
+            uncapped.iter().map(|e| e.hashes.sha256.clone()).collect::<Vec<_>>(),
+            entries.iter().map(|e| e.hashes.sha256.clone()).collect::<Vec<_>>()
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! seconds, the entries kept in `gearman.db`, and the timer that fires them.
 //!
 //! Layout:
-//! - `schedule`: [`Schedule`], parsing and the next fire time (UTC); `field` checks and
-//!   rewrites single fields for croner.
+//! - `schedule`: [`Schedule`], parsing and the next fire time (UTC), from the shared
+//!   `cronspec` crate (host/cronspec).
 //! - `line`: a whole crontab line `<schedule> <user> <command...>`.
 //! - `timer`: the one tokio task that sleeps until the earliest fire time.
 //!
@@ -18,7 +18,6 @@
 //!   An entry late by several times fires once.
 //! - Times are UTC, so daylight-saving changes neither skip nor repeat fires.
 
-mod field;
 pub mod line;
 pub mod schedule;
 mod timer;

@@ -3,7 +3,7 @@
 //! This is where the seed's rules are enforced with messages that name the field: value
 //! ranges, which field may use `? L W #`, month and weekday names, Sunday = 0 or 7. It also
 //! fills the gaps croner leaves: backwards ranges (`23-7/2`), a bare `L` in day-of-week and
-//! the Quartz start/step form `0/30`. [`super::schedule`] hands the result to croner.
+//! the Quartz start/step form `0/30`. [`crate::schedule`] hands the result to croner.
 
 /// The six fields of a schedule, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
