@@ -83,17 +83,19 @@ pub fn serve(
     let mut totals = Totals::default();
     let mut next = when.next_after(Utc::now());
     match next {
-        Some(next) => tracing::info!(schedule = %config.schedule, "First check at {}.", stamp(next)),
+        Some(next) => {
+            tracing::info!(schedule = %config.schedule, "First check at {}.", stamp(next))
+        }
         None => tracing::warn!(schedule = %config.schedule, "The schedule never fires."),
     }
     std::thread::scope(|scope| {
         let mut running: Option<Running<'_>> = None;
         let mut number = 0;
         while !walk::stop_requested() {
-            if running.as_ref().is_some_and(|r| r.handle.is_finished()) {
-                if let Some(done) = running.take() {
-                    finish(done, &mut totals);
-                }
+            if running.as_ref().is_some_and(|r| r.handle.is_finished())
+                && let Some(done) = running.take()
+            {
+                finish(done, &mut totals);
             }
             let now = Utc::now();
             let Some(due) = next else {
@@ -132,7 +134,13 @@ pub fn serve(
             // Late (the machine slept, the clock jumped): the next time after now, once.
             next = when
                 .next_after(due)
-                .map(|n| if n <= now { when.next_after(now) } else { Some(n) })
+                .map(|n| {
+                    if n <= now {
+                        when.next_after(now)
+                    } else {
+                        Some(n)
+                    }
+                })
                 .unwrap_or(None);
         }
         if let Some(r) = running.take() {

@@ -19,7 +19,7 @@ pub enum When {
     /// Every so long, from the daemon's start.
     Every(Duration),
     /// At the times of a cron line.
-    Cron(cronspec::Schedule),
+    Cron(Box<cronspec::Schedule>),
 }
 
 impl When {
@@ -30,7 +30,7 @@ impl When {
         }
         let text = text.trim();
         let Some(interval) = text.strip_prefix("every") else {
-            return cronspec::Schedule::parse(text).map(When::Cron);
+            return cronspec::Schedule::parse(text).map(|s| When::Cron(Box::new(s)));
         };
         let interval = interval.trim();
         let split = interval

@@ -464,15 +464,18 @@ mod tests {
         let entries = walk(&rules, &options, None);
         let took = started.elapsed().as_secs_f64();
         assert!(entries.iter().all(|e| e.unreadable.is_none()));
-        assert_eq!(entries.iter().filter(|e| e.hashes.sha256.is_some()).count(), 12);
+        assert_eq!(
+            entries.iter().filter(|e| e.hashes.sha256.is_some()).count(),
+            12
+        );
         // 6 MiB / 2 MiB/s = 3 s; the bucket starts empty: the lower bound, less a margin.
         assert!(took >= 2.8, "6 MiB at a 2 MiB/s cap took {took:.2} s");
         // The same files with no cap hash the same.
         options.max_read_bytes_s = 0;
         let uncapped = walk(&rules, &options, None);
         assert_eq!(
-            uncapped.iter().map(|e| e.hashes.sha256.clone()).collect::<Vec<_>>(),
-            entries.iter().map(|e| e.hashes.sha256.clone()).collect::<Vec<_>>()
+            uncapped.iter().map(|e| e.hashes.sha256).collect::<Vec<_>>(),
+            entries.iter().map(|e| e.hashes.sha256).collect::<Vec<_>>()
         );
     }
 }

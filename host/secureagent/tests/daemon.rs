@@ -35,7 +35,10 @@ fn wait_for(log: &Path, text: &str) -> String {
 
 fn sigterm(child: &Child) {
     // SAFETY: kill on the id of a child this test started and has not reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
 }
 
 /// Waits for the child's exit; its code and how long it took.
@@ -137,8 +140,7 @@ fn thread_io_classes(pid: u32) -> Vec<i64> {
 }
 
 #[test]
-fn a_slow_capped_run_is_gentle_never_doubled_and_stops_on_sigterm_with_the_baseline_untouched()
-{
+fn a_slow_capped_run_is_gentle_never_doubled_and_stops_on_sigterm_with_the_baseline_untouched() {
     let setup = Setup::new("/ p+s+sha256\n");
     write(&setup.path("big"), &vec![5u8; 6 << 20]);
     setup.init();
@@ -170,7 +172,10 @@ fn a_slow_capped_run_is_gentle_never_doubled_and_stops_on_sigterm_with_the_basel
     assert!(nices.len() >= 3, "main, the check, its workers: {nices:?}");
     assert!(nices.iter().all(|n| *n == own_nice.max(15)), "{nices:?}");
     let classes = thread_io_classes(daemon.id());
-    assert!(!classes.is_empty() && classes.iter().all(|c| *c == 3), "{classes:?}");
+    assert!(
+        !classes.is_empty() && classes.iter().all(|c| *c == 3),
+        "{classes:?}"
+    );
 
     // A CLI check meanwhile finds the lock taken.
     let out = setup.run(&["--check"]);
@@ -186,7 +191,10 @@ fn a_slow_capped_run_is_gentle_never_doubled_and_stops_on_sigterm_with_the_basel
     );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("Stopping: check #1"), "{text}");
-    assert!(!text.contains("finished"), "no report of a stopped walk: {text}");
+    assert!(
+        !text.contains("finished"),
+        "no report of a stopped walk: {text}"
+    );
     let after = (
         std::fs::read(&setup.db).unwrap(),
         std::fs::read(&digest_path).unwrap(),
