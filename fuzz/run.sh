@@ -36,7 +36,7 @@ if [[ $report == 0 && $# -gt 0 ]]; then
 fi
 all=(cron_line types_db wire_agent wire_boot wire_control commands_body htpasswd
      package_path package_http tarball elf_check nodus_config enroll_csr
-     proc_meminfo proc_net_dev proc_mounts proc_stat)
+     proc_meminfo proc_net_dev proc_mounts proc_stat secureagent_schedule)
 targets=("${@:-${all[@]}}")
 
 bin_dir=$here/target/x86_64-unknown-linux-gnu/release
@@ -49,7 +49,7 @@ mkdir -p logs
 # Per-target libFuzzer options: dictionaries and input sizes.
 options() {
     case $1 in
-        cron_line) echo "-dict=dict/cron.dict" ;;
+        cron_line|secureagent_schedule) echo "-dict=dict/cron.dict" ;;
         wire_*|commands_body) echo "-dict=dict/json.dict" ;;
         package_http) echo "-dict=dict/http.dict" ;;
         tarball) echo "-max_len=20000" ;;
