@@ -206,6 +206,41 @@ mod tests {
     }
 
     #[test]
+    fn every_key_is_in_the_sample_configuration_and_the_readme() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let sample = std::fs::read_to_string(dir.join("secureagent.conf")).unwrap();
+        let sample: toml::Table = toml::from_str(&sample).unwrap();
+        let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+        let keys = [
+            "rules",
+            "database",
+            "root_prefix",
+            "workers",
+            "log_level",
+            "schedule",
+            "nice",
+            "io_class",
+            "max_read_mib_s",
+        ];
+        let mut in_sample: Vec<&str> = sample.keys().map(String::as_str).collect();
+        in_sample.sort_unstable();
+        let mut all = keys.to_vec();
+        all.sort_unstable();
+        assert_eq!(in_sample, all);
+        for key in keys {
+            assert!(
+                readme.lines().any(|l| l.starts_with(&format!("{key} = "))),
+                "README.md has no `{key} = ` line"
+            );
+            // Each key is one the parser takes: alone, it loads.
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("c.conf");
+            std::fs::write(&path, format!("{key} = {}\n", sample[key])).unwrap();
+            Config::load(&path).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+    }
+
+    #[test]
     fn unknown_keys_and_relative_paths_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.conf");
