@@ -132,7 +132,9 @@ where
             select.push(" AND (time_min > ").push_bind(time);
             select.push(" OR id > ").push_bind(id).push(")");
         }
-        select.push(" ORDER BY time_min, id LIMIT ").push_bind(CHUNK_PAGE);
+        select
+            .push(" ORDER BY time_min, id LIMIT ")
+            .push_bind(CHUNK_PAGE);
         let chunks: Vec<ChunkRow> = select.build_query_as().fetch_all(pool).await?;
         let Some(last) = chunks.last() else {
             return Ok(found);
@@ -143,7 +145,8 @@ where
                 return Ok(found);
             }
             // What the page holds already when full: a record after its last cannot be in it.
-            let worst = (found.len() == limit).then(|| (found[limit - 1].time, found[limit - 1].id));
+            let worst =
+                (found.len() == limit).then(|| (found[limit - 1].time, found[limit - 1].id));
             let packed = log_pack::unpack(&chunk.data)?;
             for (index, record) in log_pack::records(&packed).enumerate() {
                 let record = record?;

@@ -103,7 +103,9 @@ pub fn plan_chunks(records: &[&NewLogRecord]) -> Result<Vec<NewChunk>, DbError> 
     let mut start = 0;
     let mut size = 0;
     for i in 0..=records.len() {
-        let len = records.get(i).map_or(0, |record| log_pack::packed_len(record));
+        let len = records
+            .get(i)
+            .map_or(0, |record| log_pack::packed_len(record));
         let end = i == records.len();
         if i > start && (end || i - start == CHUNK_RECORDS || size + len > CHUNK_BYTES) {
             let part = &records[start..i];
@@ -111,7 +113,10 @@ pub fn plan_chunks(records: &[&NewLogRecord]) -> Result<Vec<NewChunk>, DbError> 
                 first_offset: part[0].offset,
                 last_offset: part[part.len() - 1].offset,
                 time_min: part.iter().map(|r| r.time).fold(f64::INFINITY, f64::min),
-                time_max: part.iter().map(|r| r.time).fold(f64::NEG_INFINITY, f64::max),
+                time_max: part
+                    .iter()
+                    .map(|r| r.time)
+                    .fold(f64::NEG_INFINITY, f64::max),
                 records: part.len() as i64,
                 bytes: part.iter().map(|r| r.bytes()).sum(),
                 data: log_pack::pack(part.iter().copied())?,
@@ -205,9 +210,9 @@ where
             .fetch_all(&self.pool)
             .await?;
             let counts: Vec<(String, i64)> = sqlx::query_as(D::sql(D::LOG_SOURCE_RECORDS))
-            .bind(host)
-            .fetch_all(&self.pool)
-            .await?;
+                .bind(host)
+                .fetch_all(&self.pool)
+                .await?;
             let counts: std::collections::HashMap<String, i64> = counts.into_iter().collect();
             let mut sources: Vec<LogSource> = rows
                 .into_iter()
@@ -421,7 +426,10 @@ where
         delete.push(")");
         delete.build().execute(&self.pool).await?;
         // A chunk another round deleted meanwhile is counted twice: rounds are one a minute.
-        Ok(chunks.iter().map(|&(_, records)| unsigned::<u64>(records)).sum())
+        Ok(chunks
+            .iter()
+            .map(|&(_, records)| unsigned::<u64>(records))
+            .sum())
     }
 }
 
@@ -471,7 +479,7 @@ mod tests {
     #[test]
     fn chunks_are_cut_by_bytes_and_cover_their_records() {
         let big: Vec<_> = (0..3)
-            .map(|i| record("a", i * 10, 10.0 - i as f64, CHUNK_BYTES / 2))
+            .map(|i| record("a", i * 10, 10.0 - i as f64, CHUNK_BYTES / 2 - 100))
             .collect();
         let refs: Vec<&NewLogRecord> = big.iter().collect();
         let chunks = plan_chunks(&refs).unwrap();
