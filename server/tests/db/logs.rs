@@ -496,6 +496,37 @@ pub async fn a_resend_cut_differently_stores_nothing_twice(ctx: Ctx) {
     sorted.sort();
     assert_eq!(sorted, expected, "every record once");
     assert_eq!(all.len(), 128);
+
+    // Two replicas store overlapping batches of a third file at the same moment: each record
+    // once between them.
+    const F3: &str = "00000000000000c3";
+    let other = polaris::db::Db::connect(&ctx.url).await.unwrap();
+    let mut stored = 0;
+    for round in 0..5u64 {
+        let (a, _) = checked(numbered(F3, round * 40..round * 40 + 60), vec![]);
+        let (b, _) = checked(numbered(F3, round * 40 + 20..round * 40 + 50), vec![]);
+        let (one, two) = tokio::join!(
+            ctx.db.store_logs("web2", &a, &[]),
+            other.store_logs("web2", &b, &[])
+        );
+        let (one, two) = (one.unwrap(), two.unwrap());
+        assert_eq!(one.stored + one.duplicates, 60);
+        assert_eq!(two.stored + two.duplicates, 30);
+        stored += one.stored + two.stored;
+    }
+    assert_eq!(stored, 220, "offsets 0..220, each once");
+    let held = ctx
+        .db
+        .query_logs(&LogQuery {
+            host: Some("web2".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut offsets: Vec<u64> = held.iter().map(|r| r.offset).collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..220).map(|i| i * 10).collect::<Vec<_>>());
 }
 
 pub async fn queries_merge_chunks_whose_times_overlap(ctx: Ctx) {
@@ -681,11 +712,16 @@ pub async fn records_from_before_chunks_are_kept() {
 }
 
 /// SQLite's log ingest rate: batches of 2,000 nginx-combined lines (~136 bytes, 8 fields),
-/// read and checked as `POST /api/v1/logs` reads and checks them and stored as it stores them;
-/// prints MiB/s of messages.
+/// read and checked as `POST /api/v1/logs` reads and checks them and stored as it stores them
+/// (one compressed chunk per batch); prints MiB/s of messages and the database's size per GiB
+/// of lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: cargo test --release -p polaris --test db -- --ignored log_ingest_rate"]
 pub async fn log_ingest_rate() {
+    async fn db_connection(url: &str) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        sqlx::SqliteConnection::connect(url).await.unwrap()
+    }
     let scratch = crate::common::Scratch::new(polaris::db::Backend::Sqlite)
         .await
         .unwrap();
@@ -737,6 +773,23 @@ pub async fn log_ingest_rate() {
         checking.as_secs_f64(),
         mib / elapsed.as_secs_f64(),
         (rounds * per_batch) as f64 / elapsed.as_secs_f64()
+    );
+    // The database's size (checkpointed, so the WAL is in the file) per GiB of lines (messages
+    // and their newlines).
+    let path = scratch.url.trim_start_matches("sqlite://").to_string();
+    let mut checkpoint = db_connection(&scratch.url).await;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut checkpoint)
+        .await
+        .unwrap();
+    drop(db);
+    let size = std::fs::metadata(&path).unwrap().len()
+        + std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
+    let lines = (bytes as u64 + rounds * per_batch) as f64;
+    println!(
+        "database: {:.1} MiB, {:.3} GiB per GiB of lines",
+        size as f64 / (1 << 20) as f64,
+        size as f64 / lines
     );
     scratch.remove().await;
 }
