@@ -774,6 +774,45 @@ pub async fn log_ingest_rate() {
         mib / elapsed.as_secs_f64(),
         (rounds * per_batch) as f64 / elapsed.as_secs_f64()
     );
+    // Queries: every record page by page (1,000 a page), and the last second's records.
+    let started = std::time::Instant::now();
+    let (mut pages, mut seen, mut after) = (0u32, 0u64, None);
+    loop {
+        let page = db
+            .query_logs(&LogQuery {
+                host: Some("web1".into()),
+                after,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.time, last.id));
+        pages += 1;
+        seen += page.len() as u64;
+    }
+    let paging = started.elapsed();
+    assert_eq!(seen, rounds * per_batch);
+    let end = 1_764_842_400.0 + (rounds * per_batch) as f64 / 1000.0;
+    let started = std::time::Instant::now();
+    let recent = db
+        .query_logs(&LogQuery {
+            from: Some(end - 1.0),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let last_second = started.elapsed();
+    assert_eq!(recent.len(), 1000);
+    println!(
+        "queries: {pages} pages of 1,000 in {:.2} s ({:.1} ms a page); the last second's 1,000 \
+         records in {:.1} ms",
+        paging.as_secs_f64(),
+        paging.as_secs_f64() * 1000.0 / f64::from(pages.max(1)),
+        last_second.as_secs_f64() * 1000.0
+    );
     // The database's size (checkpointed, so the WAL is in the file) per GiB of lines (messages
     // and their newlines).
     let path = scratch.url.trim_start_matches("sqlite://").to_string();
