@@ -27,6 +27,7 @@ CREATE TABLE log_chunks (
     KEY log_chunks_time_max (time_max)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
+-- One row per (host, source, file): an ingest updates it first, which locks it until commit.
 CREATE TABLE log_files (
     host   VARCHAR(256) NOT NULL,
     source VARCHAR(128) NOT NULL,
