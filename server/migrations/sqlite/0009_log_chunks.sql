@@ -4,7 +4,8 @@
 -- batch's (`log_chunks_file`), decompresses only those and drops the records already held.
 -- `data` is packed and compressed by the server (src/db/common/log_pack.rs, zstd); `bytes` is
 -- the records' message and fields bytes (what retention by size counts), `records` how many.
--- A record's id is its chunk's id * 65536 + its index in the chunk.
+-- A record's id is its chunk's id * 65536 + its index in the chunk. A chunk's records are in
+-- time order and span at most an hour, so a query's chunks are one range of `time_min`.
 -- The rows of log_records (written before this migration) move into chunks when the server
 -- migrates (src/db/common/log_upgrade.rs). The same logical schema as mysql/ and postgres/.
 
@@ -13,8 +14,8 @@ CREATE TABLE log_chunks (
     host         TEXT    NOT NULL,
     source       TEXT    NOT NULL,
     file         TEXT    NOT NULL,
-    first_offset INTEGER NOT NULL,          -- offset of its first record
-    last_offset  INTEGER NOT NULL,          -- offset of its last record
+    first_offset INTEGER NOT NULL,          -- its records' lowest offset
+    last_offset  INTEGER NOT NULL,          -- and highest
     time_min     REAL    NOT NULL,
     time_max     REAL    NOT NULL,
     records      INTEGER NOT NULL,

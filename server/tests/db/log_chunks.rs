@@ -189,6 +189,34 @@ pub async fn queries_merge_chunks_whose_times_overlap(ctx: Ctx) {
     got.sort();
     assert_eq!(got, want);
     assert!(!want.is_empty());
+
+    // One batch whose records are hours apart (a late line, a wrong clock): each is found by a
+    // query of its own time.
+    let (records, _) = checked(
+        vec![
+            record("far", F1, 0, 1000.0, "early", json!({})),
+            record("far", F1, 10, 1000.0 + 5.0 * 3600.0, "late", json!({})),
+            record("far", F1, 20, 1001.0, "early too", json!({})),
+        ],
+        vec![],
+    );
+    ctx.db.store_logs("web1", &records, &[]).await.unwrap();
+    let from = |from: f64| {
+        let db = ctx.db.clone();
+        async move {
+            let query = LogQuery {
+                source: Some("far".into()),
+                from: Some(from),
+                limit: 10,
+                ..Default::default()
+            };
+            let found = db.query_logs(&query).await.unwrap();
+            found.into_iter().map(|r| r.message).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(from(1000.5 + 4.0 * 3600.0).await, ["late"]);
+    assert_eq!(from(1000.5).await, ["early too", "late"]);
+    assert_eq!(from(0.0).await, ["early", "early too", "late"]);
 }
 
 /// A SQLite database written before chunks (migrations up to 0008) keeps its log records: they

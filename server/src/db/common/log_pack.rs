@@ -1,5 +1,5 @@
 //! The payload of a `log_chunks` row (migration 0009, issue 16): the records of one part of a
-//! batch of one (host, source, file generation), ordered by offset, packed and compressed with
+//! batch of one (host, source, file generation), ordered by time, packed and compressed with
 //! zstd level 1 (the measurement is in `server/Cargo.toml`). Packed, little-endian, after a
 //! format byte ([`FORMAT`]), each record is:
 //!
@@ -22,6 +22,9 @@ pub const CHUNK_RECORDS: usize = 1 << 16;
 /// Most packed bytes of one chunk (before compression): a chunk fits one statement below
 /// MariaDB's default `max_allowed_packet` (16 MiB) even when it does not compress.
 pub const CHUNK_BYTES: usize = 4 << 20;
+/// Most seconds from a chunk's earliest record to its latest: a query of records from time `t`
+/// on reads the chunks whose earliest time is from `t - CHUNK_SPAN` on, one index range.
+pub const CHUNK_SPAN: f64 = 3600.0;
 
 const TIME_FROM_READ: u8 = 1;
 const TRUNCATED: u8 = 2;
@@ -69,7 +72,7 @@ fn push_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-/// Packs and compresses records (of one host, source and file, in offset order).
+/// Packs and compresses records (of one host, source and file, in time order).
 pub fn pack<'a>(records: impl IntoIterator<Item = &'a NewLogRecord>) -> Result<Vec<u8>, DbError> {
     let mut out = vec![FORMAT];
     for record in records {

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, Type};
 
-use super::log_pack::{self, PackedRecord};
+use super::log_pack::{self, CHUNK_SPAN, PackedRecord};
 use super::{Dialect, unsigned};
 use crate::db::DbError;
 use crate::db::logs::{LogEntry, LogQuery, field_line};
@@ -122,6 +122,11 @@ where
             select.push(" AND source = ").push_bind(source.as_str());
         }
         if let Some(low) = low {
+            // A chunk spans at most CHUNK_SPAN: this bound makes the look-up an index range
+            // (a second more, against rounding).
+            select
+                .push(" AND time_min >= ")
+                .push_bind(low - CHUNK_SPAN - 1.0);
             select.push(" AND time_max >= ").push_bind(low);
         }
         if let Some(to) = query.to {

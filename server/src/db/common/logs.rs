@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
-use super::log_pack::{self, CHUNK_BYTES, CHUNK_RECORDS};
+use super::log_pack::{self, CHUNK_BYTES, CHUNK_RECORDS, CHUNK_SPAN};
 use super::{Dialect, SqlStore, now, unsigned};
 use crate::db::logs::{
     LogEntry, LogQuery, LogRetention, LogSource, LogStore, NewLogRecord, NewSourceState, Pruned,
@@ -43,7 +43,7 @@ pub struct SourceRow {
     rejected_records: i64,
 }
 
-/// A chunk to insert: the packed records of one (source, file), in offset order.
+/// A chunk to insert: the packed records of one (source, file), in time order.
 #[derive(Debug)]
 pub struct NewChunk {
     first_offset: i64,
@@ -96,27 +96,35 @@ pub fn group(records: &[NewLogRecord]) -> (Vec<FileBatch<'_>>, u64) {
     (files, repeated)
 }
 
-/// Packs records (in offset order) into chunks of at most [`CHUNK_RECORDS`] records and about
-/// [`CHUNK_BYTES`].
+/// Packs the records of one file into chunks of at most [`CHUNK_RECORDS`] records, about
+/// [`CHUNK_BYTES`] and [`CHUNK_SPAN`] seconds from earliest to latest record, each in time
+/// order (a record whose time is far from the others' makes a chunk of its own), so that a
+/// query finds every chunk reaching into its range within `CHUNK_SPAN` before it.
 pub fn plan_chunks(records: &[&NewLogRecord]) -> Result<Vec<NewChunk>, DbError> {
+    let mut records = records.to_vec();
+    // Stable: records of equal times stay in offset order. Times are finite (checked).
+    records.sort_by(|a, b| a.time.total_cmp(&b.time));
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut size = 0;
     for i in 0..=records.len() {
-        let len = records
-            .get(i)
-            .map_or(0, |record| log_pack::packed_len(record));
+        let (len, time) = records.get(i).map_or((0, 0.0), |record| {
+            (log_pack::packed_len(record), record.time)
+        });
         let end = i == records.len();
-        if i > start && (end || i - start == CHUNK_RECORDS || size + len > CHUNK_BYTES) {
+        if i > start
+            && (end
+                || i - start == CHUNK_RECORDS
+                || size + len > CHUNK_BYTES
+                || time - records[start].time > CHUNK_SPAN)
+        {
             let part = &records[start..i];
+            let offsets = part.iter().map(|r| r.offset);
             chunks.push(NewChunk {
-                first_offset: part[0].offset,
-                last_offset: part[part.len() - 1].offset,
-                time_min: part.iter().map(|r| r.time).fold(f64::INFINITY, f64::min),
-                time_max: part
-                    .iter()
-                    .map(|r| r.time)
-                    .fold(f64::NEG_INFINITY, f64::max),
+                first_offset: offsets.clone().min().unwrap_or_default(),
+                last_offset: offsets.max().unwrap_or_default(),
+                time_min: part[0].time,
+                time_max: part[part.len() - 1].time,
                 records: part.len() as i64,
                 bytes: part.iter().map(|r| r.bytes()).sum(),
                 data: log_pack::pack(part.iter().copied())?,
@@ -477,16 +485,37 @@ mod tests {
     }
 
     #[test]
-    fn chunks_are_cut_by_bytes_and_cover_their_records() {
+    fn chunks_are_cut_by_bytes_and_time_span_and_cover_their_records() {
         let big: Vec<_> = (0..3)
             .map(|i| record("a", i * 10, 10.0 - i as f64, CHUNK_BYTES / 2 - 100))
             .collect();
         let refs: Vec<&NewLogRecord> = big.iter().collect();
         let chunks = plan_chunks(&refs).unwrap();
         assert_eq!(chunks.len(), 2);
-        assert_eq!((chunks[0].first_offset, chunks[0].last_offset), (0, 10));
-        assert_eq!((chunks[0].time_min, chunks[0].time_max), (9.0, 10.0));
-        assert_eq!((chunks[1].first_offset, chunks[1].records), (20, 1));
+        // In time order: offsets 20 (8 s) and 10 (9 s), then 0 (10 s).
+        assert_eq!((chunks[0].first_offset, chunks[0].last_offset), (10, 20));
+        assert_eq!((chunks[0].time_min, chunks[0].time_max), (8.0, 9.0));
+        assert_eq!((chunks[1].first_offset, chunks[1].records), (0, 1));
+        // A record an hour and more after the first starts a chunk.
+        let spread = [
+            record("a", 0, 0.0, 1),
+            record("a", 10, CHUNK_SPAN, 1),
+            record("a", 20, CHUNK_SPAN + 0.5, 1),
+            record("a", 30, 1.0, 1),
+        ];
+        let refs: Vec<&NewLogRecord> = spread.iter().collect();
+        let spans: Vec<(i64, i64, f64, f64)> = plan_chunks(&refs)
+            .unwrap()
+            .iter()
+            .map(|c| (c.first_offset, c.last_offset, c.time_min, c.time_max))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (0, 30, 0.0, CHUNK_SPAN),
+                (20, 20, CHUNK_SPAN + 0.5, CHUNK_SPAN + 0.5)
+            ]
+        );
         assert!(plan_chunks(&[]).unwrap().is_empty());
     }
 }
