@@ -1,7 +1,7 @@
-//! The database side of log records (issue 16; statements in `common/logs.rs`): the records
-//! the hosts' `logagent` posts, stored once per (host, source, file, offset), queried by host,
-//! source, time, text and field; each host's sources as last reported; retention by age and
-//! by size. The API layer (`api::logs`) checks a batch and builds these types; the HTTP shapes
+//! The database side of log records (issue 16; statements in `common/logs.rs`, stored as
+//! compressed chunks, `common/log_pack.rs`): the records the hosts' `logagent` posts, stored
+//! once per (host, source, file, offset), queried by host, source, time, text and field; each
+//! host's sources as last reported; retention by age and by size, a chunk at a time. The API layer (`api::logs`) checks a batch and builds these types; the HTTP shapes
 //! are built there from what is read here.
 
 use std::sync::Arc;
@@ -137,7 +137,7 @@ pub struct StoredCount {
 /// A stored log record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
-    /// Its id (the order of arrival; with `time`, the paging order).
+    /// Its id: its chunk's id × 2^16 + its index in the chunk (with `time`, the paging order).
     pub id: i64,
     /// The host whose certificate sent it.
     pub host: String,
@@ -201,19 +201,20 @@ pub struct LogSource {
 /// How long and how much Polaris keeps (`[logs]`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LogRetention {
-    /// Records whose time is older than this many seconds are deleted; `None`: no limit.
+    /// Chunks (a batch's records of one file) whose newest record's time is older than this
+    /// many seconds are deleted; `None`: no limit.
     pub max_age: Option<u64>,
-    /// The oldest records are deleted until their message and field bytes total at most this;
-    /// `None`: no limit.
+    /// The oldest chunks (by their newest record's time) are deleted until the rest's message
+    /// and field bytes total at most this; `None`: no limit.
     pub max_bytes: Option<u64>,
 }
 
 /// What one retention round deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pruned {
-    /// Records older than `max_age`.
+    /// Records of the chunks older than `max_age`.
     pub by_age: u64,
-    /// Records deleted to get under `max_bytes`.
+    /// Records of the chunks deleted to get under `max_bytes`.
     pub by_size: u64,
 }
 
@@ -235,8 +236,8 @@ pub trait LogStore: Send + Sync {
     /// A host's sources, by name.
     fn log_sources<'a>(&'a self, host: &'a str) -> DbFuture<'a, Vec<LogSource>>;
 
-    /// Deletes what the retention does not keep, oldest first (by time, then id); `now` in
-    /// Unix seconds.
+    /// Deletes the chunks the retention does not keep, oldest first (by their newest record's
+    /// time, then id); `now` in Unix seconds.
     fn prune_logs(&self, retention: LogRetention, now: f64) -> DbFuture<'_, Pruned>;
 
     /// Message and field bytes of every record held (what `max_bytes` limits).

@@ -59,9 +59,10 @@ impl Dialect for MySql {
     const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
         WHERE status = 'online' AND last_seen < ? - INTERVAL (? * step) SECOND";
 
-    // IGNORE skips the duplicates; the checks before it keep every value in its column.
-    const INSERT_LOGS_HEAD: &'static str = "INSERT IGNORE INTO log_records ";
-    const INSERT_LOGS_TAIL: &'static str = "";
+    // An update of the duplicate row locks it exclusively at once (INSERT IGNORE's shared lock
+    // followed by a FOR UPDATE would deadlock two ingests of one file).
+    const LOCK_LOG_FILE: &'static str = "INSERT INTO log_files (host, source, file) \
+        VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE file = VALUES(file)";
     const UPSERT_LOG_SOURCE: &'static str = "INSERT INTO log_sources \
         (host, name, path, files, open_files, read_offset, size, lag_bytes, state, lost_bytes, \
         truncations, parse_errors, truncated_records, last_error, updated, rejected_records) \
@@ -73,10 +74,10 @@ impl Dialect for MySql {
         parse_errors = VALUES(parse_errors), truncated_records = VALUES(truncated_records), \
         last_error = VALUES(last_error), updated = VALUES(updated), \
         rejected_records = VALUES(rejected_records)";
-    // LOCATE on a utf8mb4_bin column compares bytes: case-sensitive as on the others.
-    const CONTAINS: (&'static str, &'static str) = ("LOCATE(", ", {}) > 0");
     const LOG_BYTES: &'static str =
-        "SELECT CAST(COALESCE(SUM(bytes), 0) AS SIGNED) FROM log_records";
+        "SELECT CAST(COALESCE(SUM(bytes), 0) AS SIGNED) FROM log_chunks";
+    const LOG_SOURCE_RECORDS: &'static str = "SELECT source, CAST(SUM(records) AS SIGNED) \
+        FROM log_chunks WHERE host = ? GROUP BY source";
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

@@ -26,8 +26,9 @@ impl Dialect for Postgres {
     const MARK_OFFLINE: &'static str = "UPDATE hosts SET status = 'offline', gmt_modify = ? \
         WHERE status = 'online' AND last_seen < ? - make_interval(secs => ? * step)";
 
-    const CONTAINS: (&'static str, &'static str) = ("strpos({}, ", ") > 0");
-    const LOG_BYTES: &'static str = "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM log_records";
+    const LOG_BYTES: &'static str = "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM log_chunks";
+    const LOG_SOURCE_RECORDS: &'static str =
+        "SELECT source, SUM(records)::BIGINT FROM log_chunks WHERE host = ? GROUP BY source";
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

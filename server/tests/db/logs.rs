@@ -11,12 +11,22 @@ use wire::logs::LogBatch;
 use super::Ctx;
 
 /// A record of `source` in file generation `file` at `offset`.
-fn record(source: &str, file: &str, offset: u64, time: f64, message: &str, fields: Value) -> Value {
+pub fn record(
+    source: &str,
+    file: &str,
+    offset: u64,
+    time: f64,
+    message: &str,
+    fields: Value,
+) -> Value {
     json!({"source": source, "file": file, "offset": offset, "path": format!("/var/log/{source}.log"),
         "time": time, "message": message, "fields": fields})
 }
 
-fn checked(records: Vec<Value>, sources: Vec<Value>) -> (Vec<NewLogRecord>, Vec<NewSourceState>) {
+pub fn checked(
+    records: Vec<Value>,
+    sources: Vec<Value>,
+) -> (Vec<NewLogRecord>, Vec<NewSourceState>) {
     let batch: LogBatch =
         serde_json::from_value(json!({"records": records, "sources": sources})).unwrap();
     let checked = check_batch(batch).unwrap();
@@ -29,8 +39,8 @@ fn source(name: &str, offset: u64, state: &str) -> Value {
         "truncations": 1, "parse_errors": 0, "truncated_records": 0})
 }
 
-const F1: &str = "00000000000000a1";
-const F2: &str = "00000000000000b2";
+pub const F1: &str = "00000000000000a1";
+pub const F2: &str = "00000000000000b2";
 
 pub async fn stored_once_across_a_resend(ctx: Ctx) {
     let first = vec![
@@ -348,8 +358,11 @@ pub async fn retention_deletes_the_oldest_by_age_and_size(ctx: Ctx) {
             )
         })
         .collect();
-    let (records, _) = checked(lines, vec![]);
-    ctx.db.store_logs("web1", &records, &[]).await.unwrap();
+    // One batch per record: retention deletes whole chunks (one per batch and file).
+    for line in lines {
+        let (records, _) = checked(vec![line], vec![]);
+        ctx.db.store_logs("web1", &records, &[]).await.unwrap();
+    }
     // 98 bytes of message and `{}` per record.
     assert_eq!(ctx.db.log_bytes().await.unwrap(), 1000);
     let kept = |db: polaris::db::Db| async move {
@@ -404,14 +417,40 @@ pub async fn retention_deletes_the_oldest_by_age_and_size(ctx: Ctx) {
         .await
         .unwrap();
     assert_eq!((pruned.by_age, pruned.by_size), (0, 0));
+
+    // A chunk goes by age when its newest record is older than `max_age`, whole: a batch with
+    // records 900 s and 10 s old is kept until both are older.
+    let (records, _) = checked(
+        vec![
+            record("app", F2, 0, now - 900.0, "old", json!({})),
+            record("app", F2, 10, now - 10.0, "young", json!({})),
+        ],
+        vec![],
+    );
+    ctx.db.store_logs("web1", &records, &[]).await.unwrap();
+    let age = |max_age| LogRetention {
+        max_age: Some(max_age),
+        max_bytes: None,
+    };
+    assert_eq!(ctx.db.prune_logs(age(550), now).await.unwrap().by_age, 0);
+    assert_eq!(kept(ctx.db.clone()).await, [0, 800, 900, 10]);
+    // Records 100 s old and older go: the chunk of 800 and 900 (by_age counts records).
+    assert_eq!(ctx.db.prune_logs(age(5), now).await.unwrap().by_age, 4);
+    assert!(kept(ctx.db.clone()).await.is_empty());
+    assert_eq!(ctx.db.log_bytes().await.unwrap(), 0);
 }
 
 /// SQLite's log ingest rate: batches of 2,000 nginx-combined lines (~136 bytes, 8 fields),
-/// read and checked as `POST /api/v1/logs` reads and checks them and stored as it stores them;
-/// prints MiB/s of messages.
+/// read and checked as `POST /api/v1/logs` reads and checks them and stored as it stores them
+/// (one compressed chunk per batch); prints MiB/s of messages and the database's size per GiB
+/// of lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: cargo test --release -p polaris --test db -- --ignored log_ingest_rate"]
 pub async fn log_ingest_rate() {
+    async fn db_connection(url: &str) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        sqlx::SqliteConnection::connect(url).await.unwrap()
+    }
     let scratch = crate::common::Scratch::new(polaris::db::Backend::Sqlite)
         .await
         .unwrap();
@@ -463,6 +502,62 @@ pub async fn log_ingest_rate() {
         checking.as_secs_f64(),
         mib / elapsed.as_secs_f64(),
         (rounds * per_batch) as f64 / elapsed.as_secs_f64()
+    );
+    // Queries: every record page by page (1,000 a page), and the last second's records.
+    let started = std::time::Instant::now();
+    let (mut pages, mut seen, mut after) = (0u32, 0u64, None);
+    loop {
+        let page = db
+            .query_logs(&LogQuery {
+                host: Some("web1".into()),
+                after,
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.time, last.id));
+        pages += 1;
+        seen += page.len() as u64;
+    }
+    let paging = started.elapsed();
+    assert_eq!(seen, rounds * per_batch);
+    let end = 1_764_842_400.0 + (rounds * per_batch) as f64 / 1000.0;
+    let started = std::time::Instant::now();
+    let recent = db
+        .query_logs(&LogQuery {
+            from: Some(end - 1.0),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let last_second = started.elapsed();
+    assert_eq!(recent.len(), 1000);
+    println!(
+        "queries: {pages} pages of 1,000 in {:.2} s ({:.1} ms a page); the last second's 1,000 \
+         records in {:.1} ms",
+        paging.as_secs_f64(),
+        paging.as_secs_f64() * 1000.0 / f64::from(pages.max(1)),
+        last_second.as_secs_f64() * 1000.0
+    );
+    // The database's size (checkpointed, so the WAL is in the file) per GiB of lines (messages
+    // and their newlines).
+    let path = scratch.url.trim_start_matches("sqlite://").to_string();
+    let mut checkpoint = db_connection(&scratch.url).await;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut checkpoint)
+        .await
+        .unwrap();
+    drop(db);
+    let size = std::fs::metadata(&path).unwrap().len()
+        + std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
+    let lines = (bytes as u64 + rounds * per_batch) as f64;
+    println!(
+        "database: {:.1} MiB, {:.3} GiB per GiB of lines",
+        size as f64 / (1 << 20) as f64,
+        size as f64 / lines
     );
     scratch.remove().await;
 }

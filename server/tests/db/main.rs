@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod jobs;
+mod log_chunks;
 mod logs;
 mod metrics;
 mod plugins;
@@ -94,4 +95,6 @@ suite!(
     logs::queries_filter_by_host_source_time_text_and_field,
     logs::cursor_pages_return_each_record_once,
     logs::retention_deletes_the_oldest_by_age_and_size,
+    log_chunks::a_resend_cut_differently_stores_nothing_twice,
+    log_chunks::queries_merge_chunks_whose_times_overlap,
 );

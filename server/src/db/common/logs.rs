@@ -1,48 +1,27 @@
 //! Log records in the database, written once for the three backends (see `store` for the
-//! dialect rules): a batch is inserted in one transaction with the backend's "skip what is
-//! held" insert, so a resent record is counted as a duplicate and stored once; queries page by
-//! (time, id); retention deletes the oldest records first.
+//! dialect rules), as compressed chunks (`log_chunks`, packed by `log_pack`): a batch becomes
+//! one chunk per (source, file generation) it holds, in one transaction. A record is stored once
+//! per (host, source, file, offset): each file of a batch is locked (`log_files`), the chunks of
+//! that file whose offset range overlaps the batch's are decompressed and the records they hold
+//! are dropped from the batch (counted as duplicates); with no overlap, the usual case, nothing
+//! is decompressed. Queries are in `log_query`; retention deletes whole chunks, oldest first.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
 
+use super::log_pack::{self, CHUNK_BYTES, CHUNK_RECORDS, CHUNK_SPAN};
 use super::{Dialect, SqlStore, now, unsigned};
 use crate::db::logs::{
     LogEntry, LogQuery, LogRetention, LogSource, LogStore, NewLogRecord, NewSourceState, Pruned,
-    StoredCount, field_line,
+    StoredCount,
 };
 use crate::db::{DbError, DbFuture};
 
-/// Binds per inserted record.
-const RECORD_BINDS: usize = 14;
-/// Most bytes of messages and fields per insert statement, below MariaDB's default
-/// `max_allowed_packet` (16 MiB).
-const INSERT_BYTES: usize = 4 << 20;
-/// Records read per round when deleting for size.
-const PRUNE_PAGE: i64 = 5000;
-
-const COLUMNS: &str = "id, host, source, file, file_offset, time, time_from_read, path, \
-    message, fields, truncated_bytes, parse_error, received_at";
-
-/// A `log_records` row.
-#[derive(sqlx::FromRow)]
-pub struct LogRow {
-    id: i64,
-    host: String,
-    source: String,
-    file: String,
-    file_offset: i64,
-    time: f64,
-    time_from_read: i64,
-    path: String,
-    message: String,
-    fields: String,
-    truncated_bytes: Option<i64>,
-    parse_error: Option<String>,
-    received_at: DateTime<Utc>,
-}
+/// Chunks read per round when deleting.
+const PRUNE_PAGE: i64 = 1000;
 
 /// A `log_sources` row.
 #[derive(sqlx::FromRow)]
@@ -64,45 +43,98 @@ pub struct SourceRow {
     rejected_records: i64,
 }
 
-impl From<LogRow> for LogEntry {
-    fn from(row: LogRow) -> Self {
-        LogEntry {
-            id: row.id,
-            host: row.host,
-            source: row.source,
-            file: row.file,
-            offset: unsigned(row.file_offset),
-            path: row.path,
-            time: row.time,
-            time_from_read: row.time_from_read != 0,
-            message: row.message,
-            fields: row.fields,
-            truncated_bytes: row.truncated_bytes.map(unsigned),
-            parse_error: row.parse_error,
-            received_at: row.received_at,
-        }
-    }
+/// A chunk to insert: the packed records of one (source, file), in time order.
+#[derive(Debug)]
+pub struct NewChunk {
+    first_offset: i64,
+    last_offset: i64,
+    time_min: f64,
+    time_max: f64,
+    records: i64,
+    bytes: i64,
+    data: Vec<u8>,
 }
 
-/// Splits records into inserts of at most `max_binds` binds and about [`INSERT_BYTES`].
-fn insert_chunks(records: &[NewLogRecord], max_binds: usize) -> Vec<&[NewLogRecord]> {
-    let most = (max_binds / RECORD_BINDS).max(1);
+/// The records of one (source, file) of a batch, in offset order, one per offset, and the
+/// chunks they make.
+pub struct FileBatch<'a> {
+    source: &'a Arc<str>,
+    file: &'a Arc<str>,
+    pub(super) records: Vec<&'a NewLogRecord>,
+    pub(super) chunks: Vec<NewChunk>,
+}
+
+/// Groups records by (source, file) in that order (the order files are locked in, so that two
+/// ingests never wait on each other crosswise), each in offset order without repeated offsets;
+/// returns the groups and how many records repeated an offset of the same batch.
+pub fn group(records: &[NewLogRecord]) -> (Vec<FileBatch<'_>>, u64) {
+    let mut by_file: BTreeMap<(&str, &str), FileBatch<'_>> = BTreeMap::new();
+    for record in records {
+        by_file
+            .entry((&record.source, &record.file))
+            .or_insert_with(|| FileBatch {
+                source: &record.source,
+                file: &record.file,
+                records: Vec::new(),
+                chunks: Vec::new(),
+            })
+            .records
+            .push(record);
+    }
+    let mut repeated = 0;
+    let files = by_file
+        .into_values()
+        .map(|mut file| {
+            // Stable: of records at one offset the first sent is kept, as the row store did.
+            file.records.sort_by_key(|record| record.offset);
+            let before = file.records.len();
+            file.records.dedup_by_key(|record| record.offset);
+            repeated += (before - file.records.len()) as u64;
+            file
+        })
+        .collect();
+    (files, repeated)
+}
+
+/// Packs the records of one file into chunks of at most [`CHUNK_RECORDS`] records, about
+/// [`CHUNK_BYTES`] and [`CHUNK_SPAN`] seconds from earliest to latest record, each in time
+/// order (a record whose time is far from the others' makes a chunk of its own), so that a
+/// query finds every chunk reaching into its range within `CHUNK_SPAN` before it.
+pub fn plan_chunks(records: &[&NewLogRecord]) -> Result<Vec<NewChunk>, DbError> {
+    let mut records = records.to_vec();
+    // Stable: records of equal times stay in offset order. Times are finite (checked).
+    records.sort_by(|a, b| a.time.total_cmp(&b.time));
     let mut chunks = Vec::new();
     let mut start = 0;
-    let mut bytes = 0;
-    for (i, record) in records.iter().enumerate() {
-        let size = record.message.len() + record.fields.len() + record.path.len();
-        if i > start && (i - start == most || bytes + size > INSERT_BYTES) {
-            chunks.push(&records[start..i]);
+    let mut size = 0;
+    for i in 0..=records.len() {
+        let (len, time) = records.get(i).map_or((0, 0.0), |record| {
+            (log_pack::packed_len(record), record.time)
+        });
+        let end = i == records.len();
+        if i > start
+            && (end
+                || i - start == CHUNK_RECORDS
+                || size + len > CHUNK_BYTES
+                || time - records[start].time > CHUNK_SPAN)
+        {
+            let part = &records[start..i];
+            let offsets = part.iter().map(|r| r.offset);
+            chunks.push(NewChunk {
+                first_offset: offsets.clone().min().unwrap_or_default(),
+                last_offset: offsets.max().unwrap_or_default(),
+                time_min: part[0].time,
+                time_max: part[part.len() - 1].time,
+                records: part.len() as i64,
+                bytes: part.iter().map(|r| r.bytes()).sum(),
+                data: log_pack::pack(part.iter().copied())?,
+            });
             start = i;
-            bytes = 0;
+            size = 0;
         }
-        bytes += size;
+        size += len;
     }
-    if start < records.len() {
-        chunks.push(&records[start..]);
-    }
-    chunks
+    Ok(chunks)
 }
 
 impl<D> LogStore for SqlStore<D>
@@ -117,13 +149,14 @@ where
     String: Type<D> + for<'q> Encode<'q, D>,
     for<'a> &'a str: Type<D> + Encode<'a, D>,
     for<'a> Option<&'a str>: Type<D> + Encode<'a, D>,
-    Arc<str>: Type<D> + for<'q> Encode<'q, D>,
-    Option<Arc<str>>: Type<D> + for<'q> Encode<'q, D>,
+    for<'a> &'a [u8]: Type<D> + Encode<'a, D>,
     for<'r> (i64,): FromRow<'r, D::Row>,
     for<'r> (i64, i64): FromRow<'r, D::Row>,
+    for<'r> (i64, i64, i64): FromRow<'r, D::Row>,
+    for<'r> (Vec<u8>,): FromRow<'r, D::Row>,
     for<'r> (String, i64): FromRow<'r, D::Row>,
-    for<'r> LogRow: FromRow<'r, D::Row>,
     for<'r> SourceRow: FromRow<'r, D::Row>,
+    for<'r> super::log_query::ChunkRow: FromRow<'r, D::Row>,
 {
     fn store_logs<'a>(
         &'a self,
@@ -133,36 +166,14 @@ where
     ) -> DbFuture<'a, StoredCount> {
         Box::pin(async move {
             let received = now();
-            let host_text: Arc<str> = Arc::from(host);
-            let mut tx = self.begin_write().await?;
-            let mut stored = 0;
-            for chunk in insert_chunks(records, D::MAX_BINDS) {
-                let mut insert = QueryBuilder::<D>::new(D::INSERT_LOGS_HEAD);
-                insert.push(
-                    "(host, source, file, file_offset, time, time_from_read, path, message, \
-                     fields, field_index, bytes, truncated_bytes, parse_error, received_at) ",
-                );
-                // Shared texts: bound without a copy where the driver allows (SQLite).
-                insert.push_values(chunk, |mut row, record| {
-                    row.push_bind(host_text.clone())
-                        .push_bind(record.source.clone())
-                        .push_bind(record.file.clone())
-                        .push_bind(record.offset)
-                        .push_bind(record.time)
-                        .push_bind(i64::from(record.time_from_read))
-                        .push_bind(record.path.clone())
-                        .push_bind(record.message.clone())
-                        .push_bind(record.fields.clone())
-                        .push_bind(record.field_index.clone())
-                        .push_bind(record.bytes())
-                        .push_bind(record.truncated_bytes)
-                        .push_bind(record.parse_error.clone())
-                        .push_bind(received);
-                });
-                insert.push(D::INSERT_LOGS_TAIL);
-                let done = insert.build().execute(&mut *tx).await?;
-                stored += D::rows_affected(&done);
+            let (mut files, repeated) = group(records);
+            // Packed and compressed before the write lock is taken: a resend is rare, and only
+            // the files it overlaps are packed again.
+            for file in &mut files {
+                file.chunks = plan_chunks(&file.records)?;
             }
+            let mut tx = self.begin_write().await?;
+            let count = store_files::<D>(&mut tx, host, &mut files, received).await?;
             for source in sources {
                 sqlx::query::<D>(D::sql(D::UPSERT_LOG_SOURCE))
                     .bind(host)
@@ -186,56 +197,14 @@ where
             }
             tx.commit().await?;
             Ok(StoredCount {
-                stored,
-                duplicates: (records.len() as u64).saturating_sub(stored),
+                stored: count.stored,
+                duplicates: count.duplicates + repeated,
             })
         })
     }
 
     fn query_logs<'a>(&'a self, query: &'a LogQuery) -> DbFuture<'a, Vec<LogEntry>> {
-        Box::pin(async move {
-            let mut select = QueryBuilder::<D>::new("SELECT ");
-            select.push(COLUMNS);
-            select.push(" FROM log_records WHERE 1 = 1");
-            if let Some(host) = &query.host {
-                select.push(" AND host = ").push_bind(host.as_str());
-            }
-            if let Some(source) = &query.source {
-                select.push(" AND source = ").push_bind(source.as_str());
-            }
-            if let Some(from) = query.from {
-                select.push(" AND time >= ").push_bind(from);
-            }
-            if let Some(to) = query.to {
-                select.push(" AND time < ").push_bind(to);
-            }
-            let (open, close) = D::CONTAINS;
-            if let Some(text) = &query.contains {
-                select.push(" AND ").push(open.replace("{}", "message"));
-                select
-                    .push_bind(text.as_str())
-                    .push(close.replace("{}", "message"));
-            }
-            for (name, value) in &query.fields {
-                let line = format!("\n{}\n", field_line(name, value));
-                select.push(" AND ").push(open.replace("{}", "field_index"));
-                select
-                    .push_bind(line)
-                    .push(close.replace("{}", "field_index"));
-            }
-            if let Some((time, id)) = query.after {
-                // `time >= ?` alone starts the index range at the cursor; the OR alone would
-                // make every backend scan the pages before it (quadratic over a paging).
-                select.push(" AND time >= ").push_bind(time);
-                select.push(" AND (time > ").push_bind(time);
-                select.push(" OR (time = ").push_bind(time);
-                select.push(" AND id > ").push_bind(id).push("))");
-            }
-            select.push(" ORDER BY time, id LIMIT ");
-            select.push_bind(i64::from(query.limit));
-            let rows: Vec<LogRow> = select.build_query_as().fetch_all(&self.pool).await?;
-            Ok(rows.into_iter().map(LogEntry::from).collect())
-        })
+        Box::pin(super::log_query::query::<D>(&self.pool, query))
     }
 
     fn log_sources<'a>(&'a self, host: &'a str) -> DbFuture<'a, Vec<LogSource>> {
@@ -248,12 +217,10 @@ where
             .bind(host)
             .fetch_all(&self.pool)
             .await?;
-            let counts: Vec<(String, i64)> = sqlx::query_as(D::sql(
-                "SELECT source, COUNT(*) FROM log_records WHERE host = ? GROUP BY source",
-            ))
-            .bind(host)
-            .fetch_all(&self.pool)
-            .await?;
+            let counts: Vec<(String, i64)> = sqlx::query_as(D::sql(D::LOG_SOURCE_RECORDS))
+                .bind(host)
+                .fetch_all(&self.pool)
+                .await?;
             let counts: std::collections::HashMap<String, i64> = counts.into_iter().collect();
             let mut sources: Vec<LogSource> = rows
                 .into_iter()
@@ -287,11 +254,7 @@ where
         Box::pin(async move {
             let mut pruned = Pruned::default();
             if let Some(age) = retention.max_age {
-                let done = sqlx::query::<D>(D::sql("DELETE FROM log_records WHERE time < ?"))
-                    .bind(now - age as f64)
-                    .execute(&self.pool)
-                    .await?;
-                pruned.by_age = D::rows_affected(&done);
+                pruned.by_age = self.prune_older(now - age as f64).await?;
             }
             if let Some(max) = retention.max_bytes {
                 pruned.by_size = self.prune_to(max).await?;
@@ -310,18 +273,128 @@ where
     }
 }
 
+/// Stores the files of a batch of `host` in the open transaction `tx`: locks each file, drops
+/// the records its chunks overlapping the batch hold already, inserts the rest's chunks (packed
+/// again if records were dropped). Returns the records stored and dropped.
+pub async fn store_files<D>(
+    tx: &mut D::Connection,
+    host: &str,
+    files: &mut [FileBatch<'_>],
+    received: DateTime<Utc>,
+) -> Result<StoredCount, DbError>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    i64: Type<D> + for<'q> Encode<'q, D>,
+    f64: Type<D> + for<'q> Encode<'q, D>,
+    DateTime<Utc>: Type<D> + for<'q> Encode<'q, D>,
+    for<'a> &'a str: Type<D> + Encode<'a, D>,
+    for<'a> &'a [u8]: Type<D> + Encode<'a, D>,
+    for<'r> (Vec<u8>,): FromRow<'r, D::Row>,
+{
+    let mut count = StoredCount::default();
+    for file in files.iter_mut() {
+        let (Some(first), Some(last)) = (file.records.first(), file.records.last()) else {
+            continue;
+        };
+        let (low, high) = (first.offset, last.offset);
+        sqlx::query::<D>(D::sql(D::LOCK_LOG_FILE))
+            .bind(host)
+            .bind(&**file.source)
+            .bind(&**file.file)
+            .execute(&mut *tx)
+            .await?;
+        let mut select = QueryBuilder::<D>::new("SELECT data FROM log_chunks WHERE host = ");
+        select
+            .push_bind(host)
+            .push(" AND source = ")
+            .push_bind(&**file.source)
+            .push(" AND file = ")
+            .push_bind(&**file.file)
+            .push(" AND last_offset >= ")
+            .push_bind(low)
+            .push(" AND first_offset <= ")
+            .push_bind(high)
+            .push(D::LATEST_READ);
+        let overlapping: Vec<(Vec<u8>,)> = select.build_query_as().fetch_all(&mut *tx).await?;
+        if !overlapping.is_empty() {
+            let mut held = Vec::new();
+            for (data,) in &overlapping {
+                let packed = log_pack::unpack(data)?;
+                for record in log_pack::records(&packed) {
+                    let offset = record?.offset;
+                    if (low..=high).contains(&offset) {
+                        held.push(offset);
+                    }
+                }
+            }
+            held.sort_unstable();
+            let before = file.records.len();
+            file.records
+                .retain(|record| held.binary_search(&record.offset).is_err());
+            if file.records.len() < before {
+                count.duplicates += (before - file.records.len()) as u64;
+                file.chunks = plan_chunks(&file.records)?;
+            }
+        }
+        for chunk in &file.chunks {
+            sqlx::query::<D>(D::sql(
+                "INSERT INTO log_chunks (host, source, file, first_offset, last_offset, \
+                 time_min, time_max, records, bytes, received_at, data) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ))
+            .bind(host)
+            .bind(&**file.source)
+            .bind(&**file.file)
+            .bind(chunk.first_offset)
+            .bind(chunk.last_offset)
+            .bind(chunk.time_min)
+            .bind(chunk.time_max)
+            .bind(chunk.records)
+            .bind(chunk.bytes)
+            .bind(received)
+            .bind(chunk.data.as_slice())
+            .execute(&mut *tx)
+            .await?;
+            count.stored += unsigned::<u64>(chunk.records);
+        }
+    }
+    Ok(count)
+}
+
 impl<D> SqlStore<D>
 where
     D: Dialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     D::Arguments: IntoArguments<D>,
     i64: Type<D> + for<'q> Encode<'q, D>,
+    f64: Type<D> + for<'q> Encode<'q, D>,
     for<'r> (i64,): FromRow<'r, D::Row>,
     for<'r> (i64, i64): FromRow<'r, D::Row>,
+    for<'r> (i64, i64, i64): FromRow<'r, D::Row>,
 {
-    /// Deletes the oldest records (by time, then id) until the rest total at most `max`
-    /// bytes; returns how many. Another writer may add records meanwhile: the next round
-    /// takes care of them.
+    /// Deletes the chunks whose newest record is older than `time`; returns their records.
+    async fn prune_older(&self, time: f64) -> Result<u64, DbError> {
+        let mut deleted = 0;
+        loop {
+            let old: Vec<(i64, i64)> = sqlx::query_as(D::sql(
+                "SELECT id, records FROM log_chunks WHERE time_max < ? LIMIT ?",
+            ))
+            .bind(time)
+            .bind(PRUNE_PAGE)
+            .fetch_all(&self.pool)
+            .await?;
+            if old.is_empty() {
+                return Ok(deleted);
+            }
+            deleted += self.delete_chunks(&old).await?;
+        }
+    }
+
+    /// Deletes the oldest chunks (by their newest record's time, then id) until the rest's
+    /// records total at most `max` bytes; returns their records. Another writer may add
+    /// chunks meanwhile: the next round takes care of them.
     async fn prune_to(&self, max: u64) -> Result<u64, DbError> {
         let (total,): (i64,) = sqlx::query_as(D::sql(D::LOG_BYTES))
             .fetch_one(&self.pool)
@@ -329,8 +402,8 @@ where
         let mut excess = total.saturating_sub(i64::try_from(max).unwrap_or(i64::MAX));
         let mut deleted = 0;
         while excess > 0 {
-            let oldest: Vec<(i64, i64)> = sqlx::query_as(D::sql(
-                "SELECT id, bytes FROM log_records ORDER BY time, id LIMIT ?",
+            let oldest: Vec<(i64, i64, i64)> = sqlx::query_as(D::sql(
+                "SELECT id, bytes, records FROM log_chunks ORDER BY time_max, id LIMIT ?",
             ))
             .bind(PRUNE_PAGE)
             .fetch_all(&self.pool)
@@ -338,26 +411,33 @@ where
             if oldest.is_empty() {
                 break;
             }
-            let mut ids = Vec::new();
-            for (id, bytes) in oldest {
+            let mut chunks = Vec::new();
+            for (id, bytes, records) in oldest {
                 if excess <= 0 {
                     break;
                 }
-                ids.push(id);
+                chunks.push((id, records));
                 excess -= bytes;
             }
-            for chunk in ids.chunks(D::MAX_BINDS.min(10_000)) {
-                let mut delete = QueryBuilder::<D>::new("DELETE FROM log_records WHERE id IN (");
-                let mut list = delete.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                delete.push(")");
-                let done = delete.build().execute(&self.pool).await?;
-                deleted += D::rows_affected(&done);
-            }
+            deleted += self.delete_chunks(&chunks).await?;
         }
         Ok(deleted)
+    }
+
+    /// Deletes chunks given as (id, records); returns the records of those deleted.
+    async fn delete_chunks(&self, chunks: &[(i64, i64)]) -> Result<u64, DbError> {
+        let mut delete = QueryBuilder::<D>::new("DELETE FROM log_chunks WHERE id IN (");
+        let mut list = delete.separated(", ");
+        for (id, _) in chunks {
+            list.push_bind(*id);
+        }
+        delete.push(")");
+        delete.build().execute(&self.pool).await?;
+        // A chunk another round deleted meanwhile is counted twice: rounds are one a minute.
+        Ok(chunks
+            .iter()
+            .map(|&(_, records)| unsigned::<u64>(records))
+            .sum())
     }
 }
 
@@ -365,32 +445,77 @@ where
 mod tests {
     use super::*;
 
-    fn record(bytes: usize) -> NewLogRecord {
+    fn record(file: &str, offset: i64, time: f64, bytes: usize) -> NewLogRecord {
         NewLogRecord {
             source: "s".into(),
-            file: "0123456789abcdef".into(),
-            offset: 0,
+            file: file.into(),
+            offset,
             path: "".into(),
-            time: 0.0,
+            time,
             time_from_read: false,
             message: "x".repeat(bytes).into(),
-            fields: "".into(),
-            field_index: "".into(),
+            fields: "{}".into(),
+            field_index: "\n".into(),
             truncated_bytes: None,
             parse_error: None,
         }
     }
 
     #[test]
-    fn inserts_are_cut_by_binds_and_bytes() {
-        let small: Vec<_> = (0..10).map(|_| record(1)).collect();
-        let chunks = insert_chunks(&small, RECORD_BINDS * 4);
+    fn a_batch_is_grouped_by_file_in_offset_order_once_per_offset() {
+        let records = [
+            record("b", 5, 3.0, 1),
+            record("a", 9, 1.0, 1),
+            record("b", 1, 2.0, 1),
+            record("b", 5, 4.0, 1),
+        ];
+        let (files, repeated) = group(&records);
+        assert_eq!(repeated, 1);
+        let got: Vec<(&str, Vec<(i64, f64)>)> = files
+            .iter()
+            .map(|f| {
+                let records = f.records.iter().map(|r| (r.offset, r.time)).collect();
+                (&**f.file, records)
+            })
+            .collect();
         assert_eq!(
-            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
-            [4, 4, 2]
+            got,
+            [("a", vec![(9, 1.0)]), ("b", vec![(1, 2.0), (5, 3.0)])]
         );
-        let big: Vec<_> = (0..3).map(|_| record(INSERT_BYTES)).collect();
-        assert_eq!(insert_chunks(&big, 65_535).len(), 3);
-        assert!(insert_chunks(&[], 100).is_empty());
+    }
+
+    #[test]
+    fn chunks_are_cut_by_bytes_and_time_span_and_cover_their_records() {
+        let big: Vec<_> = (0..3)
+            .map(|i| record("a", i * 10, 10.0 - i as f64, CHUNK_BYTES / 2 - 100))
+            .collect();
+        let refs: Vec<&NewLogRecord> = big.iter().collect();
+        let chunks = plan_chunks(&refs).unwrap();
+        assert_eq!(chunks.len(), 2);
+        // In time order: offsets 20 (8 s) and 10 (9 s), then 0 (10 s).
+        assert_eq!((chunks[0].first_offset, chunks[0].last_offset), (10, 20));
+        assert_eq!((chunks[0].time_min, chunks[0].time_max), (8.0, 9.0));
+        assert_eq!((chunks[1].first_offset, chunks[1].records), (0, 1));
+        // A record an hour and more after the first starts a chunk.
+        let spread = [
+            record("a", 0, 0.0, 1),
+            record("a", 10, CHUNK_SPAN, 1),
+            record("a", 20, CHUNK_SPAN + 0.5, 1),
+            record("a", 30, 1.0, 1),
+        ];
+        let refs: Vec<&NewLogRecord> = spread.iter().collect();
+        let spans: Vec<(i64, i64, f64, f64)> = plan_chunks(&refs)
+            .unwrap()
+            .iter()
+            .map(|c| (c.first_offset, c.last_offset, c.time_min, c.time_max))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (0, 30, 0.0, CHUNK_SPAN),
+                (20, 20, CHUNK_SPAN + 0.5, CHUNK_SPAN + 0.5)
+            ]
+        );
+        assert!(plan_chunks(&[]).unwrap().is_empty());
     }
 }

@@ -77,12 +77,11 @@ pub trait Dialect: Database {
     /// Appended to a count that must see the latest committed rows inside a transaction
     /// (MySQL's REPEATABLE READ would otherwise read the transaction's first snapshot).
     const LATEST_READ: &'static str = "";
-    /// Starts a multi-row insert of log records that skips a (host, source, file,
-    /// file_offset) already held; [`Dialect::INSERT_LOGS_TAIL`] ends it.
-    const INSERT_LOGS_HEAD: &'static str = "INSERT INTO log_records ";
-    /// Ends that insert.
-    const INSERT_LOGS_TAIL: &'static str =
-        " ON CONFLICT (host, source, file, file_offset) DO NOTHING";
+    /// Locks a (host, source, file) of log records until commit, registering it if new, so
+    /// that an ingest's look-up of the chunks already held sees those of any other ingest of the
+    /// same file. Binds: host, source, file.
+    const LOCK_LOG_FILE: &'static str = "INSERT INTO log_files (host, source, file) \
+        VALUES (?, ?, ?) ON CONFLICT (host, source, file) DO UPDATE SET file = excluded.file";
     /// Records a host's source state, replacing the last. Binds: host, name, path, files,
     /// open_files, read_offset, size, lag_bytes, state, lost_bytes, truncations,
     /// parse_errors, truncated_records, last_error, updated, rejected_records.
@@ -97,11 +96,11 @@ pub trait Dialect: Database {
         parse_errors = excluded.parse_errors, truncated_records = excluded.truncated_records, \
         last_error = excluded.last_error, updated = excluded.updated, \
         rejected_records = excluded.rejected_records";
-    /// A condition true when text column `{}` contains the text bound between the two
-    /// parts (case-sensitive on every backend): the column's name goes where `{}` is.
-    const CONTAINS: (&'static str, &'static str) = ("instr({}, ", ") > 0");
-    /// The total of `log_records.bytes` as a 64-bit integer.
-    const LOG_BYTES: &'static str = "SELECT COALESCE(SUM(bytes), 0) FROM log_records";
+    /// The total of `log_chunks.bytes` as a 64-bit integer.
+    const LOG_BYTES: &'static str = "SELECT COALESCE(SUM(bytes), 0) FROM log_chunks";
+    /// The records held of each source of a host, as 64-bit integers. Binds: host.
+    const LOG_SOURCE_RECORDS: &'static str =
+        "SELECT source, SUM(records) FROM log_chunks WHERE host = ? GROUP BY source";
     /// Marks offline the online hosts whose `last_seen` is older than now − steps × step.
     /// Binds: now (gmt_modify), now, steps.
     const MARK_OFFLINE: &'static str;

@@ -26,7 +26,11 @@ macro_rules! store_for {
             }
 
             fn migrate(&self) -> DbFuture<'_, ()> {
-                Box::pin(self.migrate_and_upgrade())
+                Box::pin(async move {
+                    self.migrate_and_upgrade().await?;
+                    self.move_log_rows_to_chunks().await?;
+                    Ok(())
+                })
             }
 
             fn ping(&self) -> DbFuture<'_, Duration> {

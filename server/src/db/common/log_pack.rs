@@ -1,0 +1,254 @@
+//! The payload of a `log_chunks` row (migration 0009, issue 16): the records of one part of a
+//! batch of one (host, source, file generation), ordered by time, packed and compressed with
+//! zstd level 1 (the measurement is in `server/Cargo.toml`). Packed, little-endian, after a
+//! format byte ([`FORMAT`]), each record is:
+//!
+//! `offset` i64, `time` f64, flags u8 (1: time from read, 2: truncated, 4: parse error),
+//! `truncated_bytes` i64 if flag 2, then `path`, `message`, `fields`, `field_index` and, if
+//! flag 4, `parse_error`, each a u32 length and UTF-8 bytes.
+//!
+//! The payload is read back from the database only, but a damaged one is an error
+//! ([`DbError::Invalid`]), never a panic.
+
+use crate::db::DbError;
+use crate::db::logs::NewLogRecord;
+
+/// The packing this module writes.
+const FORMAT: u8 = 1;
+/// The zstd level: 1, the fastest, was also the smallest on log lines (`server/Cargo.toml`).
+const LEVEL: i32 = 1;
+/// Most records a chunk holds: a record's id is its chunk's id × 2^16 + its index.
+pub const CHUNK_RECORDS: usize = 1 << 16;
+/// Most packed bytes of one chunk (before compression): a chunk fits one statement below
+/// MariaDB's default `max_allowed_packet` (16 MiB) even when it does not compress.
+pub const CHUNK_BYTES: usize = 4 << 20;
+/// Most seconds from a chunk's earliest record to its latest: a query of records from time `t`
+/// on reads the chunks whose earliest time is from `t - CHUNK_SPAN` on, one index range.
+pub const CHUNK_SPAN: f64 = 3600.0;
+
+const TIME_FROM_READ: u8 = 1;
+const TRUNCATED: u8 = 2;
+const PARSE_ERROR: u8 = 4;
+
+/// A stored record as packed in a chunk, its texts borrowed from the unpacked payload.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PackedRecord<'a> {
+    /// Byte offset in the file generation.
+    pub offset: i64,
+    /// Unix seconds.
+    pub time: f64,
+    /// `time` is the read time.
+    pub time_from_read: bool,
+    /// Bytes dropped from a long record.
+    pub truncated_bytes: Option<i64>,
+    /// The file's path when read.
+    pub path: &'a str,
+    /// The message.
+    pub message: &'a str,
+    /// The fields, a JSON object's text.
+    pub fields: &'a str,
+    /// The fields' index (`logs::field_index`).
+    pub field_index: &'a str,
+    /// Why the format did not parse it.
+    pub parse_error: Option<&'a str>,
+}
+
+/// The packed size of a record, before compression.
+pub fn packed_len(record: &NewLogRecord) -> usize {
+    8 + 8
+        + 1
+        + 8
+        + 4 * 5
+        + record.path.len()
+        + record.message.len()
+        + record.fields.len()
+        + record.field_index.len()
+        + record.parse_error.as_deref().map_or(0, str::len)
+}
+
+fn push_text(out: &mut Vec<u8>, text: &str) {
+    // A record's texts are limited far below 4 GiB (wire::logs::MAX_BATCH_BYTES).
+    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// Packs and compresses records (of one host, source and file, in time order).
+pub fn pack<'a>(records: impl IntoIterator<Item = &'a NewLogRecord>) -> Result<Vec<u8>, DbError> {
+    let mut out = vec![FORMAT];
+    for record in records {
+        out.extend_from_slice(&record.offset.to_le_bytes());
+        out.extend_from_slice(&record.time.to_le_bytes());
+        let mut flags = 0;
+        if record.time_from_read {
+            flags |= TIME_FROM_READ;
+        }
+        if record.truncated_bytes.is_some() {
+            flags |= TRUNCATED;
+        }
+        if record.parse_error.is_some() {
+            flags |= PARSE_ERROR;
+        }
+        out.push(flags);
+        if let Some(bytes) = record.truncated_bytes {
+            out.extend_from_slice(&bytes.to_le_bytes());
+        }
+        push_text(&mut out, &record.path);
+        push_text(&mut out, &record.message);
+        push_text(&mut out, &record.fields);
+        push_text(&mut out, &record.field_index);
+        if let Some(error) = &record.parse_error {
+            push_text(&mut out, error);
+        }
+    }
+    zstd::bulk::compress(&out, LEVEL)
+        .map_err(|error| DbError::Invalid(format!("compressing a log chunk: {error}")))
+}
+
+/// Decompresses a chunk's payload; read it with [`records`].
+pub fn unpack(data: &[u8]) -> Result<Vec<u8>, DbError> {
+    let packed = zstd::stream::decode_all(data)
+        .map_err(|error| DbError::Invalid(format!("a stored log chunk: {error}")))?;
+    match packed.first() {
+        Some(&FORMAT) => Ok(packed),
+        other => Err(DbError::Invalid(format!(
+            "a stored log chunk of format {other:?}, not {FORMAT}"
+        ))),
+    }
+}
+
+/// The records of a decompressed payload, in the order packed; an error ends it.
+pub fn records(packed: &[u8]) -> Records<'_> {
+    Records {
+        rest: packed.get(1..).unwrap_or_default(),
+    }
+}
+
+/// The iterator [`records`] returns.
+pub struct Records<'a> {
+    rest: &'a [u8],
+}
+
+fn damaged() -> DbError {
+    DbError::Invalid("a stored log chunk is cut short or not UTF-8".into())
+}
+
+impl<'a> Records<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DbError> {
+        if self.rest.len() < n {
+            return Err(damaged());
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(head)
+    }
+
+    fn eight(&mut self) -> Result<[u8; 8], DbError> {
+        self.take(8)?.try_into().map_err(|_| damaged())
+    }
+
+    fn text(&mut self) -> Result<&'a str, DbError> {
+        let len: [u8; 4] = self.take(4)?.try_into().map_err(|_| damaged())?;
+        let bytes = self.take(u32::from_le_bytes(len) as usize)?;
+        std::str::from_utf8(bytes).map_err(|_| damaged())
+    }
+
+    fn next_record(&mut self) -> Result<PackedRecord<'a>, DbError> {
+        let offset = i64::from_le_bytes(self.eight()?);
+        let time = f64::from_le_bytes(self.eight()?);
+        let flags = self.take(1)?[0];
+        let truncated_bytes = if flags & TRUNCATED != 0 {
+            Some(i64::from_le_bytes(self.eight()?))
+        } else {
+            None
+        };
+        let path = self.text()?;
+        let message = self.text()?;
+        let fields = self.text()?;
+        let field_index = self.text()?;
+        let parse_error = if flags & PARSE_ERROR != 0 {
+            Some(self.text()?)
+        } else {
+            None
+        };
+        Ok(PackedRecord {
+            offset,
+            time,
+            time_from_read: flags & TIME_FROM_READ != 0,
+            truncated_bytes,
+            path,
+            message,
+            fields,
+            field_index,
+            parse_error,
+        })
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<PackedRecord<'a>, DbError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let record = self.next_record();
+        if record.is_err() {
+            self.rest = &[];
+        }
+        Some(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: i64, message: &str, error: Option<&str>) -> NewLogRecord {
+        NewLogRecord {
+            source: "s".into(),
+            file: "0123456789abcdef".into(),
+            offset,
+            path: "/var/log/x.log".into(),
+            time: 1.5 + offset as f64,
+            time_from_read: offset % 2 == 1,
+            message: message.into(),
+            fields: "{\"a\":1}".into(),
+            field_index: "\na=1\n".into(),
+            truncated_bytes: error.map(|_| 7),
+            parse_error: error.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn records_come_back_as_packed() {
+        let given = [record(0, "héllo", None), record(9, "", Some("bad json"))];
+        let packed = unpack(&pack(&given).unwrap()).unwrap();
+        let back: Vec<PackedRecord> = records(&packed).collect::<Result<_, _>>().unwrap();
+        assert_eq!(back.len(), 2);
+        for (back, given) in back.iter().zip(&given) {
+            assert_eq!(back.offset, given.offset);
+            assert_eq!(back.time.to_bits(), given.time.to_bits());
+            assert_eq!(back.time_from_read, given.time_from_read);
+            assert_eq!(back.truncated_bytes, given.truncated_bytes);
+            assert_eq!(back.message, &*given.message);
+            assert_eq!(back.path, &*given.path);
+            assert_eq!(back.fields, &*given.fields);
+            assert_eq!(back.field_index, &*given.field_index);
+            assert_eq!(back.parse_error, given.parse_error.as_deref());
+        }
+        let one = [record(0, "x", None)];
+        assert!(packed_len(&one[0]) >= unpack(&pack(&one).unwrap()).unwrap().len() - 1);
+    }
+
+    #[test]
+    fn a_damaged_payload_is_an_error() {
+        assert!(unpack(b"not zstd").is_err());
+        let packed = unpack(&pack(&[record(0, "hello", None)]).unwrap()).unwrap();
+        let cut = &packed[..packed.len() - 2];
+        let read: Vec<_> = records(cut).collect();
+        assert_eq!(read.len(), 1);
+        assert!(read[0].is_err());
+        let other = zstd::bulk::compress(&[9, 1, 2], 1).unwrap();
+        assert!(unpack(&other).is_err());
+    }
+}
