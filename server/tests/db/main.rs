@@ -10,6 +10,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod integrity;
 mod jobs;
 mod logs;
 mod metrics;
@@ -94,4 +95,6 @@ suite!(
     logs::queries_filter_by_host_source_time_text_and_field,
     logs::cursor_pages_return_each_record_once,
     logs::retention_deletes_the_oldest_by_age_and_size,
+    integrity::baselines_are_judged_and_flags_stay,
+    integrity::findings_page_and_acknowledge_once,
 );
