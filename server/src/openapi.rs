@@ -81,7 +81,7 @@ impl Modify for BearerAuth {
     ),
     components(schemas(crate::error::ErrorBody, wire::metrics::ValueListJson,
         wire::logs::LogBatch, wire::logs::LogRecord, wire::logs::SourceStatus, wire::logs::LogAck,
-        wire::integrity::IntegrityReport, wire::integrity::Finding, wire::integrity::IntegrityAck)),
+        wire::integrity::IntegrityReport, wire::integrity::Finding, wire::integrity::IntegrityAck, integrity::FindingState)),
     modifiers(&BearerAuth),
     tags(
         (name = "bootagent", description = "Agent-initiated BootAgent protocol"),
