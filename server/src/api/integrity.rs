@@ -103,12 +103,12 @@ pub fn check_report(report: &IntegrityReport) -> Result<(), ApiError> {
             }
         }
         for (what, value) in [("old", &finding.old), ("new", &finding.new)] {
-            if let Some(value) = value {
-                if value.len() > MAX_VALUE || value.contains('\0') {
-                    return Err(bad(format!(
-                        "`{what}` must be at most {MAX_VALUE} bytes without NUL"
-                    )));
-                }
+            if let Some(value) = value
+                && (value.len() > MAX_VALUE || value.contains('\0'))
+            {
+                return Err(bad(format!(
+                    "`{what}` must be at most {MAX_VALUE} bytes without NUL"
+                )));
             }
         }
     }
