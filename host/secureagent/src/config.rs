@@ -1,6 +1,7 @@
 //! secureagent's configuration file (TOML; default `/etc/cargo/secureagent.conf`): the rules
 //! file (AIDE's syntax, see [`crate::rules`]), the baseline database, the root prefix
-//! (AIDE's `root_prefix`), the number of workers and the log level. Unknown keys are errors.
+//! (AIDE's `root_prefix`), the number of workers, the log level, and where reports go
+//! (`polaris`, `ca`, `cert`, `key`, `timeout_s`, as logagent's). Unknown keys are errors.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,32 @@ pub struct Config {
     /// Log level: error, warn, info, debug.
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// Polaris's base URL (`https://polaris.example:8443`); each run's report goes to
+    /// `<polaris>/api/v1/integrity/reports`. Empty: no reporting.
+    #[serde(default)]
+    pub polaris: String,
+    /// The CA that signed Polaris's certificate.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// The host's certificate (the BootAgent enrolls it).
+    #[serde(default = "default_cert")]
+    pub cert: PathBuf,
+    /// The host's key.
+    #[serde(default = "default_key")]
+    pub key: PathBuf,
+    /// Seconds to connect to Polaris and to wait for its answer.
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: u64,
+}
+
+fn default_cert() -> PathBuf {
+    "/var/lib/cargo/identity/host.pem".into()
+}
+fn default_key() -> PathBuf {
+    "/var/lib/cargo/identity/host.key".into()
+}
+fn default_timeout_s() -> u64 {
+    30
 }
 
 fn default_rules() -> PathBuf {
@@ -90,6 +117,18 @@ impl Config {
             return Err(invalid(
                 "rules, database and root_prefix must be absolute paths".into(),
             ));
+        }
+        if !(config.polaris.is_empty()
+            || config.polaris.starts_with("https://")
+            || config.polaris.starts_with("http://"))
+        {
+            return Err(invalid(format!(
+                "polaris `{}` is not an http(s) URL",
+                config.polaris
+            )));
+        }
+        if config.timeout_s == 0 || config.timeout_s > 3600 {
+            return Err(invalid("timeout_s must be 1 to 3600".into()));
         }
         Ok(config)
     }
@@ -176,6 +215,13 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("absolute")
+        );
+        std::fs::write(&path, "polaris = \"ftp://p\"\n").unwrap();
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("http(s)")
         );
         std::fs::write(&path, "workers = 100000\n").unwrap();
         assert!(

@@ -5,7 +5,8 @@
 //!   attributes, [`hash`]: its content hashes);
 //! - [`db`]: the baseline file, its digest and the run lock;
 //! - [`compare`]: baseline against tree; [`report`]: AIDE-like text and JSON;
-//! - [`run`]: `--init`, `--check`, `--update` put together (`main` only parses flags).
+//! - [`run`]: `--init`, `--check`, `--update` put together (`main` only parses flags);
+//!   [`polaris`]: each run's report sent to Polaris, or kept until it can be.
 
 pub mod cli;
 pub mod compare;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod entry;
 pub mod hash;
+pub mod polaris;
 pub mod report;
 pub mod rules;
 pub mod run;
