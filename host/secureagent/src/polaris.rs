@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wire::integrity::{
-    Change, Finding, IntegrityAck, IntegrityReport, MAX_FINDINGS, MAX_PATH, MAX_VALUE, RunKind,
+    Change, Finding, IntegrityAck, IntegrityReport, MAX_FINDINGS, MAX_PATH, MAX_REPORT_BYTES,
+    MAX_VALUE, RunKind,
 };
 
 use crate::config::Config;
@@ -123,6 +124,24 @@ pub fn check_report(
         findings,
         findings_dropped: dropped,
     }
+}
+
+/// The report as JSON within Polaris's body limit (`MAX_REPORT_BYTES`): findings are left
+/// out from the end, counted in `findings_dropped`, until it fits.
+fn fitted(report: &IntegrityReport) -> serde_json::Result<Vec<u8>> {
+    let mut body = serde_json::to_vec(report)?;
+    if body.len() <= MAX_REPORT_BYTES {
+        return Ok(body);
+    }
+    let mut smaller = report.clone();
+    while body.len() > MAX_REPORT_BYTES && !smaller.findings.is_empty() {
+        let keep = smaller.findings.len() / 2;
+        let dropped = (smaller.findings.len() - keep) as u64;
+        smaller.findings.truncate(keep);
+        smaller.findings_dropped += dropped;
+        body = serde_json::to_vec(&smaller)?;
+    }
+    Ok(body)
 }
 
 /// What became of a run's report.
@@ -296,7 +315,7 @@ pub fn deliver(config: &Config, dir: &Path, report: &IntegrityReport) -> Deliver
     if config.polaris.is_empty() {
         return Delivery::Off;
     }
-    let body = match serde_json::to_vec(report) {
+    let body = match fitted(report) {
         Ok(body) => body,
         Err(e) => {
             return Delivery::Kept {
@@ -375,6 +394,34 @@ mod tests {
             cut.len() <= MAX_VALUE && cut.ends_with('…'),
             "{}",
             cut.len()
+        );
+    }
+
+    #[test]
+    fn a_report_over_the_body_limit_leaves_findings_out_and_counts_them() {
+        let finding = Finding {
+            path: format!("/{}", "p".repeat(MAX_PATH - 1)),
+            change: Change::Changed,
+            attribute: Some("xattrs".into()),
+            old: Some("o".repeat(MAX_VALUE)),
+            new: Some("n".repeat(MAX_VALUE)),
+        };
+        let mut report = init_report(&"a".repeat(64), 0.0, 0.0, 1, 0);
+        report.kind = RunKind::Check;
+        report.findings = vec![finding; MAX_FINDINGS];
+        report.findings_dropped = 5;
+        let body = fitted(&report).unwrap();
+        assert!(body.len() <= MAX_REPORT_BYTES);
+        let sent: IntegrityReport = serde_json::from_slice(&body).unwrap();
+        assert!(!sent.findings.is_empty() && sent.findings.len() < MAX_FINDINGS);
+        assert_eq!(
+            sent.findings.len() as u64 + sent.findings_dropped,
+            MAX_FINDINGS as u64 + 5
+        );
+        report.findings.truncate(3);
+        assert_eq!(
+            fitted(&report).unwrap(),
+            serde_json::to_vec(&report).unwrap()
         );
     }
 
