@@ -157,6 +157,8 @@ pub enum Delivery {
         why: String,
         waiting: usize,
     },
+    /// Not sent and not kept: Polaris refuses it as invalid, or it could not be written.
+    Lost { why: String },
 }
 
 impl Delivery {
@@ -182,6 +184,7 @@ impl Delivery {
                     )
                 }
             }
+            Delivery::Lost { why } => format!("Report NOT sent and not kept: {why}."),
             Delivery::Kept { path, why, waiting } => format!(
                 "Report kept in {} ({waiting} waiting): Polaris could not take it: {why}. It is sent with the next run.",
                 path.display()
@@ -318,10 +321,8 @@ pub fn deliver(config: &Config, dir: &Path, report: &IntegrityReport) -> Deliver
     let body = match fitted(report) {
         Ok(body) => body,
         Err(e) => {
-            return Delivery::Kept {
-                path: PathBuf::new(),
-                why: format!("the report cannot be written as JSON: {e}"),
-                waiting: 0,
+            return Delivery::Lost {
+                why: format!("it cannot be written as JSON: {e}"),
             };
         }
     };
@@ -331,10 +332,8 @@ pub fn deliver(config: &Config, dir: &Path, report: &IntegrityReport) -> Deliver
             why,
             waiting: pending(dir).len(),
         },
-        Err(e) => Delivery::Kept {
-            path: dir.to_path_buf(),
-            why: format!("{why}; and it could not be kept: {e} (it is lost)"),
-            waiting: pending(dir).len(),
+        Err(e) => Delivery::Lost {
+            why: format!("{why}; and it could not be kept in {}: {e}", dir.display()),
         },
     };
     let client = match Client::new(config) {
@@ -372,10 +371,8 @@ pub fn deliver(config: &Config, dir: &Path, report: &IntegrityReport) -> Deliver
         Err(SendError::Later(why)) => kept(why),
         Err(SendError::Refused(why)) => {
             tracing::error!("Polaris refuses the report: {why}");
-            Delivery::Kept {
-                path: PathBuf::new(),
-                why: format!("Polaris refuses it as invalid: {why} (not kept)"),
-                waiting: pending(dir).len(),
+            Delivery::Lost {
+                why: format!("Polaris refuses it as invalid: {why}"),
             }
         }
     }
