@@ -94,10 +94,15 @@ fn polaris_keeps_the_digest_lists_findings_flags_a_swapped_baseline_and_gets_kep
     let accepted = host["accepted_digest"].as_str().unwrap().to_string();
     assert!(digest_file.contains(&accepted), "{digest_file} vs {host}");
 
-    // A change: found, reported, listed, acknowledged.
+    // Changes: a file rewritten, one added, one removed: found, reported, listed, acknowledged.
     std::fs::write(tree.join("etc/app.conf"), "port = 8080\n").unwrap();
+    std::fs::write(tree.join("etc/new.conf"), "new\n").unwrap();
+    std::fs::remove_file(tree.join("etc/hosts")).unwrap();
     let (code, text) = run(&conf, "--check");
-    assert_eq!(code, 4, "AIDE's exit code for a changed entry: {text}");
+    assert_eq!(
+        code, 7,
+        "AIDE's exit code for added + removed + changed: {text}"
+    );
     assert!(text.contains("Polaris accepts the baseline"), "{text}");
     let (status, page) = server.call(
         "GET",
@@ -111,8 +116,23 @@ fn polaris_keeps_the_digest_lists_findings_flags_a_swapped_baseline_and_gets_kep
         .find(|f| f["path"] == "/etc/app.conf" && f["attribute"] == "sha256")
         .unwrap_or_else(|| panic!("no sha256 finding of /etc/app.conf: {page}"));
     assert_eq!(sha["change"], "changed");
+    assert_ne!(sha["old"], sha["new"]);
+    let whole: Vec<(&str, &str)> = findings
+        .iter()
+        .filter(|f| f["change"] != "changed")
+        .map(|f| (f["path"].as_str().unwrap(), f["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        whole,
+        [("/etc/new.conf", "added"), ("/etc/hosts", "removed")],
+        "{page}"
+    );
+    // Changed: the file, and its folder (mtime); nothing else.
     assert!(
-        findings.iter().all(|f| f["path"] == "/etc/app.conf"),
+        findings
+            .iter()
+            .filter(|f| f["change"] == "changed")
+            .all(|f| f["path"] == "/etc/app.conf" || f["path"] == "/etc"),
         "{page}"
     );
     let ids: Vec<Value> = findings.iter().map(|f| f["id"].clone()).collect();
