@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::api::{
-    self, admin, bootagent, catalogue, commands, enroll, gearman, inventory, logs, metrics,
-    rollouts,
+    self, admin, bootagent, catalogue, commands, enroll, gearman, integrity, inventory, logs,
+    metrics, rollouts,
 };
 use crate::background::Background;
 use crate::config::{Config, TlsConfig};
@@ -151,6 +151,10 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/plugin-problems", get(inventory::problems))
         .route("/rollouts", get(rollouts::list).post(rollouts::create))
         .route("/rollouts/{id}", get(rollouts::get))
+        .route("/integrity/findings", get(integrity::findings))
+        .route("/integrity/acknowledge", post(integrity::acknowledge))
+        .route("/integrity/hosts", get(integrity::hosts))
+        .route("/integrity/hosts/{hostname}", get(integrity::host))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             api::require_admin,
@@ -165,6 +169,10 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             "/api/v1/logs",
             // A batch of up to 10,000 records, past the general body limit.
             post(logs::ingest).layer(DefaultBodyLimit::max(wire::logs::MAX_BATCH_BYTES)),
+        )
+        .route(
+            "/api/v1/integrity/reports",
+            post(integrity::report).layer(DefaultBodyLimit::max(wire::integrity::MAX_REPORT_BYTES)),
         )
         .nest("/api/v1", admin)
         .route("/api/openapi.json", get(openapi::openapi_json))

@@ -8,7 +8,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    admin, bootagent, catalogue, commands, enroll, gearman, inventory, logs, metrics, rollouts,
+    admin, bootagent, catalogue, commands, enroll, gearman, integrity, inventory, logs, metrics,
+    rollouts,
 };
 use crate::state::AppState;
 use crate::telemetry;
@@ -70,11 +71,17 @@ impl Modify for BearerAuth {
         logs::ingest,
         logs::query,
         logs::sources,
+        integrity::report,
+        integrity::findings,
+        integrity::acknowledge,
+        integrity::hosts,
+        integrity::host,
         telemetry::metrics,
         openapi_json,
     ),
     components(schemas(crate::error::ErrorBody, wire::metrics::ValueListJson,
-        wire::logs::LogBatch, wire::logs::LogRecord, wire::logs::SourceStatus, wire::logs::LogAck)),
+        wire::logs::LogBatch, wire::logs::LogRecord, wire::logs::SourceStatus, wire::logs::LogAck,
+        wire::integrity::IntegrityReport, wire::integrity::Finding, wire::integrity::IntegrityAck, integrity::FindingState)),
     modifiers(&BearerAuth),
     tags(
         (name = "bootagent", description = "Agent-initiated BootAgent protocol"),
@@ -83,6 +90,7 @@ impl Modify for BearerAuth {
         (name = "plugins", description = "Plugins managed from Polaris: where each runs and its problems (the agents' inventories), the catalogue of releases, rollouts (bearer token)"),
         (name = "metrics", description = "Metric ingest and queries"),
         (name = "logs", description = "Log records: the hosts' logagent batches (mutual TLS), queries and each host's sources (bearer token)"),
+        (name = "integrity", description = "File integrity: the hosts' secureagent reports (mutual TLS), findings, acknowledgements and each host's accepted baseline (bearer token)"),
         (name = "telemetry", description = "Polaris's own metrics"),
     )
 )]

@@ -24,6 +24,7 @@ pub mod boot;
 pub mod command;
 pub mod control;
 pub mod enroll;
+pub mod integrity;
 pub mod logs;
 pub mod method;
 pub mod metrics;

@@ -1,7 +1,8 @@
 //! secureagent's configuration file (TOML; default `/etc/cargo/secureagent.conf`): the rules
 //! file (AIDE's syntax, see [`crate::rules`]), the baseline database, the root prefix
 //! (AIDE's `root_prefix`), the number of workers and the log level; the daemon's `schedule`
-//! and a run's manners (`nice`, `io_class`, `max_read_mib_s`). Unknown keys are errors.
+//! and a run's manners (`nice`, `io_class`, `max_read_mib_s`); where reports go (`polaris`,
+//! `ca`, `cert`, `key`, `timeout_s`, as logagent's). Unknown keys are errors.
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,32 @@ pub struct Config {
     /// The whole run's file reads in MiB per second (0: no cap).
     #[serde(default)]
     pub max_read_mib_s: u64,
+    /// Polaris's base URL (`https://polaris.example:8443`); each run's report goes to
+    /// `<polaris>/api/v1/integrity/reports`. Empty: no reporting.
+    #[serde(default)]
+    pub polaris: String,
+    /// The CA that signed Polaris's certificate.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// The host's certificate (the BootAgent enrolls it).
+    #[serde(default = "default_cert")]
+    pub cert: PathBuf,
+    /// The host's key.
+    #[serde(default = "default_key")]
+    pub key: PathBuf,
+    /// Seconds to connect to Polaris and to wait for its answer.
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: u64,
+}
+
+fn default_cert() -> PathBuf {
+    "/var/lib/cargo/identity/host.pem".into()
+}
+fn default_key() -> PathBuf {
+    "/var/lib/cargo/identity/host.key".into()
+}
+fn default_timeout_s() -> u64 {
+    30
 }
 
 fn default_rules() -> PathBuf {
@@ -126,6 +153,18 @@ impl Config {
             return Err(invalid(
                 "rules, database and root_prefix must be absolute paths".into(),
             ));
+        }
+        if !(config.polaris.is_empty()
+            || config.polaris.starts_with("https://")
+            || config.polaris.starts_with("http://"))
+        {
+            return Err(invalid(format!(
+                "polaris `{}` is not an http(s) URL",
+                config.polaris
+            )));
+        }
+        if config.timeout_s == 0 || config.timeout_s > 3600 {
+            return Err(invalid("timeout_s must be 1 to 3600".into()));
         }
         Ok(config)
     }
@@ -273,6 +312,13 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert_eq!(config.io_class, IoClass::BestEffort);
         assert!(matches!(config.when(), Ok(When::Cron(_))));
+        std::fs::write(&path, "polaris = \"ftp://p\"\n").unwrap();
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("http(s)")
+        );
         std::fs::write(&path, "workers = 100000\n").unwrap();
         assert!(
             Config::load(&path)

@@ -8,6 +8,7 @@
 //! - [`run`]: `--init`, `--check`, `--update` put together (`main` only parses flags);
 //! - [`daemon`]: checks on a [`schedule`], never two at once; [`gentle`]: priority and the
 //!   read cap.
+//! - [`polaris`]: each run's report sent to Polaris, or kept until it can be.
 
 pub mod cli;
 pub mod compare;
@@ -17,6 +18,7 @@ pub mod db;
 pub mod entry;
 pub mod gentle;
 pub mod hash;
+pub mod polaris;
 pub mod report;
 pub mod rules;
 pub mod run;

@@ -1,5 +1,6 @@
 //! `--init`, `--check` and `--update` put together: the lock, the walk, the baseline read or
-//! written, the comparison and the report. Returns AIDE's exit code.
+//! written, the comparison, the report, and the report sent to Polaris (or kept until it can
+//! be). Returns AIDE's exit code.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use serde::Serialize;
 use crate::compare;
 use crate::config::Config;
 use crate::db::{self, DbError, DbPaths};
+use crate::polaris;
 use crate::report::{self, BaselineInfo, EntryReport};
 use crate::rules::Rules;
 use crate::walk::{self, WalkOptions};
@@ -106,6 +108,9 @@ pub fn run(
 ) -> Result<u8, RunError> {
     let started = Instant::now();
     let start = now();
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let paths = DbPaths::new(&config.database);
     let _lock = db::lock(&paths).map_err(failed(EXIT_IO_ERROR))?;
     let root = config.root_prefix.canonicalize().map_err(|e| RunError {
@@ -183,6 +188,14 @@ pub fn run(
             ));
             out.write_all(text.as_bytes()).map_err(write_err)?;
         }
+        let sent = polaris::init_report(
+            &report.digest,
+            started_unix,
+            report.duration_s,
+            report.entries,
+            report.unreadable.len(),
+        );
+        tell(config, &paths, &sent, json, out).map_err(write_err)?;
         return Ok(0);
     }
 
@@ -219,8 +232,34 @@ pub fn run(
         out.write_all(report::text(&report, version).as_bytes())
             .map_err(write_err)?;
     }
+    let sent = polaris::check_report(&report, started_unix, report.new_baseline_digest.as_deref());
+    tell(config, &paths, &sent, json, out).map_err(write_err)?;
     if let Some(written) = written {
         written.map_err(failed(EXIT_WRITE_ERROR))?;
     }
     Ok(findings.exit_code())
+}
+
+/// Sends the run's report to Polaris (or keeps it; see [`polaris::deliver`]) and says which:
+/// after the text report, or on stderr beside the JSON one.
+fn tell(
+    config: &Config,
+    paths: &DbPaths,
+    report: &wire::integrity::IntegrityReport,
+    json: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let dir = paths
+        .db
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let delivery = polaris::deliver(config, &dir, report);
+    if json {
+        if !matches!(delivery, polaris::Delivery::Off) {
+            eprintln!("secureagent: {}", delivery.line());
+        }
+        Ok(())
+    } else {
+        writeln!(out, "\n{}", delivery.line())
+    }
 }

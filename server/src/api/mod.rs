@@ -9,6 +9,8 @@
 //! - [`metrics`]: the metrics ingest nodus's `http` writer posts to, and the query endpoint;
 //! - [`logs`]: the log records `logagent` posts and their queries (a batch read borrowed from
 //!   the body in [`log_parse`], its checks in [`log_batch`]);
+//! - [`integrity`]: the reports `secureagent` posts, their findings, acknowledgements and
+//!   each host's baseline state;
 //! - [`inventory`]: where plugins run, per host and per plugin, and plugin problems;
 //! - [`catalogue`]: plugin releases (upload, list); [`rollouts`]: plugin rollouts;
 //! - [`views`], [`plugin_views`]: the JSON shapes (and OpenAPI schemas) of what they answer,
@@ -22,6 +24,7 @@ pub mod commands;
 pub mod enroll;
 pub mod gearman;
 pub mod identity;
+pub mod integrity;
 pub mod inventory;
 pub mod log_batch;
 pub mod log_parse;

@@ -15,6 +15,7 @@ mod bounded;
 mod catalogue;
 mod chunks;
 mod commands;
+mod integrity;
 mod inventory;
 mod log_pack;
 mod log_query;

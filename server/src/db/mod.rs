@@ -222,6 +222,7 @@ mod postgres;
 mod sqlite;
 
 mod commands;
+pub mod integrity;
 pub mod logs;
 pub mod plugins;
 mod trust;
@@ -231,6 +232,7 @@ pub use commands::{
     SessionStore, SessionView,
 };
 pub use common::now;
+pub use integrity::IntegrityStore;
 pub use logs::LogStore;
 pub use plugins::{PluginStore, RolloutStore};
 pub use trust::{NewCert, TrustStore};
@@ -251,6 +253,7 @@ pub trait Store:
     + PluginStore
     + RolloutStore
     + LogStore
+    + IntegrityStore
 {
     /// Which backend this is.
     fn backend(&self) -> Backend;

@@ -10,6 +10,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod integrity;
 mod jobs;
 mod log_chunks;
 mod logs;
@@ -97,4 +98,6 @@ suite!(
     logs::retention_deletes_the_oldest_by_age_and_size,
     log_chunks::a_resend_cut_differently_stores_nothing_twice,
     log_chunks::queries_merge_chunks_whose_times_overlap,
+    integrity::baselines_are_judged_and_flags_stay,
+    integrity::findings_page_and_acknowledge_once,
 );
