@@ -115,6 +115,31 @@ pub async fn baselines_are_judged_and_flags_stay(ctx: Ctx) {
         .await
         .unwrap();
     assert!(!after.baseline_ok, "the old baseline is no longer accepted");
+
+    // A later --init that writes another baseline compared nothing: flagged, and accepted as
+    // an update is; one that writes the accepted baseline again is not flagged.
+    let reinit = db
+        .store_integrity_report("web1", &report(RunKind::Init, 'c', None, &[]))
+        .await
+        .unwrap();
+    assert!(!reinit.baseline_ok, "{reinit:?}");
+    assert!(
+        reinit
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("a new --init replaced the accepted baseline")),
+        "{reinit:?}"
+    );
+    let again = db
+        .store_integrity_report("web1", &report(RunKind::Init, 'c', None, &[]))
+        .await
+        .unwrap();
+    assert!(again.baseline_ok, "{again:?}");
+    let check = db
+        .store_integrity_report("web1", &report(RunKind::Check, 'c', None, &[]))
+        .await
+        .unwrap();
+    assert!(check.baseline_ok, "{check:?}");
 }
 
 pub async fn findings_page_and_acknowledge_once(ctx: Ctx) {

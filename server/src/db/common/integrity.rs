@@ -117,10 +117,25 @@ impl TryFrom<FindingRow> for FindingEntry {
     }
 }
 
-/// The verdict on the baseline a run used, given the host's accepted digest.
+/// The verdict on the baseline a run used, given the host's accepted digest. A host's first
+/// `--init` is accepted; a later one that writes another baseline is flagged: it compared
+/// nothing, so whatever changed since the accepted baseline went unreported (the quiet way to
+/// swap a baseline with root on the host). It still becomes the accepted digest, as an update
+/// does, and the flag stays until an admin acknowledges it.
 pub fn verdict(report: &IntegrityReport, accepted: Option<&str>) -> (bool, Option<String>) {
     let used = match report.kind {
-        RunKind::Init => return (true, None),
+        RunKind::Init => {
+            return match accepted {
+                Some(accepted) if accepted != report.baseline_digest => (
+                    false,
+                    Some(format!(
+                        "a new --init replaced the accepted baseline {accepted}: the changes \
+                         since it were not compared"
+                    )),
+                ),
+                _ => (true, None),
+            };
+        }
         RunKind::Check => Some(report.baseline_digest.as_str()),
         RunKind::Update => report.previous_digest.as_deref(),
     };
