@@ -191,6 +191,15 @@ async fn a_packaged_daemon_starts_stops_restarts_and_is_removed() {
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
     assert!(cwd.ends_with("daemons/sleeper/1.0"), "{}", cwd.display());
     // With its `env` over a clean environment: nothing of this test process's gets through.
+    // Read once `run.sh` has exec'd `sleep`: while a process execs, its environ reads empty.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run.sh never exec'd sleep"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     let keys: Vec<String> = environ
         .split(|b| *b == 0)
