@@ -260,6 +260,10 @@ mod tests {
             "nice",
             "io_class",
             "max_read_mib_s",
+            "polaris",
+            "cert",
+            "key",
+            "timeout_s",
         ];
         let mut in_sample: Vec<&str> = sample.keys().map(String::as_str).collect();
         in_sample.sort_unstable();
