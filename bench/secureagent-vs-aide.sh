@@ -5,7 +5,7 @@
 #   KEEP=1        keep the work folder (trees, databases, reports) and print its path.
 #   BUILD_DIR=d   measure the secureagent in d (not building); default: cargo build --release.
 #   FLAT_SIZES    entries of the flat folder for secureagent (default "10000 25000 50000 100000").
-#   AIDE_FLAT     the sizes AIDE is run on too (default "10000 25000"; AIDE is quadratic in the
+#   AIDE_FLAT     the sizes AIDE is run on too (default "10000 25000 50000"; AIDE is quadratic in the
 #                 entries of one folder: 100,000 would take it most of an hour).
 #   SKIP_USR=1 / SKIP_GEN=1 / SKIP_FLAT=1   leave a part out.
 #
@@ -33,7 +33,7 @@ export LC_ALL=C
 SRC="${1:-/usr/share}"
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FLAT_SIZES="${FLAT_SIZES:-10000 25000 50000 100000}"
-AIDE_FLAT="${AIDE_FLAT:-10000 25000}"
+AIDE_FLAT="${AIDE_FLAT:-10000 25000 50000}"
 WORKERS=2
 
 # ---------------------------------------------------------------- install (as peers/aide.sh)

@@ -348,8 +348,8 @@ pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[OldSize]>) -> Ve
     };
     // The root itself is `/` for the rules.
     first.visit(options.root.clone(), b"/".to_vec(), None);
-    let mut entries = first.out;
-    let mut outs = Vec::with_capacity(workers);
+    let mut outs = Vec::with_capacity(workers + 1);
+    outs.push(first.out);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -373,7 +373,10 @@ pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[OldSize]>) -> Ve
             }
         }
     });
-    // One allocation of the final size (appending one by one could double it at the end).
+    // The others appended to the largest, grown once to the final size (a large block grows
+    // in place or is remapped, not copied: the entries are not held twice at the end).
+    outs.sort_unstable_by_key(Vec::len);
+    let mut entries = outs.pop().unwrap_or_default();
     entries.reserve_exact(outs.iter().map(Vec::len).sum());
     for mut out in outs {
         entries.append(&mut out);
