@@ -244,14 +244,14 @@ for t in usr gen; do
 done
 if [ "${SKIP_FLAT:-0}" != 1 ]; then
   echo
-  echo "| flat folder, N files | secureagent --init wall s (µs/entry) | CPU s | peak RSS kB | secureagent --check wall s (µs/entry) | CPU s | peak RSS kB | AIDE --init wall s (µs/entry) | AIDE peak RSS kB |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| flat folder, N files | secureagent --init wall s (µs/entry) | CPU s | peak RSS kB | secureagent --check wall s (µs/entry) | CPU s | peak RSS kB | AIDE --init wall s (µs/entry) | CPU s | AIDE peak RSS kB |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for n in $FLAT_SIZES; do
     i="flat$n.sa.init"; c="flat$n.sa.check"; a="flat$n.aide.init"
     per() { awk -v w="$1" -v n="$n" 'BEGIN {printf "%.1f", w * 1e6 / n}'; }
-    aw="-"; ar="-"
-    [ -n "${F[$a.wall]:-}" ] && { aw="${F[$a.wall]} ($(per "${F[$a.wall]}"))"; ar=${F[$a.rss]}; }
-    echo "| $n | ${F[$i.wall]} ($(per "${F[$i.wall]}")) | ${F[$i.cpu]} | ${F[$i.rss]} | ${F[$c.wall]} ($(per "${F[$c.wall]}")) | ${F[$c.cpu]} | ${F[$c.rss]} | $aw | $ar |"
+    aw="-"; ac="-"; ar="-"
+    [ -n "${F[$a.wall]:-}" ] && { aw="${F[$a.wall]} ($(per "${F[$a.wall]}"))"; ac=${F[$a.cpu]}; ar=${F[$a.rss]}; }
+    echo "| $n | ${F[$i.wall]} ($(per "${F[$i.wall]}")) | ${F[$i.cpu]} | ${F[$i.rss]} | ${F[$c.wall]} ($(per "${F[$c.wall]}")) | ${F[$c.cpu]} | ${F[$c.rss]} | $aw | $ac | $ar |"
   done
 fi
 
