@@ -307,8 +307,8 @@ async fn hosts_post_reports_and_admins_see_flags_and_acknowledge_findings() {
             .await;
         assert_eq!(
             page["findings"].as_array().unwrap().len(),
-            3,
-            "a refused report stored findings"
+            4,
+            "a refused report stored findings (3 of checks, 1 real-time)"
         );
         for query in [
             "limit=0",
