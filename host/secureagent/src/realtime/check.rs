@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::compare::{self, Changed, Findings};
 use crate::db::{self, DbError, DbPaths};
 use crate::entry::Entry;
-use crate::gentle::Capped;
+use crate::gentle::{Capped, ReadCap};
 use crate::hash;
 use crate::rules::{Attr, FileKind, Rules};
 use crate::walk;
@@ -90,6 +90,8 @@ pub struct Context<'a> {
     pub trees: Vec<Vec<u8>>,
     /// Real paths that are never entries (and everything below them).
     pub own: Vec<PathBuf>,
+    /// `max_read_mib_s`, as for a full check.
+    pub cap: Option<ReadCap>,
 }
 
 impl Context<'_> {
@@ -157,7 +159,7 @@ impl Context<'_> {
             .and_then(|f| {
                 let mut reader = Capped {
                     inner: f,
-                    cap: None,
+                    cap: self.cap.as_ref(),
                     stop: &walk::stop_requested,
                 };
                 hash::hash_reader(&mut reader, entry.attrs, prefix, buf)

@@ -158,6 +158,8 @@ pub fn watch(config: &Config, rules: &Rules, also_own: &[PathBuf]) -> Totals {
         root: root.clone(),
         trees: rels.clone(),
         own: own.clone(),
+        cap: (config.max_read_mib_s > 0)
+            .then(|| crate::gentle::ReadCap::new(config.max_read_mib_s.saturating_mul(1 << 20))),
     };
     let mut reals = Vec::new();
     for rel in &rels {
