@@ -22,6 +22,10 @@ use crate::walk;
 /// the rest waits for the scheduled check, logged).
 pub const MAX_SUBTREE_ENTRIES: usize = 1_000_000;
 
+/// Most paths whose last report is remembered; past it the memory is cleared (and a path
+/// still different from its baseline is reported again at its next event).
+pub const MAX_REMEMBERED: usize = 1_000_000;
+
 /// The baseline's entries under the real-time trees.
 pub struct Baseline {
     pub digest: String,
@@ -271,6 +275,12 @@ pub fn compare(
         }
         if reported.get(path) == Some(&signature) {
             continue;
+        }
+        if reported.len() >= MAX_REMEMBERED {
+            tracing::warn!(
+                "Real time: over {MAX_REMEMBERED} paths differ from the baseline: what was reported is forgotten."
+            );
+            reported.clear();
         }
         reported.insert(path.clone(), signature);
         match (old, new) {
