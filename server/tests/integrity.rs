@@ -386,6 +386,10 @@ async fn hosts_post_reports_and_admins_see_flags_and_acknowledge_findings() {
                 "{schema}"
             );
         }
+        let kinds = doc["components"]["schemas"]["RunKind"].to_string();
+        assert!(kinds.contains("realtime"), "{kinds}");
+        let finding = doc["components"]["schemas"]["FindingView"].to_string();
+        assert!(finding.contains("\"kind\""), "{finding}");
         drop(server);
         scratch.remove().await;
     }
