@@ -2,8 +2,9 @@
 //! removed file and a new folder in a real-time tree are in the log within seconds (polled, no
 //! timed assertion), by inotify and by fanotify; a change outside the real-time trees waits
 //! for the scheduled check; the baseline is never written; a tree over the watch limit falls
-//! back to the scheduled check, said in the log; a lost event queue (the daemon stopped while
-//! events pile up) makes the tree checked whole.
+//! back to the scheduled check, said in the log (our `realtime_max_watches`, and the kernel's
+//! limit lowered in a user namespace); a lost event queue (the daemon stopped while events pile
+//! up) makes the tree checked whole.
 
 mod common;
 
@@ -224,7 +225,7 @@ fn a_tree_over_the_watch_limit_falls_back_to_the_scheduled_check_and_says_so() {
         "{text}"
     );
     assert!(
-        text.contains("the kernel's fs.inotify.max_user_watches is"),
+        text.contains("the kernel's limits: fs.inotify.max_user_watches = "),
         "{text}"
     );
     write(&setup.path("big/a/f"), b"2");
@@ -234,6 +235,64 @@ fn a_tree_over_the_watch_limit_falls_back_to_the_scheduled_check_and_says_so() {
     stop(daemon);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("big was not watched"), "{text}");
+}
+
+#[test]
+fn the_kernels_watch_limit_makes_a_tree_fall_back_and_says_so() {
+    // The kernel's own limit (ENOSPC from inotify_add_watch), lowered to 3 for a user
+    // namespace of the daemon's own (`unshare -Ur`), so the machine's limit is left alone.
+    let probe = std::process::Command::new("unshare")
+        .args([
+            "-Ur",
+            "sh",
+            "-c",
+            "echo 3 > /proc/sys/user/max_inotify_watches",
+        ])
+        .output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("no user namespace with its own inotify limit here ({probe:?}): test not run");
+        return;
+    }
+    let setup = Setup::new("/ p+s+sha256\n");
+    write(&setup.path("small/f"), b"1");
+    for dir in ["big/a/f", "big/b/f", "big/c/f"] {
+        write(&setup.path(dir), b"1");
+    }
+    setup.init();
+    add_config(
+        &setup,
+        "schedule = \"every 1h\"\nrealtime = [\"/small\", \"/big\"]\nrealtime_mode = \"inotify\"\n",
+    );
+    let log = setup.dir.path().join("daemon.log");
+    // `sh` execs the daemon: the child's id is the daemon's.
+    let daemon = std::process::Command::new("unshare")
+        .args(["-Ur", "sh", "-c"])
+        .arg(format!(
+            "echo 3 > /proc/sys/user/max_inotify_watches && exec {:?} -C {:?} -f -L {:?}",
+            env!("CARGO_BIN_EXE_secureagent"),
+            setup.conf,
+            log
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let text = wait_for(&log, "Real time: watching");
+    assert!(
+        text.contains(
+            "big is NOT watched: the kernel's watch limit (fs.inotify.max_user_watches = "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("user.max_inotify_watches = 3) reached with 3 watches"),
+        "{text}"
+    );
+    write(&setup.path("big/a/f"), b"2");
+    write(&setup.path("small/f"), b"2");
+    let text = wait_reported(&log, "/small/f");
+    assert!(!text.contains("/big/a/f"), "{text}");
+    stop(daemon);
 }
 
 #[test]

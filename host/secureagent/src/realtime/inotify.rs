@@ -53,6 +53,18 @@ pub fn kernel_limit(name: &str) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// The kernel's watch limits for the log: the system's, and the user namespace's (the lower
+/// applies).
+fn watch_limits() -> String {
+    let userns = std::fs::read_to_string("/proc/sys/user/max_inotify_watches")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    format!(
+        "fs.inotify.max_user_watches = {}, user.max_inotify_watches = {userns}",
+        kernel_limit("max_user_watches")
+    )
+}
+
 impl InotifyWatch {
     /// Watches every directory of `trees` (real paths), at most `max` in all; `own` are the
     /// agent's own folders, never watched.
@@ -102,9 +114,9 @@ impl InotifyWatch {
             }
             if self.dirs.len() >= self.max {
                 let why = format!(
-                    "realtime_max_watches = {} reached (the kernel's fs.inotify.max_user_watches is {})",
+                    "realtime_max_watches = {} reached (the kernel's limits: {})",
                     self.max,
-                    kernel_limit("max_user_watches")
+                    watch_limits()
                 );
                 return self.fall(i, why);
             }
@@ -114,8 +126,8 @@ impl InotifyWatch {
                 }
                 Err(Errno::ENOSPC) => {
                     let why = format!(
-                        "the kernel's watch limit fs.inotify.max_user_watches = {} reached with {} watches of this agent",
-                        kernel_limit("max_user_watches"),
+                        "the kernel's watch limit ({}) reached with {} watches of this agent",
+                        watch_limits(),
                         self.dirs.len()
                     );
                     return self.fall(i, why);
