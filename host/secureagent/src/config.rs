@@ -92,7 +92,8 @@ pub enum RealtimeMode {
     Auto,
     /// inotify: one watch per directory.
     Inotify,
-    /// fanotify on the whole file system of each tree; an error if the agent may not.
+    /// fanotify on the whole file system of each tree; if the agent may not, an error is
+    /// logged and inotify is used.
     Fanotify,
 }
 
