@@ -10,7 +10,7 @@ use std::process::Command;
 use common::{run_xtask, tool};
 
 /// Every shipped binary.
-const BINARIES: [&str; 9] = [
+const BINARIES: [&str; 10] = [
     "polaris",
     "bootagent",
     "mkpkg",
@@ -20,6 +20,7 @@ const BINARIES: [&str; 9] = [
     "nodusctl",
     "logagent",
     "logagentctl",
+    "secureagent",
 ];
 
 /// Runs `script` in a non-interactive bash; returns its standard output.
