@@ -113,7 +113,15 @@ fn bash_completes_flags_subcommands_and_values() {
             .into_iter()
             .filter(|w| !w.starts_with('-'))
             .collect::<Vec<_>>(),
-        ["nodus", "gearman", "logagent"]
+        ["nodus", "gearman", "logagent", "secureagent"]
+    );
+    assert_eq!(
+        offered(
+            &bash_path,
+            &dir.join("secureagent"),
+            &["secureagent", "--in"]
+        ),
+        ["--init", "--init-if-missing"]
     );
     assert_eq!(
         offered(&bash_path, &dir.join("nodus"), &["nodus", "-"])

@@ -38,7 +38,7 @@ fn secureagent_rules_example() -> String {
         .expect("secureagent.conf.5 has a RULES section");
     let block = section
         .split_once(".EX\n")
-        .and_then(|(_, rest)| rest.split_once(".EE\n"))
+        .and_then(|(_, rest)| rest.split_once(".EE"))
         .map(|(block, _)| block)
         .expect("RULES without .EX/.EE");
     block.replace("\\e", "\\")

@@ -184,6 +184,24 @@ fn the_generated_pages_show_flags_defaults_environment_and_exit_codes() {
             "nodus.1 lacks {expected:?}:\n{nodus}"
         );
     }
+    // Words as a reader sees them, whatever the justification's spacing and line breaks.
+    let secureagent = rendered(&out.path().join("secureagent.1"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for expected in [
+        "--init-if-missing",
+        "/etc/cargo/secureagent.rules",
+        "AIDE's invalid argument error",
+        "Another secureagent run holds the baseline's lock",
+        "secureagent.conf(5)",
+    ] {
+        assert!(
+            secureagent.contains(expected),
+            "secureagent.1 lacks {expected:?}:\n{secureagent}"
+        );
+    }
     let polaris = rendered(&out.path().join("polaris.1")).unwrap();
     assert!(polaris.contains("polaris-enroll(1)"), "{polaris}");
     let enroll = rendered(&out.path().join("polaris-enroll.1")).unwrap();
