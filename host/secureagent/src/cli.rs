@@ -46,8 +46,8 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
     /// Daemon only: when there is no baseline yet, write one first (an `--init`, reported to
-    /// Polaris like one) instead of failing every check. Polaris flags an `init` that replaces
-    /// an accepted baseline, so a deleted baseline is not a quiet way to swap it.
+    /// Polaris like one) instead of failing every check. Polaris flags a later `init` that
+    /// writes another baseline than the accepted one: deleting it is no quiet way to swap it.
     #[arg(long, conflicts_with_all = ["init", "check", "update", "test_config"])]
     pub init_if_missing: bool,
 }
