@@ -24,7 +24,8 @@ pub const MAX_READ_MIB_S: u64 = 1 << 20;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The rules file, in AIDE's syntax.
+    /// The rules file, in AIDE's syntax (a relative path is relative to the configuration
+    /// file's folder).
     #[serde(default = "default_rules")]
     pub rules: PathBuf,
     /// The baseline database; beside it `<database>.sha256` (its digest) and `<database>.lock`.
@@ -165,7 +166,13 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        // A relative rules file lies beside the configuration (a BootAgent package's layout).
+        if config.rules.is_relative() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            config.rules = std::path::absolute(dir.join(&config.rules))
+                .map_err(|e| invalid(format!("rules: {e}")))?;
+        }
         if config.workers > MAX_WORKERS {
             return Err(invalid(format!(
                 "workers = {} is over {MAX_WORKERS}",
@@ -185,12 +192,9 @@ impl Config {
             )));
         }
         When::parse(&config.schedule).map_err(invalid)?;
-        if !config.database.is_absolute()
-            || !config.root_prefix.is_absolute()
-            || !config.rules.is_absolute()
-        {
+        if !config.database.is_absolute() || !config.root_prefix.is_absolute() {
             return Err(invalid(
-                "rules, database and root_prefix must be absolute paths".into(),
+                "database and root_prefix must be absolute paths".into(),
             ));
         }
         if !(config.polaris.is_empty()
@@ -387,6 +391,11 @@ mod tests {
             let err = Config::load(&path).unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");
         }
+        std::fs::write(&path, "rules = \"my.rules\"\n").unwrap();
+        assert_eq!(
+            Config::load(&path).unwrap().rules,
+            dir.path().join("my.rules")
+        );
         std::fs::write(&path, "io_class = \"best-effort\"\nschedule = \"@daily\"\n").unwrap();
         let config = Config::load(&path).unwrap();
         assert_eq!(config.io_class, IoClass::BestEffort);
