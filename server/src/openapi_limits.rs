@@ -87,7 +87,11 @@ fn schemas(doc: &mut Value, limits: &Limits, now: f64) {
     }
     // Log batches (`api::log_batch`).
     // At most MAX_BATCH_RECORDS records in all (`records` and those of `files`).
-    for (schema, name) in [("LogBatch", "records"), ("LogBatch", "files"), ("LogFile", "records")] {
+    for (schema, name) in [
+        ("LogBatch", "records"),
+        ("LogBatch", "files"),
+        ("LogFile", "records"),
+    ] {
         if let Some(p) = property(doc, schema, name) {
             set(p, json!({"maxItems": wire::logs::MAX_BATCH_RECORDS}));
         }

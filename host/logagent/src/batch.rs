@@ -12,6 +12,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 use wire::logs::SourceStatus;
 
+use crate::json_text::push_str;
 use crate::parse::combined::Spans;
 
 /// One record, as `wire::logs::LogRecord` (see there for what each field means).
@@ -172,17 +173,17 @@ pub fn write_grouped(records: &[Record], out: &mut Vec<u8>) -> serde_json::Resul
         }
         first = false;
         out.extend_from_slice(b"{\"source\":");
-        serde_json::to_writer(&mut *out, &*head.source)?;
+        push_str(out, &head.source);
         out.extend_from_slice(b",\"file\":");
-        serde_json::to_writer(&mut *out, &*head.file)?;
+        push_str(out, &head.file);
         out.extend_from_slice(b",\"path\":");
-        serde_json::to_writer(&mut *out, &*head.path)?;
+        push_str(out, &head.path);
         out.extend_from_slice(b",\"records\":[");
         for (i, record) in group.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut *out, &InGroup(record))?;
+            write_in_group(out, record)?;
         }
         out.extend_from_slice(b"]}");
     }
@@ -198,32 +199,51 @@ pub fn end_grouped(out: &mut Vec<u8>, sources: &[SourceStatus]) -> serde_json::R
     Ok(())
 }
 
-/// A record as one of a group: `wire::logs::FileRecord`.
-struct InGroup<'a>(&'a Record);
-
-impl Serialize for InGroup<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let r = self.0;
-        let len = 4
-            + usize::from(r.time_from_read)
-            + usize::from(r.truncated_bytes.is_some())
-            + usize::from(r.parse_error.is_some());
-        let mut s = serializer.serialize_struct("FileRecord", len)?;
-        s.serialize_field("offset", &r.offset)?;
-        s.serialize_field("time", &r.time)?;
-        if r.time_from_read {
-            s.serialize_field("time_from_read", &true)?;
-        }
-        s.serialize_field("message", &r.message)?;
-        r.serialize_fields(&mut s)?;
-        if let Some(n) = &r.truncated_bytes {
-            s.serialize_field("truncated_bytes", n)?;
-        }
-        if let Some(e) = &r.parse_error {
-            s.serialize_field("parse_error", e)?;
-        }
-        s.end()
+/// Writes `r` as one of a group: `wire::logs::FileRecord`.
+fn write_in_group(out: &mut Vec<u8>, r: &Record) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"offset\":");
+    serde_json::to_writer(&mut *out, &r.offset)?;
+    out.extend_from_slice(b",\"time\":");
+    serde_json::to_writer(&mut *out, &r.time)?;
+    if r.time_from_read {
+        out.extend_from_slice(b",\"time_from_read\":true");
     }
+    out.extend_from_slice(b",\"message\":");
+    push_str(out, &r.message);
+    out.extend_from_slice(b",\"fields\":");
+    match &r.fields {
+        Fields::Map(map) => serde_json::to_writer(&mut *out, map)?,
+        Fields::Combined(c) => {
+            out.push(b'{');
+            let mut first = true;
+            for &i in c.preset.order {
+                let Some(name) = c.preset.names[i] else {
+                    continue;
+                };
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                push_str(out, name);
+                out.push(b':');
+                match c.number(&r.message, i) {
+                    Some(n) => serde_json::to_writer(&mut *out, &n)?,
+                    None => push_str(out, c.text(&r.message, i)),
+                }
+            }
+            out.push(b'}');
+        }
+    }
+    if let Some(n) = &r.truncated_bytes {
+        out.extend_from_slice(b",\"truncated_bytes\":");
+        serde_json::to_writer(&mut *out, n)?;
+    }
+    if let Some(e) = &r.parse_error {
+        out.extend_from_slice(b",\"parse_error\":");
+        push_str(out, e);
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 impl Record {
@@ -293,7 +313,13 @@ mod tests {
     use super::*;
     use crate::parse::Format;
 
-    fn record(file: &Arc<str>, path: &Arc<str>, offset: u64, line: &str, format: &Format) -> Record {
+    fn record(
+        file: &Arc<str>,
+        path: &Arc<str>,
+        offset: u64,
+        line: &str,
+        format: &Format,
+    ) -> Record {
         let parsed = format.parse_owned(line.to_string());
         Record {
             source: "web".into(),
@@ -314,7 +340,8 @@ mod tests {
         let nginx = Format::new("nginx", None, None, None).unwrap();
         let (a, b): (Arc<str>, Arc<str>) = ("0123456789abcdef".into(), "fedcba9876543210".into());
         let (pa, pb): (Arc<str>, Arc<str>) = ("/var/log/a.log".into(), "/var/log/\"b\".log".into());
-        let line = r#"203.0.113.9 - - [04/Dec/2026:11:00:00 +0100] "GET / HTTP/1.1" 200 612 "-" "curl/8""#;
+        let line =
+            r#"203.0.113.9 - - [04/Dec/2026:11:00:00 +0100] "GET / HTTP/1.1" 200 612 "-" "curl/8""#;
         let records = vec![
             record(&a, &pa, 0, line, &nginx),
             record(&a, &pa, 7, "not \"nginx\"\u{1}", &nginx),
@@ -330,7 +357,11 @@ mod tests {
         write_grouped(&records, &mut body).unwrap();
         end_grouped(&mut body, &sources).unwrap();
         let grouped: wire::logs::LogBatch = serde_json::from_slice(&body).unwrap();
-        assert_eq!(grouped.files.len(), 3, "a file's records that follow each other group");
+        assert_eq!(
+            grouped.files.len(),
+            3,
+            "a file's records that follow each other group"
+        );
         assert!(grouped.records.is_empty());
         let mut plain = Batch {
             records,

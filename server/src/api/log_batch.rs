@@ -80,9 +80,10 @@ pub fn check_incoming(batch: IncomingBatch<'_>) -> Result<CheckedBatch, ApiError
             .file(&[group.source, group.file, group.path])
             .map_err(|why| ApiError::invalid(format!("file {f}: {why}")))?;
         for (i, record) in group.records.into_iter().enumerate() {
-            records.push(check_record(record, &file).map_err(|why| {
-                ApiError::invalid(format!("file {f} record {i}: {why}"))
-            })?);
+            records.push(
+                check_record(record, &file)
+                    .map_err(|why| ApiError::invalid(format!("file {f} record {i}: {why}")))?,
+            );
         }
     }
     let sources = batch
@@ -347,15 +348,24 @@ mod tests {
         assert!(checked.records[2].time_from_read);
         assert_eq!(checked.records[2].truncated_bytes, Some(4));
         // The records of one file share its names.
-        assert!(Arc::ptr_eq(&checked.records[1].path, &checked.records[2].path));
+        assert!(Arc::ptr_eq(
+            &checked.records[1].path,
+            &checked.records[2].path
+        ));
         // The same batch as `LogBatch` (the reading of a body the borrowed one refuses).
         let owned: LogBatch = serde_json::from_slice(grouped).unwrap();
         let again = check_batch(owned).unwrap();
         assert_eq!(again.records.len(), 3);
         assert_eq!(&*again.records[1].fields, r#"{"a":"x","b":1}"#);
         for (bad, why) in [
-            (r#"{"files":[{"source":"","file":"0123456789abcdef","path":"","records":[]}]}"#, "file 0: the source name"),
-            (r#"{"files":[{"source":"s","file":"0123456789abcdef","path":"","records":[{"offset":1,"time":1,"message":"","fields":[1]}]}]}"#, "file 0 record 0: fields"),
+            (
+                r#"{"files":[{"source":"","file":"0123456789abcdef","path":"","records":[]}]}"#,
+                "file 0: the source name",
+            ),
+            (
+                r#"{"files":[{"source":"s","file":"0123456789abcdef","path":"","records":[{"offset":1,"time":1,"message":"","fields":[1]}]}]}"#,
+                "file 0 record 0: fields",
+            ),
         ] {
             let error = parse_batch(bad.as_bytes()).unwrap_err();
             assert!(error.message.contains(why), "{}", error.message);
@@ -366,7 +376,12 @@ mod tests {
             "records":[{{"source":"s","file":"0123456789abcdef","offset":1,"path":"","time":1,"message":""}}]}}"#,
             vec![one; MAX_BATCH_RECORDS].join(",")
         );
-        assert!(parse_batch(many.as_bytes()).unwrap_err().message.contains("at most"));
+        assert!(
+            parse_batch(many.as_bytes())
+                .unwrap_err()
+                .message
+                .contains("at most")
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use wire::logs::{FileRecord, LogBatch, LogFile, LogRecord, SourceStatus};
@@ -341,10 +341,7 @@ mod tests {
         assert!(matches!(record.source, Cow::Borrowed("nginx")));
         assert!(matches!(record.message, Cow::Owned(_)));
         assert_eq!(record.message, "say \"hi\"");
-        assert_eq!(
-            record.fields.0,
-            r#"{"z":1,"a":"x","a":[1,{"b":null}]}"#
-        );
+        assert_eq!(record.fields.0, r#"{"z":1,"a":"x","a":[1,{"b":null}]}"#);
         let file = &batch.files[0];
         assert!(matches!(file.path, Cow::Borrowed("/w")));
         assert_eq!(file.records[0].fields.0, "{}");

@@ -3,9 +3,10 @@
 //! zstd level 1 (the measurement is in `server/Cargo.toml`). Packed, little-endian, after a
 //! format byte ([`FORMAT`]), each record is:
 //!
-//! `offset` i64, `time` f64, flags u8 (1: time from read, 2: truncated, 4: parse error),
-//! `truncated_bytes` i64 if flag 2, then `path`, `message`, `fields` and, if flag 4,
-//! `parse_error`, each a u32 length and UTF-8 bytes.
+//! `offset` i64, `time` f64, flags u8 (1: time from read, 2: truncated, 4: parse error,
+//! 8: the path of the record before), `truncated_bytes` i64 if flag 2, then `path` unless
+//! flag 8, `message`, `fields` and, if flag 4, `parse_error`, each a u32 length and UTF-8
+//! bytes.
 //!
 //! Format 1 (chunks written before format 2) held each record's field index after `fields`;
 //! it is still read. Format 2 leaves it out: it was a third of the bytes packed and
@@ -35,6 +36,8 @@ pub const CHUNK_SPAN: f64 = 3600.0;
 const TIME_FROM_READ: u8 = 1;
 const TRUNCATED: u8 = 2;
 const PARSE_ERROR: u8 = 4;
+/// Format 2: the record's path is the record before's (not packed again).
+const SAME_PATH: u8 = 8;
 
 /// A stored record as packed in a chunk, its texts borrowed from the unpacked payload.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,10 +80,30 @@ fn push_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
+thread_local! {
+    /// A compressor per thread, kept: making one per chunk allocated (and the kernel
+    /// cleared) its tables for every chunk stored.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let compressor = match cell.as_mut() {
+            Some(compressor) => compressor,
+            None => cell.insert(zstd::bulk::Compressor::new(LEVEL)?),
+        };
+        compressor.compress(data)
+    })
+}
+
 /// Packs and compresses records (of one host, source and file, in time order).
 pub fn pack<'a>(records: impl IntoIterator<Item = &'a NewLogRecord>) -> Result<Vec<u8>, DbError> {
     let mut out = vec![FORMAT];
+    let mut last_path: Option<&str> = None;
     for record in records {
+        let same_path = last_path == Some(&*record.path);
         out.extend_from_slice(&record.offset.to_le_bytes());
         out.extend_from_slice(&record.time.to_le_bytes());
         let mut flags = 0;
@@ -93,19 +116,24 @@ pub fn pack<'a>(records: impl IntoIterator<Item = &'a NewLogRecord>) -> Result<V
         if record.parse_error.is_some() {
             flags |= PARSE_ERROR;
         }
+        if same_path {
+            flags |= SAME_PATH;
+        }
         out.push(flags);
         if let Some(bytes) = record.truncated_bytes {
             out.extend_from_slice(&bytes.to_le_bytes());
         }
-        push_text(&mut out, &record.path);
+        if !same_path {
+            push_text(&mut out, &record.path);
+            last_path = Some(&*record.path);
+        }
         push_text(&mut out, &record.message);
         push_text(&mut out, &record.fields);
         if let Some(error) = &record.parse_error {
             push_text(&mut out, error);
         }
     }
-    zstd::bulk::compress(&out, LEVEL)
-        .map_err(|error| DbError::Invalid(format!("compressing a log chunk: {error}")))
+    compress(&out).map_err(|error| DbError::Invalid(format!("compressing a log chunk: {error}")))
 }
 
 /// Decompresses a chunk's payload; read it with [`records`].
@@ -125,6 +153,7 @@ pub fn records(packed: &[u8]) -> Records<'_> {
     Records {
         rest: packed.get(1..).unwrap_or_default(),
         with_index: packed.first() == Some(&FORMAT_WITH_INDEX),
+        last_path: None,
     }
 }
 
@@ -133,6 +162,8 @@ pub struct Records<'a> {
     rest: &'a [u8],
     /// A format 1 payload: each record holds its field index.
     with_index: bool,
+    /// The path of the record before.
+    last_path: Option<&'a str>,
 }
 
 fn damaged() -> DbError {
@@ -168,7 +199,12 @@ impl<'a> Records<'a> {
         } else {
             None
         };
-        let path = self.text()?;
+        let path = if flags & SAME_PATH != 0 && !self.with_index {
+            self.last_path.ok_or_else(damaged)?
+        } else {
+            self.text()?
+        };
+        self.last_path = Some(path);
         let message = self.text()?;
         let fields = self.text()?;
         let field_index = if self.with_index {
@@ -231,10 +267,17 @@ mod tests {
 
     #[test]
     fn records_come_back_as_packed() {
-        let given = [record(0, "héllo", None), record(9, "", Some("bad json"))];
+        let mut other = record(20, "other path", None);
+        other.path = "/var/log/y.log".into();
+        let given = [
+            record(0, "héllo", None),
+            record(9, "", Some("bad json")),
+            other,
+            record(30, "back", None),
+        ];
         let packed = unpack(&pack(&given).unwrap()).unwrap();
         let back: Vec<PackedRecord> = records(&packed).collect::<Result<_, _>>().unwrap();
-        assert_eq!(back.len(), 2);
+        assert_eq!(back.len(), 4);
         for (back, given) in back.iter().zip(&given) {
             assert_eq!(back.offset, given.offset);
             assert_eq!(back.time.to_bits(), given.time.to_bits());
