@@ -232,7 +232,11 @@ mod tests {
         let batch: LogBatch = serde_json::from_str(text).unwrap();
         assert_eq!(batch.len(), 3);
         let back = serde_json::to_value(&batch).unwrap();
-        assert!(back["files"][0]["records"][0].get("time_from_read").is_none());
+        assert!(
+            back["files"][0]["records"][0]
+                .get("time_from_read")
+                .is_none()
+        );
         assert_eq!(serde_json::from_value::<LogBatch>(back).unwrap(), batch);
         let all = batch.all_records();
         let seen: Vec<(&str, &str, u64, &str)> = all
@@ -248,6 +252,11 @@ mod tests {
             ]
         );
         assert!(all[2].time_from_read && all[1].fields["status"] == 200);
-        assert!(serde_json::to_value(LogBatch::default()).unwrap().get("files").is_none());
+        assert!(
+            serde_json::to_value(LogBatch::default())
+                .unwrap()
+                .get("files")
+                .is_none()
+        );
     }
 }

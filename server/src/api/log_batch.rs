@@ -309,7 +309,7 @@ mod tests {
         let one: LogRecord = serde_json::from_value(good()).unwrap();
         let many = LogBatch {
             records: vec![one; MAX_BATCH_RECORDS + 1],
-            sources: vec![],
+            ..LogBatch::default()
         };
         assert!(check_batch(many).unwrap_err().message.contains("at most"));
         let source = SourceStatus {
@@ -318,8 +318,8 @@ mod tests {
             ..Default::default()
         };
         let bad = LogBatch {
-            records: vec![],
             sources: vec![source],
+            ..LogBatch::default()
         };
         assert!(check_batch(bad).unwrap_err().message.contains("source 0"));
     }

@@ -272,7 +272,7 @@ impl Agent {
                 source.status.rejected_records += 1;
             }
         }
-        if !self.waiting.is_empty() {
+        if self.waiting.front().is_some_and(|first| first.id < flight.id) {
             // A batch before this one failed: this one goes after it (again, if it was
             // delivered: its writers' progress says there is nothing left to send).
             if let Err(e) = result {
@@ -303,7 +303,8 @@ impl Agent {
                 self.sink_error = Some(e);
                 flight.failures += 1;
                 flight.next_try = Instant::now() + wait;
-                self.waiting.push_back(flight);
+                // The oldest batch not committed: before those that came back after it.
+                self.waiting.push_front(flight);
             }
         }
         Ok(())
