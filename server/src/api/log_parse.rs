@@ -356,8 +356,8 @@ mod tests {
         for (bad, why) in [
             (r#"[]"#, "object"),
             (r#""x""#, "object"),
-            (r#"{"a":"\ud800"}"#, "surrogate"),
-            (r#"{"a":{"b":["\udc00"]}}"#, "surrogate"),
+            (r#"{"a":"\ud800"}"#, "escape"),
+            (r#"{"a":{"b":["\udc00"]}}"#, "escape"),
             (r#"{"a":1,"b":2,"a":3,"c":4}"#, "at most 3"),
         ] {
             let error = check_fields(bad, 3).unwrap_err();
