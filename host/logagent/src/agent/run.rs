@@ -272,7 +272,11 @@ impl Agent {
                 source.status.rejected_records += 1;
             }
         }
-        if self.waiting.front().is_some_and(|first| first.id < flight.id) {
+        if self
+            .waiting
+            .front()
+            .is_some_and(|first| first.id < flight.id)
+        {
             // A batch before this one failed: this one goes after it (again, if it was
             // delivered: its writers' progress says there is nothing left to send).
             if let Err(e) = result {
