@@ -143,6 +143,14 @@ fn check_record(record: IncomingFileRecord<'_>, file: &FileNames) -> Result<NewL
         return Err("`time` must be a finite number of Unix seconds".into());
     }
     check_fields(&record.fields.0, MAX_FIELDS)?;
+    let fields: Arc<str> = if has_whitespace_outside_strings(record.fields.0.as_bytes()) {
+        // Pretty-printed by the client: stored (and counted by retention) without its layout.
+        let value: serde_json::Value =
+            serde_json::from_str(&record.fields.0).map_err(|e| format!("fields: {e}"))?;
+        Arc::from(value.to_string())
+    } else {
+        Arc::from(record.fields.0.as_ref())
+    };
     let message = if record.message.contains('\0') {
         Arc::from(record.message.replace('\0', "\u{fffd}"))
     } else {
@@ -156,13 +164,37 @@ fn check_record(record: IncomingFileRecord<'_>, file: &FileNames) -> Result<NewL
         time: record.time,
         time_from_read: record.time_from_read,
         message,
-        fields: Arc::from(record.fields.0.as_ref()),
+        fields,
         truncated_bytes: record
             .truncated_bytes
             .map(|n| signed("truncated_bytes", n))
             .transpose()?,
         parse_error: record.parse_error.as_deref().map(|e| Arc::from(note(e))),
     })
+}
+
+/// Whether JSON text (valid) holds whitespace between its tokens: what a compact writer, as
+/// logagent's, never writes. Strings are skipped quote to quote.
+fn has_whitespace_outside_strings(text: &[u8]) -> bool {
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b' ' | b'\n' | b'\t' | b'\r' => return true,
+            b'"' => {
+                i += 1;
+                while i < text.len() {
+                    match text[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 fn check_source(source: SourceStatus) -> Result<NewSourceState, String> {
