@@ -215,6 +215,39 @@ async fn hosts_post_reports_and_admins_see_flags_and_acknowledge_findings() {
         assert_eq!(state["unacknowledged_flags"], 1, "{state}");
         assert!(first_flag < swapped);
 
+        // A real-time report: judged like a check, listed with its kind, never accepted.
+        let (status, ack) = post(
+            web1.clone(),
+            &server,
+            path,
+            report("realtime", &digest('c'), vec![changed("/etc/hosts")]),
+        )
+        .await;
+        assert_eq!(
+            (status, ack["baseline_ok"].clone()),
+            (200, json!(true)),
+            "{ack}"
+        );
+        let (_, page) = server
+            .call("GET", "/api/v1/integrity/findings?host=web1", None)
+            .await;
+        assert_eq!(paths(&page), ["/etc/hosts"]);
+        assert_eq!(page["findings"][0]["kind"], "realtime", "{page}");
+        let (_, state) = server
+            .call("GET", "/api/v1/integrity/hosts/web1", None)
+            .await;
+        assert_eq!(state["accepted_digest"], digest('c'));
+        assert_eq!(state["last_report"]["kind"], "realtime", "{state}");
+        let realtime_id = page["findings"][0]["id"].as_i64().unwrap();
+        let (_, done) = server
+            .call(
+                "POST",
+                "/api/v1/integrity/acknowledge",
+                Some(json!({"by": "carol", "ids": [realtime_id]})),
+            )
+            .await;
+        assert_eq!(done, json!({"findings": 1, "reports": 0}));
+
         // Bad reports and the limits: 3021, nothing stored.
         let too_many: Vec<Value> = (0..10_001).map(|i| changed(&format!("/f{i}"))).collect();
         let mut no_previous = report("update", &digest('c'), vec![]);
@@ -244,6 +277,14 @@ async fn hosts_post_reports_and_admins_see_flags_and_acknowledge_findings() {
                 "path",
             ),
             (no_previous, "previous_digest"),
+            (
+                {
+                    let mut r = report("realtime", &digest('c'), vec![]);
+                    r["previous_digest"] = json!(digest('b'));
+                    r
+                },
+                "previous_digest",
+            ),
         ];
         for (body, named) in bad {
             let (status, answer) = post(web1.clone(), &server, path, body).await;
@@ -266,8 +307,8 @@ async fn hosts_post_reports_and_admins_see_flags_and_acknowledge_findings() {
             .await;
         assert_eq!(
             page["findings"].as_array().unwrap().len(),
-            3,
-            "a refused report stored findings"
+            4,
+            "a refused report stored findings (3 of checks, 1 real-time)"
         );
         for query in [
             "limit=0",
@@ -345,6 +386,10 @@ async fn hosts_post_reports_and_admins_see_flags_and_acknowledge_findings() {
                 "{schema}"
             );
         }
+        let kinds = doc["components"]["schemas"]["RunKind"].to_string();
+        assert!(kinds.contains("realtime"), "{kinds}");
+        let finding = doc["components"]["schemas"]["FindingView"].to_string();
+        assert!(finding.contains("\"kind\""), "{finding}");
         drop(server);
         scratch.remove().await;
     }

@@ -1,8 +1,8 @@
 //! The BootAgent against a real Polaris: install → running → reported; a wrong checksum fails
 //! and leaves nothing; a broken upgrade rolls back; an `ftp://` install from a real vsftpd;
-//! results survive a BootAgent restart; the real agents (nodus, logagent) packed by `mkpkg agent`,
-//! installed, and logagent stopped and restarted from jobs; with a
-//! release key, wrongly signed and unsigned packages install nothing.
+//! results survive a BootAgent restart; the real agents (nodus, logagent, secureagent) packed by
+//! `mkpkg agent`, installed, logagent stopped and restarted and secureagent upgraded and stopped
+//! from jobs; with a release key, wrongly signed and unsigned packages install nothing.
 
 use std::time::Duration;
 
@@ -13,6 +13,11 @@ use serde_json::json;
 
 /// Upper bound of any wait for the fleet to act (a broken run, not a timing check).
 const LIMIT: Duration = Duration::from_secs(60);
+
+// secureagent's part of the platform agents' test (kept apart: this file would pass 600 lines).
+#[path = "bootagent/secureagent.rs"]
+mod secureagent;
+use secureagent::secureagent_installed_upgraded_and_stopped;
 
 const SLEEPER: &str = "#!/bin/sh\necho \"greeting=$GREETING\" > greeting.txt\nexec sleep 1000\n";
 const CRASHER: &str = "#!/bin/sh\necho 'this version is broken' >&2\nexit 3\n";
@@ -364,13 +369,14 @@ fn results_survive_a_bootagent_restart_and_agents_are_adopted() {
     assert!(alive(pid));
 }
 
-/// `mkpkg agent <agent>` from this build with configuration `conf`, published on `server`:
-/// the install job's URL and checksum.
+/// `mkpkg agent <agent>` from this build with configuration `conf` as `version`, published on
+/// `server`: the install job's URL and checksum.
 fn packed_agent(
     server: &Server,
     dir: &std::path::Path,
     agent: &str,
     conf: &std::path::Path,
+    version: &str,
 ) -> (String, String) {
     let build_dir = e2e::build_dir();
     let (package, checksum) = mkpkg(&[
@@ -381,7 +387,7 @@ fn packed_agent(
         "--config",
         conf.to_str().unwrap(),
         "--version",
-        "9.9.9",
+        version,
         "-o",
         dir.to_str().unwrap(),
     ]);
@@ -433,7 +439,7 @@ fn the_platforms_agents_packed_by_mkpkg_are_installed_started_and_stopped() {
         &server,
         &boot,
         "nodus",
-        packed_agent(&server, dir.path(), "nodus", &conf),
+        packed_agent(&server, dir.path(), "nodus", &conf, "9.9.9"),
     );
     let installed = boot.agent_dir("nodus").join("9.9.9");
     assert!(installed.join("load.so").is_file());
@@ -470,7 +476,7 @@ fn the_platforms_agents_packed_by_mkpkg_are_installed_started_and_stopped() {
         &server,
         &boot,
         "logagent",
-        packed_agent(&server, dir.path(), "logagent", &conf),
+        packed_agent(&server, dir.path(), "logagent", &conf, "9.9.9"),
     );
     let shipped = |want: usize| {
         wait_for(
@@ -508,6 +514,8 @@ fn the_platforms_agents_packed_by_mkpkg_are_installed_started_and_stopped() {
         log_messages(&server, &boot.hostname, "app"),
         ["first line", "second line", "third line"]
     );
+
+    secureagent_installed_upgraded_and_stopped(&server, &boot, dir.path());
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `polaris dev`, the README's run command: the server on SQLite in a folder of the working
-//! directory; its BootAgent installs gearman, nodus and logagent from the server's own package
-//! server, nodus posts metrics to it, gearman runs a command sent through the REST API and
-//! logagent ships the server's own log back to it.
+//! directory; its BootAgent installs gearman, nodus, logagent and secureagent from the server's
+//! own package server, nodus posts metrics to it, gearman runs a command sent through the REST
+//! API, logagent ships the server's own log back to it and secureagent reports its integrity
+//! checks of the dev folder's packages.
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -167,7 +168,7 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
                 .and_then(|a| a.iter().find(|a| a["name"] == name))
                 .is_some_and(|a| a["status"] == "running")
         };
-        if running("gearman") && running("nodus") && running("logagent") {
+        if running("gearman") && running("nodus") && running("logagent") && running("secureagent") {
             break;
         }
         assert!(
@@ -270,12 +271,45 @@ fn dev_mode_serves_and_runs_nodus_against_itself() {
                 .and_then(|s| s["files"].as_u64())
                 .unwrap_or(0)
         };
-        // gearman's, nodus's and logagent's own files under boot/logs/.
-        if names == ["agents", "bootagent", "polaris"] && files("agents") >= 3 {
+        // gearman's, nodus's, logagent's and secureagent's own files under boot/logs/.
+        if names == ["agents", "bootagent", "polaris"] && files("agents") >= 4 {
             break;
         }
         assert!(Instant::now() < deadline, "log sources: {body}");
         std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // secureagent, installed by the BootAgent too, writes its first baseline of the dev
+    // folder's packages (no baseline yet: --init-if-missing), which Polaris accepts, then checks
+    // on its schedule: the host's integrity state shows a check that used that baseline.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, body) = get(&state, &addr, "/api/v1/integrity/hosts", &bearer);
+        assert_eq!(status, 200, "{body}");
+        let hosts: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let ours = hosts
+            .as_array()
+            .and_then(|a| a.iter().find(|h| h["host"] == host_name))
+            .cloned();
+        if let Some(view) = ours.filter(|v| v["last_report"]["kind"] == "check") {
+            let digest = std::fs::read_to_string(state.join("secureagent/baseline.db.sha256"))
+                .unwrap_or_default();
+            let accepted = view["accepted_digest"].as_str().unwrap_or("none");
+            assert!(
+                digest.contains(accepted),
+                "{view}\nbaseline.db.sha256: {digest}"
+            );
+            assert_eq!(view["baseline_ok"], true, "{view}");
+            // The package root and its four agents' tarballs (with their signatures).
+            assert!(view["last_report"]["entries"].as_u64() >= Some(5), "{view}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no integrity check of the dev host: {body}\nsecureagent's log:\n{}",
+            std::fs::read_to_string(state.join("boot/logs/secureagent.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
     }
 
     let password = std::fs::read_to_string(state.join("package_password")).unwrap();

@@ -3,7 +3,8 @@
 //! Polaris accepts; a change is found by `--check`, listed by the admin API and acknowledged;
 //! the baseline swapped on the host (file and `.sha256` replaced by another tree's) makes the
 //! next `--check` flagged by Polaris; with Polaris down the report is kept (0600) and arrives
-//! before the next run's.
+//! before the next run's. The daemon with a real-time tree: a change there arrives at Polaris
+//! as a `realtime` finding within seconds, without changing the accepted baseline.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -192,4 +193,83 @@ fn polaris_keeps_the_digest_lists_findings_flags_a_swapped_baseline_and_gets_kep
     assert_eq!(host["last_report"]["id"].as_i64(), Some(last + 2), "{host}");
     // Both were checks of the swapped baseline: flagged.
     assert_eq!(host["unacknowledged_flags"], 3, "{host}");
+}
+
+#[test]
+fn a_realtime_finding_arrives_at_polaris_without_changing_the_accepted_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&dir.path().join("polaris"), TOKEN, "");
+    let host = "realtime-host";
+    let identity = server
+        .enroller()
+        .enroll(host, &dir.path().join("identity"))
+        .expect("enroll the host");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::write(tree.join("etc/app.conf"), "port = 80\n").unwrap();
+    let state = dir.path().join("state");
+    let polaris = format!(
+        "polaris = \"https://{}\"\nca = {:?}\ncert = {:?}\nkey = {:?}\ntimeout_s = 5\n\
+         schedule = \"every 1h\"\nrealtime = [\"/etc\"]\nrealtime_mode = \"inotify\"\n",
+        server.http, server.ca, identity.cert, identity.key
+    );
+    let conf = config(dir.path(), "secureagent.conf", &tree, &state, &polaris);
+    let (code, text) = run(&conf, "--init");
+    assert_eq!(code, 0, "{text}");
+    let (_, before) = server.call("GET", &format!("/api/v1/integrity/hosts/{host}"), None);
+    let accepted = before["accepted_digest"].clone();
+    assert!(accepted.is_string(), "{before}");
+
+    let log = dir.path().join("daemon.log");
+    let mut daemon = Command::new(e2e::bin("secureagent"))
+        .arg("-C")
+        .arg(&conf)
+        .args(["-f", "-L"])
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the daemon");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Real time: watching")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watch did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::write(tree.join("etc/app.conf"), "port = 8080\n").unwrap();
+    // Polled up to a minute: a bound on a hang, not a speed check.
+    let finding = loop {
+        let (status, page) = server.call(
+            "GET",
+            &format!("/api/v1/integrity/findings?host={host}"),
+            None,
+        );
+        assert_eq!(status, 200, "{page}");
+        if let Some(f) = page["findings"].as_array().and_then(|all| {
+            all.iter()
+                .find(|f| f["path"] == "/etc/app.conf" && f["attribute"] == "sha256")
+                .cloned()
+        }) {
+            break f;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no real-time finding at Polaris: {page}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(finding["kind"], "realtime", "{finding}");
+    let (_, after) = server.call("GET", &format!("/api/v1/integrity/hosts/{host}"), None);
+    assert_eq!(after["accepted_digest"], accepted, "{after}");
+    assert_eq!(after["last_report"]["kind"], "realtime", "{after}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("Real time: Report sent to Polaris"), "{log}");
 }

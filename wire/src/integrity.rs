@@ -1,5 +1,6 @@
 //! The integrity agent ⇄ Polaris contract: the report `secureagent` posts to
-//! `POST /api/v1/integrity/reports` after each `--init`, `--check` or `--update` (mutual TLS:
+//! `POST /api/v1/integrity/reports` after each `--init`, `--check` or `--update`, and after
+//! each real-time comparison of the daemon (kind `realtime`) (mutual TLS:
 //! the host is the certificate's, never a body's) and Polaris's answer, which says whether the
 //! baseline the run used is the one Polaris accepted for the host.
 //!
@@ -37,6 +38,9 @@ pub enum RunKind {
     /// `--update`: a check, then the current state written as the new baseline, whose digest
     /// becomes the accepted one.
     Update,
+    /// A real-time comparison of the paths the daemon's watch saw change (not a whole
+    /// check): judged against the accepted baseline like a `check`, never changes it.
+    Realtime,
 }
 
 impl RunKind {
@@ -46,6 +50,7 @@ impl RunKind {
             RunKind::Init => "init",
             RunKind::Check => "check",
             RunKind::Update => "update",
+            RunKind::Realtime => "realtime",
         }
     }
 
@@ -55,6 +60,7 @@ impl RunKind {
             "init" => RunKind::Init,
             "check" => RunKind::Check,
             "update" => RunKind::Update,
+            "realtime" => RunKind::Realtime,
             _ => return None,
         })
     }

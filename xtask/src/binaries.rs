@@ -126,8 +126,8 @@ pub const ALL: &[Binary] = &[
         summary: "writes and signs BootAgent packages",
         description: "mkpkg writes the .tar.gz packages (with their manifest.toml) that the \
             BootAgent installs, and prints `<file> SHA256:<hex>`, ready for a job's checksum. \
-            mkpkg agent packs gearman, nodus or logagent from a build folder with its plugins and example \
-            configuration; mkpkg pack packs any program; mkpkg keygen makes a minisign key pair \
+            mkpkg agent packs gearman, nodus, logagent or secureagent from a build folder with its \
+            plugins and example configuration (and secureagent's rules); mkpkg pack packs any program; mkpkg keygen makes a minisign key pair \
             and prints the BootAgent's release_key line; mkpkg sign signs any other release \
             file, such as a plugin for gearman. With --sign, <package>.minisig is written \
             beside the package. Each subcommand has its own page: mkpkg-agent(1), \
@@ -392,5 +392,88 @@ pub const ALL: &[Binary] = &[
             ("3", "No agent listening on the socket."),
         ],
         see_also: &["logagent(1)", "logagent.conf(5)", "cargo(7)"],
+    },
+    Binary {
+        name: "secureagent",
+        definition: secureagent::cli::Cli::command,
+        summary: "the integrity agent: checks files and folders like AIDE and reports to Polaris",
+        description: "secureagent reads its rules in AIDE's syntax (selection lines, negative \
+            and equals rules, groups such as R, L and >; secureagent.conf(5)), walks the \
+            selected tree and hashes its files in parallel, and with --init writes the \
+            baseline (0600, in a 0700 folder) and its SHA-256 digest; --check compares the \
+            tree with the baseline and prints what was added, removed and changed, attribute \
+            by attribute, as AIDE does (--json: as JSON); --update checks, then makes the \
+            current state the baseline. Logs selected as growing may only grow. Each run's \
+            report, with the digest of the baseline it used, is posted to Polaris \
+            (POST /api/v1/integrity/reports) over mutual TLS with the host's certificate, or \
+            kept beside the baseline until Polaris takes it; Polaris flags a check of any \
+            baseline but the one it accepted. With no verb it is the daemon: it checks on the \
+            configured schedule, never two runs at once (a CLI run and the daemon share the \
+            baseline's lock), at a low CPU and I/O priority and an optional read-rate cap; \
+            with --init-if-missing it first writes the baseline when there is none (the \
+            BootAgent's package does so). Without -f the daemon detaches. The agent's own \
+            baseline, log and PID file are never findings. -t checks the configuration and \
+            the rules, prints each rule, then Success or Failed!!! (systemd's unit runs it \
+            before each start).",
+        files: &[
+            (
+                "/etc/cargo/secureagent.conf",
+                "The configuration (secureagent.conf(5)).",
+            ),
+            (
+                "/etc/cargo/secureagent.rules",
+                "The rules, in AIDE's syntax (secureagent.conf(5)).",
+            ),
+            (
+                "/var/lib/cargo/secureagent/baseline.db",
+                "The baseline; beside it baseline.db.sha256 (its digest, as sha256sum -c reads \
+                 it), baseline.db.lock (the run lock) and report-*.json (reports Polaris has \
+                 not taken yet).",
+            ),
+            (
+                "/var/log/cargo/secureagent.log",
+                "The log when running as a daemon without -L.",
+            ),
+        ],
+        environment: &[(
+            "SECUREAGENT_LOG",
+            "Log level, over the configuration's log_level.",
+        )],
+        exit_status: &[
+            (
+                "0",
+                "No differences (--check, --update), the baseline written (--init), the daemon \
+                 stopped normally, or with -t: the configuration and rules are valid.",
+            ),
+            (
+                "1 to 7",
+                "As AIDE: the sum of 1 (entries added), 2 (entries removed) and 4 (entries \
+                 changed; an unreadable entry counts as changed). With -t, 1: the \
+                 configuration or the rules are not valid (prints Failed!!!). The daemon \
+                 exits 1 when it cannot start.",
+            ),
+            ("14", "The baseline cannot be written (AIDE's write error)."),
+            ("15", "Wrong usage (AIDE's invalid argument error)."),
+            (
+                "17",
+                "The configuration or the rules are not valid (AIDE's configuration error).",
+            ),
+            (
+                "18",
+                "The baseline (or the tree's root) cannot be read (AIDE's I/O error).",
+            ),
+            (
+                "20",
+                "Another secureagent run holds the baseline's lock (secureagent's own; AIDE has \
+                 no lock).",
+            ),
+        ],
+        see_also: &[
+            "secureagent.conf(5)",
+            "aide(1)",
+            "aide.conf(5)",
+            "bootagent(1)",
+            "cargo(7)",
+        ],
     },
 ];

@@ -10,7 +10,7 @@ use std::process::Command;
 use common::{run_xtask, tool};
 
 /// Every shipped binary.
-const BINARIES: [&str; 9] = [
+const BINARIES: [&str; 10] = [
     "polaris",
     "bootagent",
     "mkpkg",
@@ -20,6 +20,7 @@ const BINARIES: [&str; 9] = [
     "nodusctl",
     "logagent",
     "logagentctl",
+    "secureagent",
 ];
 
 /// Runs `script` in a non-interactive bash; returns its standard output.
@@ -112,7 +113,15 @@ fn bash_completes_flags_subcommands_and_values() {
             .into_iter()
             .filter(|w| !w.starts_with('-'))
             .collect::<Vec<_>>(),
-        ["nodus", "gearman", "logagent"]
+        ["nodus", "gearman", "logagent", "secureagent"]
+    );
+    assert_eq!(
+        offered(
+            &bash_path,
+            &dir.join("secureagent"),
+            &["secureagent", "--in"]
+        ),
+        ["--init", "--init-if-missing"]
     );
     assert_eq!(
         offered(&bash_path, &dir.join("nodus"), &["nodus", "-"])

@@ -27,6 +27,23 @@ fn example(page: &str) -> String {
         .join("\n")
 }
 
+/// The rules example of secureagent.conf(5) (the `.EX` block of its RULES section), roff's
+/// `\e` back to a backslash.
+fn secureagent_rules_example() -> String {
+    let text = hand_written("secureagent.conf.5");
+    let section = text
+        .split("\n.SH RULES\n")
+        .nth(1)
+        .and_then(|s| s.split("\n.SH ").next())
+        .expect("secureagent.conf.5 has a RULES section");
+    let block = section
+        .split_once(".EX\n")
+        .and_then(|(_, rest)| rest.split_once(".EE"))
+        .map(|(block, _)| block)
+        .expect("RULES without .EX/.EE");
+    block.replace("\\e", "\\")
+}
+
 /// Writes `text` to a file of its own, for the loaders that read a path.
 fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.path().join(name);
@@ -53,6 +70,33 @@ fn every_configuration_example_is_accepted_by_its_program() {
         .unwrap_or_else(|e| panic!("logagent.conf(5) EXAMPLE: {e}\n{logagent}"));
     let formats: Vec<&str> = config.source.iter().map(|s| s.format.as_str()).collect();
     assert_eq!(formats, ["syslog", "nginx", "regex"], "{logagent}");
+    let secure = example("secureagent.conf.5");
+    let config = secureagent::config::Config::load(&file(&dir, "secureagent.conf", &secure))
+        .unwrap_or_else(|e| panic!("secureagent.conf(5) EXAMPLE: {e}\n{secure}"));
+    assert_eq!(config.max_read_mib_s, 50, "{secure}");
+    assert!(
+        matches!(config.when(), Ok(secureagent::schedule::When::Cron(_))),
+        "{secure}"
+    );
+    // The rules example of its RULES section is parsed by secureagent's rules parser, without
+    // a warning, and selects what it says.
+    let rules = secureagent_rules_example();
+    let (parsed, warnings) = secureagent::rules::parse(&rules)
+        .unwrap_or_else(|e| panic!("secureagent.conf(5) RULES: {e}\n{rules}"));
+    assert!(warnings.is_empty(), "{warnings:?}\n{rules}");
+    use secureagent::rules::FileKind;
+    assert!(parsed.select(b"/usr/bin/ls", FileKind::File).is_some());
+    assert!(
+        parsed
+            .select(b"/var/log/dpkg.log", FileKind::File)
+            .is_some()
+    );
+    assert!(
+        parsed
+            .select(b"/var/log/dpkg.log.1", FileKind::File)
+            .is_none()
+    );
+    assert!(parsed.select(b"/etc/mtab", FileKind::File).is_none());
     let polaris = example("polaris.toml.5");
     polaris::config::Config::load(&file(&dir, "polaris.toml", &polaris))
         .unwrap_or_else(|e| panic!("polaris.toml(5) EXAMPLE: {e:#}\n{polaris}"));

@@ -91,6 +91,14 @@ fn logagent_conf_documents_every_global_and_source_key() {
 }
 
 #[test]
+fn secureagent_conf_documents_every_key() {
+    assert_documents(
+        "secureagent.conf.5",
+        &[("", serde_introspect::<secureagent::config::Config>())],
+    );
+}
+
+#[test]
 fn polaris_toml_documents_every_key_of_every_section() {
     use polaris::config::{
         AgentsConfig, Config, ConnectionsConfig, LogsConfig, PackagesConfig, PluginsConfig,

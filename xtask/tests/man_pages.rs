@@ -11,7 +11,7 @@ use std::process::Command;
 use common::{file_names, run_xtask, tool};
 
 /// The binaries' own pages.
-const BINARIES: [&str; 9] = [
+const BINARIES: [&str; 10] = [
     "polaris",
     "bootagent",
     "mkpkg",
@@ -21,9 +21,10 @@ const BINARIES: [&str; 9] = [
     "nodusctl",
     "logagent",
     "logagentctl",
+    "secureagent",
 ];
 /// The hand-written pages of docs/man/.
-const HAND_WRITTEN: [&str; 7] = [
+const HAND_WRITTEN: [&str; 8] = [
     "cargo.7",
     "cargo-exec.5",
     "gearman.conf.5",
@@ -31,14 +32,17 @@ const HAND_WRITTEN: [&str; 7] = [
     "bootagent.conf.5",
     "polaris.toml.5",
     "logagent.conf.5",
+    "secureagent.conf.5",
 ];
 /// Pages of other packages the pages refer to.
-const OTHER_PACKAGES: [&str; 5] = [
+const OTHER_PACKAGES: [&str; 7] = [
     "hosts(5)",
     "htpasswd(1)",
     "minisign(1)",
     "crontab(5)",
     "types.db(5)",
+    "aide(1)",
+    "aide.conf(5)",
 ];
 
 #[test]
@@ -178,6 +182,24 @@ fn the_generated_pages_show_flags_defaults_environment_and_exit_codes() {
         assert!(
             nodus.contains(expected),
             "nodus.1 lacks {expected:?}:\n{nodus}"
+        );
+    }
+    // Words as a reader sees them, whatever the justification's spacing and line breaks.
+    let secureagent = rendered(&out.path().join("secureagent.1"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for expected in [
+        "--init-if-missing",
+        "/etc/cargo/secureagent.rules",
+        "AIDE's invalid argument error",
+        "Another secureagent run holds the baseline's lock",
+        "secureagent.conf(5)",
+    ] {
+        assert!(
+            secureagent.contains(expected),
+            "secureagent.1 lacks {expected:?}:\n{secureagent}"
         );
     }
     let polaris = rendered(&out.path().join("polaris.1")).unwrap();

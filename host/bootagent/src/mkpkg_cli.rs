@@ -133,4 +133,6 @@ pub enum Agent {
     Gearman,
     /// The log agent (no plugins).
     Logagent,
+    /// The integrity agent (no plugins; its rules file comes along).
+    Secureagent,
 }

@@ -1,10 +1,15 @@
 //! `secureagent`'s command line (clap): the agents' common flags (`agentkit::AgentArgs`), `-t`,
-//! and AIDE's verbs `--init`, `--check`, `--update` with `--json`; no verb is the daemon.
+//! and AIDE's verbs `--init`, `--check`, `--update` with `--json`; no verb is the daemon
+//! (`--init-if-missing`: it writes the first baseline itself).
 
 use agentkit::{AgentArgs, AgentDefaults};
 use clap::Parser;
 
 use crate::config;
+
+/// AIDE's exit code for wrong usage (an unknown flag, verbs that exclude each other); clap's
+/// own 2 would read as AIDE's "entries removed".
+pub const EXIT_BAD_ARGUMENTS: u8 = 15;
 
 /// secureagent's name and default configuration file.
 #[derive(Debug)]
@@ -40,4 +45,9 @@ pub struct Cli {
     /// Print the check's report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Daemon only: when there is no baseline yet, write one first (an `--init`, reported to
+    /// Polaris like one) instead of failing every check. Polaris flags a later `init` that
+    /// writes another baseline than the accepted one: deleting it is no quiet way to swap it.
+    #[arg(long, conflicts_with_all = ["init", "check", "update", "test_config"])]
+    pub init_if_missing: bool,
 }

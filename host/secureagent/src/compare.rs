@@ -89,46 +89,71 @@ pub fn changed_attrs(old: &Entry, new: &Entry) -> Vec<Attr> {
 
 /// Compares the baseline with the entries walked now (both sorted by path).
 pub fn compare(old: &[Entry], new: &[Entry]) -> Findings {
+    let old = old
+        .iter()
+        .cloned()
+        .map(Ok::<Entry, std::convert::Infallible>);
+    match compare_stream(old, new) {
+        Ok(findings) => findings,
+        Err(never) => match never {},
+    }
+}
+
+/// The same with the baseline read one entry at a time (in path order), so that a check holds
+/// the walk's entries and the findings, never the whole baseline; stops at its first error.
+pub fn compare_stream<E>(
+    mut old: impl Iterator<Item = Result<Entry, E>>,
+    new: &[Entry],
+) -> Result<Findings, E> {
     let mut findings = Findings {
         total: new.len(),
         ..Findings::default()
     };
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        let order = match (old.get(i), new.get(j)) {
+    let mut next_old = old.next().transpose()?;
+    let mut j = 0;
+    loop {
+        let order = match (&next_old, new.get(j)) {
             (Some(o), Some(n)) => o.path.cmp(&n.path),
             (Some(_), None) => std::cmp::Ordering::Less,
-            _ => std::cmp::Ordering::Greater,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => break,
         };
         match order {
             std::cmp::Ordering::Less => {
-                findings.removed.push(old[i].clone());
-                i += 1;
+                findings.removed.extend(next_old.take());
+                next_old = old.next().transpose()?;
             }
             std::cmp::Ordering::Greater => {
                 findings.added.push(new[j].clone());
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                let attrs = changed_attrs(&old[i], &new[j]);
-                if !attrs.is_empty() {
-                    findings.changed.push(Changed {
-                        old: old[i].clone(),
-                        new: new[j].clone(),
-                        attrs,
-                    });
+                if let Some(o) = next_old.take() {
+                    let attrs = changed_attrs(&o, &new[j]);
+                    if !attrs.is_empty() {
+                        findings.changed.push(Changed {
+                            old: o,
+                            new: new[j].clone(),
+                            attrs,
+                        });
+                    }
                 }
-                i += 1;
+                next_old = old.next().transpose()?;
                 j += 1;
             }
         }
     }
-    findings.unreadable = new
+    findings.unreadable = unreadable(new);
+    Ok(findings)
+}
+
+/// The entries that could not be read.
+pub fn unreadable(entries: &[Entry]) -> Vec<Entry> {
+    entries
         .iter()
         .filter(|e| e.unreadable.is_some())
         .cloned()
-        .collect();
-    findings
+        .collect()
 }
 
 #[cfg(test)]

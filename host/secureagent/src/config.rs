@@ -2,7 +2,8 @@
 //! file (AIDE's syntax, see [`crate::rules`]), the baseline database, the root prefix
 //! (AIDE's `root_prefix`), the number of workers and the log level; the daemon's `schedule`
 //! and a run's manners (`nice`, `io_class`, `max_read_mib_s`); where reports go (`polaris`,
-//! `ca`, `cert`, `key`, `timeout_s`, as logagent's). Unknown keys are errors.
+//! `ca`, `cert`, `key`, `timeout_s`, as logagent's); the trees the daemon also watches in
+//! real time (`realtime`, `realtime_mode`, `realtime_max_watches`). Unknown keys are errors.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,8 @@ pub const MAX_READ_MIB_S: u64 = 1 << 20;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The rules file, in AIDE's syntax.
+    /// The rules file, in AIDE's syntax (a relative path is relative to the configuration
+    /// file's folder).
     #[serde(default = "default_rules")]
     pub rules: PathBuf,
     /// The baseline database; beside it `<database>.sha256` (its digest) and `<database>.lock`.
@@ -67,6 +69,44 @@ pub struct Config {
     /// Seconds to connect to Polaris and to wait for its answer.
     #[serde(default = "default_timeout_s")]
     pub timeout_s: u64,
+    /// Trees (as the rules name them, under `root_prefix`) the daemon also watches in real
+    /// time; each must be selected by the rules (see [`crate::realtime`]).
+    #[serde(default)]
+    pub realtime: Vec<String>,
+    /// How they are watched: `auto` (fanotify when the agent may, else inotify), `inotify`
+    /// or `fanotify`.
+    #[serde(default)]
+    pub realtime_mode: RealtimeMode,
+    /// Most directories watched by inotify over all real-time trees; a tree that needs more
+    /// (or hits the kernel's `fs.inotify.max_user_watches`) falls back to the scheduled check.
+    #[serde(default = "default_realtime_max_watches")]
+    pub realtime_max_watches: usize,
+}
+
+/// How the real-time trees are watched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RealtimeMode {
+    /// fanotify when the process has CAP_SYS_ADMIN and the kernel reports directory events
+    /// with file handles (`FAN_REPORT_DFID_NAME`, Linux 5.9); else inotify.
+    #[default]
+    Auto,
+    /// inotify: one watch per directory.
+    Inotify,
+    /// fanotify on the whole file system of each tree; if the agent may not, an error is
+    /// logged and inotify is used.
+    Fanotify,
+}
+
+/// The default `realtime_max_watches`.
+pub const DEFAULT_MAX_WATCHES: usize = 65_536;
+/// The highest `realtime_max_watches`.
+pub const MAX_WATCHES: usize = 4_194_304;
+/// Most real-time trees.
+pub const MAX_REALTIME_TREES: usize = 256;
+
+fn default_realtime_max_watches() -> usize {
+    DEFAULT_MAX_WATCHES
 }
 
 fn default_cert() -> PathBuf {
@@ -126,7 +166,13 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        // A relative rules file lies beside the configuration (a BootAgent package's layout).
+        if config.rules.is_relative() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            config.rules = std::path::absolute(dir.join(&config.rules))
+                .map_err(|e| invalid(format!("rules: {e}")))?;
+        }
         if config.workers > MAX_WORKERS {
             return Err(invalid(format!(
                 "workers = {} is over {MAX_WORKERS}",
@@ -146,12 +192,9 @@ impl Config {
             )));
         }
         When::parse(&config.schedule).map_err(invalid)?;
-        if !config.database.is_absolute()
-            || !config.root_prefix.is_absolute()
-            || !config.rules.is_absolute()
-        {
+        if !config.database.is_absolute() || !config.root_prefix.is_absolute() {
             return Err(invalid(
-                "rules, database and root_prefix must be absolute paths".into(),
+                "database and root_prefix must be absolute paths".into(),
             ));
         }
         if !(config.polaris.is_empty()
@@ -165,6 +208,26 @@ impl Config {
         }
         if config.timeout_s == 0 || config.timeout_s > 3600 {
             return Err(invalid("timeout_s must be 1 to 3600".into()));
+        }
+        if config.realtime.len() > MAX_REALTIME_TREES {
+            return Err(invalid(format!(
+                "realtime names {} trees: at most {MAX_REALTIME_TREES}",
+                config.realtime.len()
+            )));
+        }
+        if let Some(bad) = config
+            .realtime
+            .iter()
+            .find(|t| !t.starts_with('/') || t.contains('\0') || t.split('/').any(|c| c == ".."))
+        {
+            return Err(invalid(format!(
+                "realtime tree `{bad}` must be an absolute path as the rules name it, without `..`"
+            )));
+        }
+        if !(1..=MAX_WATCHES).contains(&config.realtime_max_watches) {
+            return Err(invalid(format!(
+                "realtime_max_watches must be 1 to {MAX_WATCHES}"
+            )));
         }
         Ok(config)
     }
@@ -208,6 +271,19 @@ impl Config {
             return Err(ConfigError::Invalid {
                 path: path.clone(),
                 message: "no selection line".into(),
+            });
+        }
+        if let Some(tree) = self
+            .realtime
+            .iter()
+            .find(|t| !crate::realtime::selected_tree(&rules, t))
+        {
+            return Err(ConfigError::Invalid {
+                path: path.clone(),
+                message: format!(
+                    "realtime tree `{tree}` is not under a selection line of the rules (or an \
+                     exclusion leaves it out): nothing there would be checked"
+                ),
             });
         }
         Ok((rules, warnings))
@@ -264,6 +340,9 @@ mod tests {
             "cert",
             "key",
             "timeout_s",
+            "realtime",
+            "realtime_mode",
+            "realtime_max_watches",
         ];
         let mut in_sample: Vec<&str> = sample.keys().map(String::as_str).collect();
         in_sample.sort_unstable();
@@ -312,6 +391,11 @@ mod tests {
             let err = Config::load(&path).unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");
         }
+        std::fs::write(&path, "rules = \"my.rules\"\n").unwrap();
+        assert_eq!(
+            Config::load(&path).unwrap().rules,
+            dir.path().join("my.rules")
+        );
         std::fs::write(&path, "io_class = \"best-effort\"\nschedule = \"@daily\"\n").unwrap();
         let config = Config::load(&path).unwrap();
         assert_eq!(config.io_class, IoClass::BestEffort);

@@ -2,7 +2,8 @@
 //! two at once. A check due while one runs is skipped, logged with the running one's start
 //! time and counted; a tick while another process (a CLI run) holds `<db>.lock` is skipped
 //! the same way. Each check's report goes to the log, as the CLI prints it. SIGTERM (or
-//! SIGINT) stops a running walk promptly, discards its report and ends the daemon.
+//! SIGINT) stops a running walk promptly, discards its report and ends the daemon. With
+//! `realtime` trees, a [`realtime`] watch runs beside the schedule in its own thread.
 
 use std::path::PathBuf;
 use std::thread::ScopedJoinHandle;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::config::Config;
+use crate::realtime;
 use crate::rules::Rules;
 use crate::run::{self, RunError, Verb};
 use crate::schedule::When;
@@ -89,6 +91,8 @@ pub fn serve(
         None => tracing::warn!(schedule = %config.schedule, "The schedule never fires."),
     }
     std::thread::scope(|scope| {
+        let watcher = (!config.realtime.is_empty())
+            .then(|| scope.spawn(|| realtime::watch(config, rules, own)));
         let mut running: Option<Running<'_>> = None;
         let mut number = 0;
         while !walk::stop_requested() {
@@ -152,6 +156,11 @@ pub fn serve(
             if r.handle.join().is_err() {
                 tracing::error!("Check #{} panicked.", r.number);
             }
+        }
+        if let Some(watcher) = watcher
+            && watcher.join().is_err()
+        {
+            tracing::error!("The real-time watch panicked.");
         }
     });
     tracing::info!(

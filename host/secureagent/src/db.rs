@@ -1,6 +1,7 @@
 //! The baseline database: one text line per entry, sorted by path, fields separated by tabs
 //! (`%XX` escapes for bytes that would break a line), written to `<db>.new` then renamed,
 //! `0600` in a `0700` folder; its SHA-256 beside it in `<db>.sha256` (`sha256sum` format).
+//! Read back one entry at a time ([`Reader`]), so a check never holds it whole.
 //! Also the run lock `<db>.lock` (`flock`): never two runs at once.
 
 use std::fs::File;
@@ -17,9 +18,13 @@ use crate::hash::Hashes;
 use crate::rules::{Attr, AttrSet, FileKind};
 
 /// The first line of a baseline.
-const MAGIC: &str = "secureagent-baseline 1";
-/// Fields of an entry line.
-const FIELDS: usize = 22;
+const MAGIC: &str = "secureagent-baseline 2";
+/// The first line of a baseline written before md5 (its lines have no md5 field); still read.
+const MAGIC_V1: &str = "secureagent-baseline 1";
+/// Fields of an entry line (md5 is the 22nd, before `unreadable`).
+const FIELDS: usize = 23;
+/// Fields of an entry line written before md5.
+const FIELDS_V1: usize = 22;
 /// Longest line read from a baseline.
 pub const MAX_LINE: usize = 1024 * 1024;
 /// Most entries read from a baseline (a damaged or planted file must not exhaust memory).
@@ -201,14 +206,18 @@ pub fn encode(entry: &Entry) -> String {
         hash(Attr::Sha256),
         hash(Attr::Sha512),
         hash(Attr::Blake3),
+        hash(Attr::Md5),
         opt_text(entry.unreadable.as_deref()),
     ];
     fields.join("\t")
 }
 
-/// Parses one line of a baseline.
+/// Parses one line of a baseline (either layout: with md5, or the first one without).
 pub fn decode(line: &str) -> Result<Entry, String> {
-    let f: Vec<&str> = line.split('\t').collect();
+    let mut f: Vec<&str> = line.split('\t').collect();
+    if f.len() == FIELDS_V1 {
+        f.insert(FIELDS_V1 - 1, "-");
+    }
     if f.len() != FIELDS {
         return Err(format!("{} fields, {FIELDS} expected", f.len()));
     }
@@ -250,7 +259,12 @@ pub fn decode(line: &str) -> Result<Entry, String> {
         .ok_or_else(|| format!("bad file type `{}`", f[2]))?;
     let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
     let mut hashes = Hashes::default();
-    for (i, attr) in [(18, Attr::Sha256), (19, Attr::Sha512), (20, Attr::Blake3)] {
+    for (i, attr) in [
+        (18, Attr::Sha256),
+        (19, Attr::Sha512),
+        (20, Attr::Blake3),
+        (21, Attr::Md5),
+    ] {
         if f[i] != "-" {
             let bytes = b64
                 .decode(f[i])
@@ -287,7 +301,7 @@ pub fn decode(line: &str) -> Result<Entry, String> {
         atime: time(12)?,
         extra: (extra != Extra::default()).then(|| Box::new(extra)),
         hashes,
-        unreadable: text(21)?,
+        unreadable: text(22)?,
         prefix: None,
     })
 }
@@ -336,7 +350,7 @@ pub fn write(paths: &DbPaths, entries: &[Entry]) -> Result<String, DbError> {
     Ok(digest)
 }
 
-/// A baseline read back.
+/// A baseline read back whole (tests and tools; a check streams it with [`Reader`]).
 #[derive(Debug)]
 pub struct Baseline {
     /// Entries, sorted by path.
@@ -349,111 +363,151 @@ pub struct Baseline {
 
 /// Reads the baseline and its stored digest.
 pub fn read(paths: &DbPaths) -> Result<Baseline, DbError> {
-    let file = File::open(&paths.db).map_err(io(&paths.db))?;
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
-    let mut sha = sha2::Sha256::new();
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut buf = Vec::new();
-    let format = |line: usize, message: String| DbError::Format {
-        path: paths.db.clone(),
-        line,
-        message,
-    };
-    let mut line_no = 0;
-    loop {
-        buf.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(io(&paths.db))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        sha.update(&buf);
-        let Some(body) = buf.strip_suffix(b"\n") else {
-            return Err(format(line_no, "line too long or not terminated".into()));
-        };
-        let text = std::str::from_utf8(body).map_err(|_| format(line_no, "not UTF-8".into()))?;
-        if line_no == 1 {
-            if text != MAGIC {
-                return Err(format(
-                    1,
-                    format!("not a secureagent baseline (`{MAGIC}` expected)"),
-                ));
-            }
-            continue;
-        }
-        if entries.len() >= MAX_ENTRIES {
-            return Err(format(line_no, format!("more than {MAX_ENTRIES} entries")));
-        }
-        let entry = decode(text).map_err(|m| format(line_no, m))?;
-        if entries.last().is_some_and(|last| last.path >= entry.path) {
-            return Err(format(line_no, "entries not sorted by path".into()));
-        }
+    let mut reader = Reader::open(paths)?;
+    let mut entries = Vec::new();
+    while let Some(entry) = reader.next_entry()? {
         entries.push(entry);
     }
-    if line_no == 0 {
-        return Err(format(1, "empty file".into()));
-    }
-    let stored_digest = match std::fs::read_to_string(&paths.digest) {
-        Ok(text) => text.split_whitespace().next().map(str::to_string),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(DbError::Io {
-                path: paths.digest.clone(),
-                source: e,
-            });
-        }
-    };
     Ok(Baseline {
         entries,
-        digest: hex(&sha.finalize()),
-        stored_digest,
+        digest: reader.finish()?,
+        stored_digest: stored_digest(paths)?,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entries_survive_a_round_trip_through_a_line() {
-        let entry = Entry {
-            path: b"/a b/%x\n\xff-".to_vec().into(),
-            attrs: AttrSet::of(&[Attr::Perm, Attr::Sha256, Attr::Linkname]),
-            kind: FileKind::Symlink,
-            perm: 0o4755,
-            uid: 1,
-            gid: 2,
-            size: 3,
-            blocks: 8,
-            inode: 99,
-            links: 1,
-            mtime: Time {
-                sec: 1_700_000_000,
-                nsec: 5,
-            },
-            ctime: Time { sec: -1, nsec: 0 },
-            atime: Time::default(),
-            extra: Some(Box::new(Extra {
-                linkname: Some(b"-".to_vec().into()),
-                acl: Some(String::new()),
-                xattrs: Some("user.a=YQ".into()),
-                selinux: None,
-                caps: None,
-            })),
-            hashes: Hashes {
-                sha256: Some([7; 32]),
-                sha512: None,
-                blake3: None,
-            },
-            unreadable: Some("Permission denied (os error 13)".into()),
-            prefix: None,
-        };
-        let line = encode(&entry);
-        assert!(!line.contains('\n'));
-        assert_eq!(decode(&line).unwrap(), entry);
-        assert!(decode("/x\t1").unwrap_err().contains("fields"));
+/// The digest stored beside the baseline (`None`: no digest file).
+pub fn stored_digest(paths: &DbPaths) -> Result<Option<String>, DbError> {
+    match std::fs::read_to_string(&paths.digest) {
+        Ok(text) => Ok(text.split_whitespace().next().map(str::to_string)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DbError::Io {
+            path: paths.digest.clone(),
+            source: e,
+        }),
     }
 }
+
+/// A baseline read one entry at a time, in path order, checking the order and hashing the
+/// file as it goes: a check merges it with the walk and never holds it whole.
+pub struct Reader {
+    path: PathBuf,
+    reader: BufReader<File>,
+    sha: sha2::Sha256,
+    buf: Vec<u8>,
+    /// The previous entry's path (to refuse a baseline out of order).
+    last: Vec<u8>,
+    line_no: usize,
+    entries: usize,
+    done: bool,
+}
+
+impl Reader {
+    /// Opens the baseline and reads its first line.
+    pub fn open(paths: &DbPaths) -> Result<Reader, DbError> {
+        let file = File::open(&paths.db).map_err(io(&paths.db))?;
+        let mut reader = Reader {
+            path: paths.db.clone(),
+            reader: BufReader::with_capacity(64 * 1024, file),
+            sha: sha2::Sha256::new(),
+            buf: Vec::new(),
+            last: Vec::new(),
+            line_no: 0,
+            entries: 0,
+            done: false,
+        };
+        let known = reader.line()?.map(|text| text == MAGIC || text == MAGIC_V1);
+        match known {
+            None => Err(reader.format(1, "empty file".into())),
+            Some(true) => Ok(reader),
+            Some(false) => Err(reader.format(
+                1,
+                format!("not a secureagent baseline (`{MAGIC}` expected)"),
+            )),
+        }
+    }
+
+    fn format(&self, line: usize, message: String) -> DbError {
+        DbError::Format {
+            path: self.path.clone(),
+            line,
+            message,
+        }
+    }
+
+    /// The next line without its newline, hashed; `None` at the end.
+    fn line(&mut self) -> Result<Option<&str>, DbError> {
+        self.buf.clear();
+        let n = (&mut self.reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(io(&self.path))?;
+        if n == 0 {
+            self.done = true;
+            return Ok(None);
+        }
+        self.line_no += 1;
+        self.sha.update(&self.buf);
+        let line_no = self.line_no;
+        if !self.buf.ends_with(b"\n") {
+            return Err(self.format(line_no, "line too long or not terminated".into()));
+        }
+        let body = &self.buf[..self.buf.len() - 1];
+        match std::str::from_utf8(body) {
+            Ok(text) => Ok(Some(text)),
+            Err(_) => Err(DbError::Format {
+                path: self.path.clone(),
+                line: line_no,
+                message: "not UTF-8".into(),
+            }),
+        }
+    }
+
+    /// The next entry, `None` at the end.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, DbError> {
+        if self.done {
+            return Ok(None);
+        }
+        let entry = match self.line()? {
+            None => return Ok(None),
+            Some(text) => decode(text),
+        };
+        let line_no = self.line_no;
+        let entry = entry.map_err(|m| self.format(line_no, m))?;
+        self.entries += 1;
+        if self.entries > MAX_ENTRIES {
+            return Err(self.format(line_no, format!("more than {MAX_ENTRIES} entries")));
+        }
+        if self.entries > 1 && self.last[..] >= entry.path[..] {
+            return Err(self.format(line_no, "entries not sorted by path".into()));
+        }
+        self.last.clear();
+        self.last.extend_from_slice(&entry.path);
+        Ok(Some(entry))
+    }
+
+    /// Reads what is left (every line still checked) and returns the file's SHA-256 (hex).
+    pub fn finish(mut self) -> Result<String, DbError> {
+        while self.next_entry()?.is_some() {}
+        Ok(hex(&self.sha.finalize()))
+    }
+}
+
+/// A growing file's path and its size in the baseline.
+pub type OldSize = (Box<[u8]>, u64);
+
+/// The old sizes of the growing files (`growing`/`S`) of a baseline, sorted by path (the walk
+/// hashes their old-size prefix), and the baseline's digest. One pass, nothing else kept.
+pub fn growing_sizes(paths: &DbPaths) -> Result<(Vec<OldSize>, String), DbError> {
+    let mut reader = Reader::open(paths)?;
+    let mut sizes = Vec::new();
+    while let Some(entry) = reader.next_entry()? {
+        if entry.attrs.has(Attr::Growing) && entry.kind == FileKind::File {
+            sizes.push((entry.path, entry.size));
+        }
+    }
+    Ok((sizes, reader.finish()?))
+}
+
+#[cfg(test)]
+#[path = "db_tests.rs"]
+mod tests;

@@ -1,5 +1,5 @@
-//! The content hashes of a regular file (sha256, sha512, blake3; only those its rule asks
-//! for), read once; for a growing file (`growing`/`S`) also the hashes of its first `old size`
+//! The content hashes of a regular file (md5, sha256, sha512, blake3; only those its rule
+//! asks for), read once; for a growing file (`growing`/`S`) also the hashes of its first `old size`
 //! bytes, taken on the way, so an appended log is told apart from a rewritten one in one pass.
 //! Crates chosen by measurement: see the comment in Cargo.toml and `benches/hashes.rs`.
 
@@ -9,21 +9,34 @@ use sha2::Digest as _;
 
 use crate::rules::{Attr, AttrSet};
 
-/// The hashes of some bytes.
+/// The hashes of some bytes. sha256 inline (the common rule); the others, rarer, in one box,
+/// so that an entry stays small (a check holds one per path).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Hashes {
     pub sha256: Option<[u8; 32]>,
-    pub sha512: Option<Box<[u8; 64]>>,
-    pub blake3: Option<Box<[u8; 32]>>,
+    pub more: Option<Box<MoreHashes>>,
+}
+
+/// The hashes other than sha256.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MoreHashes {
+    pub sha512: Option<[u8; 64]>,
+    pub blake3: Option<[u8; 32]>,
+    /// AIDE's `R` checks md5.
+    pub md5: Option<[u8; 16]>,
 }
 
 impl Hashes {
     /// The value of one hash attribute.
     pub fn get(&self, attr: Attr) -> Option<&[u8]> {
+        if attr == Attr::Sha256 {
+            return self.sha256.as_ref().map(|h| &h[..]);
+        }
+        let more = self.more.as_deref()?;
         match attr {
-            Attr::Sha256 => self.sha256.as_ref().map(|h| &h[..]),
-            Attr::Sha512 => self.sha512.as_ref().map(|h| &h[..]),
-            Attr::Blake3 => self.blake3.as_ref().map(|h| &h[..]),
+            Attr::Sha512 => more.sha512.as_ref().map(|h| &h[..]),
+            Attr::Blake3 => more.blake3.as_ref().map(|h| &h[..]),
+            Attr::Md5 => more.md5.as_ref().map(|h| &h[..]),
             _ => None,
         }
     }
@@ -33,11 +46,16 @@ impl Hashes {
         let bad = || format!("{} of {} bytes", attr.name(), bytes.len());
         match attr {
             Attr::Sha256 => self.sha256 = Some(bytes.try_into().map_err(|_| bad())?),
-            Attr::Sha512 => self.sha512 = Some(Box::new(bytes.try_into().map_err(|_| bad())?)),
-            Attr::Blake3 => self.blake3 = Some(Box::new(bytes.try_into().map_err(|_| bad())?)),
+            Attr::Sha512 => self.more_mut().sha512 = Some(bytes.try_into().map_err(|_| bad())?),
+            Attr::Blake3 => self.more_mut().blake3 = Some(bytes.try_into().map_err(|_| bad())?),
+            Attr::Md5 => self.more_mut().md5 = Some(bytes.try_into().map_err(|_| bad())?),
             _ => return Err(format!("{} is not a hash", attr.name())),
         }
         Ok(())
+    }
+
+    fn more_mut(&mut self) -> &mut MoreHashes {
+        self.more.get_or_insert_with(Box::default)
     }
 }
 
@@ -47,6 +65,7 @@ struct Hasher {
     sha256: Option<ring::digest::Context>,
     sha512: Option<sha2::Sha512>,
     blake3: Option<Box<blake3::Hasher>>,
+    md5: Option<md5::Md5>,
 }
 
 impl Hasher {
@@ -59,6 +78,7 @@ impl Hasher {
             blake3: attrs
                 .has(Attr::Blake3)
                 .then(|| Box::new(blake3::Hasher::new())),
+            md5: attrs.has(Attr::Md5).then(md5::Md5::new),
         }
     }
 
@@ -72,15 +92,25 @@ impl Hasher {
         if let Some(h) = &mut self.blake3 {
             h.update(data);
         }
+        if let Some(h) = &mut self.md5 {
+            h.update(data);
+        }
     }
 
     fn finish(self) -> Hashes {
+        let more =
+            (self.sha512.is_some() || self.blake3.is_some() || self.md5.is_some()).then(|| {
+                Box::new(MoreHashes {
+                    sha512: self.sha512.map(|h| h.finalize().into()),
+                    blake3: self.blake3.map(|h| *h.finalize().as_bytes()),
+                    md5: self.md5.map(|h| h.finalize().into()),
+                })
+            });
         Hashes {
             sha256: self
                 .sha256
                 .and_then(|h| h.finish().as_ref().try_into().ok()),
-            sha512: self.sha512.map(|h| Box::new(h.finalize().into())),
-            blake3: self.blake3.map(|h| Box::new(*h.finalize().as_bytes())),
+            more,
         }
     }
 }
@@ -128,7 +158,7 @@ mod tests {
 
     #[test]
     fn prefix_hashes_equal_the_hashes_of_the_prefix_alone() {
-        let attrs = AttrSet::of(&[Attr::Sha256, Attr::Sha512, Attr::Blake3]);
+        let attrs = AttrSet::of(&[Attr::Md5, Attr::Sha256, Attr::Sha512, Attr::Blake3]);
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         let mut buf = vec![0; 4096];
         let (whole, prefix) = hash_reader(&mut &data[..], attrs, Some(300_001), &mut buf).unwrap();
@@ -138,9 +168,19 @@ mod tests {
         let expected: [u8; 32] = sha2::Sha256::digest(&data).into();
         assert_eq!(whole.sha256, Some(expected));
         assert_eq!(
-            whole.blake3,
-            Some(Box::new(*blake3::hash(&data).as_bytes()))
+            whole.get(Attr::Blake3),
+            Some(&blake3::hash(&data).as_bytes()[..])
         );
+        assert_eq!(whole.get(Attr::Md5), Some(&md5::Md5::digest(&data)[..]));
+        // RFC 1321's test vector.
+        let (abc, _) = hash_reader(&mut &b"abc"[..], attrs, None, &mut buf).unwrap();
+        let hex: String = abc
+            .get(Attr::Md5)
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, "900150983cd24fb0d6963f7d28e17f72");
         let (_, none) = hash_reader(&mut &data[..10], attrs, Some(11), &mut buf).unwrap();
         assert!(
             none.is_none(),

@@ -9,6 +9,7 @@
 //! - [`daemon`]: checks on a [`schedule`], never two at once; [`gentle`]: priority and the
 //!   read cap.
 //! - [`polaris`]: each run's report sent to Polaris, or kept until it can be.
+//! - [`realtime`]: the daemon's real-time watch (fanotify or inotify) of chosen trees.
 
 pub mod cli;
 pub mod compare;
@@ -19,6 +20,7 @@ pub mod entry;
 pub mod gentle;
 pub mod hash;
 pub mod polaris;
+pub mod realtime;
 pub mod report;
 pub mod rules;
 pub mod run;

@@ -1,7 +1,8 @@
 //! `secureagent`: file and directory integrity like AIDE (see the crate's `lib.rs` for its
 //! layout). `main` parses the flags, runs `-t` (check the configuration and the rules), one
 //! of `--init`, `--check`, `--update` (exiting with AIDE's exit code), or with no verb the
-//! daemon (`-f`: in the foreground), which checks on the configured schedule.
+//! daemon (`-f`: in the foreground), which checks on the configured schedule (and with
+//! `--init-if-missing` first writes the baseline when there is none).
 
 use std::process::ExitCode;
 
@@ -14,7 +15,18 @@ use secureagent::{daemon, gentle};
 
 fn main() -> ExitCode {
     agentkit::share_one_malloc_arena();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print to stdout and succeed; wrong usage exits with AIDE's 15.
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(secureagent::cli::EXIT_BAD_ARGUMENTS)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let loaded = Config::load(&cli.agent.config).and_then(|c| {
         let (rules, warnings) = c.load_rules()?;
         Ok((c, rules, warnings))
@@ -144,12 +156,37 @@ fn daemon_main(
         "secureagent daemon started."
     );
     agentkit::systemd::notify_ready();
+    if cli.init_if_missing {
+        init_if_missing(config, rules, &own);
+    }
     match daemon::serve(config, rules, &when, &own) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("Cannot run the daemon: {e}.");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--init-if-missing`: with no baseline yet, the daemon writes one (reported to Polaris as an
+/// `init`) before its first check; its report goes to the log. Failing is logged: the checks
+/// then fail as they would have.
+fn init_if_missing(config: &Config, rules: &Rules, own: &[std::path::PathBuf]) {
+    let paths = secureagent::db::DbPaths::new(&config.database);
+    if paths.db.exists() {
+        return;
+    }
+    tracing::info!(
+        "No baseline at {}: writing the first one (--init-if-missing).",
+        paths.db.display()
+    );
+    let mut out = Vec::new();
+    match run::run(config, rules, Verb::Init, false, own, &mut out) {
+        Ok(code) => tracing::info!(
+            "First baseline written (exit {code}).\n{}",
+            String::from_utf8_lossy(&out)
+        ),
+        Err(e) => tracing::error!("Cannot write the first baseline: {e} (exit {}).", e.code),
     }
 }
 

@@ -117,7 +117,7 @@ fn summary_string(change: &Changed) -> String {
     ] {
         s.push(letter(attr, c));
     }
-    let hashes = [Attr::Sha256, Attr::Sha512, Attr::Blake3];
+    let hashes = Attr::HASHES;
     let hashed = old.kind == FileKind::File && new.kind == FileKind::File;
     s.push(if !hashed || !hashes.iter().any(|a| checked.has(*a)) {
         ' '

@@ -147,8 +147,7 @@ pub fn run(
         let entries = walk::walk(rules, &options, None);
         stopped()?;
         let digest = db::write(&paths, &entries).map_err(failed(EXIT_WRITE_ERROR))?;
-        let unreadable: Vec<EntryReport> = compare::compare(&entries, &entries)
-            .unreadable
+        let unreadable: Vec<EntryReport> = compare::unreadable(&entries)
             .iter()
             .map(|e| EntryReport {
                 path: e.path_str(),
@@ -199,16 +198,34 @@ pub fn run(
         return Ok(0);
     }
 
-    let baseline = db::read(&paths).map_err(failed(EXIT_IO_ERROR))?;
-    let entries = walk::walk(rules, &options, Some(&baseline.entries));
+    // The baseline is read twice and never held whole: first for the old sizes of its growing
+    // files (the walk hashes their old-size prefix), then merged with the walk, entry by
+    // entry. Both reads must see the same file.
+    let (growing, first_digest) = db::growing_sizes(&paths).map_err(failed(EXIT_IO_ERROR))?;
+    let entries = walk::walk(rules, &options, Some(&growing));
+    drop(growing);
     stopped()?;
-    let findings = compare::compare(&baseline.entries, &entries);
+    let mut reader = db::Reader::open(&paths).map_err(failed(EXIT_IO_ERROR))?;
+    let findings = compare::compare_stream(
+        std::iter::from_fn(|| reader.next_entry().transpose()),
+        &entries,
+    )
+    .map_err(failed(EXIT_IO_ERROR))?;
+    let digest = reader.finish().map_err(failed(EXIT_IO_ERROR))?;
+    if digest != first_digest {
+        return Err(RunError {
+            code: EXIT_IO_ERROR,
+            error: DbError::Io {
+                path: paths.db.clone(),
+                source: std::io::Error::other("the baseline changed during the check"),
+            },
+        });
+    }
     let info = BaselineInfo {
         path: paths.db.display().to_string(),
-        digest: baseline.digest.clone(),
-        stored_digest: baseline.stored_digest.clone(),
+        digest,
+        stored_digest: db::stored_digest(&paths).map_err(failed(EXIT_IO_ERROR))?,
     };
-    drop(baseline);
     let mut report = report::build(
         &findings,
         start,

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use crate::db::OldSize;
 use crate::entry::Entry;
 use crate::gentle::{Capped, ReadCap};
 use crate::hash;
@@ -175,8 +176,8 @@ struct Worker<'a> {
     rules: &'a Rules,
     options: &'a WalkOptions,
     queue: &'a Queue,
-    /// The baseline (sorted by path) during a check: growing files need their old size.
-    old: Option<&'a [Entry]>,
+    /// During a check, the baseline's growing files and their old sizes (sorted by path).
+    old: Option<&'a [OldSize]>,
     cap: Option<&'a ReadCap>,
     buf: Vec<u8>,
     out: Vec<Entry>,
@@ -206,12 +207,11 @@ impl Worker<'_> {
         let prefix = if entry.attrs.has(Attr::Growing) {
             self.old
                 .and_then(|old| {
-                    old.binary_search_by(|e| e.path[..].cmp(&entry.path[..]))
+                    old.binary_search_by(|(path, _)| path[..].cmp(&entry.path[..]))
                         .ok()
-                        .map(|i| &old[i])
+                        .map(|i| old[i].1)
                 })
-                .filter(|o| o.kind == FileKind::File && o.size < entry.size)
-                .map(|o| o.size)
+                .filter(|size| *size < entry.size)
         } else {
             None
         };
@@ -324,8 +324,9 @@ impl Worker<'_> {
 }
 
 /// Walks the tree under `options.root` with the rules and returns its entries sorted by path.
-/// During a check, `old` is the baseline (sorted by path).
-pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[Entry]>) -> Vec<Entry> {
+/// During a check, `old` holds the baseline's growing files with their old sizes (sorted by
+/// path; see [`crate::db::growing_sizes`]).
+pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[OldSize]>) -> Vec<Entry> {
     let queue = Queue {
         state: Mutex::new(QueueState {
             jobs: VecDeque::new(),
@@ -347,7 +348,8 @@ pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[Entry]>) -> Vec<
     };
     // The root itself is `/` for the rules.
     first.visit(options.root.clone(), b"/".to_vec(), None);
-    let mut entries = first.out;
+    let mut outs = Vec::with_capacity(workers + 1);
+    outs.push(first.out);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -366,11 +368,19 @@ pub fn walk(rules: &Rules, options: &WalkOptions, old: Option<&[Entry]>) -> Vec<
         for handle in handles {
             // A worker that panicked would leave entries out, and they would read as removed.
             match handle.join() {
-                Ok(mut out) => entries.append(&mut out),
+                Ok(out) => outs.push(out),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
     });
+    // The others appended to the largest, grown once to the final size (a large block grows
+    // in place or is remapped, not copied: the entries are not held twice at the end).
+    outs.sort_unstable_by_key(Vec::len);
+    let mut entries = outs.pop().unwrap_or_default();
+    entries.reserve_exact(outs.iter().map(Vec::len).sum());
+    for mut out in outs {
+        entries.append(&mut out);
+    }
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     entries
 }

@@ -301,3 +301,41 @@ fn extended_attributes_and_acls_are_checked_when_the_rule_asks() {
         Some('X')
     );
 }
+
+#[test]
+fn aides_r_catches_a_rewrite_that_keeps_size_and_mtime_by_md5_as_md5sum_computes_it() {
+    // The built-in `R` (AIDE 0.18's: p+ftype+i+l+n+u+g+s+m+c+md5+X), less ctime, which any
+    // rewrite changes: only the content hash can see this one.
+    let setup = Setup::new("/ R-c\n");
+    write(&setup.path("etc/conf"), b"listen = 127.0.0.1\n");
+    setup.init();
+    let before = std::fs::metadata(setup.path("etc/conf")).unwrap();
+    std::fs::write(setup.path("etc/conf"), b"listen = 10.0.0.99\n").unwrap();
+    let mtime = before.modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(setup.path("etc/conf"))
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let (report, code) = setup.check();
+    assert_eq!(paths(&report, "changed"), vec!["/etc/conf"], "{report:#}");
+    let attrs = report["changed"][0]["attributes"].as_array().unwrap();
+    assert_eq!(attrs.len(), 1, "{attrs:?}");
+    assert_eq!(attrs[0]["name"], "md5");
+    assert_eq!(code, 4);
+    // The new value is the file's MD5 as coreutils' md5sum computes it (base64, as AIDE shows it).
+    let out = std::process::Command::new("md5sum")
+        .arg(setup.path("etc/conf"))
+        .output()
+        .unwrap();
+    let hex = String::from_utf8_lossy(&out.stdout);
+    let bytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    use base64::Engine as _;
+    assert_eq!(
+        attrs[0]["new"].as_str().unwrap(),
+        base64::engine::general_purpose::STANDARD.encode(&bytes)
+    );
+}

@@ -47,7 +47,7 @@ pub fn check_report(report: &IntegrityReport) -> Result<(), ApiError> {
                 "`previous_digest` must be 64 lowercase hex digits (SHA-256)",
             ));
         }
-        (RunKind::Init | RunKind::Check, Some(_)) => {
+        (RunKind::Init | RunKind::Check | RunKind::Realtime, Some(_)) => {
             return Err(ApiError::invalid(
                 "`previous_digest` is for `update` reports only",
             ));
@@ -216,6 +216,9 @@ pub struct FindingView {
     pub report_id: i64,
     /// The host.
     pub host: String,
+    /// The kind of the report it came in: `check` and `update` (a full check) or `realtime`
+    /// (the daemon's real-time watch saw it).
+    pub kind: RunKind,
     /// The entry's path.
     pub path: String,
     /// Added, removed or changed.
@@ -242,6 +245,7 @@ impl From<FindingEntry> for FindingView {
             id: entry.id,
             report_id: entry.report_id,
             host: entry.host,
+            kind: entry.kind,
             path: entry.path,
             change: entry.change,
             attribute: entry.attribute,

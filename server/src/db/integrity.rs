@@ -72,6 +72,8 @@ pub struct FindingEntry {
     pub report_id: i64,
     /// The host.
     pub host: String,
+    /// The kind of the report it came in (`realtime`: the real-time watch's).
+    pub kind: RunKind,
     /// The entry's path.
     pub path: String,
     /// Added, removed or changed.

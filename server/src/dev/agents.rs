@@ -86,6 +86,23 @@ pub fn logagent_config(dir: &Path, listen: SocketAddr) -> String {
         .replace("@DIR@", &dir.display().to_string())
 }
 
+/// secureagent's rules (written to `dir/secureagent.rules`, beside its configuration, where
+/// `mkpkg` finds them): the dev folder's package root.
+pub const SECUREAGENT_RULES: &str = include_str!("secureagent.rules");
+
+/// secureagent's configuration: the rules beside it, the dev folder as its root prefix, its
+/// baseline in `dir/secureagent/`, a check every 30 s at the lowest priority, each run's report
+/// posted here over mutual TLS with the host's identity.
+pub fn secureagent_config(dir: &Path, listen: SocketAddr) -> String {
+    // The rules and the schedule are data (templates beside this file), not code.
+    include_str!("secureagent.conf")
+        .replace("@LISTEN@", &listen.to_string())
+        .replace("@CA@", &dir.join("pki/ca.pem").display().to_string())
+        .replace("@IDENTITY@", &dir.join("identity").display().to_string())
+        .replace("@STATE@", &dir.join("secureagent").display().to_string())
+        .replace("@DIR@", &dir.display().to_string())
+}
+
 /// gearman's configuration: this server over mutual TLS with the host's identity, state and
 /// socket in the dev folder, and the dev nodus's socket (its plugins are in the inventory).
 pub fn gearman_config(dir: &Path, agents: SocketAddr) -> String {

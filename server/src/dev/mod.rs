@@ -4,8 +4,10 @@
 //! HTTPS, prints the URLs and an example `curl`, and runs the seed's flow with the agents built
 //! beside the `polaris` binary ([`boot`]): the BootAgent enrolls with a token, reports here
 //! with its client certificate and installs gearman (wss), nodus (its `http` writer posting
-//! here) and logagent (shipping this server's own log, `polaris.log`, and the agents' logs
-//! here), which use the same identity. Ctrl-C or SIGTERM, at any moment, stops everything.
+//! here), logagent (shipping this server's own log, `polaris.log`, and the agents' logs
+//! here) and secureagent (checking the dev folder's package root on a schedule, its reports
+//! posted here), which use the same identity. Ctrl-C or SIGTERM, at any moment, stops
+//! everything.
 
 mod agents;
 mod boot;
@@ -18,7 +20,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use self::agents::{DEV_TLS_NAME, gearman_config, logagent_config, nix_hostname, nodus_config};
+use self::agents::{
+    DEV_TLS_NAME, SECUREAGENT_RULES, gearman_config, logagent_config, nix_hostname, nodus_config,
+    secureagent_config,
+};
 use crate::app;
 use crate::config::{Config, PackagesConfig};
 
@@ -162,13 +167,17 @@ async fn serve(
             ("gearman", gearman_config(dir, opts.agents_listen)),
             ("nodus", nodus_config(dir, opts.listen)),
             ("logagent", logagent_config(dir, opts.listen)),
+            ("secureagent", secureagent_config(dir, opts.listen)),
         ];
+        // Beside secureagent.conf, where mkpkg finds them and packs them with it.
+        std::fs::write(dir.join("secureagent.rules"), SECUREAGENT_RULES)
+            .with_context(|| format!("write {}/secureagent.rules", dir.display()))?;
         boot = boot::start(state.db.clone(), dir, opts.listen, &password, &configs).await?;
         if boot.is_some() {
             println!(
                 "  bootagent:     enrolled with a token, reporting here over mutual TLS; installs \
-                 gearman, nodus and logagent from {base}/packages/ (log {}/bootagent.log, agents' \
-                 logs in {}/boot/logs/, host identity in {}/identity/)",
+                 gearman, nodus, logagent and secureagent from {base}/packages/ (log \
+                 {}/bootagent.log, agents' logs in {}/boot/logs/, host identity in {}/identity/)",
                 dir.display(),
                 dir.display(),
                 dir.display()
@@ -176,6 +185,12 @@ async fn serve(
             println!(
                 "  logs:          logagent ships {0}/{LOG_FILE} and the agents' logs here: \
                  {curl} -H 'Authorization: Bearer {token}' '{base}/api/v1/logs?host={host}&source=polaris'",
+                dir.display()
+            );
+            println!(
+                "  integrity:     secureagent checks {0}/packages/ every 30 s (rules in \
+                 {0}/secureagent.rules): {curl} -H 'Authorization: Bearer {token}' \
+                 '{base}/api/v1/integrity/hosts'",
                 dir.display()
             );
         } else {

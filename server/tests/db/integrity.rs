@@ -275,3 +275,68 @@ pub async fn findings_page_and_acknowledge_once(ctx: Ctx) {
     );
     assert_eq!(state[0].last_check_baseline_ok, Some(false));
 }
+
+pub async fn realtime_reports_are_judged_never_accepted_and_their_findings_listed(ctx: Ctx) {
+    let db = &ctx.db;
+    db.store_integrity_report("rt1", &report(RunKind::Init, 'a', None, &[]))
+        .await
+        .unwrap();
+    let realtime = db
+        .store_integrity_report(
+            "rt1",
+            &report(RunKind::Realtime, 'a', None, &["/etc/hosts"]),
+        )
+        .await
+        .unwrap();
+    assert!(realtime.baseline_ok, "{realtime:?}");
+    // A real-time report from another baseline is flagged like a check, and does not become
+    // the accepted baseline.
+    let swapped = db
+        .store_integrity_report("rt1", &report(RunKind::Realtime, 'z', None, &["/bin/ls"]))
+        .await
+        .unwrap();
+    assert!(!swapped.baseline_ok, "{swapped:?}");
+    let check = db
+        .store_integrity_report("rt1", &report(RunKind::Check, 'a', None, &[]))
+        .await
+        .unwrap();
+    assert!(check.baseline_ok, "the accepted digest is still the init's");
+    let state = db.integrity_states(Some("rt1")).await.unwrap();
+    assert_eq!(state[0].accepted_digest, Some(digest('a')));
+    assert_eq!(state[0].unacknowledged_flags, 1);
+    let findings = db
+        .integrity_findings(&FindingQuery {
+            host: Some("rt1".into()),
+            all: false,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        findings
+            .iter()
+            .map(|f| (f.path.as_str(), f.kind))
+            .collect::<Vec<_>>(),
+        [
+            ("/etc/hosts", RunKind::Realtime),
+            ("/bin/ls", RunKind::Realtime)
+        ]
+    );
+    let done = db
+        .acknowledge_integrity(&AckTarget::Findings(vec![findings[0].id]), "ops")
+        .await
+        .unwrap();
+    assert_eq!(done.findings, 1);
+    let left = db
+        .integrity_findings(&FindingQuery {
+            host: Some("rt1".into()),
+            all: false,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].path, "/bin/ls");
+}

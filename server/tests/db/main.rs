@@ -100,4 +100,5 @@ suite!(
     log_chunks::queries_merge_chunks_whose_times_overlap,
     integrity::baselines_are_judged_and_flags_stay,
     integrity::findings_page_and_acknowledge_once,
+    integrity::realtime_reports_are_judged_never_accepted_and_their_findings_listed,
 );

@@ -111,6 +111,9 @@ pub fn build(
     }
     for (source, installed) in package.data {
         copy(&release.root.join(source), &tree.join(installed), 0o644)?;
+        if installed.starts_with("etc/") {
+            conffiles.push(format!("/{installed}"));
+        }
     }
     if let Some(unit) = package.unit {
         copy(

@@ -1,7 +1,7 @@
 //! `cargo xtask dist`: the release command. One run makes, versioned from the workspace:
 //! the portable build (glibc ≥ 2.17, checked), the Debian packages, the BootAgent tarballs of
-//! gearman, nodus and logagent (`mkpkg agent`), their minisign signatures when a key is given, and
-//! `SHA256SUMS` over everything, in `target/dist/` by default.
+//! gearman, nodus, logagent and secureagent (`mkpkg agent`), their minisign signatures when a
+//! key is given, and `SHA256SUMS` over everything, in `target/dist/` by default.
 
 mod build;
 mod deb;
@@ -86,7 +86,7 @@ pub fn run(root: &Path, args: &DistArgs) -> anyhow::Result<()> {
     }
     std::fs::remove_dir_all(&stage)?;
     std::fs::remove_dir_all(&docs)?;
-    for agent in ["gearman", "nodus", "logagent"] {
+    for agent in ["gearman", "nodus", "logagent", "secureagent"] {
         files.push(mkpkg_agent(&build_dir, agent, &meta.version, &out, args)?);
     }
     if let Some(key) = &args.sign {

@@ -22,7 +22,8 @@ pub struct Package {
     /// The configuration: (file in the repository, installed name under `/etc/cargo/`, lines
     /// of the example replaced for the packaged service: (old, new), each must be found).
     pub config: Option<Config>,
-    /// Other files: (file in the repository, installed path).
+    /// Other files: (file in the repository, installed path); those under `etc/` are
+    /// conffiles.
     pub data: &'static [(&'static str, &'static str)],
     /// The systemd unit in `packaging/systemd/`, if the package runs a service.
     pub unit: Option<&'static str>,
@@ -155,6 +156,32 @@ and lag.",
         user: None,
         conflicts: "",
         man_pages: &["logagent.conf.5"],
+    },
+    Package {
+        name: "polaris-secureagent",
+        summary: "file integrity agent of the Polaris platform (SecureAgent)",
+        description: "secureagent checks the integrity of files and folders like AIDE, with \
+AIDE's rules syntax, verbs (--init, --check, --update) and exit codes: permissions, owners, \
+inodes, sizes, times, ACLs, extended attributes, SELinux contexts, capabilities and \
+sha256/sha512/blake3 hashes, logs that may only grow. The tree is walked and hashed in \
+parallel at a low CPU and I/O priority, never two runs at once. The baseline's digest goes \
+to Polaris with every report, so a baseline swapped on the host is flagged there.",
+        binaries: &["secureagent"],
+        plugins: None,
+        config: Some(Config {
+            source: "host/secureagent/secureagent.conf",
+            name: "secureagent.conf",
+            replace: &[],
+        }),
+        // The rules are a conffile too (every data file under etc/ is one).
+        data: &[(
+            "host/secureagent/secureagent.rules",
+            "etc/cargo/secureagent.rules",
+        )],
+        unit: Some("secureagent.service"),
+        user: None,
+        conflicts: "",
+        man_pages: &["secureagent.conf.5"],
     },
 ];
 

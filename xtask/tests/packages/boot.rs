@@ -2,7 +2,8 @@
 //! booted with `systemd-nspawn` in a network namespace of its own (only its loopback), the
 //! enabled units start, the operator gives the agents the Polaris CA and an enrollment token,
 //! and Polaris sees the agents: the BootAgent's host in `/api/v1/hosts`, a command answered
-//! through gearman's mutual-TLS link, the host's `/var/log/dpkg.log` shipped by logagent.
+//! through gearman's mutual-TLS link, the host's `/var/log/dpkg.log` shipped by logagent, and
+//! secureagent's baseline accepted and a changed `/etc/motd` found and listed.
 
 use std::fs::File;
 use std::path::Path;
@@ -95,7 +96,8 @@ impl Container {
             let Err(last) = check() else { return };
             if Instant::now() > deadline {
                 let journal = self.sh(
-                    "journalctl --no-pager -n 80 -u polaris -u bootagent -u gearman -u logagent",
+                    "journalctl --no-pager -n 80 -u polaris -u bootagent -u gearman -u logagent \
+                     -u secureagent",
                 );
                 panic!(
                     "{what}: {last}\njournal:\n{}",
@@ -153,12 +155,13 @@ pub fn services_start_and_polaris_sees_the_agents(root: &Path, work: &Path) {
     let console = work.join("console.log");
     let container = Container::boot(root, &console);
 
-    // Polaris and nodus start at boot from their enabled units (Type=notify: active means
-    // ready); the BootAgent and gearman refuse to start without the Polaris CA.
-    container.wait_for("polaris and nodus active", 90, || {
-        let out = container.sh("systemctl is-active polaris nodus");
+    // Polaris, nodus and secureagent (which reports nowhere until it is told) start at boot
+    // from their enabled units (Type=notify: active means ready); the BootAgent and gearman
+    // refuse to start without the Polaris CA.
+    container.wait_for("polaris, nodus and secureagent active", 90, || {
+        let out = container.sh("systemctl is-active polaris nodus secureagent");
         let states = String::from_utf8_lossy(&out.stdout).to_string();
-        (states.split_whitespace().collect::<Vec<_>>() == ["active", "active"])
+        (states.split_whitespace().collect::<Vec<_>>() == ["active"; 3])
             .then_some(())
             .ok_or(states)
     });
@@ -252,10 +255,12 @@ pub fn services_start_and_polaris_sees_the_agents(root: &Path, work: &Path) {
             .then_some(())
             .ok_or(page.to_string())
     });
-    let states = container.ok("systemctl is-active polaris bootagent gearman nodus logagent");
+    integrity_reported(&container, &ca, token);
+    let states =
+        container.ok("systemctl is-active polaris bootagent gearman nodus logagent secureagent");
     assert_eq!(
         states.split_whitespace().collect::<Vec<_>>(),
-        ["active"; 5],
+        ["active"; 6],
         "{states}"
     );
     // Logging goes to the journal by default.
@@ -269,4 +274,51 @@ pub fn services_start_and_polaris_sees_the_agents(root: &Path, work: &Path) {
     for file in ["etc/cargo/ca.pem", "etc/cargo/enroll_token"] {
         std::fs::remove_file(root.join(file)).unwrap();
     }
+}
+
+/// secureagent, pointed at Polaris with the host's enrolled certificate (README, "Installing
+/// from packages"): the operator's `--init` over the packaged rules makes Polaris accept the
+/// baseline's digest, and a line added to `/etc/motd` is found by the next `--check` (AIDE's
+/// exit bit 4) and listed by Polaris as the host's finding.
+fn integrity_reported(container: &Container, ca: &Path, token: &str) {
+    container.ok("set -e
+         sed -i -e 's|^polaris = .*|polaris = \"https://127.0.0.1:8080\"|' \
+            -e 's|^# ca = .*|ca = \"/etc/cargo/ca.pem\"|' /etc/cargo/secureagent.conf
+         systemctl restart secureagent
+         secureagent -C /etc/cargo/secureagent.conf --init >/dev/null");
+    let digest = container.ok("cat /var/lib/cargo/secureagent/baseline.db.sha256");
+    let host = container.api(ca, token, &format!("/api/v1/integrity/hosts/{HOST}"), None);
+    let accepted = host["accepted_digest"].as_str().unwrap_or_default();
+    assert!(
+        !accepted.is_empty() && digest.contains(accepted),
+        "{host}\nbaseline.db.sha256: {digest}"
+    );
+    let check = container.sh("echo 'changed by the packages test' >>/etc/motd
+         secureagent -C /etc/cargo/secureagent.conf --check");
+    let text = String::from_utf8_lossy(&check.stdout);
+    let code = check.status.code().unwrap_or(-1);
+    assert!(
+        (0..8).contains(&code) && code & 4 == 4 && text.contains("/etc/motd"),
+        "secureagent --check exited {code}:\n{text}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let host = container.api(ca, token, &format!("/api/v1/integrity/hosts/{HOST}"), None);
+    assert!(
+        host["last_report"]["kind"] == "check" && host["baseline_ok"] == true,
+        "{host}"
+    );
+    let page = container.api(
+        ca,
+        token,
+        &format!("/api/v1/integrity/findings?host={HOST}"),
+        None,
+    );
+    assert!(
+        page["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f["path"] == "/etc/motd" && f["attribute"] == "sha256"),
+        "{page}"
+    );
 }

@@ -140,6 +140,7 @@ fn every_shipped_program_and_plugin_starts_on_glibc_2_17() {
         "mkpkg",
         "logagent",
         "logagentctl",
+        "secureagent",
         "cpu.so",
         "kernel.so",
     ] {
@@ -193,6 +194,7 @@ fn the_packages_hold_the_design_documents_paths() {
     let nodus = contents("polaris-nodus");
     let polaris = contents("polaris");
     let logagent = contents("polaris-logagent");
+    let secureagent = contents("polaris-secureagent");
     for path in [
         "/usr/bin/gearman",
         "/usr/bin/gearctl",
@@ -241,6 +243,21 @@ fn the_packages_hold_the_design_documents_paths() {
         !logagent.iter().any(|p| p.starts_with("/usr/lib/cargo/")),
         "logagent has no plugins: {logagent:#?}"
     );
+    for path in [
+        "/usr/bin/secureagent",
+        "/etc/cargo/secureagent.conf",
+        "/etc/cargo/secureagent.rules",
+        "/lib/systemd/system/secureagent.service",
+        "/usr/share/man/man1/secureagent.1.gz",
+        "/usr/share/man/man5/secureagent.conf.5.gz",
+        "/usr/share/bash-completion/completions/secureagent",
+        "/usr/share/zsh/vendor-completions/_secureagent",
+    ] {
+        assert!(
+            secureagent.contains(&path.to_string()),
+            "{path} not in polaris-secureagent: {secureagent:#?}"
+        );
+    }
     // Plugins go to the agent whose role they have, and only there.
     assert!(
         !gearman
@@ -265,14 +282,30 @@ fn the_packages_hold_the_design_documents_paths() {
         String::from_utf8_lossy(&conffiles.stdout).trim(),
         "/etc/cargo/nodus.conf"
     );
+    // secureagent's rules are the operator's too: a conffile beside its configuration.
+    let conffiles = run(Command::new("dpkg-deb")
+        .args(["-I"])
+        .arg(
+            debs(dist)
+                .iter()
+                .find(|d| d.to_string_lossy().contains("polaris-secureagent_"))
+                .unwrap(),
+        )
+        .arg("conffiles"));
+    assert_eq!(
+        String::from_utf8_lossy(&conffiles.stdout).trim(),
+        "/etc/cargo/secureagent.conf\n/etc/cargo/secureagent.rules"
+    );
     // Sums and tarballs of the release are there too.
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
     for name in [
         "gearman-",
         "nodus-",
         "logagent-",
+        "secureagent-",
         "polaris-nodus_",
         "polaris-logagent_",
+        "polaris-secureagent_",
     ] {
         assert!(
             sums.lines().any(|l| l.contains(name)),
@@ -384,6 +417,7 @@ fn the_packages_install_run_and_leave_cleanly_in_a_fresh_debian_12() {
         "polaris-gearman",
         "polaris-nodus",
         "polaris-logagent",
+        "polaris-secureagent",
     ];
     let installed = ok_in_root(
         &root,
@@ -430,12 +464,26 @@ fn the_packages_install_run_and_leave_cleanly_in_a_fresh_debian_12() {
             "{agent} -t: {text}"
         );
     }
+    // secureagent needs no CA until it is told where Polaris is: its check parses the
+    // packaged rules (each printed) and passes.
+    let check = ok_in_root(&root, "secureagent -t -C /etc/cargo/secureagent.conf");
+    assert!(
+        check.contains("Success") && check.contains("/usr/bin"),
+        "secureagent -t: {check}"
+    );
     let users = ok_in_root(&root, "id nodus && id polaris");
     assert!(users.contains("nodus") && users.contains("polaris"));
     // Every unit passes `systemd-analyze verify` where it is installed (its ExecStart= programs
     // and Documentation= man pages found), and the services are enabled (the link's target is
     // absolute inside the root, so the link itself is looked at).
-    for unit in ["polaris", "bootagent", "gearman", "nodus", "logagent"] {
+    for unit in [
+        "polaris",
+        "bootagent",
+        "gearman",
+        "nodus",
+        "logagent",
+        "secureagent",
+    ] {
         let out = ok_in_root(
             &root,
             &format!("systemd-analyze verify /lib/systemd/system/{unit}.service 2>&1"),
@@ -471,7 +519,8 @@ fn the_packages_install_run_and_leave_cleanly_in_a_fresh_debian_12() {
         pages.contains("nodus.conf.5.gz")
             && pages.contains("gearctl.1.gz")
             && pages.contains("cargo.7.gz")
-            && pages.contains("logagent.conf.5.gz"),
+            && pages.contains("logagent.conf.5.gz")
+            && pages.contains("secureagent.conf.5.gz"),
         "{pages}"
     );
 

@@ -2,7 +2,8 @@
 //! prints `<file> SHA256:<hex>`, ready for a job's `checksum`.
 //!
 //! ```text
-//! mkpkg agent nodus|gearman|logagent [--build-dir target/release] [--config FILE] [--version V] [-o DIR]
+//! mkpkg agent nodus|gearman|logagent|secureagent [--build-dir target/release] [--config FILE]
+//!            [--version V] [-o DIR]
 //! mkpkg pack --name N --version V --start CMD [--stop kill:TERM] [--check C] [--start-delay S]
 //!            [--env K=V]... [--file SRC[=PATH]]... -o FILE
 //! mkpkg keygen -o DIR
@@ -16,8 +17,11 @@
 //!
 //! `agent` packs one of the platform's own agents from a build: the binary, the plugins of its
 //! kind found in the build folder (asked for their roles through the plugin loader, so no
-//! plugin is named here; logagent has none), its example configuration (or `--config`), `types.db` for nodus, and
-//! a `start.sh` that runs it from the package folder.
+//! plugin is named here; logagent and secureagent have none), its example configuration (or
+//! `--config`), `types.db` for nodus, secureagent's rules (`secureagent.rules` beside
+//! `--config`, else the example's; the example configuration is packed naming them by a path
+//! relative to itself), and a `start.sh` that runs it from the package folder (secureagent
+//! with `--init-if-missing`: no operator is there to write its first baseline).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -146,6 +150,7 @@ fn pack_agent(
         Agent::Nodus => ("nodus", &[Roles::READ, Roles::WRITE], "NODUS"),
         Agent::Gearman => ("gearman", &[Roles::INFO], "GEARMAN"),
         Agent::Logagent => ("logagent", &[], "LOGAGENT"),
+        Agent::Secureagent => ("secureagent", &[], "SECUREAGENT"),
     };
     let binary = build_dir.join(name);
     anyhow::ensure!(
@@ -163,19 +168,60 @@ fn pack_agent(
         files.extend(plugins);
     }
     let workspace = Path::new(WORKSPACE);
-    let config = config.unwrap_or_else(|| workspace.join(format!("host/{name}/{name}.conf")));
-    files.push((config, format!("{name}.conf")));
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    // Written beside the package while packing, removed after.
+    let mut scratch = Vec::new();
+    if matches!(agent, Agent::Secureagent) {
+        let example = workspace.join("host/secureagent");
+        let rules = config
+            .as_deref()
+            .and_then(Path::parent)
+            .map(|dir| dir.join("secureagent.rules"))
+            .filter(|rules| rules.is_file())
+            .unwrap_or_else(|| example.join("secureagent.rules"));
+        files.push((rules, "secureagent.rules".into()));
+        if config.is_none() {
+            // The example names /etc/cargo/secureagent.rules, which a host without the Debian
+            // package lacks: the packed copy names the rules packed beside it.
+            let text = std::fs::read_to_string(example.join("secureagent.conf"))
+                .context("read the example secureagent.conf")?;
+            let line = "rules = \"/etc/cargo/secureagent.rules\"";
+            anyhow::ensure!(
+                text.contains(line),
+                "the example secureagent.conf has no `{line}`"
+            );
+            let packed = out.join(".secureagent.conf");
+            std::fs::write(
+                &packed,
+                text.replace(line, "rules = \"secureagent.rules\"   # beside this file"),
+            )?;
+            files.push((packed.clone(), "secureagent.conf".into()));
+            scratch.push(packed);
+        }
+    }
+    if !files
+        .iter()
+        .any(|(_, packed)| *packed == format!("{name}.conf"))
+    {
+        let config = config.unwrap_or_else(|| workspace.join(format!("host/{name}/{name}.conf")));
+        files.push((config, format!("{name}.conf")));
+    }
     if matches!(agent, Agent::Nodus) {
         // nodus finds types.db beside its binary.
         files.push((workspace.join("types.db"), "types.db".into()));
     }
-    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let script = out.join(format!(".{name}-start.sh"));
     // An agent with plugins loads those packed beside it.
     let plugin_dir = if roles.is_empty() {
         String::new()
     } else {
         format!("export {env_prefix}_PLUGIN_DIR=\"${{{env_prefix}_PLUGIN_DIR:-$PWD}}\"\n")
+    };
+    // The integrity agent writes its first baseline itself when it has none.
+    let flags = if matches!(agent, Agent::Secureagent) {
+        " --init-if-missing"
+    } else {
+        ""
     };
     std::fs::write(
         &script,
@@ -184,7 +230,7 @@ fn pack_agent(
              # {env_prefix}_CONF (job env) names another configuration file.\n\
              cd \"$(dirname \"$0\")\" || exit 1\n\
              {plugin_dir}\
-             exec ./{name} -f -C \"${{{env_prefix}_CONF:-$PWD/{name}.conf}}\"\n"
+             exec ./{name} -f{flags} -C \"${{{env_prefix}_CONF:-$PWD/{name}.conf}}\"\n"
         ),
     )?;
     {
@@ -205,6 +251,9 @@ fn pack_agent(
     let file = out.join(format!("{name}-{version}.tar.gz"));
     let packed = pack(&file, &manifest, &files);
     let _ = std::fs::remove_file(&script);
+    for file in scratch {
+        let _ = std::fs::remove_file(file);
+    }
     packed?;
     Ok(file)
 }

@@ -32,11 +32,13 @@ pub enum Attr {
     Sha256,
     Sha512,
     Blake3,
+    /// Last, so that the bits of the attributes before it (stored in baselines) stay.
+    Md5,
 }
 
 impl Attr {
     /// Every attribute, in report order.
-    pub const ALL: [Attr; 20] = [
+    pub const ALL: [Attr; 21] = [
         Attr::Ftype,
         Attr::Linkname,
         Attr::Size,
@@ -54,10 +56,14 @@ impl Attr {
         Attr::Xattrs,
         Attr::Selinux,
         Attr::Caps,
+        Attr::Md5,
         Attr::Sha256,
         Attr::Sha512,
         Attr::Blake3,
     ];
+
+    /// The content hashes, in report order.
+    pub const HASHES: [Attr; 4] = [Attr::Md5, Attr::Sha256, Attr::Sha512, Attr::Blake3];
 
     /// The name in rules (AIDE's).
     pub fn rule_name(self) -> &'static str {
@@ -82,6 +88,7 @@ impl Attr {
             Attr::Sha256 => "sha256",
             Attr::Sha512 => "sha512",
             Attr::Blake3 => "blake3",
+            Attr::Md5 => "md5",
         }
     }
 
@@ -108,6 +115,7 @@ impl Attr {
             Attr::Sha256 => "sha256",
             Attr::Sha512 => "sha512",
             Attr::Blake3 => "blake3",
+            Attr::Md5 => "md5",
         }
     }
 
@@ -134,12 +142,13 @@ impl Attr {
             Attr::Sha256 => "SHA256",
             Attr::Sha512 => "SHA512",
             Attr::Blake3 => "BLAKE3",
+            Attr::Md5 => "MD5",
         }
     }
 
     /// Whether this attribute is a content hash.
     pub fn is_hash(self) -> bool {
-        matches!(self, Attr::Sha256 | Attr::Sha512 | Attr::Blake3)
+        matches!(self, Attr::Md5 | Attr::Sha256 | Attr::Sha512 | Attr::Blake3)
     }
 
     fn bit(self) -> u32 {
@@ -163,7 +172,7 @@ impl AttrSet {
 
     /// Whether any hash is in the set.
     pub fn any_hash(self) -> bool {
-        self.has(Attr::Sha256) || self.has(Attr::Sha512) || self.has(Attr::Blake3)
+        Attr::HASHES.iter().any(|a| self.has(*a))
     }
 
     /// The union.
@@ -193,10 +202,8 @@ impl AttrSet {
 }
 
 /// AIDE attributes secureagent does not support, and why. They are accepted in rules and
-/// ignored with a warning, so that an AIDE rules file copied as it is still loads; the
-/// built-in `R` checks sha256 where AIDE's checks md5.
+/// ignored with a warning, so that an AIDE rules file copied as it is still loads.
 pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("md5", "broken hash; use sha256, sha512 or blake3"),
     ("sha1", "broken hash; use sha256, sha512 or blake3"),
     ("rmd160", "hash not supported; use sha256, sha512 or blake3"),
     ("tiger", "hash not supported; use sha256, sha512 or blake3"),
@@ -238,7 +245,7 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("compressed", "compressed-file matching is not supported"),
 ];
 
-/// The built-in groups: AIDE 0.18's, with sha256 where AIDE's `R` has md5.
+/// The built-in groups: AIDE 0.18's (`R` with md5, as AIDE's).
 pub fn builtin_groups() -> HashMap<String, AttrSet> {
     use Attr::*;
     let x = AttrSet::of(&[Acl, Selinux, Xattrs, Caps]);
@@ -247,7 +254,7 @@ pub fn builtin_groups() -> HashMap<String, AttrSet> {
     groups.insert(
         "R".to_string(),
         AttrSet::of(&[
-            Perm, Ftype, Inode, Linkname, Links, Uid, Gid, Size, Mtime, Ctime, Sha256,
+            Perm, Ftype, Inode, Linkname, Links, Uid, Gid, Size, Mtime, Ctime, Md5,
         ])
         .with(x),
     );
@@ -259,7 +266,7 @@ pub fn builtin_groups() -> HashMap<String, AttrSet> {
         ">".to_string(),
         AttrSet::of(&[Perm, Ftype, Linkname, Uid, Gid, Inode, Links, Size, Growing]).with(x),
     );
-    groups.insert("H".to_string(), AttrSet::of(&[Sha256, Sha512, Blake3]));
+    groups.insert("H".to_string(), AttrSet::of(&[Md5, Sha256, Sha512, Blake3]));
     groups.insert("E".to_string(), AttrSet::EMPTY);
     groups
 }
@@ -344,17 +351,17 @@ mod tests {
         let set = parse_expression("p+u+g+s+m+i+sha256", &groups, &mut w).unwrap();
         assert_eq!(set.expression(), "s+p+u+g+m+i+sha256");
         let set = parse_expression("R-m-c-X", &groups, &mut w).unwrap();
-        assert!(set.has(Attr::Sha256) && set.has(Attr::Inode));
+        assert!(set.has(Attr::Md5) && !set.has(Attr::Sha256) && set.has(Attr::Inode));
         assert!(!set.has(Attr::Mtime) && !set.has(Attr::Ctime) && !set.has(Attr::Acl));
         let set = parse_expression(">", &groups, &mut w).unwrap();
         assert!(set.has(Attr::Growing) && set.has(Attr::Size) && !set.any_hash());
         let set = parse_expression("S+sha512", &groups, &mut w).unwrap();
         assert!(set.has(Attr::Growing) && set.has(Attr::Size) && set.has(Attr::Sha512));
         assert!(w.is_empty());
-        let set = parse_expression("p+md5+e2fsattrs", &groups, &mut w).unwrap();
-        assert_eq!(set, AttrSet::of(&[Attr::Perm]));
+        let set = parse_expression("p+md5+sha1+e2fsattrs", &groups, &mut w).unwrap();
+        assert_eq!(set, AttrSet::of(&[Attr::Perm, Attr::Md5]));
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains("md5"));
+        assert!(w[0].contains("sha1"));
         assert!(
             parse_expression("p+nosuch", &groups, &mut w)
                 .unwrap_err()

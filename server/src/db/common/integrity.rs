@@ -2,7 +2,8 @@
 //! findings are inserted in one write transaction that first reads the host's accepted digest
 //! (its latest `init` or `update` report, locked where the backend can), so the verdict and
 //! the new accepted digest are one step. The id of the new report is read back by a random
-//! key, which needs no `RETURNING` (MySQL has none).
+//! key, which needs no `RETURNING` (MySQL has none). A `realtime` report is judged like a
+//! `check` and never becomes the accepted digest (only `init` and `update` do).
 
 use chrono::{DateTime, Utc};
 use sqlx::{Encode, Executor, FromRow, IntoArguments, QueryBuilder, Type};
@@ -55,6 +56,7 @@ pub struct FindingRow {
     id: i64,
     report_id: i64,
     host: String,
+    report_kind: String,
     path: String,
     change_kind: String,
     attribute: Option<String>,
@@ -104,6 +106,8 @@ impl TryFrom<FindingRow> for FindingEntry {
         Ok(FindingEntry {
             id: row.id,
             report_id: row.report_id,
+            kind: RunKind::parse(&row.report_kind)
+                .ok_or_else(|| corrupt("report kind", &row.report_kind))?,
             host: row.host,
             path: row.path,
             change: Change::parse(&row.change_kind)
@@ -136,7 +140,8 @@ pub fn verdict(report: &IntegrityReport, accepted: Option<&str>) -> (bool, Optio
                 _ => (true, None),
             };
         }
-        RunKind::Check => Some(report.baseline_digest.as_str()),
+        // A real-time report compares with the baseline like a check; it never changes it.
+        RunKind::Check | RunKind::Realtime => Some(report.baseline_digest.as_str()),
         RunKind::Update => report.previous_digest.as_deref(),
     };
     match (used, accepted) {
@@ -258,7 +263,8 @@ where
     ) -> DbFuture<'a, Vec<FindingEntry>> {
         Box::pin(async move {
             let mut select = QueryBuilder::<D>::new(
-                "SELECT f.id, f.report_id, f.host, f.path, f.change_kind, f.attribute, \
+                "SELECT f.id, f.report_id, f.host, r.kind AS report_kind, f.path, f.change_kind, \
+                 f.attribute, \
                  f.old_value, f.new_value, r.received_at, f.acknowledged_by, \
                  f.acknowledged_at FROM integrity_findings f \
                  JOIN integrity_reports r ON r.id = f.report_id WHERE 1 = 1",
@@ -392,7 +398,7 @@ where
     /// One host's state; `None` when it never reported.
     async fn integrity_state(&self, host: &str) -> Result<Option<IntegrityState>, DbError> {
         let Some(last_report) = self
-            .latest_report(host, "('init', 'check', 'update')")
+            .latest_report(host, "('init', 'check', 'update', 'realtime')")
             .await?
         else {
             return Ok(None);
