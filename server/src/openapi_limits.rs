@@ -86,20 +86,27 @@ fn schemas(doc: &mut Value, limits: &Limits, now: f64) {
         set(p, json!({"maximum": i64::MAX}));
     }
     // Log batches (`api::log_batch`).
+    // At most MAX_BATCH_RECORDS records in all, `records` and those of `files` (a total JSON
+    // Schema cannot state; said in LogBatch's description). Only `records` carries it as
+    // maxItems: the same bound on `files` and on each file's `records` would call a batch of
+    // 10,000 files of 10,000 records each valid.
     if let Some(p) = property(doc, "LogBatch", "records") {
         set(p, json!({"maxItems": wire::logs::MAX_BATCH_RECORDS}));
     }
     if let Some(p) = property(doc, "LogBatch", "sources") {
         set(p, json!({"maxItems": crate::api::log_batch::MAX_SOURCES}));
     }
-    text(
-        doc,
-        "LogRecord",
-        "source",
-        1,
-        Some(wire::logs::MAX_SOURCE_NAME),
-        None,
-    );
+    for schema in ["LogRecord", "LogFile"] {
+        text(
+            doc,
+            schema,
+            "source",
+            1,
+            Some(wire::logs::MAX_SOURCE_NAME),
+            None,
+        );
+        text(doc, schema, "file", 16, Some(16), Some("^[0-9a-f]{16}$"));
+    }
     text(
         doc,
         "SourceStatus",
@@ -108,20 +115,14 @@ fn schemas(doc: &mut Value, limits: &Limits, now: f64) {
         Some(wire::logs::MAX_SOURCE_NAME),
         None,
     );
-    text(
-        doc,
-        "LogRecord",
-        "file",
-        16,
-        Some(16),
-        Some("^[0-9a-f]{16}$"),
-    );
-    if let Some(p) = property(doc, "LogRecord", "fields") {
-        set(p, json!({"maxProperties": wire::logs::MAX_FIELDS}));
-    }
-    for (schema, name) in [("LogRecord", "offset"), ("LogRecord", "truncated_bytes")] {
-        if let Some(p) = property(doc, schema, name) {
-            set(p, json!({"maximum": i64::MAX}));
+    for schema in ["LogRecord", "FileRecord"] {
+        if let Some(p) = property(doc, schema, "fields") {
+            set(p, json!({"maxProperties": wire::logs::MAX_FIELDS}));
+        }
+        for name in ["offset", "truncated_bytes"] {
+            if let Some(p) = property(doc, schema, name) {
+                set(p, json!({"maximum": i64::MAX}));
+            }
         }
     }
     if let Some(p) = property(doc, "SourceStatus", "state") {

@@ -21,15 +21,98 @@ pub const MAX_FIELDS: usize = 256;
 
 /// What one POST carries: records of any of the host's sources, in read order per file, and
 /// the state of every source for Polaris's views.
+///
+/// Records come in either of two shapes, both accepted in one body: `records`, each naming its
+/// source, file and path (the first shape, which agents before the grouped one send), and
+/// `files`, the records of one (source, file, path) after it once (what `logagent` sends now:
+/// a smaller body, cheaper to write and to read). Polaris acknowledges every record of both
+/// ([`LogAck`]: `stored + duplicates` is their number; a Polaris that knows only `records`
+/// acknowledges none of `files`, which is how an agent sees it must send `records`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogBatch {
     /// The records, in read order within each file.
     #[serde(default)]
     pub records: Vec<LogRecord>,
+    /// Records grouped by the (source, file, path) they were read from, in read order within
+    /// each file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<LogFile>,
     /// The agent's sources as they are now (may be empty when nothing changed).
     #[serde(default)]
     pub sources: Vec<SourceStatus>,
+}
+
+/// Records of one file generation read under one path: what [`LogRecord`] says of each,
+/// its source, file and path said once.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogFile {
+    /// The configured source's name, as [`LogRecord::source`].
+    pub source: String,
+    /// The file generation, as [`LogRecord::file`].
+    pub file: String,
+    /// The file's path when the records were read.
+    pub path: String,
+    /// The records, in read order.
+    #[serde(default)]
+    pub records: Vec<FileRecord>,
+}
+
+/// A record of a [`LogFile`]: the fields of [`LogRecord`] but its source, file and path.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FileRecord {
+    /// Byte offset of the record's first byte in the file generation.
+    pub offset: u64,
+    /// Unix seconds, as [`LogRecord::time`].
+    pub time: f64,
+    /// `true` when `time` is the read time, as [`LogRecord::time_from_read`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_from_read: bool,
+    /// The message, as [`LogRecord::message`].
+    pub message: String,
+    /// The fields the source's format parsed, as [`LogRecord::fields`].
+    #[serde(default)]
+    pub fields: Map<String, Value>,
+    /// Bytes dropped from the end of a long record, as [`LogRecord::truncated_bytes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_bytes: Option<u64>,
+    /// Why the format did not parse the record, as [`LogRecord::parse_error`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parse_error: Option<String>,
+}
+
+impl LogBatch {
+    /// Every record, of `records` then of `files`, each with its source, file and path.
+    pub fn all_records(self) -> Vec<LogRecord> {
+        let mut all = self.records;
+        for group in self.files {
+            all.extend(group.records.into_iter().map(|r| LogRecord {
+                source: group.source.clone(),
+                file: group.file.clone(),
+                offset: r.offset,
+                path: group.path.clone(),
+                time: r.time,
+                time_from_read: r.time_from_read,
+                message: r.message,
+                fields: r.fields,
+                truncated_bytes: r.truncated_bytes,
+                parse_error: r.parse_error,
+            }));
+        }
+        all
+    }
+
+    /// How many records it holds, of both shapes.
+    pub fn len(&self) -> usize {
+        self.records.len() + self.files.iter().map(|f| f.records.len()).sum::<usize>()
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// One log record: a line, or several lines joined by a multiline rule.
@@ -137,5 +220,43 @@ mod tests {
         let back = serde_json::to_value(&batch).unwrap();
         assert!(back["records"][0].get("parse_error").is_none());
         assert_eq!(serde_json::from_value::<LogBatch>(back).unwrap(), batch);
+    }
+
+    #[test]
+    fn grouped_records_name_their_file_once_and_come_out_as_records() {
+        let text = r#"{"records":[{"source":"a","file":"0123456789abcdef","offset":1,
+            "path":"/a","time":1,"message":"one"}],
+            "files":[{"source":"web","file":"fedcba9876543210","path":"/var/log/w.log",
+            "records":[{"offset":0,"time":2.5,"message":"two","fields":{"status":200}},
+            {"offset":4,"time":3,"time_from_read":true,"message":"three","parse_error":"x"}]}]}"#;
+        let batch: LogBatch = serde_json::from_str(text).unwrap();
+        assert_eq!(batch.len(), 3);
+        let back = serde_json::to_value(&batch).unwrap();
+        assert!(
+            back["files"][0]["records"][0]
+                .get("time_from_read")
+                .is_none()
+        );
+        assert_eq!(serde_json::from_value::<LogBatch>(back).unwrap(), batch);
+        let all = batch.all_records();
+        let seen: Vec<(&str, &str, u64, &str)> = all
+            .iter()
+            .map(|r| (&*r.source, &*r.path, r.offset, &*r.message))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", "/a", 1, "one"),
+                ("web", "/var/log/w.log", 0, "two"),
+                ("web", "/var/log/w.log", 4, "three")
+            ]
+        );
+        assert!(all[2].time_from_read && all[1].fields["status"] == 200);
+        assert!(
+            serde_json::to_value(LogBatch::default())
+                .unwrap()
+                .get("files")
+                .is_none()
+        );
     }
 }

@@ -47,6 +47,10 @@ struct Cli {
     /// Skip the Polaris run.
     #[arg(long)]
     no_polaris: bool,
+    /// Skip logagent's TCP runs and the many-files case (the Polaris run alone, with
+    /// `--no-rsyslog`).
+    #[arg(long)]
+    no_tcp: bool,
     /// Longest a run may take, in seconds.
     #[arg(long, default_value_t = 900)]
     timeout_s: u64,
@@ -95,7 +99,8 @@ fn main() -> anyhow::Result<()> {
     }
     let logagent = exe_dir.join("logagent");
     let mut idle = None;
-    for format in ["line", "nginx"] {
+    let formats: &[&str] = if cli.no_tcp { &[] } else { &["line", "nginx"] };
+    for &format in formats {
         let (run, idle_cpu) = logagent_tcp(
             &logagent,
             &data,
@@ -115,8 +120,12 @@ fn main() -> anyhow::Result<()> {
             timeout,
         )?);
     }
-    let many = many_files(&logagent, &fresh(&cli.workdir, "many")?)?;
-    report(&data, &runs, idle.unwrap_or_default(), &many);
+    let many = if cli.no_tcp {
+        None
+    } else {
+        Some(many_files(&logagent, &fresh(&cli.workdir, "many")?)?)
+    };
+    report(&data, &runs, idle, many.as_ref());
     Ok(())
 }
 
@@ -521,7 +530,7 @@ fn many_files(bin: &Path, work: &Path) -> anyhow::Result<ManyFiles> {
     })
 }
 
-fn report(data: &Data, runs: &[Run], idle_cpu: f64, many: &ManyFiles) {
+fn report(data: &Data, runs: &[Run], idle_cpu: Option<f64>, many: Option<&ManyFiles>) {
     let gib = data.bytes as f64 / 1_073_741_824.0;
     println!(
         "\n{} lines, {:.2} GiB in {} files\n",
@@ -554,15 +563,19 @@ fn report(data: &Data, runs: &[Run], idle_cpu: f64, many: &ManyFiles) {
             );
         }
     }
-    println!("\nlogagent idle (all shipped, nothing growing): {idle_cpu:.4} CPU s per s");
-    println!(
-        "logagent with {} files, {} growing: {:.4} CPU s per s, at most {} descriptors, every line: {}",
-        many.files,
-        many.active,
-        many.cpu_per_s,
-        many.max_fds,
-        if many.complete { "yes" } else { "NO" }
-    );
+    if let Some(idle_cpu) = idle_cpu {
+        println!("\nlogagent idle (all shipped, nothing growing): {idle_cpu:.4} CPU s per s");
+    }
+    if let Some(many) = many {
+        println!(
+            "logagent with {} files, {} growing: {:.4} CPU s per s, at most {} descriptors, every line: {}",
+            many.files,
+            many.active,
+            many.cpu_per_s,
+            many.max_fds,
+            if many.complete { "yes" } else { "NO" }
+        );
+    }
     println!("\n=== FIGURES logship ===");
     let slug = |name: &str| {
         name.replace(" -> ", "_")
@@ -585,8 +598,12 @@ fn report(data: &Data, runs: &[Run], idle_cpu: f64, many: &ManyFiles) {
             );
         }
     }
-    println!("logagent_idle_cpu_s_per_s: {idle_cpu:.4}");
-    println!("many_files_cpu_s_per_s: {:.4}", many.cpu_per_s);
-    println!("many_files_max_fds: {}", many.max_fds);
-    println!("many_files_complete: {}", many.complete);
+    if let Some(idle_cpu) = idle_cpu {
+        println!("logagent_idle_cpu_s_per_s: {idle_cpu:.4}");
+    }
+    if let Some(many) = many {
+        println!("many_files_cpu_s_per_s: {:.4}", many.cpu_per_s);
+        println!("many_files_max_fds: {}", many.max_fds);
+        println!("many_files_complete: {}", many.complete);
+    }
 }

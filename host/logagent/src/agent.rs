@@ -6,7 +6,7 @@
 //! batch ahead: the files are the buffer. Files that rotated away and were deleted before they were read
 //! are counted in `lost_bytes`. `-T` runs the same reading once, committing nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -92,12 +92,18 @@ pub struct Agent {
     to_save: Vec<SavedFile>,
     to_forget: Vec<String>,
     buf: Vec<u8>,
-    /// The batch being delivered, while it waits for its next try (at the sender thread
-    /// meanwhile).
-    in_flight: Option<InFlight>,
+    /// Batches back from the senders that are not committed yet, in the order they were
+    /// read: the first failed and waits for its next try, the others came back after it.
+    waiting: VecDeque<InFlight>,
+    /// The files of the batches at the senders, by batch id.
+    sent_keys: HashMap<u64, Vec<Key>>,
     /// The next batch, read while the one before is delivered.
     ahead: Option<InFlight>,
     sink_error: Option<String>,
+    /// Whether a batch's grouped body is written as it is read (a writer posts it).
+    prepare_grouped: bool,
+    /// The grouped body of the last batch delivered, reused for the next.
+    spare_body: Option<Vec<u8>>,
     /// The counters Polaris was last told of, and when.
     told: (Vec<Counters>, Instant),
     /// What the control socket shows, refreshed by the loop.
@@ -142,9 +148,12 @@ impl Agent {
             to_save: Vec::new(),
             to_forget: Vec::new(),
             buf: vec![0; tail::CHUNK],
-            in_flight: None,
+            waiting: VecDeque::new(),
+            sent_keys: HashMap::new(),
             ahead: None,
             sink_error: None,
+            prepare_grouped: false,
+            spare_body: None,
             told: (Vec::new(), Instant::now()),
             snapshot: Arc::new(Mutex::new(Snapshot::default())),
         })
@@ -296,6 +305,9 @@ impl Agent {
             return None;
         }
         batch.sources = self.source_statuses();
+        if self.prepare_grouped {
+            batch.prepare_grouped(self.spare_body.take().unwrap_or_default());
+        }
         let ends = ends
             .into_iter()
             .map(|(k, (id, end))| (k, id, end))
@@ -350,10 +362,12 @@ impl Agent {
             .filter(|(_, t)| t.done && t.ready.is_empty())
             .map(|(k, _)| *k)
             .collect();
-        let in_flight_keys: Vec<Key> = [&self.in_flight, &self.ahead]
-            .into_iter()
-            .flatten()
+        let in_flight_keys: Vec<Key> = self
+            .waiting
+            .iter()
+            .chain(&self.ahead)
             .flat_map(|f| f.ends.iter().map(|e| e.0))
+            .chain(self.sent_keys.values().flatten().copied())
             .collect();
         for key in finished {
             if in_flight_keys.contains(&key) {
@@ -424,6 +438,7 @@ impl Agent {
         let batch = Batch {
             records: Vec::new(),
             sources,
+            ..Batch::default()
         };
         Some(InFlight::new(batch, Vec::new(), wants_status))
     }

@@ -1,6 +1,7 @@
 //! The records the agent holds between reading and delivery, and the batches it hands to the
 //! writers. They serialise to exactly the JSON of `wire::logs::LogBatch` and `LogRecord` (the
-//! same keys in the same order, the fields as a sorted object), but cost fewer allocations:
+//! same keys in the same order, the fields as a sorted object), or grouped by file
+//! ([`write_grouped`]: `LogBatch`'s `files`, what Polaris is sent), but cost fewer allocations:
 //! the source, file and path are shared, and a record the nginx/Apache matcher parsed keeps
 //! its fields as spans of its message instead of a map with a `String` per key and value.
 
@@ -11,6 +12,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 use wire::logs::SourceStatus;
 
+use crate::json_text::push_str;
 use crate::parse::combined::Spans;
 
 /// One record, as `wire::logs::LogRecord` (see there for what each field means).
@@ -111,11 +113,152 @@ impl Record {
     }
 }
 
-/// What one delivery carries, as `wire::logs::LogBatch`.
+/// What one delivery carries, as `wire::logs::LogBatch` (its `records` shape).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Batch {
     pub records: Vec<Record>,
     pub sources: Vec<SourceStatus>,
+    /// The records as the start of a grouped `LogBatch` body ([`write_grouped`]), written by
+    /// the reading thread when a writer posts that body (Polaris), so that the sender thread
+    /// only sends while the next batch is read.
+    #[serde(skip)]
+    pub grouped: Option<Vec<u8>>,
+    /// Where the records end in `grouped` (the sources' states follow them).
+    #[serde(skip)]
+    pub grouped_end: usize,
+}
+
+impl Batch {
+    /// Writes the grouped body of its records into `body` (emptied first).
+    pub fn prepare_grouped(&mut self, mut body: Vec<u8>) {
+        body.clear();
+        if write_grouped(&self.records, &mut body).is_ok() {
+            self.grouped_end = body.len();
+            self.grouped = Some(body);
+        }
+    }
+
+    /// Ends the grouped body with the sources' states as they are now (those of a try before
+    /// replaced).
+    pub fn end_grouped_body(&mut self) {
+        if let Some(body) = &mut self.grouped {
+            body.truncate(self.grouped_end);
+            if end_grouped(body, &self.sources).is_err() {
+                self.grouped = None;
+            }
+        }
+    }
+}
+
+/// Writes the start of a `wire::logs::LogBatch` body holding `records` grouped by file
+/// (`{"files":[...]`, each file's source, file and path once, its records after them), to be
+/// ended by [`end_grouped`]. Records of one file that follow each other make one group.
+pub fn write_grouped(records: &[Record], out: &mut Vec<u8>) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"files\":[");
+    let mut rest = records;
+    let mut first = true;
+    while let Some(head) = rest.first() {
+        let n = rest
+            .iter()
+            .position(|r| {
+                !(Arc::ptr_eq(&r.file, &head.file) || r.file == head.file)
+                    || !(Arc::ptr_eq(&r.path, &head.path) || r.path == head.path)
+                    || r.source != head.source
+            })
+            .unwrap_or(rest.len());
+        let (group, after) = rest.split_at(n);
+        rest = after;
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(b"{\"source\":");
+        push_str(out, &head.source);
+        out.extend_from_slice(b",\"file\":");
+        push_str(out, &head.file);
+        out.extend_from_slice(b",\"path\":");
+        push_str(out, &head.path);
+        out.extend_from_slice(b",\"records\":[");
+        for (i, record) in group.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_in_group(out, record)?;
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// Ends a body [`write_grouped`] began, with the sources' states.
+pub fn end_grouped(out: &mut Vec<u8>, sources: &[SourceStatus]) -> serde_json::Result<()> {
+    out.extend_from_slice(b",\"sources\":");
+    serde_json::to_writer(&mut *out, sources)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// Writes `r` as one of a group: `wire::logs::FileRecord`.
+fn write_in_group(out: &mut Vec<u8>, r: &Record) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"offset\":");
+    serde_json::to_writer(&mut *out, &r.offset)?;
+    out.extend_from_slice(b",\"time\":");
+    serde_json::to_writer(&mut *out, &r.time)?;
+    if r.time_from_read {
+        out.extend_from_slice(b",\"time_from_read\":true");
+    }
+    out.extend_from_slice(b",\"message\":");
+    push_str(out, &r.message);
+    out.extend_from_slice(b",\"fields\":");
+    match &r.fields {
+        Fields::Map(map) => serde_json::to_writer(&mut *out, map)?,
+        Fields::Combined(c) => {
+            out.push(b'{');
+            let mut first = true;
+            for &i in c.preset.order {
+                let Some(name) = c.preset.names[i] else {
+                    continue;
+                };
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                push_str(out, name);
+                out.push(b':');
+                match c.number(&r.message, i) {
+                    Some(n) => serde_json::to_writer(&mut *out, &n)?,
+                    None => push_str(out, c.text(&r.message, i)),
+                }
+            }
+            out.push(b'}');
+        }
+    }
+    if let Some(n) = &r.truncated_bytes {
+        out.extend_from_slice(b",\"truncated_bytes\":");
+        serde_json::to_writer(&mut *out, n)?;
+    }
+    if let Some(e) = &r.parse_error {
+        out.extend_from_slice(b",\"parse_error\":");
+        push_str(out, e);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+impl Record {
+    fn serialize_fields<S: SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error> {
+        match &self.fields {
+            Fields::Map(map) => s.serialize_field("fields", map),
+            Fields::Combined(c) => s.serialize_field(
+                "fields",
+                &CombinedFields {
+                    fields: c,
+                    message: &self.message,
+                },
+            ),
+        }
+    }
 }
 
 impl Serialize for Record {
@@ -131,16 +274,7 @@ impl Serialize for Record {
         s.serialize_field("time", &self.time)?;
         s.serialize_field("time_from_read", &self.time_from_read)?;
         s.serialize_field("message", &self.message)?;
-        match &self.fields {
-            Fields::Map(map) => s.serialize_field("fields", map)?,
-            Fields::Combined(c) => s.serialize_field(
-                "fields",
-                &CombinedFields {
-                    fields: c,
-                    message: &self.message,
-                },
-            )?,
-        }
+        self.serialize_fields(&mut s)?;
         if let Some(n) = &self.truncated_bytes {
             s.serialize_field("truncated_bytes", n)?;
         }
@@ -171,5 +305,87 @@ impl Serialize for CombinedFields<'_> {
             }
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Format;
+
+    fn record(
+        file: &Arc<str>,
+        path: &Arc<str>,
+        offset: u64,
+        line: &str,
+        format: &Format,
+    ) -> Record {
+        let parsed = format.parse_owned(line.to_string());
+        Record {
+            source: "web".into(),
+            file: file.clone(),
+            offset,
+            path: path.clone(),
+            time: 1_764_806_400.25,
+            time_from_read: offset == 0,
+            message: parsed.message,
+            fields: parsed.fields,
+            truncated_bytes: (offset == 7).then_some(3),
+            parse_error: parsed.parse_error,
+        }
+    }
+
+    #[test]
+    fn the_grouped_body_holds_the_records_of_the_plain_one() {
+        let nginx = Format::new("nginx", None, None, None).unwrap();
+        let (a, b): (Arc<str>, Arc<str>) = ("0123456789abcdef".into(), "fedcba9876543210".into());
+        let (pa, pb): (Arc<str>, Arc<str>) = ("/var/log/a.log".into(), "/var/log/\"b\".log".into());
+        let line =
+            r#"203.0.113.9 - - [04/Dec/2026:11:00:00 +0100] "GET / HTTP/1.1" 200 612 "-" "curl/8""#;
+        let records = vec![
+            record(&a, &pa, 0, line, &nginx),
+            record(&a, &pa, 7, "not \"nginx\"\u{1}", &nginx),
+            record(&b, &pb, 3, line, &nginx),
+            record(&a, &pa, 90, line, &nginx),
+        ];
+        let sources = vec![SourceStatus {
+            name: "web".into(),
+            state: "reading".into(),
+            ..SourceStatus::default()
+        }];
+        let mut body = Vec::new();
+        write_grouped(&records, &mut body).unwrap();
+        end_grouped(&mut body, &sources).unwrap();
+        let grouped: wire::logs::LogBatch = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            grouped.files.len(),
+            3,
+            "a file's records that follow each other group"
+        );
+        assert!(grouped.records.is_empty());
+        let mut plain = Batch {
+            records,
+            sources,
+            ..Batch::default()
+        };
+        // As the agent prepares it: the records first, the sources at each try.
+        plain.prepare_grouped(Vec::new());
+        plain.end_grouped_body();
+        plain.sources[0].state = "idle".into();
+        plain.end_grouped_body();
+        let again: wire::logs::LogBatch =
+            serde_json::from_slice(plain.grouped.as_deref().unwrap()).unwrap();
+        assert_eq!(again.files, grouped.files);
+        assert_eq!(again.sources[0].state, "idle");
+        plain.sources[0].state = "reading".into();
+        let plain: wire::logs::LogBatch =
+            serde_json::from_slice(&serde_json::to_vec(&plain).unwrap()).unwrap();
+        assert_eq!(grouped.sources, plain.sources);
+        assert_eq!(grouped.all_records(), plain.records);
+        let mut empty = Vec::new();
+        write_grouped(&[], &mut empty).unwrap();
+        end_grouped(&mut empty, &[]).unwrap();
+        let none: wire::logs::LogBatch = serde_json::from_slice(&empty).unwrap();
+        assert!(none.is_empty());
     }
 }

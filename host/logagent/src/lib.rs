@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod glob;
+pub mod json_text;
 pub mod parse;
 pub mod record;
 pub mod sink;

@@ -1,8 +1,9 @@
 //! Where batches go. [`Sink`] is the contract: `send` returns only once the receiver has
 //! acknowledged the whole batch (then, and only then, the agent commits its offsets).
-//! [`PolarisSink`] posts `wire::logs::LogBatch` JSON (written from a [`Batch`]) to `<polaris>/api/v1/logs` over HTTPS
-//! with the host's client certificate (mutual TLS, the ureq agent of `fetch`) and expects a
-//! `wire::logs::LogAck`; a batch it refuses for good (HTTP 4xx with retcode 3021, "Invalid
+//! [`PolarisSink`] posts `wire::logs::LogBatch` JSON (written from a [`Batch`], its records
+//! grouped by file, or as `records` to a Polaris before grouped bodies) to
+//! `<polaris>/api/v1/logs` over HTTPS with the host's client certificate (mutual TLS, the ureq
+//! agent of `fetch`) and expects a `wire::logs::LogAck` acknowledging every record; a batch it refuses for good (HTTP 4xx with retcode 3021, "Invalid
 //! params") is a [`Refused`] error, which the agent answers by splitting the batch (see
 //! `agent`). [`syslog::SyslogSink`] writes RFC 5424 syslog over TCP or TLS. [`backoff`] is the
 //! wait between tries while a sink fails.
@@ -33,6 +34,18 @@ pub trait Sink: Send {
     fn wants_status(&self) -> bool {
         true
     }
+
+    /// Another writer to the same receiver, for a second sender thread (`None`: this one
+    /// must deliver in order alone).
+    fn try_clone(&self) -> Option<Box<dyn Sink>> {
+        None
+    }
+
+    /// Whether it posts a batch's grouped body ([`Batch::grouped`]), which the agent then
+    /// writes while it reads.
+    fn wants_grouped(&self) -> bool {
+        false
+    }
 }
 
 /// The receiver refused the batch for good (Polaris: HTTP 4xx with retcode 3021): sending it
@@ -51,6 +64,11 @@ const INVALID_PARAMS: u64 = 3021;
 pub struct PolarisSink {
     agent: ureq::Agent,
     url: String,
+    /// Whether Polaris is sent grouped bodies (`files`); cleared for good when it
+    /// acknowledges none of a grouped body's records (a Polaris before them).
+    grouped: bool,
+    /// The body written here (a part of a batch, or a plain body), kept for the next.
+    body: Vec<u8>,
 }
 
 impl PolarisSink {
@@ -74,22 +92,18 @@ impl PolarisSink {
         Ok(PolarisSink {
             agent,
             url: format!("{}/api/v1/logs", config.polaris.trim_end_matches('/')),
+            grouped: true,
+            body: Vec::new(),
         })
     }
-}
 
-impl Sink for PolarisSink {
-    fn name(&self) -> &str {
-        "Polaris"
-    }
-
-    fn send(&mut self, batch: &Batch) -> anyhow::Result<LogAck> {
-        let body = serde_json::to_vec(batch)?;
+    /// Posts `body`; the acknowledgement, or why there is none.
+    fn post(&self, body: &[u8]) -> anyhow::Result<LogAck> {
         let mut response = self
             .agent
             .post(&self.url)
             .header("Content-Type", "application/json")
-            .send(&body[..])
+            .send(body)
             .map_err(|e| anyhow::anyhow!("POST {}: {e}", self.url))?;
         let status = response.status();
         let mut text = String::new();
@@ -115,6 +129,69 @@ impl Sink for PolarisSink {
         }
         serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("POST {}: not a LogAck ({e}): {text}", self.url))
+    }
+}
+
+/// Bodies larger than this are not kept for the next batch (a part of a batch of very long
+/// records): the agent's memory stays at its usual batch size.
+const KEEP_BODY_BYTES: usize = 4 << 20;
+
+impl Sink for PolarisSink {
+    fn name(&self) -> &str {
+        "Polaris"
+    }
+
+    fn wants_grouped(&self) -> bool {
+        self.grouped
+    }
+
+    fn try_clone(&self) -> Option<Box<dyn Sink>> {
+        Some(Box::new(PolarisSink {
+            agent: self.agent.clone(),
+            url: self.url.clone(),
+            grouped: self.grouped,
+            body: Vec::new(),
+        }))
+    }
+
+    fn send(&mut self, batch: &Batch) -> anyhow::Result<LogAck> {
+        let n = batch.records.len() as u64;
+        let mut body = std::mem::take(&mut self.body);
+        let sent_grouped = self.grouped;
+        let ack = match (&batch.grouped, self.grouped) {
+            (Some(prepared), true) => self.post(prepared),
+            (_, grouped) => {
+                body.clear();
+                if grouped {
+                    crate::batch::write_grouped(&batch.records, &mut body)?;
+                    crate::batch::end_grouped(&mut body, &batch.sources)?;
+                } else {
+                    serde_json::to_writer(&mut body, batch)?;
+                }
+                self.post(&body)
+            }
+        };
+        if body.capacity() <= KEEP_BODY_BYTES {
+            self.body = body;
+        }
+        let ack = ack?;
+        if ack.stored + ack.duplicates == n {
+            return Ok(ack);
+        }
+        if sent_grouped && n > 0 && ack.stored + ack.duplicates == 0 {
+            // A Polaris before grouped bodies reads `records` only: none of these.
+            tracing::warn!(
+                "Polaris acknowledged none of the {n} records of a grouped body (a Polaris \
+                 before logagent's grouped bodies); sending them one by one from now on"
+            );
+            self.grouped = false;
+            return self.send(batch);
+        }
+        anyhow::bail!(
+            "POST {}: Polaris acknowledged {} of {n} records",
+            self.url,
+            ack.stored + ack.duplicates
+        )
     }
 }
 

@@ -1,19 +1,19 @@
 //! The checks of a log batch (`POST /api/v1/logs`) before anything is stored: the limits of
 //! `wire::logs`, a finite time, a file generation of 16 lowercase hex digits, integers in the
-//! databases' range, a known source state. A bad batch is refused whole (3021, naming the
-//! record or source and what is wrong), so nothing of it is stored. NUL characters, which
-//! PostgreSQL cannot store in text, become U+FFFD; over-long paths, errors and reasons are cut
-//! (they describe a record, they are not its content).
+//! databases' range, a known source state, fields that are a JSON object (stored as the text
+//! sent). A bad batch is refused whole (3021, naming the record or source and what is wrong),
+//! so nothing of it is stored. NUL characters, which PostgreSQL cannot store in text, become
+//! U+FFFD; over-long paths, errors and reasons are cut (they describe a record, they are not
+//! its content).
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
 use wire::logs::{LogBatch, MAX_BATCH_RECORDS, MAX_FIELDS, MAX_SOURCE_NAME, SourceStatus};
 
 use super::identity::shorten;
-use super::log_parse::{FieldValue, Fields, IncomingBatch, IncomingRecord};
-use crate::db::logs::{NewLogRecord, NewSourceState, field_index, push_field_line};
+use super::log_parse::{IncomingBatch, IncomingFileRecord, check_fields};
+use crate::db::logs::{NewLogRecord, NewSourceState};
 use crate::error::ApiError;
 
 /// Most sources one batch may report.
@@ -26,7 +26,7 @@ pub const SOURCE_STATES: [&str; 4] = ["reading", "idle", "waiting", "error"];
 /// A batch that passed the checks, ready to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedBatch {
-    /// Its records.
+    /// Its records: those of `records`, then those of `files`.
     pub records: Vec<NewLogRecord>,
     /// Its sources' states.
     pub sources: Vec<NewSourceState>,
@@ -49,10 +49,15 @@ pub fn check_batch(batch: LogBatch) -> Result<CheckedBatch, ApiError> {
 
 /// Checks a batch as read from the body; the error names the first thing wrong.
 pub fn check_incoming(batch: IncomingBatch<'_>) -> Result<CheckedBatch, ApiError> {
-    if batch.records.len() > MAX_BATCH_RECORDS {
+    let total = batch.records.len()
+        + batch
+            .files
+            .iter()
+            .map(|file| file.records.len())
+            .sum::<usize>();
+    if total > MAX_BATCH_RECORDS {
         return Err(ApiError::invalid(format!(
-            "a batch holds at most {MAX_BATCH_RECORDS} records, this one {}",
-            batch.records.len()
+            "a batch holds at most {MAX_BATCH_RECORDS} records, this one {total}"
         )));
     }
     if batch.sources.len() > MAX_SOURCES {
@@ -61,16 +66,26 @@ pub fn check_incoming(batch: IncomingBatch<'_>) -> Result<CheckedBatch, ApiError
             batch.sources.len()
         )));
     }
+    let mut records = Vec::with_capacity(total);
     let mut shared = Shared::default();
-    let records = batch
-        .records
-        .into_iter()
-        .enumerate()
-        .map(|(i, record)| {
-            check_record(record, &mut shared)
-                .map_err(|why| ApiError::invalid(format!("record {i}: {why}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    for (i, record) in batch.records.into_iter().enumerate() {
+        let (names, record) = record.split();
+        let checked = shared
+            .file(&names)
+            .and_then(|file| check_record(record, &file));
+        records.push(checked.map_err(|why| ApiError::invalid(format!("record {i}: {why}")))?);
+    }
+    for (f, group) in batch.files.into_iter().enumerate() {
+        let file = shared
+            .file(&[group.source, group.file, group.path])
+            .map_err(|why| ApiError::invalid(format!("file {f}: {why}")))?;
+        for (i, record) in group.records.into_iter().enumerate() {
+            records.push(
+                check_record(record, &file)
+                    .map_err(|why| ApiError::invalid(format!("file {f} record {i}: {why}")))?,
+            );
+        }
+    }
     let sources = batch
         .sources
         .into_iter()
@@ -82,38 +97,59 @@ pub fn check_incoming(batch: IncomingBatch<'_>) -> Result<CheckedBatch, ApiError
     Ok(CheckedBatch { records, sources })
 }
 
-/// The source, file and path of the record before: the records of one file share them.
+/// The checked source, file and path records share.
+#[derive(Clone)]
+struct FileNames {
+    source: Arc<str>,
+    file: Arc<str>,
+    path: Arc<str>,
+}
+
+/// The source, file and path of the record before: the records of one file share them (and
+/// are checked once).
 #[derive(Default)]
 struct Shared {
-    source: Option<Arc<str>>,
-    file: Option<Arc<str>>,
-    path: Option<Arc<str>>,
+    last: Option<([String; 3], FileNames)>,
 }
 
-/// `text` as shared, the same `Arc` as the record before's when equal.
-fn share(last: &mut Option<Arc<str>>, text: &str) -> Arc<str> {
-    match last {
-        Some(known) if **known == *text => known.clone(),
-        _ => last.insert(Arc::from(text)).clone(),
+impl Shared {
+    /// The checked names of `[source, file, path]`.
+    fn file(&mut self, names: &[Cow<'_, str>; 3]) -> Result<FileNames, String> {
+        if let Some((known, checked)) = &self.last
+            && known.iter().zip(names).all(|(a, b)| a.as_str() == &**b)
+        {
+            return Ok(checked.clone());
+        }
+        let [source, file, path] = names;
+        check_source_name(source)?;
+        if !is_file_generation(file) {
+            return Err(format!(
+                "`file` must be 16 lowercase hex digits, not `{}`",
+                shorten(file)
+            ));
+        }
+        let checked = FileNames {
+            source: Arc::from(source.as_ref()),
+            file: Arc::from(file.as_ref()),
+            path: Arc::from(note(path)),
+        };
+        self.last = Some((names.clone().map(Cow::into_owned), checked.clone()));
+        Ok(checked)
     }
 }
 
-fn check_record(record: IncomingRecord<'_>, shared: &mut Shared) -> Result<NewLogRecord, String> {
-    check_source_name(&record.source)?;
-    if !is_file_generation(&record.file) {
-        return Err(format!(
-            "`file` must be 16 lowercase hex digits, not `{}`",
-            shorten(&record.file)
-        ));
-    }
+fn check_record(record: IncomingFileRecord<'_>, file: &FileNames) -> Result<NewLogRecord, String> {
     if !record.time.is_finite() {
         return Err("`time` must be a finite number of Unix seconds".into());
     }
-    let (fields, field_index) = stored_fields(record.fields)?;
-    let path = if record.path.len() <= MAX_NOTE && !record.path.contains('\0') {
-        share(&mut shared.path, &record.path)
+    check_fields(&record.fields.0, MAX_FIELDS)?;
+    let fields: Arc<str> = if has_whitespace_outside_strings(record.fields.0.as_bytes()) {
+        // Pretty-printed by the client: stored (and counted by retention) without its layout.
+        let value: serde_json::Value =
+            serde_json::from_str(&record.fields.0).map_err(|e| format!("fields: {e}"))?;
+        Arc::from(value.to_string())
     } else {
-        Arc::from(note(&record.path))
+        Arc::from(record.fields.0.as_ref())
     };
     let message = if record.message.contains('\0') {
         Arc::from(record.message.replace('\0', "\u{fffd}"))
@@ -121,15 +157,14 @@ fn check_record(record: IncomingRecord<'_>, shared: &mut Shared) -> Result<NewLo
         Arc::from(record.message.as_ref())
     };
     Ok(NewLogRecord {
-        source: share(&mut shared.source, &record.source),
-        file: share(&mut shared.file, &record.file),
+        source: file.source.clone(),
+        file: file.file.clone(),
         offset: signed("offset", record.offset)?,
-        path,
+        path: file.path.clone(),
         time: record.time,
         time_from_read: record.time_from_read,
         message,
-        fields: Arc::from(fields),
-        field_index: Arc::from(field_index),
+        fields,
         truncated_bytes: record
             .truncated_bytes
             .map(|n| signed("truncated_bytes", n))
@@ -138,74 +173,28 @@ fn check_record(record: IncomingRecord<'_>, shared: &mut Shared) -> Result<NewLo
     })
 }
 
-/// A record's fields as stored: the JSON text of the object (names in order, the last of a
-/// name given twice, no NUL) and its [`field_index`], written in one pass. The same texts as
-/// `serde_json::to_string` of the cleaned `Map` and `field_index` of it (a test holds them
-/// to it); a name holding NUL goes through that `Map`.
-fn stored_fields(fields: Fields<'_>) -> Result<(String, String), String> {
-    let mut fields = fields.0;
-    if fields.iter().any(|(name, _)| name.contains('\0')) {
-        let map: Map<String, Value> = fields
-            .into_iter()
-            .map(|(name, value)| (name.into_owned(), value.into_value()))
-            .collect();
-        if map.len() > MAX_FIELDS {
-            return Err(too_many_fields(map.len()));
-        }
-        let map = without_nul_map(map);
-        let index = field_index(&map);
-        let text =
-            serde_json::to_string(&Value::Object(map)).map_err(|e| format!("fields: {e}"))?;
-        return Ok((text, index));
-    }
-    // Sorted by name as a `Map` is; stable, so of a name given twice the last one stays.
-    fields.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut kept: Vec<(Cow<'_, str>, FieldValue<'_>)> = Vec::with_capacity(fields.len());
-    for (name, value) in fields {
-        match kept.last_mut() {
-            Some(last) if last.0 == name => last.1 = value,
-            _ => kept.push((name, value)),
-        }
-    }
-    if kept.len() > MAX_FIELDS {
-        return Err(too_many_fields(kept.len()));
-    }
-    let mut text = Vec::with_capacity(64 + kept.len() * 32);
-    let mut index = String::with_capacity(64 + kept.len() * 24);
-    index.push('\n');
-    text.push(b'{');
-    for (i, (name, value)) in kept.into_iter().enumerate() {
-        if i > 0 {
-            text.push(b',');
-        }
-        serde_json::to_writer(&mut text, name.as_ref()).map_err(|e| format!("fields: {e}"))?;
-        text.push(b':');
-        let value = match value {
-            FieldValue::Text(t) if t.contains('\0') => {
-                FieldValue::Text(Cow::Owned(t.replace('\0', "\u{fffd}")))
+/// Whether JSON text (valid) holds whitespace between its tokens: what a compact writer, as
+/// logagent's, never writes. Strings are skipped quote to quote.
+fn has_whitespace_outside_strings(text: &[u8]) -> bool {
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b' ' | b'\n' | b'\t' | b'\r' => return true,
+            b'"' => {
+                i += 1;
+                while i < text.len() {
+                    match text[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
             }
-            FieldValue::Nested(nested) => FieldValue::Nested(without_nul_value(nested)),
-            other => other,
-        };
-        serde_json::to_writer(&mut text, &value).map_err(|e| format!("fields: {e}"))?;
-        let line = match &value {
-            FieldValue::Text(t) => Some(Cow::Borrowed(t.as_ref())),
-            FieldValue::Number(n) => Some(Cow::Owned(n.to_string())),
-            FieldValue::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-            FieldValue::Null | FieldValue::Nested(_) => None,
-        };
-        if let Some(line) = line {
-            push_field_line(&mut index, &name, &line);
-            index.push('\n');
+            _ => {}
         }
+        i += 1;
     }
-    text.push(b'}');
-    let text = String::from_utf8(text).map_err(|e| format!("fields: {e}"))?;
-    Ok((text, index))
-}
-
-fn too_many_fields(n: usize) -> String {
-    format!("at most {MAX_FIELDS} fields, this record has {n}")
+    false
 }
 
 fn check_source(source: SourceStatus) -> Result<NewSourceState, String> {
@@ -279,24 +268,9 @@ fn without_nul(text: String) -> String {
     }
 }
 
-fn without_nul_map(map: Map<String, Value>) -> Map<String, Value> {
-    map.into_iter()
-        .map(|(key, value)| (without_nul(key), without_nul_value(value)))
-        .collect()
-}
-
-fn without_nul_value(value: Value) -> Value {
-    match value {
-        Value::String(text) => Value::String(without_nul(text)),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_nul_value).collect()),
-        Value::Object(map) => Value::Object(without_nul_map(map)),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Map, Value, json};
     use wire::logs::LogRecord;
 
     use super::*;
@@ -315,7 +289,10 @@ mod tests {
         let checked = check_batch(batch(good())).unwrap();
         let record = &checked.records[0];
         assert_eq!(&*record.message, "m\u{fffd}x");
-        assert_eq!(&*record.fields, r#"{"k�":["v�"]}"#);
+        // The fields as sent: NUL stays escaped, in a JSON text that reads back the same.
+        assert!(!record.fields.contains('\0'));
+        let back: Value = serde_json::from_str(&record.fields).unwrap();
+        assert_eq!(back, good()["fields"]);
         assert_eq!(record.offset, 7);
     }
 
@@ -364,7 +341,7 @@ mod tests {
         let one: LogRecord = serde_json::from_value(good()).unwrap();
         let many = LogBatch {
             records: vec![one; MAX_BATCH_RECORDS + 1],
-            sources: vec![],
+            ..LogBatch::default()
         };
         assert!(check_batch(many).unwrap_err().message.contains("at most"));
         let source = SourceStatus {
@@ -373,42 +350,70 @@ mod tests {
             ..Default::default()
         };
         let bad = LogBatch {
-            records: vec![],
             sources: vec![source],
+            ..LogBatch::default()
         };
         assert!(check_batch(bad).unwrap_err().message.contains("source 0"));
     }
 
-    /// The texts the old reading wrote: `Map`, cleaned, written and indexed.
-    fn through_map(fields: &Value) -> (String, String) {
-        let map = without_nul_map(fields.as_object().unwrap().clone());
-        let index = field_index(&map);
-        (serde_json::to_string(&Value::Object(map)).unwrap(), index)
-    }
-
     #[test]
-    fn fields_are_stored_as_through_a_map() {
-        let cases = [
-            r#"{}"#,
-            r#"{"status":200,"path":"/a=b\\c\nd","ok":true,"no":null,"f":1.5e3,"neg":-7}"#,
-            r#"{"z":"1","a":"2","z":"3","m":[1,"x\u0000"],"o":{"k\u0000":"v\u0000"}}"#,
-            r#"{"é=":"ü\"q","tab":"a\tb","big":18446744073709551615,"small":-9223372036854775808}"#,
-            r#"{"k\u0000":"v","k\ufffd":"w","x\u0000y":1}"#,
-            r#"{"f":0.1,"g":1e-7,"h":123456789012345678901234567890}"#,
-        ];
-        for text in cases {
-            let value: Value = serde_json::from_str(text).unwrap();
-            let body = format!(
-                r#"{{"records":[{{"source":"s","file":"0123456789abcdef","offset":1,"path":"",
-                "time":1,"message":"","fields":{text}}}]}}"#
-            );
-            let incoming: IncomingBatch = serde_json::from_slice(body.as_bytes()).unwrap();
-            let record = incoming.records.into_iter().next().unwrap();
-            let (stored, index) = stored_fields(record.fields).unwrap();
-            assert_eq!((stored.clone(), index), through_map(&value), "{text}");
-            let parsed = parse_batch(body.as_bytes()).unwrap();
-            assert_eq!(&*parsed.records[0].fields, stored);
+    fn grouped_records_are_checked_as_records_are() {
+        let grouped = br#"{"files":[{"source":"web","file":"0123456789abcdef","path":"/w",
+            "records":[{"offset":1,"time":2,"message":"a","fields":{"b":1,"a":"x"}},
+            {"offset":9,"time":3,"time_from_read":true,"message":"c","truncated_bytes":4}]}],
+            "records":[{"source":"s","file":"fedcba9876543210","offset":0,"path":"/s",
+            "time":1,"message":"first"}]}"#;
+        let checked = parse_batch(grouped).unwrap();
+        let seen: Vec<(&str, &str, i64, &str, &str)> = checked
+            .records
+            .iter()
+            .map(|r| (&*r.source, &*r.path, r.offset, &*r.message, &*r.fields))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("s", "/s", 0, "first", "{}"),
+                ("web", "/w", 1, "a", r#"{"b":1,"a":"x"}"#),
+                ("web", "/w", 9, "c", "{}")
+            ]
+        );
+        assert!(checked.records[2].time_from_read);
+        assert_eq!(checked.records[2].truncated_bytes, Some(4));
+        // The records of one file share its names.
+        assert!(Arc::ptr_eq(
+            &checked.records[1].path,
+            &checked.records[2].path
+        ));
+        // The same batch as `LogBatch` (the reading of a body the borrowed one refuses).
+        let owned: LogBatch = serde_json::from_slice(grouped).unwrap();
+        let again = check_batch(owned).unwrap();
+        assert_eq!(again.records.len(), 3);
+        assert_eq!(&*again.records[1].fields, r#"{"a":"x","b":1}"#);
+        for (bad, why) in [
+            (
+                r#"{"files":[{"source":"","file":"0123456789abcdef","path":"","records":[]}]}"#,
+                "file 0: the source name",
+            ),
+            (
+                r#"{"files":[{"source":"s","file":"0123456789abcdef","path":"","records":[{"offset":1,"time":1,"message":"","fields":[1]}]}]}"#,
+                "file 0 record 0: fields",
+            ),
+        ] {
+            let error = parse_batch(bad.as_bytes()).unwrap_err();
+            assert!(error.message.contains(why), "{}", error.message);
         }
+        let one = r#"{"offset":1,"time":1,"message":""}"#;
+        let many = format!(
+            r#"{{"files":[{{"source":"s","file":"0123456789abcdef","path":"","records":[{}]}}],
+            "records":[{{"source":"s","file":"0123456789abcdef","offset":1,"path":"","time":1,"message":""}}]}}"#,
+            vec![one; MAX_BATCH_RECORDS].join(",")
+        );
+        assert!(
+            parse_batch(many.as_bytes())
+                .unwrap_err()
+                .message
+                .contains("at most")
+        );
     }
 
     #[test]

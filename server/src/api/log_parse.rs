@@ -1,24 +1,29 @@
 //! A log batch read without copying (`POST /api/v1/logs`): a server-side mirror of
-//! `wire::logs::LogBatch` whose texts borrow from the request body where JSON allows it and
-//! whose `fields` are read in one pass into the stored JSON text and the field index, instead
-//! of a `Map<String, Value>` built, cleaned and written again. `log_batch` checks what is read
-//! here; a body this reading refuses is read again as `LogBatch` for the error message (or for
-//! what it accepts besides: integers written as `5.0`).
+//! `wire::logs::LogBatch` (both shapes: `records`, and `files` of grouped records) whose texts
+//! borrow from the request body where JSON allows it and whose `fields` are kept as the JSON
+//! text sent, checked ([`check_fields`]: an object of at most `MAX_FIELDS` entries, every
+//! string valid) without building a `Value`: that text is what is stored. `log_batch` checks
+//! what is read here; a body this reading refuses is read again as `LogBatch` for the error
+//! message (or for what it accepts besides: integers written as `5.0`).
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Number, Value};
-use wire::logs::{LogBatch, LogRecord, SourceStatus};
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use wire::logs::{FileRecord, LogBatch, LogFile, LogRecord, SourceStatus};
 
 /// A batch as read from the body.
 #[derive(Deserialize, Debug, Default)]
 pub struct IncomingBatch<'a> {
-    /// Its records.
+    /// Its records, each naming its file.
     #[serde(default, borrow)]
     pub records: Vec<IncomingRecord<'a>>,
+    /// Its records grouped by file.
+    #[serde(default, borrow)]
+    pub files: Vec<IncomingFile<'a>>,
     /// Its sources' states (few: read as owned).
     #[serde(default)]
     pub sources: Vec<SourceStatus>,
@@ -33,11 +38,11 @@ pub struct IncomingRecord<'a> {
     /// The file generation.
     #[serde(borrow)]
     pub file: Cow<'a, str>,
-    /// Byte offset of the record in that generation.
-    pub offset: u64,
     /// The file's path when read.
     #[serde(borrow)]
     pub path: Cow<'a, str>,
+    /// Byte offset of the record in that generation.
+    pub offset: u64,
     /// Unix seconds.
     pub time: f64,
     /// `time` is the read time.
@@ -46,9 +51,9 @@ pub struct IncomingRecord<'a> {
     /// The message.
     #[serde(borrow)]
     pub message: Cow<'a, str>,
-    /// The parsed fields, in the order sent (duplicates included).
+    /// The parsed fields: the JSON text sent (`{}` when none).
     #[serde(default, borrow)]
-    pub fields: Fields<'a>,
+    pub fields: RawFields<'a>,
     /// Bytes dropped from a long record.
     #[serde(default)]
     pub truncated_bytes: Option<u64>,
@@ -57,24 +62,81 @@ pub struct IncomingRecord<'a> {
     pub parse_error: Option<String>,
 }
 
-/// A record's fields as sent: a JSON object's entries in order, a name given twice included
-/// (the last one counts, as in a `Map`).
-#[derive(Debug, Default)]
-pub struct Fields<'a>(pub Vec<(Cow<'a, str>, FieldValue<'a>)>);
+impl<'a> IncomingRecord<'a> {
+    /// The record as one of a file's, with its source, file and path apart.
+    pub fn split(self) -> ([Cow<'a, str>; 3], IncomingFileRecord<'a>) {
+        (
+            [self.source, self.file, self.path],
+            IncomingFileRecord {
+                offset: self.offset,
+                time: self.time,
+                time_from_read: self.time_from_read,
+                message: self.message,
+                fields: self.fields,
+                truncated_bytes: self.truncated_bytes,
+                parse_error: self.parse_error,
+            },
+        )
+    }
+}
 
-/// One field's value: the scalars the field index holds, anything else as a `Value`.
+/// The records of one file as read from the body: `wire::logs::LogFile`, borrowed.
+#[derive(Deserialize, Debug)]
+pub struct IncomingFile<'a> {
+    /// The source's name.
+    #[serde(borrow)]
+    pub source: Cow<'a, str>,
+    /// The file generation.
+    #[serde(borrow)]
+    pub file: Cow<'a, str>,
+    /// The file's path when read.
+    #[serde(borrow)]
+    pub path: Cow<'a, str>,
+    /// Its records.
+    #[serde(default, borrow)]
+    pub records: Vec<IncomingFileRecord<'a>>,
+}
+
+/// A record of a file as read from the body: `wire::logs::FileRecord`, borrowed.
+#[derive(Deserialize, Debug)]
+pub struct IncomingFileRecord<'a> {
+    /// Byte offset of the record in that generation.
+    pub offset: u64,
+    /// Unix seconds.
+    pub time: f64,
+    /// `time` is the read time.
+    #[serde(default)]
+    pub time_from_read: bool,
+    /// The message.
+    #[serde(borrow)]
+    pub message: Cow<'a, str>,
+    /// The parsed fields: the JSON text sent (`{}` when none).
+    #[serde(default, borrow)]
+    pub fields: RawFields<'a>,
+    /// Bytes dropped from a long record.
+    #[serde(default)]
+    pub truncated_bytes: Option<u64>,
+    /// Why the format did not parse the record.
+    #[serde(default)]
+    pub parse_error: Option<String>,
+}
+
+/// A record's fields as sent: the JSON text of the value (not yet known to be an object:
+/// [`check_fields`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum FieldValue<'a> {
-    /// A string.
-    Text(Cow<'a, str>),
-    /// A number.
-    Number(Number),
-    /// `true` or `false`.
-    Bool(bool),
-    /// `null`.
-    Null,
-    /// An array or an object.
-    Nested(Value),
+pub struct RawFields<'a>(pub Cow<'a, str>);
+
+impl Default for RawFields<'_> {
+    fn default() -> Self {
+        RawFields(Cow::Borrowed("{}"))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(deserializer)?;
+        Ok(RawFields(Cow::Borrowed(raw.get())))
+    }
 }
 
 impl<'a> From<LogBatch> for IncomingBatch<'a> {
@@ -85,9 +147,14 @@ impl<'a> From<LogBatch> for IncomingBatch<'a> {
                 .into_iter()
                 .map(IncomingRecord::from)
                 .collect(),
+            files: batch.files.into_iter().map(IncomingFile::from).collect(),
             sources: batch.sources,
         }
     }
+}
+
+fn raw(fields: Map<String, Value>) -> RawFields<'static> {
+    RawFields(Cow::Owned(Value::Object(fields).to_string()))
 }
 
 impl<'a> From<LogRecord> for IncomingRecord<'a> {
@@ -95,189 +162,207 @@ impl<'a> From<LogRecord> for IncomingRecord<'a> {
         IncomingRecord {
             source: Cow::Owned(record.source),
             file: Cow::Owned(record.file),
-            offset: record.offset,
             path: Cow::Owned(record.path),
+            offset: record.offset,
             time: record.time,
             time_from_read: record.time_from_read,
             message: Cow::Owned(record.message),
-            fields: Fields::from(record.fields),
+            fields: raw(record.fields),
             truncated_bytes: record.truncated_bytes,
             parse_error: record.parse_error,
         }
     }
 }
 
-impl<'a> From<Map<String, Value>> for Fields<'a> {
-    fn from(map: Map<String, Value>) -> Self {
-        Fields(
-            map.into_iter()
-                .map(|(name, value)| (Cow::Owned(name), FieldValue::from(value)))
+impl<'a> From<LogFile> for IncomingFile<'a> {
+    fn from(file: LogFile) -> Self {
+        IncomingFile {
+            source: Cow::Owned(file.source),
+            file: Cow::Owned(file.file),
+            path: Cow::Owned(file.path),
+            records: file
+                .records
+                .into_iter()
+                .map(IncomingFileRecord::from)
                 .collect(),
-        )
-    }
-}
-
-impl<'a> From<Value> for FieldValue<'a> {
-    fn from(value: Value) -> Self {
-        match value {
-            Value::String(text) => FieldValue::Text(Cow::Owned(text)),
-            Value::Number(n) => FieldValue::Number(n),
-            Value::Bool(b) => FieldValue::Bool(b),
-            Value::Null => FieldValue::Null,
-            nested => FieldValue::Nested(nested),
         }
     }
 }
 
-impl FieldValue<'_> {
-    /// The value as a `Value`.
-    pub fn into_value(self) -> Value {
-        match self {
-            FieldValue::Text(text) => Value::String(text.into_owned()),
-            FieldValue::Number(n) => Value::Number(n),
-            FieldValue::Bool(b) => Value::Bool(b),
-            FieldValue::Null => Value::Null,
-            FieldValue::Nested(value) => value,
+impl<'a> From<FileRecord> for IncomingFileRecord<'a> {
+    fn from(record: FileRecord) -> Self {
+        IncomingFileRecord {
+            offset: record.offset,
+            time: record.time,
+            time_from_read: record.time_from_read,
+            message: Cow::Owned(record.message),
+            fields: raw(record.fields),
+            truncated_bytes: record.truncated_bytes,
+            parse_error: record.parse_error,
         }
     }
 }
 
-impl Serialize for FieldValue<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            FieldValue::Text(text) => serializer.serialize_str(text),
-            FieldValue::Number(n) => n.serialize(serializer),
-            FieldValue::Bool(b) => serializer.serialize_bool(*b),
-            FieldValue::Null => serializer.serialize_unit(),
-            FieldValue::Nested(value) => value.serialize(serializer),
-        }
+/// Checks a record's fields text: a JSON object of at most `max` entries (a name given twice
+/// counts twice), every string in it (names and values, nested ones too) valid, so that it
+/// reads back as a `Map`. Reads it once, allocating only for strings with escapes.
+pub fn check_fields(text: &str, max: usize) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = FieldsSeed { max }
+        .deserialize(&mut de)
+        .map_err(|e| format!("fields: {e}"))?;
+    de.end().map_err(|e| format!("fields: {e}"))?;
+    if entries > max {
+        return Err(format!("at most {max} fields, this record has {entries}"));
+    }
+    Ok(())
+}
+
+/// Reads an object, counting its entries (and stopping past `max`).
+struct FieldsSeed {
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-/// A text that borrows from the body when it holds no escape.
-struct Text<'a>(Cow<'a, str>);
+impl<'de> Visitor<'de> for FieldsSeed {
+    type Value = usize;
 
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+        let mut n = 0;
+        while map.next_key::<Text>()?.is_some() {
+            map.next_value::<Checked>()?;
+            n += 1;
+            if n > self.max {
+                // The count is what is refused; the rest need not be read.
+                return Ok(n);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Any JSON value, its strings checked (a lone surrogate escape is refused, as a `Value`
+/// would refuse it), nothing kept.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<Text>()?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
+    }
+}
+
+/// A string, checked (its escapes valid), not kept: no copy even when it holds escapes.
+struct Text;
+
+impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct TextVisitor;
         impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
+            type Value = Text;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string")
             }
-            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Borrowed(text)))
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(text.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(text)))
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Text, E> {
+                Ok(Text)
             }
         }
         deserializer.deserialize_str(TextVisitor)
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for FieldValue<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ValueVisitor;
-        impl<'de> Visitor<'de> for ValueVisitor {
-            type Value = FieldValue<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
-                Ok(FieldValue::Bool(b))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
-                Ok(FieldValue::Number(n.into()))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
-                Ok(FieldValue::Number(n.into()))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
-                // As `Value` reads it: a number that is not finite cannot come from JSON.
-                Ok(Number::from_f64(n).map_or(FieldValue::Null, FieldValue::Number))
-            }
-            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-                Ok(FieldValue::Text(Cow::Borrowed(text)))
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                Ok(FieldValue::Text(Cow::Owned(text.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-                Ok(FieldValue::Text(Cow::Owned(text)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(FieldValue::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(FieldValue::Null)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                Value::deserialize(de::value::SeqAccessDeserializer::new(seq))
-                    .map(FieldValue::Nested)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                Value::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(FieldValue::Nested)
-            }
-        }
-        deserializer.deserialize_any(ValueVisitor)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = Fields<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-                while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
-                    fields.push((name, map.next_value::<FieldValue<'de>>()?));
-                }
-                Ok(Fields(fields))
-            }
-        }
-        deserializer.deserialize_map(FieldsVisitor)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
-    fn texts_without_escapes_are_borrowed_and_fields_keep_their_order() {
+    fn texts_without_escapes_are_borrowed_and_fields_kept_as_sent() {
         let body = br#"{"records":[{"source":"nginx","file":"0123456789abcdef","offset":7,
             "path":"/a","time":1.5,"message":"say \"hi\"",
-            "fields":{"z":1,"a":"x","a":[1,{"b":null}],"n":null,"f":-2.5,"t":true}}]}"#;
+            "fields":{"z":1,"a":"x","a":[1,{"b":null}]}}],
+            "files":[{"source":"web","file":"fedcba9876543210","path":"/w","records":[
+            {"offset":3,"time":2,"message":"m"}]}]}"#;
         let batch: IncomingBatch = serde_json::from_slice(body).unwrap();
         let record = &batch.records[0];
         assert!(matches!(record.source, Cow::Borrowed("nginx")));
         assert!(matches!(record.message, Cow::Owned(_)));
         assert_eq!(record.message, "say \"hi\"");
-        let names: Vec<&str> = record.fields.0.iter().map(|(n, _)| n.as_ref()).collect();
-        assert_eq!(names, ["z", "a", "a", "n", "f", "t"]);
-        assert_eq!(
-            record.fields.0[2].1,
-            FieldValue::Nested(json!([1, {"b": null}]))
-        );
-        assert_eq!(
-            record.fields.0[4].1,
-            FieldValue::Number(Number::from_f64(-2.5).unwrap())
-        );
-        assert!(matches!(
-            record.fields.0[1].1,
-            FieldValue::Text(Cow::Borrowed("x"))
-        ));
+        assert_eq!(record.fields.0, r#"{"z":1,"a":"x","a":[1,{"b":null}]}"#);
+        let file = &batch.files[0];
+        assert!(matches!(file.path, Cow::Borrowed("/w")));
+        assert_eq!(file.records[0].fields.0, "{}");
+        assert_eq!(file.records[0].offset, 3);
+    }
+
+    #[test]
+    fn fields_must_be_an_object_of_valid_strings_within_the_limit() {
+        for good in [r#"{}"#, r#" {"a" : [1, {"b": "\u00e9"}], "a": null} "#] {
+            check_fields(good, 3).unwrap();
+        }
+        for (bad, why) in [
+            (r#"[]"#, "object"),
+            (r#""x""#, "object"),
+            (r#"{"a":"\ud800"}"#, "escape"),
+            (r#"{"a":{"b":["\udc00"]}}"#, "escape"),
+            (r#"{"a":1,"b":2,"a":3,"c":4}"#, "at most 3"),
+        ] {
+            let error = check_fields(bad, 3).unwrap_err();
+            assert!(error.contains(why), "{bad}: {error}");
+        }
     }
 
     #[test]
@@ -285,8 +370,8 @@ mod tests {
         for body in [
             &br#"{"records":[{"source":"s"}]}"#[..],
             br#"{"records":[{"source":"s","file":"f","offset":-1,"path":"","time":1,"message":""}]}"#,
-            br#"{"records":[{"source":"s","file":"f","offset":1,"path":"","time":1,"message":"","fields":[]}]}"#,
-            br#"{"records":[{"source":"s","file":"f","offset":1,"path":"","time":1,"message":"","fields":null}]}"#,
+            br#"{"files":[{"source":"s","file":"f","path":"","records":[{"offset":1}]}]}"#,
+            br#"{"files":[{"source":"s","file":"f","records":[]}]}"#,
         ] {
             assert!(serde_json::from_slice::<LogBatch>(body).is_err());
             assert!(serde_json::from_slice::<IncomingBatch>(body).is_err());

@@ -29,10 +29,9 @@ pub struct NewLogRecord {
     pub time_from_read: bool,
     /// The message.
     pub message: Arc<str>,
-    /// The parsed fields, a JSON object's text.
+    /// The parsed fields, a JSON object's text (as the agent sent it; its [`field_index`] is
+    /// made when a query asks for fields).
     pub fields: Arc<str>,
-    /// Its top-level scalar fields as [`field_index`] writes them, searched by field equality.
-    pub field_index: Arc<str>,
     /// Bytes dropped from a long record.
     pub truncated_bytes: Option<i64>,
     /// Why the format did not parse the record.
@@ -61,6 +60,14 @@ pub fn field_index(fields: &serde_json::Map<String, serde_json::Value>) -> Strin
         index.push('\n');
     }
     index
+}
+
+/// The [`field_index`] of a stored fields text (`"\n"`, no field, if it is not an object).
+pub fn field_index_of(fields: &str) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(fields) {
+        Ok(map) => field_index(&map),
+        Err(_) => "\n".into(),
+    }
 }
 
 /// One field as a line of the index, `<name>=<value>`: a backslash, a newline (and in the

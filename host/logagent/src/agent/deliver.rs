@@ -22,6 +22,8 @@ use crate::sink::{Refused, Sink};
 
 /// The batch being delivered: what to commit when every writer took it.
 pub(super) struct InFlight {
+    /// Its place in the order batches were read (given when first sent; 0 before).
+    pub id: u64,
     pub batch: Batch,
     pub ends: Vec<(Key, String, u64)>,
     pub failures: u32,
@@ -56,6 +58,7 @@ impl InFlight {
             })
             .collect();
         InFlight {
+            id: 0,
             batch,
             ends,
             failures: 0,
@@ -88,7 +91,7 @@ impl InFlight {
                     // records still go through (and a batch of states alone is dropped below).
                     writer.send(&Batch {
                         records: self.batch.records[range.clone()].to_vec(),
-                        sources: Vec::new(),
+                        ..Batch::default()
                     })
                 };
                 match result {
@@ -186,7 +189,7 @@ mod tests {
             .collect();
         let batch = Batch {
             records: messages.iter().map(|m| record(m)).collect(),
-            sources: Vec::new(),
+            ..Batch::default()
         };
         let mut writers: Vec<Box<dyn Sink>> = vec![Box::new(Picky {
             down: 0,
@@ -206,7 +209,7 @@ mod tests {
     fn a_retry_skips_the_writer_that_took_the_batch() {
         let batch = Batch {
             records: vec![record("a"), record("b")],
-            sources: Vec::new(),
+            ..Batch::default()
         };
         let (sent_first, sent_second) =
             (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());

@@ -1,13 +1,18 @@
-//! The agent's loop, on two threads: this one scans, reads and parses; a sender thread owns
-//! the writers and delivers one batch at a time. While a batch is at the sender the next one
-//! is read (one batch ahead, no more: the hand-off holds one batch), so reading and parsing
-//! overlap serialising, sending and the receiver's acknowledgement. The delivery contract is
-//! the single thread's: a batch's offsets are committed only when every writer took it, a
-//! batch that fails comes back and is tried again (from where each writer stood) before the
-//! batch read ahead, and while a writer fails nothing more is read than the batch already
-//! ahead. On SIGTERM the batch at the
-//! sender is waited for, and committed if it was delivered.
+//! The agent's loop: this thread scans, reads, parses and writes the batch's body (Polaris's
+//! grouped JSON); a sender thread owns the writers and delivers one batch at a time, and when
+//! every writer can be doubled (Polaris: a second connection) a second sender thread with
+//! copies of them delivers another, so two batches are in flight while the next is read (one
+//! batch ahead, no more), and the receiver works on one while it is sent the other. The
+//! delivery contract is the single thread's: results are taken in the order the batches were
+//! read, a batch's offsets are committed only when every writer took it and every batch
+//! before it was committed; a batch that fails comes back and is tried again (from where each
+//! writer stood), alone, before any later one (a later one already delivered goes through
+//! again without being sent again), and while a writer fails nothing more is read than the
+//! batch already ahead. On SIGTERM the batches at the senders are waited for, and those
+//! delivered committed in order.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
@@ -20,6 +25,21 @@ use crate::state::{SavedFile, State};
 /// Generations to save and ids to forget, committed in one transaction.
 pub(super) type Commit = (Vec<SavedFile>, Vec<String>);
 
+/// The writers of a sender thread: the agent's, or the copies of the second thread.
+enum SenderWriters<'w> {
+    Borrowed(&'w mut [Box<dyn Sink>]),
+    Owned(Vec<Box<dyn Sink>>),
+}
+
+impl SenderWriters<'_> {
+    fn get(&mut self) -> &mut [Box<dyn Sink>] {
+        match self {
+            SenderWriters::Borrowed(writers) => writers,
+            SenderWriters::Owned(writers) => writers,
+        }
+    }
+}
+
 /// A batch back from the sender thread, and how its delivery went.
 struct Delivered {
     flight: InFlight,
@@ -29,10 +49,12 @@ struct Delivered {
     rejected: Vec<Rejected>,
 }
 
-/// The two ends of the hand-off to the sender thread.
+/// The two ends of the hand-off to the sender threads.
 struct Hand<'a> {
     to_sender: &'a SyncSender<InFlight>,
     results: &'a Receiver<Delivered>,
+    /// Batches at the senders at most (one per sender thread).
+    in_flight: usize,
 }
 
 impl Agent {
@@ -40,25 +62,47 @@ impl Agent {
     /// thread, while the next batch is read), commit.
     pub fn run(&mut self, writers: &mut [Box<dyn Sink>], stop: &AtomicBool) -> anyhow::Result<()> {
         let wants: Vec<bool> = writers.iter().map(|w| w.wants_status()).collect();
+        self.prepare_grouped = writers.iter().any(|w| w.wants_grouped());
+        // A second sender thread, with its own writers, when every writer can be doubled
+        // (Polaris: another connection); syslog keeps one stream in order.
+        let second: Option<Vec<Box<dyn Sink>>> = writers.iter().map(|w| w.try_clone()).collect();
+        let in_flight = if second.is_some() { 2 } else { 1 };
+        let (to_sender, batches) = mpsc::sync_channel::<InFlight>(in_flight);
+        let batches = Mutex::new(batches);
+        let batches = &batches;
         std::thread::scope(|scope| {
-            let (to_sender, batches) = mpsc::sync_channel::<InFlight>(1);
             let (to_agent, results) = mpsc::channel::<Delivered>();
-            std::thread::Builder::new()
-                .name("sender".into())
-                .spawn_scoped(scope, move || {
-                    for mut flight in batches {
-                        let mut rejected = Vec::new();
-                        let result = flight.deliver(writers, &mut rejected);
-                        let done = Delivered {
-                            flight,
-                            result,
-                            rejected,
-                        };
-                        if to_agent.send(done).is_err() {
-                            break;
+            let mut sets = vec![SenderWriters::Borrowed(writers)];
+            sets.extend(second.map(SenderWriters::Owned));
+            for (n, mut set) in sets.into_iter().enumerate() {
+                let to_agent = to_agent.clone();
+                std::thread::Builder::new()
+                    .name(format!("sender{n}"))
+                    .spawn_scoped(scope, move || {
+                        let writers = set.get();
+                        loop {
+                            // The lock is held while waiting, not while delivering.
+                            let next = match batches.lock() {
+                                Ok(batches) => batches.recv(),
+                                Err(_) => break,
+                            };
+                            let Ok(mut flight) = next else {
+                                break;
+                            };
+                            let mut rejected = Vec::new();
+                            let result = flight.deliver(writers, &mut rejected);
+                            let done = Delivered {
+                                flight,
+                                result,
+                                rejected,
+                            };
+                            if to_agent.send(done).is_err() {
+                                break;
+                            }
                         }
-                    }
-                })?;
+                    })?;
+            }
+            drop(to_agent);
             let committer = match self.state.take() {
                 Some(state) => {
                     let (to_committer, commits) = mpsc::channel::<Commit>();
@@ -74,6 +118,7 @@ impl Agent {
             let hand = Hand {
                 to_sender: &to_sender,
                 results: &results,
+                in_flight,
             };
             let result = self.run_loop(&wants, &hand, stop);
             // The sender thread ends when the hand-off closes, the committer when every
@@ -97,8 +142,10 @@ impl Agent {
         let retry_max = Duration::from_secs(self.config.retry_max_s);
         let mut next_scan = Instant::now();
         let mut next_snapshot = Instant::now();
-        // Whether the batch being delivered is at the sender thread.
-        let mut sending = false;
+        // The batches at the sender threads by id (the order they were read in), with their
+        // result once back; results are taken in that order only.
+        let mut out: BTreeMap<u64, Option<Delivered>> = BTreeMap::new();
+        let mut next_id = 1u64;
         self.save()?;
         while !stop.load(Ordering::Relaxed) {
             if Instant::now() >= next_scan {
@@ -116,46 +163,85 @@ impl Agent {
                 self.refresh_snapshot();
                 next_snapshot = Instant::now() + Duration::from_secs(1);
             }
-            if sending {
-                // The next batch is read (or there is nothing to read): wait for the one out.
-                match hand.results.recv_timeout(poll) {
-                    Ok(done) => {
-                        sending = false;
-                        self.delivered(done, retry_max)?;
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => {
-                        anyhow::bail!("the sender thread stopped")
-                    }
+            // After a failure, one batch at a time, the oldest first.
+            let limit = if self.waiting.is_empty() {
+                hand.in_flight
+            } else {
+                1
+            };
+            let next = if out.len() >= limit {
+                None
+            } else if let Some(first) = self.waiting.front() {
+                if Instant::now() >= first.next_try {
+                    self.waiting.pop_front()
+                } else {
+                    None
                 }
+            } else if let Some(ahead) = self.ahead.take() {
+                Some(ahead)
+            } else if out.is_empty() && wants.iter().any(|w| *w) {
+                self.status_batch(wants)
+            } else {
+                None
+            };
+            if let Some(mut flight) = next {
+                if flight.id == 0 {
+                    flight.id = next_id;
+                    next_id += 1;
+                }
+                flight.batch.sources = self.source_statuses();
+                flight.batch.end_grouped_body();
+                self.sent_keys
+                    .insert(flight.id, flight.ends.iter().map(|e| e.0).collect());
+                out.insert(flight.id, None);
+                hand.to_sender
+                    .send(flight)
+                    .map_err(|_| anyhow::anyhow!("the sender thread stopped"))?;
                 continue;
             }
-            if self.in_flight.is_none() {
-                self.in_flight = self.ahead.take();
-            }
-            if self.in_flight.is_none() && wants.iter().any(|w| *w) {
-                self.in_flight = self.status_batch(wants);
-            }
-            let Some(mut flight) = self.in_flight.take() else {
+            if out.is_empty() {
                 self.save()?;
                 sleep_unless(stop, poll);
                 continue;
-            };
-            if Instant::now() < flight.next_try {
-                self.in_flight = Some(flight);
-                sleep_unless(stop, poll);
-                continue;
             }
-            flight.batch.sources = self.source_statuses();
-            hand.to_sender
-                .send(flight)
-                .map_err(|_| anyhow::anyhow!("the sender thread stopped"))?;
-            sending = true;
+            // Everything that may go is out (or waits for its next try): wait for a result.
+            match hand.results.recv_timeout(poll) {
+                Ok(done) => {
+                    out.insert(done.flight.id, Some(done));
+                    self.take_results(&mut out, retry_max)?;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    anyhow::bail!("the sender thread stopped")
+                }
+            }
         }
-        if sending && let Ok(done) = hand.results.recv() {
+        while out.values().any(Option::is_none) {
+            let Ok(done) = hand.results.recv() else {
+                break;
+            };
+            out.insert(done.flight.id, Some(done));
+        }
+        self.take_results(&mut out, retry_max)?;
+        self.refresh_snapshot();
+        Ok(())
+    }
+
+    /// Takes the results back from the senders in the order the batches were read, up to the
+    /// first still out: a batch is committed only when every batch before it was.
+    fn take_results(
+        &mut self,
+        out: &mut BTreeMap<u64, Option<Delivered>>,
+        retry_max: Duration,
+    ) -> anyhow::Result<()> {
+        while let Some(mut entry) = out.first_entry() {
+            let Some(done) = entry.get_mut().take() else {
+                return Ok(());
+            };
+            entry.remove();
+            self.sent_keys.remove(&done.flight.id);
             self.delivered(done, retry_max)?;
         }
-        self.refresh_snapshot();
         Ok(())
     }
 
@@ -186,6 +272,19 @@ impl Agent {
                 source.status.rejected_records += 1;
             }
         }
+        if self
+            .waiting
+            .front()
+            .is_some_and(|first| first.id < flight.id)
+        {
+            // A batch before this one failed: this one goes after it (again, if it was
+            // delivered: its writers' progress says there is nothing left to send).
+            if let Err(e) = result {
+                self.sink_error = Some(e);
+            }
+            self.waiting.push_back(flight);
+            return Ok(());
+        }
         match result {
             Ok(()) if flight.batch.records.is_empty() => {
                 self.told = (counters(&flight.batch.sources), Instant::now());
@@ -197,6 +296,7 @@ impl Agent {
                 }
                 self.told = (counters(&flight.batch.sources), Instant::now());
                 self.acknowledged(&flight.ends)?;
+                self.spare_body = flight.batch.grouped.take();
             }
             Err(e) => {
                 let wait = backoff(flight.failures, retry_max);
@@ -207,7 +307,8 @@ impl Agent {
                 self.sink_error = Some(e);
                 flight.failures += 1;
                 flight.next_try = Instant::now() + wait;
-                self.in_flight = Some(flight);
+                // The oldest batch not committed: before those that came back after it.
+                self.waiting.push_front(flight);
             }
         }
         Ok(())

@@ -69,9 +69,12 @@ impl Receiver {
                     let _ = request.respond(tiny_http::Response::empty(400));
                     continue;
                 };
+                // Both shapes: `records` and grouped `files` (what logagent sends now).
+                let batch_sources = batch.sources.clone();
+                let batch_records = batch.all_records();
                 let marked =
                     rc.lock().unwrap().clone().and_then(|mark| {
-                        batch.records.iter().position(|r| r.message.contains(&mark))
+                        batch_records.iter().position(|r| r.message.contains(&mark))
                     });
                 if let Some(i) = marked {
                     rb.fetch_add(1, Ordering::SeqCst);
@@ -82,9 +85,9 @@ impl Receiver {
                     );
                     continue;
                 }
-                let stored = batch.records.len() as u64;
-                r.lock().unwrap().extend(batch.records);
-                *s.lock().unwrap() = batch.sources;
+                let stored = batch_records.len() as u64;
+                r.lock().unwrap().extend(batch_records);
+                *s.lock().unwrap() = batch_sources;
                 if h.load(Ordering::SeqCst) {
                     hb.fetch_add(1, Ordering::SeqCst);
                     // The answer never comes: the agent is killed while it waits.

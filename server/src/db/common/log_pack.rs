@@ -3,9 +3,14 @@
 //! zstd level 1 (the measurement is in `server/Cargo.toml`). Packed, little-endian, after a
 //! format byte ([`FORMAT`]), each record is:
 //!
-//! `offset` i64, `time` f64, flags u8 (1: time from read, 2: truncated, 4: parse error),
-//! `truncated_bytes` i64 if flag 2, then `path`, `message`, `fields`, `field_index` and, if
-//! flag 4, `parse_error`, each a u32 length and UTF-8 bytes.
+//! `offset` i64, `time` f64, flags u8 (1: time from read, 2: truncated, 4: parse error,
+//! 8: the path of the record before), `truncated_bytes` i64 if flag 2, then `path` unless
+//! flag 8, `message`, `fields` and, if flag 4, `parse_error`, each a u32 length and UTF-8
+//! bytes.
+//!
+//! Format 1 (chunks written before format 2) held each record's field index after `fields`;
+//! it is still read. Format 2 leaves it out: it was a third of the bytes packed and
+//! compressed per nginx record, and a query asking for fields makes it from `fields`.
 //!
 //! The payload is read back from the database only, but a damaged one is an error
 //! ([`DbError::Invalid`]), never a panic.
@@ -14,7 +19,9 @@ use crate::db::DbError;
 use crate::db::logs::NewLogRecord;
 
 /// The packing this module writes.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// The packing before, with a field index per record: read, no longer written.
+const FORMAT_WITH_INDEX: u8 = 1;
 /// The zstd level: 1, the fastest, was also the smallest on log lines (`server/Cargo.toml`).
 const LEVEL: i32 = 1;
 /// Most records a chunk holds: a record's id is its chunk's id × 2^16 + its index.
@@ -29,6 +36,8 @@ pub const CHUNK_SPAN: f64 = 3600.0;
 const TIME_FROM_READ: u8 = 1;
 const TRUNCATED: u8 = 2;
 const PARSE_ERROR: u8 = 4;
+/// Format 2: the record's path is the record before's (not packed again).
+const SAME_PATH: u8 = 8;
 
 /// A stored record as packed in a chunk, its texts borrowed from the unpacked payload.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,8 +56,8 @@ pub struct PackedRecord<'a> {
     pub message: &'a str,
     /// The fields, a JSON object's text.
     pub fields: &'a str,
-    /// The fields' index (`logs::field_index`).
-    pub field_index: &'a str,
+    /// The fields' index (`logs::field_index`) of a format 1 chunk; `None` in format 2.
+    pub field_index: Option<&'a str>,
     /// Why the format did not parse it.
     pub parse_error: Option<&'a str>,
 }
@@ -58,11 +67,10 @@ pub fn packed_len(record: &NewLogRecord) -> usize {
     8 + 8
         + 1
         + 8
-        + 4 * 5
+        + 4 * 4
         + record.path.len()
         + record.message.len()
         + record.fields.len()
-        + record.field_index.len()
         + record.parse_error.as_deref().map_or(0, str::len)
 }
 
@@ -72,10 +80,30 @@ fn push_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
+thread_local! {
+    /// A compressor per thread, kept: making one per chunk allocated (and the kernel
+    /// cleared) its tables for every chunk stored.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let compressor = match cell.as_mut() {
+            Some(compressor) => compressor,
+            None => cell.insert(zstd::bulk::Compressor::new(LEVEL)?),
+        };
+        compressor.compress(data)
+    })
+}
+
 /// Packs and compresses records (of one host, source and file, in time order).
 pub fn pack<'a>(records: impl IntoIterator<Item = &'a NewLogRecord>) -> Result<Vec<u8>, DbError> {
     let mut out = vec![FORMAT];
+    let mut last_path: Option<&str> = None;
     for record in records {
+        let same_path = last_path == Some(&*record.path);
         out.extend_from_slice(&record.offset.to_le_bytes());
         out.extend_from_slice(&record.time.to_le_bytes());
         let mut flags = 0;
@@ -88,20 +116,24 @@ pub fn pack<'a>(records: impl IntoIterator<Item = &'a NewLogRecord>) -> Result<V
         if record.parse_error.is_some() {
             flags |= PARSE_ERROR;
         }
+        if same_path {
+            flags |= SAME_PATH;
+        }
         out.push(flags);
         if let Some(bytes) = record.truncated_bytes {
             out.extend_from_slice(&bytes.to_le_bytes());
         }
-        push_text(&mut out, &record.path);
+        if !same_path {
+            push_text(&mut out, &record.path);
+            last_path = Some(&*record.path);
+        }
         push_text(&mut out, &record.message);
         push_text(&mut out, &record.fields);
-        push_text(&mut out, &record.field_index);
         if let Some(error) = &record.parse_error {
             push_text(&mut out, error);
         }
     }
-    zstd::bulk::compress(&out, LEVEL)
-        .map_err(|error| DbError::Invalid(format!("compressing a log chunk: {error}")))
+    compress(&out).map_err(|error| DbError::Invalid(format!("compressing a log chunk: {error}")))
 }
 
 /// Decompresses a chunk's payload; read it with [`records`].
@@ -109,7 +141,7 @@ pub fn unpack(data: &[u8]) -> Result<Vec<u8>, DbError> {
     let packed = zstd::stream::decode_all(data)
         .map_err(|error| DbError::Invalid(format!("a stored log chunk: {error}")))?;
     match packed.first() {
-        Some(&FORMAT) => Ok(packed),
+        Some(&FORMAT | &FORMAT_WITH_INDEX) => Ok(packed),
         other => Err(DbError::Invalid(format!(
             "a stored log chunk of format {other:?}, not {FORMAT}"
         ))),
@@ -120,12 +152,18 @@ pub fn unpack(data: &[u8]) -> Result<Vec<u8>, DbError> {
 pub fn records(packed: &[u8]) -> Records<'_> {
     Records {
         rest: packed.get(1..).unwrap_or_default(),
+        with_index: packed.first() == Some(&FORMAT_WITH_INDEX),
+        last_path: None,
     }
 }
 
 /// The iterator [`records`] returns.
 pub struct Records<'a> {
     rest: &'a [u8],
+    /// A format 1 payload: each record holds its field index.
+    with_index: bool,
+    /// The path of the record before.
+    last_path: Option<&'a str>,
 }
 
 fn damaged() -> DbError {
@@ -161,10 +199,19 @@ impl<'a> Records<'a> {
         } else {
             None
         };
-        let path = self.text()?;
+        let path = if flags & SAME_PATH != 0 && !self.with_index {
+            self.last_path.ok_or_else(damaged)?
+        } else {
+            self.text()?
+        };
+        self.last_path = Some(path);
         let message = self.text()?;
         let fields = self.text()?;
-        let field_index = self.text()?;
+        let field_index = if self.with_index {
+            Some(self.text()?)
+        } else {
+            None
+        };
         let parse_error = if flags & PARSE_ERROR != 0 {
             Some(self.text()?)
         } else {
@@ -213,7 +260,6 @@ mod tests {
             time_from_read: offset % 2 == 1,
             message: message.into(),
             fields: "{\"a\":1}".into(),
-            field_index: "\na=1\n".into(),
             truncated_bytes: error.map(|_| 7),
             parse_error: error.map(Into::into),
         }
@@ -221,10 +267,17 @@ mod tests {
 
     #[test]
     fn records_come_back_as_packed() {
-        let given = [record(0, "héllo", None), record(9, "", Some("bad json"))];
+        let mut other = record(20, "other path", None);
+        other.path = "/var/log/y.log".into();
+        let given = [
+            record(0, "héllo", None),
+            record(9, "", Some("bad json")),
+            other,
+            record(30, "back", None),
+        ];
         let packed = unpack(&pack(&given).unwrap()).unwrap();
         let back: Vec<PackedRecord> = records(&packed).collect::<Result<_, _>>().unwrap();
-        assert_eq!(back.len(), 2);
+        assert_eq!(back.len(), 4);
         for (back, given) in back.iter().zip(&given) {
             assert_eq!(back.offset, given.offset);
             assert_eq!(back.time.to_bits(), given.time.to_bits());
@@ -233,7 +286,7 @@ mod tests {
             assert_eq!(back.message, &*given.message);
             assert_eq!(back.path, &*given.path);
             assert_eq!(back.fields, &*given.fields);
-            assert_eq!(back.field_index, &*given.field_index);
+            assert_eq!(back.field_index, None);
             assert_eq!(back.parse_error, given.parse_error.as_deref());
         }
         let one = [record(0, "x", None)];
@@ -250,5 +303,21 @@ mod tests {
         assert!(read[0].is_err());
         let other = zstd::bulk::compress(&[9, 1, 2], 1).unwrap();
         assert!(unpack(&other).is_err());
+    }
+
+    #[test]
+    fn a_format_1_chunk_is_read_with_its_field_index() {
+        let mut old = vec![FORMAT_WITH_INDEX];
+        old.extend_from_slice(&5i64.to_le_bytes());
+        old.extend_from_slice(&2.5f64.to_le_bytes());
+        old.push(0);
+        for text in ["/p", "msg", "{\"a\":1}", "\na=1\n"] {
+            push_text(&mut old, text);
+        }
+        let packed = unpack(&zstd::bulk::compress(&old, 1).unwrap()).unwrap();
+        let back: Vec<PackedRecord> = records(&packed).collect::<Result<_, _>>().unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!((back[0].offset, back[0].message), (5, "msg"));
+        assert_eq!(back[0].field_index, Some("\na=1\n"));
     }
 }

@@ -1,7 +1,8 @@
 //! Queries of log records held in chunks (`log_chunks`), the same on every backend: the
 //! database selects the chunks of the host and source whose time range meets the query's, in
 //! the order of their earliest time; they are decompressed here and their records filtered
-//! (time, cursor, text contained, field equality) and merged into exact (time, id) order. A
+//! (time, cursor, text contained, field equality: the field index of format 1 chunks, made
+//! from the fields' text for later ones) and merged into exact (time, id) order. A
 //! record's id is its chunk's id × 2^16 + its index in the chunk, so (time, id) is a total,
 //! stable order and a cursor pages through every matching record once.
 //!
@@ -14,7 +15,7 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, Type};
 use super::log_pack::{self, CHUNK_SPAN, PackedRecord};
 use super::{Dialect, unsigned};
 use crate::db::DbError;
-use crate::db::logs::{LogEntry, LogQuery, field_line};
+use crate::db::logs::{LogEntry, LogQuery, field_index_of, field_line};
 
 /// Chunks read per statement.
 const CHUNK_PAGE: i64 = 16;
@@ -51,10 +52,17 @@ impl Filter<'_> {
                 .contains
                 .as_deref()
                 .is_none_or(|text| record.message.contains(text))
-            && self
-                .lines
-                .iter()
-                .all(|line| record.field_index.contains(line.as_str()))
+            && (self.lines.is_empty() || {
+                let made;
+                let index = match record.field_index {
+                    Some(index) => index,
+                    None => {
+                        made = field_index_of(record.fields);
+                        made.as_str()
+                    }
+                };
+                self.lines.iter().all(|line| index.contains(line.as_str()))
+            })
     }
 }
 

@@ -30,7 +30,6 @@ pub struct OldLogRow {
     path: String,
     message: String,
     fields: String,
-    field_index: String,
     truncated_bytes: Option<i64>,
     parse_error: Option<String>,
     received_at: DateTime<Utc>,
@@ -56,7 +55,7 @@ where
             let mut tx = self.begin_write().await?;
             let rows: Vec<OldLogRow> = sqlx::query_as(D::sql(
                 "SELECT id, host, source, file, file_offset, time, time_from_read, path, \
-                 message, fields, field_index, truncated_bytes, parse_error, received_at \
+                 message, fields, truncated_bytes, parse_error, received_at \
                  FROM log_records ORDER BY id LIMIT ?",
             ))
             .bind(PAGE)
@@ -80,7 +79,6 @@ where
                     time_from_read: row.time_from_read != 0,
                     message: Arc::from(row.message.as_str()),
                     fields: Arc::from(row.fields.as_str()),
-                    field_index: Arc::from(row.field_index.as_str()),
                     truncated_bytes: row.truncated_bytes,
                     parse_error: row.parse_error.as_deref().map(Arc::from),
                 });

@@ -455,7 +455,6 @@ mod tests {
             time_from_read: false,
             message: "x".repeat(bytes).into(),
             fields: "{}".into(),
-            field_index: "\n".into(),
             truncated_bytes: None,
             parse_error: None,
         }
