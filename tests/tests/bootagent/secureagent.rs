@@ -80,7 +80,8 @@ pub fn secureagent_installed_upgraded_and_stopped(
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .any(|f| f["path"] == "/etc/app.conf" && f["attribute"] == "sha256"))
+                    // `R` is AIDE 0.18's: its content hash is md5.
+                    .any(|f| f["path"] == "/etc/app.conf" && f["attribute"] == "md5"))
             .then_some(())
         },
     );
