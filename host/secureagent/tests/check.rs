@@ -86,6 +86,12 @@ fn a_file_the_agent_cannot_read_is_reported_as_unreadable() {
         if root {
             std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755))
                 .unwrap();
+            // nobody may not reach the build's folder (a checkout inside a 0700 folder): it
+            // runs a copy of the binary beside the tree, in the folder open to it.
+            let copy = setup.dir.path().join("secureagent");
+            std::fs::copy(env!("CARGO_BIN_EXE_secureagent"), &copy).unwrap();
+            cmd = std::process::Command::new(copy);
+            cmd.arg("-C").arg(&setup.conf).args(args);
             let state = setup.db.parent().unwrap();
             std::fs::create_dir_all(state).unwrap();
             std::os::unix::fs::chown(state, Some(65534), Some(65534)).unwrap();
