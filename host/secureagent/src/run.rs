@@ -67,6 +67,18 @@ fn stopped() -> Result<(), RunError> {
     Ok(())
 }
 
+/// The agent's own files, never entries: the baseline's files and the database's folder (the
+/// agent's own, made 0700 by `db`: never walked, so that writing the baseline, a rename in it,
+/// is no finding either), with `also_own` (the log, the PID file), each by its real path.
+pub(crate) fn own_files(paths: &DbPaths, also_own: &[PathBuf]) -> Vec<PathBuf> {
+    let mut own: Vec<PathBuf> = paths.all().iter().map(|p| resolved(p)).collect();
+    if let Some(dir) = paths.db.parent().and_then(|d| d.canonicalize().ok()) {
+        own.push(dir);
+    }
+    own.extend(also_own.iter().map(|p| resolved(p)));
+    own
+}
+
 /// The real path of a file that may not exist yet (its folder resolved).
 fn resolved(path: &Path) -> PathBuf {
     match (
@@ -120,13 +132,7 @@ pub fn run(
             source: e,
         },
     })?;
-    // The database's folder is the agent's own (made 0700 by `db`): never walked, so that
-    // writing the baseline (a rename in it) is no finding either.
-    let mut own_files: Vec<PathBuf> = paths.all().iter().map(|p| resolved(p)).collect();
-    if let Some(dir) = paths.db.parent().and_then(|d| d.canonicalize().ok()) {
-        own_files.push(dir);
-    }
-    own_files.extend(also_own.iter().map(|p| resolved(p)));
+    let own_files = own_files(&paths, also_own);
     let options = WalkOptions {
         root: root.clone(),
         workers: config.worker_count(),

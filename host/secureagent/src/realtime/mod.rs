@@ -83,17 +83,6 @@ pub fn selected_tree(rules: &Rules, tree: &str) -> bool {
     rules.descend(&tree) || rules.select(&tree, FileKind::Dir).is_some()
 }
 
-/// The real path of a file that may not exist yet (its folder resolved).
-fn resolved(path: &Path) -> PathBuf {
-    match (
-        path.parent().and_then(|p| p.canonicalize().ok()),
-        path.file_name(),
-    ) {
-        (Some(dir), Some(name)) => dir.join(name),
-        _ => path.to_path_buf(),
-    }
-}
-
 /// Picks the source `mode` asks for; `auto` and a refused `fanotify` fall back to inotify.
 fn source(config: &Config, trees: &[PathBuf], own: &[PathBuf]) -> Option<Box<dyn Source>> {
     if config.realtime_mode != RealtimeMode::Inotify {
@@ -139,11 +128,7 @@ pub fn watch(config: &Config, rules: &Rules, also_own: &[PathBuf]) -> Totals {
         return totals;
     };
     let paths = DbPaths::new(&config.database);
-    let mut own: Vec<PathBuf> = paths.all().iter().map(|p| resolved(p)).collect();
-    if let Some(dir) = paths.db.parent().and_then(|d| d.canonicalize().ok()) {
-        own.push(dir);
-    }
-    own.extend(also_own.iter().map(|p| resolved(p)));
+    let own = crate::run::own_files(&paths, also_own);
     let mut rels: Vec<Vec<u8>> = config.realtime.iter().map(|t| normal(t)).collect();
     rels.sort();
     rels.dedup();
