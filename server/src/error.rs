@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -145,14 +145,20 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = json_body(req, state).await?;
+        let bytes = json_body(req, state, 0).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
 /// A JSON request's body, unparsed: 415 for a wrong content type, 413/3032 for a body over
-/// the route's limit.
-pub async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+/// the route's limit. With `zstd_limit` above 0 a body may come compressed
+/// (`Content-Encoding: zstd`), and is decoded to at most that many bytes (413/3032 past it,
+/// 400/3021 when it is not zstd); any other content coding is 415.
+pub async fn json_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    zstd_limit: usize,
+) -> Result<Bytes, ApiError> {
     if !crate::extract::json_content_type(req.headers()) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -160,16 +166,76 @@ pub async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
             "Invalid params: send the body as Content-Type: application/json",
         ));
     }
-    Bytes::from_request(req, state)
-        .await
-        .map_err(|rejection| match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                retcode::PAYLOAD_TOO_LARGE,
-                "Payload too large: the request body is over the server's limit",
-            ),
-            _ => ApiError::invalid(rejection.body_text()),
-        })
+    let zstd = match req.headers().get(header::CONTENT_ENCODING) {
+        None => false,
+        Some(coding) => match coding.to_str().map(str::trim) {
+            Ok(c) if c.eq_ignore_ascii_case("identity") => false,
+            Ok(c) if c.eq_ignore_ascii_case("zstd") && zstd_limit > 0 => true,
+            _ => {
+                let taken = if zstd_limit > 0 {
+                    "zstd or none"
+                } else {
+                    "none"
+                };
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    retcode::INVALID_PARAMS,
+                    format!(
+                        "Invalid params: Content-Encoding `{}` is not taken here: {taken}",
+                        excerpt(&String::from_utf8_lossy(coding.as_bytes()))
+                    ),
+                ));
+            }
+        },
+    };
+    let body =
+        Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+                _ => ApiError::invalid(rejection.body_text()),
+            })?;
+    if zstd {
+        unzstd(&body, zstd_limit).map(Bytes::from)
+    } else {
+        Ok(body)
+    }
+}
+
+/// The largest zstd window a body may need (`2^23`: 8 MiB, what zstd's levels up to 19 use on
+/// large inputs): a frame asking for more is refused instead of making the server allocate it.
+const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+
+/// `body` (zstd frames, one after the other) decoded to at most `limit` bytes.
+pub fn unzstd(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read as _;
+    let not_zstd = |e: std::io::Error| {
+        ApiError::invalid(format!(
+            "the body is not zstd (Content-Encoding: zstd): {}",
+            excerpt(&e.to_string())
+        ))
+    };
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(body).map_err(not_zstd)?;
+    decoder
+        .window_log_max(ZSTD_WINDOW_LOG_MAX)
+        .map_err(not_zstd)?;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(8).min(limit));
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(not_zstd)?;
+    if out.len() > limit {
+        return Err(too_large());
+    }
+    Ok(out)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        retcode::PAYLOAD_TOO_LARGE,
+        "Payload too large: the request body is over the server's limit",
+    )
 }
 
 /// A JSON body read as [`ApiJson`] reads it: 400/3021 naming the field that is wrong.

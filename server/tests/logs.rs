@@ -267,3 +267,125 @@ async fn the_background_retention_keeps_the_newest_records_within_max_bytes() {
     drop(server);
     scratch.remove().await;
 }
+
+/// `POST path` of `body` as it is (JSON, in `encoding` when given); (status, JSON).
+async fn post_bytes(
+    agent: ureq::Agent,
+    server: &Server,
+    path: &str,
+    body: Vec<u8>,
+    encoding: Option<&'static str>,
+) -> (u16, Value) {
+    let url = format!("{}{path}", server.base);
+    tokio::task::spawn_blocking(move || {
+        let mut request = agent.post(&url).header("Content-Type", "application/json");
+        if let Some(encoding) = encoding {
+            request = request.header("Content-Encoding", encoding);
+        }
+        let mut response = request.send(&body[..]).unwrap();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            response.status().as_u16(),
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_may_come_zstd_compressed_and_other_codings_are_refused() {
+    let certs = Certs::new();
+    let Some(scratch) = Scratch::new(polaris::db::Backend::Sqlite).await else {
+        return;
+    };
+    let server = Server::start(&scratch.url, &certs, "\n[logs]\nmax_age = 0\n").await;
+    let agent = server.host("web1").await.agent;
+    let records: Vec<Value> = (0..3u64)
+        .map(|i| {
+            record(
+                i * 90,
+                1_764_806_400.0 + i as f64,
+                &format!("GET /z{i}"),
+                200,
+            )
+        })
+        .collect();
+    let json = serde_json::to_vec(&batch(records)).unwrap();
+    // Two frames one after the other are one body, as logagent sends it.
+    let (head, tail) = json.split_at(json.len() / 2);
+    let mut body = zstd::bulk::compress(head, 1).unwrap();
+    body.extend(zstd::bulk::compress(tail, 1).unwrap());
+    let (status, ack) =
+        post_bytes(agent.clone(), &server, "/api/v1/logs", body, Some("zstd")).await;
+    assert_eq!((status, ack["stored"].as_u64()), (200, Some(3)), "{ack}");
+
+    let refused = [
+        // Not zstd at all.
+        (json.clone(), Some("zstd"), 400, 3021, "not zstd"),
+        // A coding Polaris does not take.
+        (
+            json.clone(),
+            Some("gzip"),
+            415,
+            3021,
+            "Content-Encoding `gzip`",
+        ),
+        // 40 MiB of JSON whitespace in a few kB: over the 32 MiB a batch may decode to.
+        (
+            zstd::bulk::compress(&vec![b' '; 40 << 20], 1).unwrap(),
+            Some("zstd"),
+            413,
+            3032,
+            "over the server's limit",
+        ),
+        (
+            window_of_128_mib(b"{}"),
+            Some("zstd"),
+            400,
+            3021,
+            "not zstd",
+        ),
+    ];
+    for (body, encoding, want_status, want_code, want_text) in refused {
+        let (status, answer) =
+            post_bytes(agent.clone(), &server, "/api/v1/logs", body, encoding).await;
+        assert_eq!(
+            (status, answer["errcode"].as_u64()),
+            (want_status, Some(want_code)),
+            "{encoding:?}: {answer}"
+        );
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(want_text), "{message}");
+    }
+    // A route of plain bodies only says so.
+    let body = zstd::bulk::compress(b"{}", 1).unwrap();
+    let (status, answer) = post_bytes(
+        agent.clone(),
+        &server,
+        "/api/v1/integrity/reports",
+        body,
+        Some("zstd"),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["errcode"].as_u64()),
+        (415, Some(3021)),
+        "{answer}"
+    );
+    // Nothing of the refused bodies was stored.
+    let (_, page) = server.call("GET", "/api/v1/logs", None).await;
+    assert_eq!(messages(&page), ["GET /z0", "GET /z1", "GET /z2"]);
+    drop(server);
+    scratch.remove().await;
+}
+
+/// `text` in a zstd frame that asks its reader for a 128 MiB window.
+fn window_of_128_mib(text: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+    encoder.window_log(27).unwrap();
+    encoder.include_contentsize(false).unwrap();
+    encoder.write_all(text).unwrap();
+    encoder.finish().unwrap()
+}

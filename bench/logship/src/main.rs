@@ -54,6 +54,10 @@ struct Cli {
     /// Longest a run may take, in seconds.
     #[arg(long, default_value_t = 900)]
     timeout_s: u64,
+    /// A top-level logagent.conf line for the Polaris run (`batch_records = 1000`), to try
+    /// settings; repeat it for several.
+    #[arg(long = "agent-set", value_name = "LINE")]
+    agent_set: Vec<String>,
 }
 
 /// One shipper's run.
@@ -117,6 +121,7 @@ fn main() -> anyhow::Result<()> {
             &exe_dir.join("polaris"),
             &data,
             &fresh(&cli.workdir, "polaris")?,
+            &cli.agent_set,
             timeout,
         )?);
     }
@@ -354,6 +359,7 @@ fn logagent_polaris(
     polaris: &Path,
     data: &Data,
     work: &Path,
+    agent_set: &[String],
     timeout: Duration,
 ) -> anyhow::Result<Run> {
     eprintln!("logagent (nginx) -> Polaris on SQLite ...");
@@ -391,11 +397,12 @@ fn logagent_polaris(
     std::fs::write(
         &agent_conf,
         format!(
-            "polaris = \"https://{addr}\"\nca = {:?}\ncert = {:?}\nkey = {:?}\n{}\n{}",
+            "polaris = \"https://{addr}\"\nca = {:?}\ncert = {:?}\nkey = {:?}\n{}\n{}\n{}",
             ca_dir.join("ca.pem"),
             identity.cert,
             identity.key,
             agent_common(work),
+            agent_set.join("\n"),
             source(data, "nginx")
         ),
     )?;

@@ -16,6 +16,7 @@ use wire::logs::SourceStatus;
 
 use crate::batch::{Batch, Record};
 use crate::config::{Config, SourceConfig};
+use crate::pack::Packer;
 use crate::parse::Format;
 use crate::record::Multiline;
 use crate::state::{SavedFile, State};
@@ -100,10 +101,9 @@ pub struct Agent {
     /// The next batch, read while the one before is delivered.
     ahead: Option<InFlight>,
     sink_error: Option<String>,
-    /// Whether a batch's grouped body is written as it is read (a writer posts it).
-    prepare_grouped: bool,
-    /// The grouped body of the last batch delivered, reused for the next.
-    spare_body: Option<Vec<u8>>,
+    /// Writes a batch's records into Polaris's compressed body as they are taken, when every
+    /// writer posts that body (the batch then holds no records).
+    packer: Option<Packer>,
     /// The counters Polaris was last told of, and when.
     told: (Vec<Counters>, Instant),
     /// What the control socket shows, refreshed by the loop.
@@ -152,8 +152,7 @@ impl Agent {
             sent_keys: HashMap::new(),
             ahead: None,
             sink_error: None,
-            prepare_grouped: false,
-            spare_body: None,
+            packer: None,
             told: (Vec::new(), Instant::now()),
             snapshot: Arc::new(Mutex::new(Snapshot::default())),
         })
@@ -184,9 +183,15 @@ impl Agent {
     }
 
     /// Reads from the files into a new batch (up to the configured limits); `None` when
-    /// nothing is ready.
-    fn fill_batch(&mut self, at_eof_finish: bool, wants_status: &[bool]) -> Option<InFlight> {
+    /// nothing is ready. An error (the packer's) ends the run: records taken from the files'
+    /// queues are then in no batch, and are read again from the committed offsets.
+    fn fill_batch(
+        &mut self,
+        at_eof_finish: bool,
+        wants_status: &[bool],
+    ) -> anyhow::Result<Option<InFlight>> {
         let mut batch = Batch::default();
+        let mut taken = 0usize;
         let mut ends: HashMap<Key, (String, u64)> = HashMap::new();
         let mut bytes = 0usize;
         let now = crate::parse::time::now();
@@ -202,9 +207,7 @@ impl Agent {
         let mut open = self.open_count();
         'files: for key in keys {
             loop {
-                if batch.records.len() >= self.config.batch_records
-                    || bytes >= self.config.batch_bytes
-                {
+                if taken >= self.config.batch_records || bytes >= self.config.batch_bytes {
                     break 'files;
                 }
                 let Some(t) = self.files.get_mut(&key) else {
@@ -216,16 +219,18 @@ impl Agent {
                     let file: Arc<str> = t.id.as_str().into();
                     let path: Arc<str> = t.path.to_string_lossy().into();
                     let mut end = None;
-                    while batch.records.len() < self.config.batch_records
-                        && bytes < self.config.batch_bytes
-                    {
+                    while taken < self.config.batch_records && bytes < self.config.batch_bytes {
                         let Some(raw) = t.ready.pop_front() else {
                             break;
                         };
                         end = Some(raw.end);
                         let record = to_record(source, file.clone(), path.clone(), raw, now);
                         bytes += json_size(&record);
-                        batch.records.push(record);
+                        taken += 1;
+                        match &mut self.packer {
+                            Some(packer) => packer.push(&record)?,
+                            None => batch.records.push(record),
+                        }
                     }
                     if let Some(end) = end {
                         match ends.get_mut(&key) {
@@ -301,18 +306,18 @@ impl Agent {
                 t.ready.extend(out);
             }
         }
-        if batch.records.is_empty() {
-            return None;
+        if taken == 0 {
+            return Ok(None);
         }
         batch.sources = self.source_statuses();
-        if self.prepare_grouped {
-            batch.prepare_grouped(self.spare_body.take().unwrap_or_default());
+        if let Some(packer) = &mut self.packer {
+            batch.packed = Some(packer.finish()?);
         }
         let ends = ends
             .into_iter()
             .map(|(k, (id, end))| (k, id, end))
             .collect();
-        Some(InFlight::new(batch, ends, wants_status))
+        Ok(Some(InFlight::new(batch, ends, wants_status)))
     }
 
     /// The sources' states now.
@@ -445,13 +450,14 @@ impl Agent {
 
     /// `-T`: reads every source once from its saved offsets, to the end of each file, and
     /// hands each batch to `print`; commits nothing.
-    pub fn read_once(&mut self, print: &mut dyn FnMut(&Record)) {
+    pub fn read_once(&mut self, print: &mut dyn FnMut(&Record)) -> anyhow::Result<()> {
         self.scan();
-        while let Some(flight) = self.fill_batch(true, &[]) {
+        while let Some(flight) = self.fill_batch(true, &[])? {
             for record in &flight.batch.records {
                 print(record);
             }
         }
+        Ok(())
     }
 }
 

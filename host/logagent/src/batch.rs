@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use wire::logs::SourceStatus;
 
 use crate::json_text::push_str;
+use crate::pack::Packed;
 use crate::parse::combined::Spans;
 
 /// One record, as `wire::logs::LogRecord` (see there for what each field means).
@@ -113,40 +114,54 @@ impl Record {
     }
 }
 
-/// What one delivery carries, as `wire::logs::LogBatch` (its `records` shape).
+/// What one delivery carries, as `wire::logs::LogBatch` (its `records` shape), or its records
+/// packed: Polaris's compressed body, written as they were read (`pack`), when every writer
+/// posts that body.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Batch {
+    /// The records, unless `packed` holds them.
     pub records: Vec<Record>,
     pub sources: Vec<SourceStatus>,
-    /// The records as the start of a grouped `LogBatch` body ([`write_grouped`]), written by
-    /// the reading thread when a writer posts that body (Polaris), so that the sender thread
-    /// only sends while the next batch is read.
     #[serde(skip)]
-    pub grouped: Option<Vec<u8>>,
-    /// Where the records end in `grouped` (the sources' states follow them).
-    #[serde(skip)]
-    pub grouped_end: usize,
+    pub packed: Option<Packed>,
 }
 
 impl Batch {
-    /// Writes the grouped body of its records into `body` (emptied first).
-    pub fn prepare_grouped(&mut self, mut body: Vec<u8>) {
-        body.clear();
-        if write_grouped(&self.records, &mut body).is_ok() {
-            self.grouped_end = body.len();
-            self.grouped = Some(body);
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.packed
+            .as_ref()
+            .map_or(self.records.len(), |packed| packed.records)
+    }
+
+    /// Whether it holds no record (the sources' states only).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ends a packed body with the sources' states as they are now (those of a try before
+    /// replaced).
+    pub fn end_packed(&mut self) -> anyhow::Result<()> {
+        match &mut self.packed {
+            Some(packed) => packed.end(&self.sources),
+            None => Ok(()),
         }
     }
 
-    /// Ends the grouped body with the sources' states as they are now (those of a try before
-    /// replaced).
-    pub fn end_grouped_body(&mut self) {
-        if let Some(body) = &mut self.grouped {
-            body.truncate(self.grouped_end);
-            if end_grouped(body, &self.sources).is_err() {
-                self.grouped = None;
-            }
+    /// Its records, taken back from its packed body when it has one (which it then loses).
+    pub fn unpack(&mut self) -> anyhow::Result<()> {
+        if let Some(packed) = &self.packed {
+            let records = packed.records()?;
+            anyhow::ensure!(
+                records.len() == packed.records,
+                "{} records read back from a body of {}",
+                records.len(),
+                packed.records
+            );
+            self.records = records;
+            self.packed = None;
         }
+        Ok(())
     }
 }
 
@@ -200,7 +215,7 @@ pub fn end_grouped(out: &mut Vec<u8>, sources: &[SourceStatus]) -> serde_json::R
 }
 
 /// Writes `r` as one of a group: `wire::logs::FileRecord`.
-fn write_in_group(out: &mut Vec<u8>, r: &Record) -> serde_json::Result<()> {
+pub fn write_in_group(out: &mut Vec<u8>, r: &Record) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"offset\":");
     serde_json::to_writer(&mut *out, &r.offset)?;
     out.extend_from_slice(b",\"time\":");
@@ -363,21 +378,11 @@ mod tests {
             "a file's records that follow each other group"
         );
         assert!(grouped.records.is_empty());
-        let mut plain = Batch {
+        let plain = Batch {
             records,
             sources,
             ..Batch::default()
         };
-        // As the agent prepares it: the records first, the sources at each try.
-        plain.prepare_grouped(Vec::new());
-        plain.end_grouped_body();
-        plain.sources[0].state = "idle".into();
-        plain.end_grouped_body();
-        let again: wire::logs::LogBatch =
-            serde_json::from_slice(plain.grouped.as_deref().unwrap()).unwrap();
-        assert_eq!(again.files, grouped.files);
-        assert_eq!(again.sources[0].state, "idle");
-        plain.sources[0].state = "reading".into();
         let plain: wire::logs::LogBatch =
             serde_json::from_slice(&serde_json::to_vec(&plain).unwrap()).unwrap();
         assert_eq!(grouped.sources, plain.sources);

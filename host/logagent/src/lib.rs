@@ -25,6 +25,7 @@ pub mod config;
 pub mod control;
 pub mod glob;
 pub mod json_text;
+pub mod pack;
 pub mod parse;
 pub mod record;
 pub mod sink;

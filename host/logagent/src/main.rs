@@ -79,8 +79,7 @@ fn test_read(config: Config) -> anyhow::Result<()> {
         if let Ok(line) = serde_json::to_string(record) {
             let _ = writeln!(out, "{line}");
         }
-    });
-    Ok(())
+    })
 }
 
 fn run(cli: &Cli, config: Config) -> anyhow::Result<()> {

@@ -1,11 +1,11 @@
 //! Where batches go. [`Sink`] is the contract: `send` returns only once the receiver has
 //! acknowledged the whole batch (then, and only then, the agent commits its offsets).
-//! [`PolarisSink`] posts `wire::logs::LogBatch` JSON (written from a [`Batch`], its records
-//! grouped by file, or as `records` to a Polaris before grouped bodies) to
-//! `<polaris>/api/v1/logs` over HTTPS with the host's client certificate (mutual TLS, the ureq
-//! agent of `fetch`) and expects a `wire::logs::LogAck` acknowledging every record; a batch it refuses for good (HTTP 4xx with retcode 3021, "Invalid
-//! params") is a [`Refused`] error, which the agent answers by splitting the batch (see
-//! `agent`). [`syslog::SyslogSink`] writes RFC 5424 syslog over TCP or TLS. [`backoff`] is the
+//! [`PolarisSink`] posts `wire::logs::LogBatch` JSON, its records grouped by file and
+//! compressed (`Content-Encoding: zstd`, see `pack`), to `<polaris>/api/v1/logs` over HTTPS
+//! with the host's client certificate (mutual TLS, the ureq agent of `fetch`) and expects a
+//! `wire::logs::LogAck` acknowledging every record; a batch it refuses for good (HTTP 4xx with
+//! retcode 3021, "Invalid params") is a [`Refused`] error, which the agent answers by
+//! splitting the batch (see `agent`). [`syslog::SyslogSink`] writes RFC 5424 syslog over TCP or TLS. [`backoff`] is the
 //! wait between tries while a sink fails.
 
 use std::io::Read as _;
@@ -15,6 +15,7 @@ use wire::logs::LogAck;
 
 use crate::batch::Batch;
 use crate::config::Config;
+use crate::pack::Packer;
 
 pub mod syslog;
 
@@ -41,9 +42,9 @@ pub trait Sink: Send {
         None
     }
 
-    /// Whether it posts a batch's grouped body ([`Batch::grouped`]), which the agent then
-    /// writes while it reads.
-    fn wants_grouped(&self) -> bool {
+    /// Whether it posts Polaris's packed body ([`crate::pack`]): when every writer does, the
+    /// agent writes it while it reads and keeps no records.
+    fn wants_packed(&self) -> bool {
         false
     }
 }
@@ -64,11 +65,9 @@ const INVALID_PARAMS: u64 = 3021;
 pub struct PolarisSink {
     agent: ureq::Agent,
     url: String,
-    /// Whether Polaris is sent grouped bodies (`files`); cleared for good when it
-    /// acknowledges none of a grouped body's records (a Polaris before them).
-    grouped: bool,
-    /// The body written here (a part of a batch, or a plain body), kept for the next.
-    body: Vec<u8>,
+    /// Packs the batches that come with records (a part of a refused batch; every batch when
+    /// a syslog writer takes them too); made at the first.
+    packer: Option<Packer>,
 }
 
 impl PolarisSink {
@@ -92,8 +91,7 @@ impl PolarisSink {
         Ok(PolarisSink {
             agent,
             url: format!("{}/api/v1/logs", config.polaris.trim_end_matches('/')),
-            grouped: true,
-            body: Vec::new(),
+            packer: None,
         })
     }
 
@@ -103,6 +101,7 @@ impl PolarisSink {
             .agent
             .post(&self.url)
             .header("Content-Type", "application/json")
+            .header("Content-Encoding", "zstd")
             .send(body)
             .map_err(|e| anyhow::anyhow!("POST {}: {e}", self.url))?;
         let status = response.status();
@@ -132,60 +131,42 @@ impl PolarisSink {
     }
 }
 
-/// Bodies larger than this are not kept for the next batch (a part of a batch of very long
-/// records): the agent's memory stays at its usual batch size.
-const KEEP_BODY_BYTES: usize = 4 << 20;
-
 impl Sink for PolarisSink {
     fn name(&self) -> &str {
         "Polaris"
     }
 
-    fn wants_grouped(&self) -> bool {
-        self.grouped
+    fn wants_packed(&self) -> bool {
+        true
     }
 
     fn try_clone(&self) -> Option<Box<dyn Sink>> {
         Some(Box::new(PolarisSink {
             agent: self.agent.clone(),
             url: self.url.clone(),
-            grouped: self.grouped,
-            body: Vec::new(),
+            packer: None,
         }))
     }
 
     fn send(&mut self, batch: &Batch) -> anyhow::Result<LogAck> {
-        let n = batch.records.len() as u64;
-        let mut body = std::mem::take(&mut self.body);
-        let sent_grouped = self.grouped;
-        let ack = match (&batch.grouped, self.grouped) {
-            (Some(prepared), true) => self.post(prepared),
-            (_, grouped) => {
-                body.clear();
-                if grouped {
-                    crate::batch::write_grouped(&batch.records, &mut body)?;
-                    crate::batch::end_grouped(&mut body, &batch.sources)?;
-                } else {
-                    serde_json::to_writer(&mut body, batch)?;
+        let n = batch.len() as u64;
+        let ack = match &batch.packed {
+            Some(packed) => self.post(&packed.body)?,
+            None => {
+                let packer = match &mut self.packer {
+                    Some(packer) => packer,
+                    None => self.packer.insert(Packer::new()?),
+                };
+                for record in &batch.records {
+                    packer.push(record)?;
                 }
-                self.post(&body)
+                let mut packed = packer.finish()?;
+                packed.end(&batch.sources)?;
+                self.post(&packed.body)?
             }
         };
-        if body.capacity() <= KEEP_BODY_BYTES {
-            self.body = body;
-        }
-        let ack = ack?;
         if ack.stored + ack.duplicates == n {
             return Ok(ack);
-        }
-        if sent_grouped && n > 0 && ack.stored + ack.duplicates == 0 {
-            // A Polaris before grouped bodies reads `records` only: none of these.
-            tracing::warn!(
-                "Polaris acknowledged none of the {n} records of a grouped body (a Polaris \
-                 before logagent's grouped bodies); sending them one by one from now on"
-            );
-            self.grouped = false;
-            return self.send(batch);
         }
         anyhow::bail!(
             "POST {}: Polaris acknowledged {} of {n} records",

@@ -83,22 +83,24 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let AgentBody { identity, body } = AgentBody::from_request(request, state).await?;
+        let AgentBody { identity, body } = AgentBody::<0>::from_request(request, state).await?;
         let body = crate::error::parse_json(&body)?;
         Ok(AgentJson { identity, body })
     }
 }
 
 /// An agent request's JSON body, unparsed (for a reader that borrows from it), and the host it
-/// comes from; refused as [`AgentJson`] refuses.
-pub struct AgentBody {
+/// comes from; refused as [`AgentJson`] refuses. A route that takes compressed bodies names
+/// the most bytes one may decode to (`ZSTD_LIMIT`, see [`crate::error::json_body`]); 0, the
+/// default, takes plain bodies only.
+pub struct AgentBody<const ZSTD_LIMIT: usize = 0> {
     /// The authenticated host.
     pub identity: AgentIdentity,
     /// The body (a JSON content type, within the route's limit).
     pub body: axum::body::Bytes,
 }
 
-impl FromRequest<AppState> for AgentBody {
+impl<const ZSTD_LIMIT: usize> FromRequest<AppState> for AgentBody<ZSTD_LIMIT> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -106,7 +108,7 @@ impl FromRequest<AppState> for AgentBody {
             .extensions()
             .get::<ClientCert>()
             .and_then(|cert| cert.0.clone());
-        let body = crate::error::json_body(request, state).await;
+        let body = crate::error::json_body(request, state, ZSTD_LIMIT).await;
         let identity = AgentIdentity::verify(cert, state).await?;
         Ok(AgentBody {
             identity,

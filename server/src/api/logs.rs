@@ -24,7 +24,9 @@ pub const MAX_FIELD_FILTERS: usize = 16;
 /// Longest `contains` text or field value, in bytes.
 pub const MAX_FILTER_TEXT: usize = 1024;
 
-/// `POST /api/v1/logs`: stores a batch of the certificate's host, each record once.
+/// `POST /api/v1/logs`: stores a batch of the certificate's host, each record once. The body
+/// may come compressed (`Content-Encoding: zstd`, as logagent sends it; at most
+/// `wire::logs::MAX_BATCH_BYTES` either way).
 #[utoipa::path(post, path = "/api/v1/logs", tag = "logs", operation_id = "ingest_logs", request_body = LogBatch,
     security(("mutualTLS" = [])),
     responses(
@@ -32,10 +34,11 @@ pub const MAX_FILTER_TEXT: usize = 1024;
         (status = 401, description = "No client certificate (3031)", body = ErrorBody),
         (status = 403, description = "A revoked host (3034)", body = ErrorBody),
         (status = 400, description = "A bad batch (3021, naming the record or source); nothing stored", body = ErrorBody),
-        (status = 413, description = "Body over `wire::logs::MAX_BATCH_BYTES` (32 MiB)", body = ErrorBody)))]
+        (status = 413, description = "Body over `wire::logs::MAX_BATCH_BYTES` (32 MiB), compressed or decoded", body = ErrorBody),
+        (status = 415, description = "Not `application/json`, or a Content-Encoding other than zstd (3021)", body = ErrorBody)))]
 pub async fn ingest(
     State(state): State<AppState>,
-    AgentBody { identity, body }: AgentBody,
+    AgentBody { identity, body }: AgentBody<{ wire::logs::MAX_BATCH_BYTES }>,
 ) -> Result<Json<LogAck>, ApiError> {
     let checked = parse_batch(&body)?;
     let count = state

@@ -3,7 +3,8 @@
 //! both configured: the batch is delivered when both took it, and neither gets it twice).
 //!
 //! Poison batches: a writer that refuses a batch for good ([`Refused`]: Polaris's HTTP 4xx with
-//! retcode 3021) gets it again in halves, each half in turn, splitting further while refused.
+//! retcode 3021) gets it again in halves, each half in turn, splitting further while refused
+//! (a packed batch's records are first read back from its body).
 //! A record refused alone is rejected: handed back to the agent (which counts it in its
 //! source's `rejected_records`, logs it with its file, offset and the reason, and commits its
 //! offset as if delivered). Nothing else in the batch is lost, and the source does not stall.
@@ -44,7 +45,7 @@ impl InFlight {
     /// `batch` for the writers, which `wants_status` lists in order (a batch of no records
     /// goes only to writers that want status).
     pub fn new(batch: Batch, ends: Vec<(Key, String, u64)>, wants_status: &[bool]) -> Self {
-        let n = batch.records.len();
+        let n = batch.len();
         let todo = wants_status
             .iter()
             .map(|wants| {
@@ -81,7 +82,7 @@ impl InFlight {
         writers: &mut [Box<dyn Sink>],
         rejected: &mut Vec<Rejected>,
     ) -> Result<(), String> {
-        let whole = 0..self.batch.records.len();
+        let whole = 0..self.batch.len();
         for (writer, todo) in writers.iter_mut().zip(self.todo.iter_mut()) {
             while let Some(range) = todo.front().cloned() {
                 let result = if range == whole {
@@ -103,6 +104,14 @@ impl InFlight {
                             return Err(format!("{}: {e:#}", writer.name()));
                         };
                         todo.pop_front();
+                        if let Err(back) = self.batch.unpack() {
+                            // Its own body unreadable (never seen): tried again whole, later.
+                            todo.push_front(range);
+                            return Err(format!(
+                                "{}: {e:#}; reading the refused batch back: {back:#}",
+                                writer.name()
+                            ));
+                        }
                         if range.len() <= 1 {
                             if let Some(record) = self.batch.records.get(range.start) {
                                 rejected.push(Rejected {

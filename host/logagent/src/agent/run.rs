@@ -1,8 +1,8 @@
 //! The agent's loop: this thread scans, reads, parses and writes the batch's body (Polaris's
-//! grouped JSON); a sender thread owns the writers and delivers one batch at a time, and when
-//! every writer can be doubled (Polaris: a second connection) a second sender thread with
-//! copies of them delivers another, so two batches are in flight while the next is read (one
-//! batch ahead, no more), and the receiver works on one while it is sent the other. The
+//! compressed JSON, `pack`); a sender thread owns the writers and delivers one batch at a
+//! time, and when every writer can be doubled (Polaris: more connections) [`SENDERS`] sender
+//! threads with copies of them deliver a batch each, while the next is read (one batch ahead,
+//! no more): the receiver works on one while it is sent another. The
 //! delivery contract is the single thread's: results are taken in the order the batches were
 //! read, a batch's offsets are committed only when every writer took it and every batch
 //! before it was committed; a batch that fails comes back and is tried again (from where each
@@ -22,10 +22,15 @@ use super::{Agent, counters, sleep_unless};
 use crate::sink::{Sink, backoff};
 use crate::state::{SavedFile, State};
 
+/// Sender threads, so batches in flight, when every writer can be doubled. Into Polaris on
+/// this 2-core machine (benchmark P5), before bodies were packed: 44-48 MiB/s with two,
+/// 53 with three, 48 with four (Polaris's two cores then wait on each other).
+const SENDERS: usize = 3;
+
 /// Generations to save and ids to forget, committed in one transaction.
 pub(super) type Commit = (Vec<SavedFile>, Vec<String>);
 
-/// The writers of a sender thread: the agent's, or the copies of the second thread.
+/// The writers of a sender thread: the agent's, or the copies of another thread.
 enum SenderWriters<'w> {
     Borrowed(&'w mut [Box<dyn Sink>]),
     Owned(Vec<Box<dyn Sink>>),
@@ -62,18 +67,24 @@ impl Agent {
     /// thread, while the next batch is read), commit.
     pub fn run(&mut self, writers: &mut [Box<dyn Sink>], stop: &AtomicBool) -> anyhow::Result<()> {
         let wants: Vec<bool> = writers.iter().map(|w| w.wants_status()).collect();
-        self.prepare_grouped = writers.iter().any(|w| w.wants_grouped());
-        // A second sender thread, with its own writers, when every writer can be doubled
+        self.packer = if writers.iter().all(|w| w.wants_packed()) {
+            Some(crate::pack::Packer::new()?)
+        } else {
+            None
+        };
+        // More sender threads, each with its own writers, when every writer can be doubled
         // (Polaris: another connection); syslog keeps one stream in order.
-        let second: Option<Vec<Box<dyn Sink>>> = writers.iter().map(|w| w.try_clone()).collect();
-        let in_flight = if second.is_some() { 2 } else { 1 };
+        let copies: Option<Vec<Vec<Box<dyn Sink>>>> = (1..SENDERS)
+            .map(|_| writers.iter().map(|w| w.try_clone()).collect())
+            .collect();
+        let in_flight = copies.as_ref().map_or(1, |copies| copies.len() + 1);
         let (to_sender, batches) = mpsc::sync_channel::<InFlight>(in_flight);
         let batches = Mutex::new(batches);
         let batches = &batches;
         std::thread::scope(|scope| {
             let (to_agent, results) = mpsc::channel::<Delivered>();
             let mut sets = vec![SenderWriters::Borrowed(writers)];
-            sets.extend(second.map(SenderWriters::Owned));
+            sets.extend(copies.into_iter().flatten().map(SenderWriters::Owned));
             for (n, mut set) in sets.into_iter().enumerate() {
                 let to_agent = to_agent.clone();
                 std::thread::Builder::new()
@@ -157,7 +168,7 @@ impl Agent {
             // While a writer fails nothing more is read (a batch read ahead before it failed
             // stays, and goes after the failed one).
             if self.ahead.is_none() && self.sink_error.is_none() {
-                self.ahead = self.fill_batch(false, wants);
+                self.ahead = self.fill_batch(false, wants)?;
             }
             if Instant::now() >= next_snapshot {
                 self.refresh_snapshot();
@@ -190,7 +201,7 @@ impl Agent {
                     next_id += 1;
                 }
                 flight.batch.sources = self.source_statuses();
-                flight.batch.end_grouped_body();
+                flight.batch.end_packed()?;
                 self.sent_keys
                     .insert(flight.id, flight.ends.iter().map(|e| e.0).collect());
                 out.insert(flight.id, None);
@@ -286,7 +297,7 @@ impl Agent {
             return Ok(());
         }
         match result {
-            Ok(()) if flight.batch.records.is_empty() => {
+            Ok(()) if flight.batch.is_empty() => {
                 self.told = (counters(&flight.batch.sources), Instant::now());
                 self.sink_error = None;
             }
@@ -296,7 +307,6 @@ impl Agent {
                 }
                 self.told = (counters(&flight.batch.sources), Instant::now());
                 self.acknowledged(&flight.ends)?;
-                self.spare_body = flight.batch.grouped.take();
             }
             Err(e) => {
                 let wait = backoff(flight.failures, retry_max);

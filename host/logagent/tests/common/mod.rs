@@ -65,6 +65,14 @@ impl Receiver {
                 }
                 let mut body = Vec::new();
                 let _ = request.as_reader().read_to_end(&mut body);
+                // Compressed as logagent sends Polaris its bodies.
+                let zstd = request.headers().iter().any(|h| {
+                    h.field.equiv("Content-Encoding")
+                        && h.value.as_str().eq_ignore_ascii_case("zstd")
+                });
+                if zstd {
+                    body = zstd::stream::decode_all(&body[..]).unwrap_or_default();
+                }
                 let Ok(batch) = serde_json::from_slice::<LogBatch>(&body) else {
                     let _ = request.respond(tiny_http::Response::empty(400));
                     continue;

@@ -1,0 +1,301 @@
+//! Polaris's body of a batch, written as the batch's records are taken and compressed as it
+//! grows, so that a batch on its way holds its compressed body and not its records. The body
+//! is `wire::logs::LogBatch` JSON grouped by file (`{"files":[...],"sources":[...]}`, see
+//! `batch::write_grouped`) in zstd frames of about [`FRAME_BYTES`] of text each (frames one
+//! after the other are one zstd stream: Polaris reads them as one body, `Content-Encoding:
+//! zstd`); the sources' states are the last frame, written again at each try.
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use wire::logs::{LogBatch, SourceStatus};
+
+use crate::batch::{Fields, Record, end_grouped, write_in_group};
+use crate::json_text::push_str;
+
+/// Text compressed at a time: large enough for zstd to find the repeats of log lines, small
+/// enough that the text waiting to be compressed stays a small part of the agent's memory.
+pub const FRAME_BYTES: usize = 128 * 1024;
+
+/// zstd's fastest level but the negative ones, which gave up a fifth of the ratio for a tenth
+/// more speed on nginx lines (`zstd -b1 --fast=1` here).
+const LEVEL: i32 = 1;
+
+/// A batch's compressed body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    /// zstd frames: the records (`{"files":[...]`), then the sources' states once
+    /// [`Packed::end`] ran.
+    pub body: Vec<u8>,
+    /// Where the records' frames end in `body`.
+    records_end: usize,
+    /// Records in it.
+    pub records: usize,
+}
+
+impl Packed {
+    /// Ends the body with `sources` (the states of a try before replaced).
+    pub fn end(&mut self, sources: &[SourceStatus]) -> anyhow::Result<()> {
+        self.body.truncate(self.records_end);
+        let mut text = Vec::new();
+        end_grouped(&mut text, sources)?;
+        self.body.extend(zstd::bulk::compress(&text, LEVEL)?);
+        Ok(())
+    }
+
+    /// Its records again, read back from the body (to split a batch Polaris refused).
+    pub fn records(&self) -> anyhow::Result<Vec<Record>> {
+        let mut text = Vec::new();
+        zstd::stream::read::Decoder::new(&self.body[..self.records_end])?.read_to_end(&mut text)?;
+        text.push(b'}');
+        let batch: LogBatch = serde_json::from_slice(&text)?;
+        Ok(batch
+            .all_records()
+            .into_iter()
+            .map(|r| Record {
+                source: r.source.into(),
+                file: r.file.into(),
+                offset: r.offset,
+                path: r.path.into(),
+                time: r.time,
+                time_from_read: r.time_from_read,
+                message: r.message,
+                fields: Fields::Map(r.fields),
+                truncated_bytes: r.truncated_bytes,
+                parse_error: r.parse_error,
+            })
+            .collect())
+    }
+}
+
+/// The source, file and path of the group being written.
+struct Group {
+    source: Arc<str>,
+    file: Arc<str>,
+    path: Arc<str>,
+}
+
+impl Group {
+    fn holds(&self, r: &Record) -> bool {
+        let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
+        same(&self.file, &r.file) && same(&self.path, &r.path) && same(&self.source, &r.source)
+    }
+}
+
+/// Writes the records of one batch after the other into its compressed body.
+pub struct Packer {
+    /// One compression context, kept from batch to batch.
+    compressor: zstd::bulk::Compressor<'static>,
+    /// Text not compressed yet.
+    text: Vec<u8>,
+    /// The frames so far.
+    body: Vec<u8>,
+    group: Option<Group>,
+    records: usize,
+}
+
+impl Packer {
+    /// A packer with nothing written.
+    pub fn new() -> std::io::Result<Packer> {
+        Ok(Packer {
+            compressor: zstd::bulk::Compressor::new(LEVEL)?,
+            text: Vec::new(),
+            body: Vec::new(),
+            group: None,
+            records: 0,
+        })
+    }
+
+    /// Writes `record` (in a new group when its file is not the last one's).
+    pub fn push(&mut self, record: &Record) -> anyhow::Result<()> {
+        let text = &mut self.text;
+        match &self.group {
+            Some(group) if group.holds(record) => text.push(b','),
+            _ => {
+                text.extend_from_slice(if self.records == 0 {
+                    b"{\"files\":["
+                } else {
+                    b"]},"
+                });
+                text.extend_from_slice(b"{\"source\":");
+                push_str(text, &record.source);
+                text.extend_from_slice(b",\"file\":");
+                push_str(text, &record.file);
+                text.extend_from_slice(b",\"path\":");
+                push_str(text, &record.path);
+                text.extend_from_slice(b",\"records\":[");
+                self.group = Some(Group {
+                    source: record.source.clone(),
+                    file: record.file.clone(),
+                    path: record.path.clone(),
+                });
+            }
+        }
+        write_in_group(text, record)?;
+        self.records += 1;
+        if self.text.len() >= FRAME_BYTES {
+            self.compress()?;
+        }
+        Ok(())
+    }
+
+    /// The records written since the last `finish`.
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    /// Whether no record was written since the last `finish`.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// The body of the records written since the last call (perhaps none); the packer
+    /// starts over.
+    pub fn finish(&mut self) -> anyhow::Result<Packed> {
+        self.text.extend_from_slice(if self.records == 0 {
+            b"{\"files\":[]"
+        } else {
+            b"]}]"
+        });
+        self.compress()?;
+        let body = std::mem::take(&mut self.body);
+        let packed = Packed {
+            records_end: body.len(),
+            body,
+            records: self.records,
+        };
+        self.group = None;
+        self.records = 0;
+        Ok(packed)
+    }
+
+    fn compress(&mut self) -> std::io::Result<()> {
+        self.body.extend(self.compressor.compress(&self.text)?);
+        self.text.clear();
+        // A long record (up to `max_record_bytes`) does not keep its room.
+        if self.text.capacity() > 2 * FRAME_BYTES {
+            self.text.shrink_to(FRAME_BYTES);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{Batch, write_grouped};
+    use crate::parse::Format;
+
+    fn records() -> Vec<Record> {
+        let nginx = Format::new("nginx", None, None, None).unwrap();
+        let files: [(Arc<str>, Arc<str>); 2] = [
+            ("0123456789abcdef".into(), "/var/log/a.log".into()),
+            ("fedcba9876543210".into(), "/var/log/\"b\".log".into()),
+        ];
+        (0..5000u64)
+            .map(|i| {
+                let (file, path) = &files[(i / 700 % 2) as usize];
+                let line = format!(
+                    "10.0.{}.{} - - [04/Dec/2026:10:00:{:02} +0000] \"GET /item/{i} HTTP/1.1\" \
+                     200 {} \"-\" \"curl/8.5\"",
+                    i % 7,
+                    i % 250,
+                    i % 60,
+                    i * 3
+                );
+                let parsed = if i == 4321 {
+                    nginx.parse_owned("not a combined line \"\\ é".into())
+                } else {
+                    nginx.parse_owned(line)
+                };
+                Record {
+                    source: "web".into(),
+                    file: file.clone(),
+                    offset: i * 200,
+                    path: path.clone(),
+                    time: 1_764_842_400.0 + i as f64,
+                    time_from_read: i % 3 == 0,
+                    message: parsed.message,
+                    fields: parsed.fields,
+                    truncated_bytes: (i == 17).then_some(9),
+                    parse_error: parsed.parse_error,
+                }
+            })
+            .collect()
+    }
+
+    fn sources() -> Vec<SourceStatus> {
+        vec![SourceStatus {
+            name: "web".into(),
+            state: "reading".into(),
+            lag: 5,
+            ..SourceStatus::default()
+        }]
+    }
+
+    fn unzstd(body: &[u8]) -> Vec<u8> {
+        zstd::stream::decode_all(body).unwrap()
+    }
+
+    #[test]
+    fn the_packed_body_is_the_grouped_body_compressed() {
+        let records = records();
+        let mut packer = Packer::new().unwrap();
+        for r in &records {
+            packer.push(r).unwrap();
+        }
+        assert_eq!(packer.len(), records.len());
+        let mut packed = packer.finish().unwrap();
+        assert!(packer.is_empty());
+        let mut none = packer.finish().unwrap();
+        none.end(&sources()).unwrap();
+        let none: LogBatch = serde_json::from_slice(&unzstd(&none.body)).unwrap();
+        assert!(none.is_empty() && none.sources == sources());
+        packed.end(&sources()).unwrap();
+        let mut plain = Vec::new();
+        write_grouped(&records, &mut plain).unwrap();
+        end_grouped(&mut plain, &sources()).unwrap();
+        assert_eq!(unzstd(&packed.body), plain, "the same text, byte for byte");
+        assert!(
+            packed.body.len() * 5 < plain.len(),
+            "{} bytes packed of {}",
+            packed.body.len(),
+            plain.len()
+        );
+        // More than one frame: the text was compressed as it grew.
+        assert!(plain.len() > 3 * FRAME_BYTES);
+        // A later try replaces the states.
+        let mut later = sources();
+        later[0].state = "idle".into();
+        packed.end(&later).unwrap();
+        let body: LogBatch = serde_json::from_slice(&unzstd(&packed.body)).unwrap();
+        assert_eq!(body.sources, later);
+        assert_eq!(body.files.len(), 8, "a group per run of one file's records");
+        assert_eq!(body.len(), records.len());
+    }
+
+    #[test]
+    fn a_packed_batch_gives_its_records_back() {
+        let records = records();
+        let mut packer = Packer::new().unwrap();
+        // Two batches from one packer: the second holds only its own records.
+        for r in &records[..10] {
+            packer.push(r).unwrap();
+        }
+        packer.finish().unwrap();
+        for r in &records[10..] {
+            packer.push(r).unwrap();
+        }
+        let mut batch = Batch {
+            records: Vec::new(),
+            sources: sources(),
+            packed: Some(packer.finish().unwrap()),
+        };
+        assert_eq!(batch.len(), records.len() - 10);
+        batch.unpack().unwrap();
+        assert!(batch.packed.is_none());
+        // The same JSON as the records sent (fields now as a map, in the same order).
+        let back = serde_json::to_value(&batch.records).unwrap();
+        assert_eq!(back, serde_json::to_value(&records[10..]).unwrap());
+    }
+}
