@@ -219,7 +219,9 @@ pub fn unzstd(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     decoder
         .window_log_max(ZSTD_WINDOW_LOG_MAX)
         .map_err(not_zstd)?;
-    let mut out = Vec::with_capacity(body.len().saturating_mul(8).min(limit));
+    // Room for what log batches usually decode to (taken from the system as it is written
+    // to): growing by copies showed in the profile of the ingest.
+    let mut out = Vec::with_capacity(body.len().saturating_mul(32).min(limit));
     decoder
         .take(limit as u64 + 1)
         .read_to_end(&mut out)

@@ -85,6 +85,22 @@ pub fn http_agent_with_identity(
     redirects: u32,
     identity: Option<(&Path, &Path)>,
 ) -> Result<ureq::Agent, Error> {
+    Ok(
+        http_config_with_identity(user_agent, ca, timeout, redirects, identity)?
+            .build()
+            .into(),
+    )
+}
+
+/// The configuration [`http_agent_with_identity`] builds its agent from, for a caller that
+/// sets more (logagent: smaller buffers).
+pub fn http_config_with_identity(
+    user_agent: &str,
+    ca: Option<&Path>,
+    timeout: Duration,
+    redirects: u32,
+    identity: Option<(&Path, &Path)>,
+) -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, Error> {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(redirects)
@@ -102,7 +118,7 @@ pub fn http_agent_with_identity(
         }
         config = config.tls_config(tls.build());
     }
-    Ok(config.build().into())
+    Ok(config)
 }
 
 /// GETs `url` (without credentials in it) and returns the body of a 2xx answer.

@@ -31,7 +31,7 @@ pub fn size_text(bytes: u64) -> String {
     }
     format!("{bytes} bytes")
 }
-pub use http::{http_agent, http_agent_with_identity};
+pub use http::{http_agent, http_agent_with_identity, http_config_with_identity};
 pub use tarball::Tarball;
 pub use url::file_name;
 

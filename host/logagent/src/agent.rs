@@ -225,11 +225,16 @@ impl Agent {
                         };
                         end = Some(raw.end);
                         let record = to_record(source, file.clone(), path.clone(), raw, now);
-                        bytes += json_size(&record);
                         taken += 1;
                         match &mut self.packer {
-                            Some(packer) => packer.push(&record)?,
-                            None => batch.records.push(record),
+                            Some(packer) => {
+                                packer.push(&record)?;
+                                bytes = packer.written();
+                            }
+                            None => {
+                                bytes += json_size(&record);
+                                batch.records.push(record);
+                            }
                         }
                     }
                     if let Some(end) = end {

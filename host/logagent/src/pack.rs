@@ -92,6 +92,8 @@ pub struct Packer {
     body: Vec<u8>,
     group: Option<Group>,
     records: usize,
+    /// Bytes of text written since the last `finish`.
+    written: usize,
 }
 
 impl Packer {
@@ -103,6 +105,7 @@ impl Packer {
             body: Vec::new(),
             group: None,
             records: 0,
+            written: 0,
         })
     }
 
@@ -139,6 +142,11 @@ impl Packer {
         Ok(())
     }
 
+    /// Bytes of JSON written since the last `finish` (the batch's size before compression).
+    pub fn written(&self) -> usize {
+        self.written + self.text.len()
+    }
+
     /// The records written since the last `finish`.
     pub fn len(&self) -> usize {
         self.records
@@ -166,11 +174,13 @@ impl Packer {
         };
         self.group = None;
         self.records = 0;
+        self.written = 0;
         Ok(packed)
     }
 
     fn compress(&mut self) -> std::io::Result<()> {
         self.body.extend(self.compressor.compress(&self.text)?);
+        self.written += self.text.len();
         self.text.clear();
         // A long record (up to `max_record_bytes`) does not keep its room.
         if self.text.capacity() > 2 * FRAME_BYTES {
@@ -245,6 +255,7 @@ mod tests {
             packer.push(r).unwrap();
         }
         assert_eq!(packer.len(), records.len());
+        let written = packer.written();
         let mut packed = packer.finish().unwrap();
         assert!(packer.is_empty());
         let mut none = packer.finish().unwrap();
@@ -254,6 +265,7 @@ mod tests {
         packed.end(&sources()).unwrap();
         let mut plain = Vec::new();
         write_grouped(&records, &mut plain).unwrap();
+        assert_eq!(written + 3, plain.len(), "all but the closing `]}]`");
         end_grouped(&mut plain, &sources()).unwrap();
         assert_eq!(unzstd(&packed.body), plain, "the same text, byte for byte");
         assert!(

@@ -19,6 +19,11 @@ use crate::pack::Packer;
 
 pub mod syslog;
 
+/// A Polaris connection's receive buffer (headers and an acknowledgement fit).
+const INPUT_BUFFER: usize = 16 * 1024;
+/// A Polaris connection's send buffer.
+const OUTPUT_BUFFER: usize = 32 * 1024;
+
 /// Longest acknowledgement body read.
 const MAX_ACK_BYTES: u64 = 64 * 1024;
 
@@ -80,14 +85,20 @@ impl PolarisSink {
         let identity = (config.polaris.starts_with("https://")
             || (config.cert.exists() && config.key.exists()))
         .then_some((config.cert.as_path(), config.key.as_path()));
-        let agent = fetch::http_agent_with_identity(
+        let agent = fetch::http_config_with_identity(
             concat!("logagent/", env!("CARGO_PKG_VERSION")),
             config.ca.as_deref(),
             Duration::from_secs(config.timeout_s.max(1)),
             0,
             identity,
         )
-        .map_err(|e| anyhow::anyhow!("Polaris client: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("Polaris client: {e}"))?
+        // Each connection's buffers (ureq's default 128 KiB each way): Polaris's answers are
+        // a few hundred bytes, and a body goes out in TLS records of 16 KiB.
+        .input_buffer_size(INPUT_BUFFER)
+        .output_buffer_size(OUTPUT_BUFFER)
+        .build()
+        .into();
         Ok(PolarisSink {
             agent,
             url: format!("{}/api/v1/logs", config.polaris.trim_end_matches('/')),
