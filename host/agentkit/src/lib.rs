@@ -61,6 +61,26 @@ pub fn share_one_malloc_arena() {
     }
 }
 
+/// Makes allocations of `bytes` and more mapped of their own and unmapped when freed, and
+/// free room at the top of the heap returned past twice that. glibc starts at 128 kB but
+/// raises the threshold (to 32 MB) each time such a block is freed, after which buffers an
+/// agent fills and frees over and over (logagent's batch bodies) come from the heap and leave
+/// their room resident. Call it first in `main`.
+pub fn map_large_allocations(bytes: usize) {
+    let (map, trim) = (
+        libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX),
+        libc::c_int::try_from(bytes.saturating_mul(2)).unwrap_or(libc::c_int::MAX),
+    );
+    // SAFETY: mallopt only sets tunables of the allocator; called before any thread starts.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, map);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, trim);
+    }
+    #[cfg(not(target_env = "gnu"))]
+    let _ = (map, trim);
+}
+
 /// Gives the allocator's free pages back to the system. A burst of short-lived allocations (a
 /// package downloaded and unpacked on a few threads at once) leaves free memory spread through
 /// the heap, which glibc keeps resident until the top of the heap is free; call it after such

@@ -22,8 +22,8 @@ use crate::state::SavedFile;
 pub const FP_LEN: u64 = 1024;
 /// Bytes read from a file at once. The records of a chunk a batch does not take wait in the
 /// file's queue, for every file read: a small chunk keeps that memory small (256 KiB chunks
-/// of 8 files held ~2 MB of records), and a read of 64 KiB costs little more per byte.
-pub const CHUNK: usize = 64 * 1024;
+/// of 8 files held ~2 MB of records), and a read of 32 KiB costs little more per byte.
+pub const CHUNK: usize = 32 * 1024;
 
 /// The fingerprint of a file's first bytes.
 #[derive(Debug, Clone, PartialEq)]

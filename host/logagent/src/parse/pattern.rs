@@ -2,7 +2,7 @@
 //! message) and its presets for the nginx and Apache combined log formats, whose time is
 //! `[%d/%b/%Y:%H:%M:%S %z]` and whose status and size are numbers.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -17,12 +17,33 @@ pub const NGINX_COMBINED: &str = r#"^(?P<remote_addr>\S+) \S+ (?P<remote_user>\S
 /// Apache's `combined`: `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`.
 pub const APACHE_COMBINED: &str = r#"^(?P<host>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<size>\d+|-) "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)""#;
 
+/// A regex and its capture names, by group index (`None` for unnamed groups).
+#[derive(Debug, Clone)]
+struct Compiled {
+    regex: Regex,
+    names: Vec<Option<String>>,
+}
+
+impl Compiled {
+    fn new(regex: Regex) -> Compiled {
+        Compiled {
+            names: regex
+                .capture_names()
+                .map(|n| n.map(str::to_string))
+                .collect(),
+            regex,
+        }
+    }
+}
+
 /// A compiled pattern with its timestamp rule and the captures that are numbers.
 #[derive(Debug, Clone)]
 pub struct Pattern {
-    regex: Regex,
-    /// The capture names, by group index (`None` for unnamed groups).
-    names: Vec<Option<String>>,
+    /// A preset's regex text (compiled when first needed: only for the lines the hand matcher
+    /// leaves to it, so most agents never build it: ~225 kB of heap and the regex compiler's
+    /// code pages); a `regex` source's pattern is compiled at once, to be checked.
+    source: &'static str,
+    compiled: OnceCell<Compiled>,
     timestamp: Option<TimestampRule>,
     numbers: &'static [&'static str],
     /// For the presets: the names of [`combined::Spans`] (`None`: not a field), which
@@ -45,7 +66,13 @@ impl Pattern {
         {
             return Err(format!("pattern has no capture named `{}`", rule.field));
         }
-        Ok(Pattern::with(regex, timestamp, &[], None))
+        Ok(Pattern::with(
+            OnceCell::from(Compiled::new(regex)),
+            "",
+            timestamp,
+            &[],
+            None,
+        ))
     }
 
     /// The `nginx` or `apache` combined preset.
@@ -62,8 +89,8 @@ impl Pattern {
                 (APACHE_COMBINED, "time", &["status", "size"], &APACHE)
             };
         Pattern::with(
-            // The presets are constants, compiled by the tests.
-            Regex::new(pattern).unwrap_or_else(|_| unreachable!("preset compiles")),
+            OnceCell::new(),
+            pattern,
             Some(TimestampRule {
                 field: field.into(),
                 format: TimeFormat::CommonLog,
@@ -74,17 +101,15 @@ impl Pattern {
     }
 
     fn with(
-        regex: Regex,
+        compiled: OnceCell<Compiled>,
+        source: &'static str,
         timestamp: Option<TimestampRule>,
         numbers: &'static [&'static str],
         preset: Option<&'static Preset>,
     ) -> Pattern {
         Pattern {
-            names: regex
-                .capture_names()
-                .map(|n| n.map(str::to_string))
-                .collect(),
-            regex,
+            source,
+            compiled,
             timestamp,
             numbers,
             preset,
@@ -153,10 +178,16 @@ impl Pattern {
             }
             Some((_, Match::No)) => return no_match(text),
             Some((_, Match::Unsure)) | None => {
-                let Some(captures) = self.regex.captures(text) else {
+                let compiled = self.compiled.get_or_init(|| {
+                    // The presets are constants, compiled by the tests.
+                    Compiled::new(
+                        Regex::new(self.source).unwrap_or_else(|_| unreachable!("preset compiles")),
+                    )
+                });
+                let Some(captures) = compiled.regex.captures(text) else {
                     return no_match(text);
                 };
-                for (group, name) in self.names.iter().enumerate() {
+                for (group, name) in compiled.names.iter().enumerate() {
                     if let (Some(name), Some(value)) = (name, captures.get(group)) {
                         add(name, value.as_str());
                     }
