@@ -187,13 +187,7 @@ pub fn write_grouped(records: &[Record], out: &mut Vec<u8>) -> serde_json::Resul
             out.push(b',');
         }
         first = false;
-        out.extend_from_slice(b"{\"source\":");
-        push_str(out, &head.source);
-        out.extend_from_slice(b",\"file\":");
-        push_str(out, &head.file);
-        out.extend_from_slice(b",\"path\":");
-        push_str(out, &head.path);
-        out.extend_from_slice(b",\"records\":[");
+        write_group_head(out, head);
         for (i, record) in group.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -212,6 +206,18 @@ pub fn end_grouped(out: &mut Vec<u8>, sources: &[SourceStatus]) -> serde_json::R
     serde_json::to_writer(&mut *out, sources)?;
     out.push(b'}');
     Ok(())
+}
+
+/// Opens the group of `r`'s file (`wire::logs::LogFile`): its source, file and path, then
+/// `"records":[`.
+pub fn write_group_head(out: &mut Vec<u8>, r: &Record) {
+    out.extend_from_slice(b"{\"source\":");
+    push_str(out, &r.source);
+    out.extend_from_slice(b",\"file\":");
+    push_str(out, &r.file);
+    out.extend_from_slice(b",\"path\":");
+    push_str(out, &r.path);
+    out.extend_from_slice(b",\"records\":[");
 }
 
 /// Writes `r` as one of a group: `wire::logs::FileRecord`.

@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use wire::logs::{LogBatch, SourceStatus};
 
-use crate::batch::{Fields, Record, end_grouped, write_in_group};
-use crate::json_text::push_str;
+use crate::batch::{Fields, Record, end_grouped, write_group_head, write_in_group};
 
 /// Text compressed at a time: large enough for zstd to find the repeats of log lines, small
 /// enough that the text waiting to be compressed, and zstd's room for it (545 kB of the
@@ -126,13 +125,7 @@ impl Packer {
                 } else {
                     b"]},"
                 });
-                text.extend_from_slice(b"{\"source\":");
-                push_str(text, &record.source);
-                text.extend_from_slice(b",\"file\":");
-                push_str(text, &record.file);
-                text.extend_from_slice(b",\"path\":");
-                push_str(text, &record.path);
-                text.extend_from_slice(b",\"records\":[");
+                write_group_head(text, record);
                 self.group = Some(Group {
                     source: record.source.clone(),
                     file: record.file.clone(),
@@ -279,7 +272,11 @@ mod tests {
         packed.end(&sources()).unwrap();
         let mut plain = Vec::new();
         write_grouped(&records, &mut plain).unwrap();
-        assert_eq!(written + 3, plain.len(), "all but the three closing brackets");
+        assert_eq!(
+            written + 3,
+            plain.len(),
+            "all but the three closing brackets"
+        );
         end_grouped(&mut plain, &sources()).unwrap();
         assert_eq!(unzstd(&packed.body), plain, "the same text, byte for byte");
         assert!(
