@@ -174,27 +174,36 @@ fn check_record(record: IncomingFileRecord<'_>, file: &FileNames) -> Result<NewL
 }
 
 /// Whether JSON text (valid) holds whitespace between its tokens: what a compact writer, as
-/// logagent's, never writes. Strings are skipped quote to quote.
+/// logagent's, never writes. Strings are skipped quote to quote, found with `memchr` (the byte
+/// loop it replaces was in `check_record`, ~7% of Polaris's samples in benchmark P5; the
+/// change was within that benchmark's run-to-run noise).
 fn has_whitespace_outside_strings(text: &[u8]) -> bool {
-    let mut i = 0;
-    while i < text.len() {
-        match text[i] {
-            b' ' | b'\n' | b'\t' | b'\r' => return true,
-            b'"' => {
-                i += 1;
-                while i < text.len() {
-                    match text[i] {
-                        b'\\' => i += 2,
-                        b'"' => break,
-                        _ => i += 1,
-                    }
-                }
-            }
-            _ => {}
+    let mut rest = text;
+    loop {
+        let quote = memchr::memchr(b'"', rest);
+        let outside = &rest[..quote.unwrap_or(rest.len())];
+        if outside
+            .iter()
+            .any(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+        {
+            return true;
         }
-        i += 1;
+        let Some(open) = quote else {
+            return false;
+        };
+        rest = &rest[open + 1..];
+        // To the closing quote, past escaped characters.
+        loop {
+            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
+                return false;
+            };
+            if rest[i] == b'"' {
+                rest = &rest[i + 1..];
+                break;
+            }
+            rest = rest.get(i + 2..).unwrap_or_default();
+        }
     }
-    false
 }
 
 fn check_source(source: SourceStatus) -> Result<NewSourceState, String> {
@@ -282,6 +291,27 @@ mod tests {
     fn good() -> Value {
         json!({"source": "nginx", "file": "0123456789abcdef", "offset": 7, "path": "/a",
             "time": 1.5, "message": "m\u{0}x", "fields": {"k\u{0}": ["v\u{0}"]}})
+    }
+
+    #[test]
+    fn whitespace_is_found_between_tokens_only() {
+        let cases = [
+            (r#"{"a":"x y","b":1}"#, false),
+            (r#"{"a":"x\" y","b":[1,"\\"]}"#, false),
+            (r#"{"a":"\\", "b":1}"#, true),
+            (r#"{"a":"\"","b":{"c":"d"}}"#, false),
+            ("{\"a\":\n1}", true),
+            (r#"{"a":"q\"",	"b":2}"#, true),
+            (r#"{}"#, false),
+            (r#"{"a":"tail \"#, false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                has_whitespace_outside_strings(text.as_bytes()),
+                want,
+                "{text}"
+            );
+        }
     }
 
     #[test]
