@@ -41,7 +41,7 @@ pub trait Sink: Send {
         true
     }
 
-    /// Another writer to the same receiver, for a second sender thread (`None`: this one
+    /// Another writer to the same receiver, for another sender thread (`None`: this one
     /// must deliver in order alone).
     fn try_clone(&self) -> Option<Box<dyn Sink>> {
         None
