@@ -81,23 +81,24 @@ fn a_file_the_agent_cannot_read_is_reported_as_unreadable() {
         std::fs::Permissions::from_mode(private_mode),
     )
     .unwrap();
+    // nobody may not reach the build's folder (a checkout inside a 0700 folder): it runs a
+    // copy of the binary beside the tree, in the folder open to it.
+    let copy = setup.dir.path().join("secureagent");
+    if root {
+        std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_secureagent"), &copy).unwrap();
+    }
     let as_agent = |args: &[&str]| {
         let mut cmd = setup.command(args);
         if root {
-            std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755))
-                .unwrap();
-            // nobody may not reach the build's folder (a checkout inside a 0700 folder): it
-            // runs a copy of the binary beside the tree, in the folder open to it.
-            let copy = setup.dir.path().join("secureagent");
-            std::fs::copy(env!("CARGO_BIN_EXE_secureagent"), &copy).unwrap();
-            cmd = std::process::Command::new(copy);
+            cmd = std::process::Command::new(&copy);
             cmd.arg("-C").arg(&setup.conf).args(args);
             let state = setup.db.parent().unwrap();
             std::fs::create_dir_all(state).unwrap();
             std::os::unix::fs::chown(state, Some(65534), Some(65534)).unwrap();
             cmd.uid(65534).gid(65534);
         }
-        cmd.output().unwrap()
+        output_of_copy(&mut cmd)
     };
     let init = as_agent(&["--init", "--json"]);
     assert!(
@@ -344,4 +345,19 @@ fn aides_r_catches_a_rewrite_that_keeps_size_and_mtime_by_md5_as_md5sum_computes
         attrs[0]["new"].as_str().unwrap(),
         base64::engine::general_purpose::STANDARD.encode(&bytes)
     );
+}
+
+/// `cmd`'s output, tried again while its binary is busy: a test running beside this one may
+/// fork while the copy's write descriptor is still open, and its child holds that descriptor
+/// until it execs ("Text file busy", seen in CI).
+fn output_of_copy(cmd: &mut std::process::Command) -> std::process::Output {
+    for _ in 0..100 {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    cmd.output().unwrap()
 }
