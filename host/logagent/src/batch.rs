@@ -167,7 +167,10 @@ impl Batch {
 
 /// Writes the start of a `wire::logs::LogBatch` body holding `records` grouped by file
 /// (`{"files":[...]`, each file's source, file and path once, its records after them), to be
-/// ended by [`end_grouped`]. Records of one file that follow each other make one group.
+/// ended by [`end_grouped`]. Records of one file that follow each other make one group. The
+/// agent writes bodies with `pack::Packer` (record by record, compressed); this whole-batch
+/// writer is the tests' plain reference for it.
+#[cfg(test)]
 pub fn write_grouped(records: &[Record], out: &mut Vec<u8>) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"files\":[");
     let mut rest = records;
