@@ -12,7 +12,8 @@ use std::sync::Arc;
 use wire::logs::{LogBatch, MAX_BATCH_RECORDS, MAX_FIELDS, MAX_SOURCE_NAME, SourceStatus};
 
 use super::identity::shorten;
-use super::log_parse::{IncomingBatch, IncomingFileRecord, check_fields};
+use super::log_fields::check_fields;
+use super::log_parse::{IncomingBatch, IncomingFileRecord};
 use crate::db::logs::{NewLogRecord, NewSourceState};
 use crate::error::ApiError;
 
@@ -25,9 +26,9 @@ pub const SOURCE_STATES: [&str; 4] = ["reading", "idle", "waiting", "error"];
 
 /// A batch that passed the checks, ready to store.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckedBatch {
+pub struct CheckedBatch<'a> {
     /// Its records: those of `records`, then those of `files`.
-    pub records: Vec<NewLogRecord>,
+    pub records: Vec<NewLogRecord<'a>>,
     /// Its sources' states.
     pub sources: Vec<NewSourceState>,
 }
@@ -35,7 +36,7 @@ pub struct CheckedBatch {
 /// Reads and checks a body of `POST /api/v1/logs`: borrowed from the body where it can be
 /// ([`IncomingBatch`]); a body that reading refuses is read as `LogBatch`, which names what is
 /// wrong (or accepts it: integers written as `5.0`).
-pub fn parse_batch(body: &[u8]) -> Result<CheckedBatch, ApiError> {
+pub fn parse_batch(body: &[u8]) -> Result<CheckedBatch<'_>, ApiError> {
     match serde_json::from_slice::<IncomingBatch>(body) {
         Ok(batch) => check_incoming(batch),
         Err(_) => check_batch(crate::error::parse_json::<LogBatch>(body)?),
@@ -43,12 +44,12 @@ pub fn parse_batch(body: &[u8]) -> Result<CheckedBatch, ApiError> {
 }
 
 /// Checks a batch; the error names the first thing wrong.
-pub fn check_batch(batch: LogBatch) -> Result<CheckedBatch, ApiError> {
+pub fn check_batch(batch: LogBatch) -> Result<CheckedBatch<'static>, ApiError> {
     check_incoming(IncomingBatch::from(batch))
 }
 
 /// Checks a batch as read from the body; the error names the first thing wrong.
-pub fn check_incoming(batch: IncomingBatch<'_>) -> Result<CheckedBatch, ApiError> {
+pub fn check_incoming(batch: IncomingBatch<'_>) -> Result<CheckedBatch<'_>, ApiError> {
     let total = batch.records.len()
         + batch
             .files
@@ -138,23 +139,25 @@ impl Shared {
     }
 }
 
-fn check_record(record: IncomingFileRecord<'_>, file: &FileNames) -> Result<NewLogRecord, String> {
+fn check_record<'a>(
+    record: IncomingFileRecord<'a>,
+    file: &FileNames,
+) -> Result<NewLogRecord<'a>, String> {
     if !record.time.is_finite() {
         return Err("`time` must be a finite number of Unix seconds".into());
     }
-    check_fields(&record.fields.0, MAX_FIELDS)?;
-    let fields: Arc<str> = if has_whitespace_outside_strings(record.fields.0.as_bytes()) {
+    let fields = if check_fields(&record.fields.0, MAX_FIELDS)?.spaced {
         // Pretty-printed by the client: stored (and counted by retention) without its layout.
         let value: serde_json::Value =
             serde_json::from_str(&record.fields.0).map_err(|e| format!("fields: {e}"))?;
-        Arc::from(value.to_string())
+        Cow::Owned(value.to_string())
     } else {
-        Arc::from(record.fields.0.as_ref())
+        record.fields.0
     };
     let message = if record.message.contains('\0') {
-        Arc::from(record.message.replace('\0', "\u{fffd}"))
+        Cow::Owned(record.message.replace('\0', "\u{fffd}"))
     } else {
-        Arc::from(record.message.as_ref())
+        record.message
     };
     Ok(NewLogRecord {
         source: file.source.clone(),
@@ -169,41 +172,8 @@ fn check_record(record: IncomingFileRecord<'_>, file: &FileNames) -> Result<NewL
             .truncated_bytes
             .map(|n| signed("truncated_bytes", n))
             .transpose()?,
-        parse_error: record.parse_error.as_deref().map(|e| Arc::from(note(e))),
+        parse_error: record.parse_error.as_deref().map(note),
     })
-}
-
-/// Whether JSON text (valid) holds whitespace between its tokens: what a compact writer, as
-/// logagent's, never writes. Strings are skipped quote to quote, found with `memchr` (the byte
-/// loop it replaces was in `check_record`, ~7% of Polaris's samples in benchmark P5; the
-/// change was within that benchmark's run-to-run noise).
-fn has_whitespace_outside_strings(text: &[u8]) -> bool {
-    let mut rest = text;
-    loop {
-        let quote = memchr::memchr(b'"', rest);
-        let outside = &rest[..quote.unwrap_or(rest.len())];
-        if outside
-            .iter()
-            .any(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
-        {
-            return true;
-        }
-        let Some(open) = quote else {
-            return false;
-        };
-        rest = &rest[open + 1..];
-        // To the closing quote, past escaped characters.
-        loop {
-            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
-                return false;
-            };
-            if rest[i] == b'"' {
-                rest = &rest[i + 1..];
-                break;
-            }
-            rest = rest.get(i + 2..).unwrap_or_default();
-        }
-    }
 }
 
 fn check_source(source: SourceStatus) -> Result<NewSourceState, String> {
@@ -291,27 +261,6 @@ mod tests {
     fn good() -> Value {
         json!({"source": "nginx", "file": "0123456789abcdef", "offset": 7, "path": "/a",
             "time": 1.5, "message": "m\u{0}x", "fields": {"k\u{0}": ["v\u{0}"]}})
-    }
-
-    #[test]
-    fn whitespace_is_found_between_tokens_only() {
-        let cases = [
-            (r#"{"a":"x y","b":1}"#, false),
-            (r#"{"a":"x\" y","b":[1,"\\"]}"#, false),
-            (r#"{"a":"\\", "b":1}"#, true),
-            (r#"{"a":"\"","b":{"c":"d"}}"#, false),
-            ("{\"a\":\n1}", true),
-            (r#"{"a":"q\"",	"b":2}"#, true),
-            (r#"{}"#, false),
-            (r#"{"a":"tail \"#, false),
-        ];
-        for (text, want) in cases {
-            assert_eq!(
-                has_whitespace_outside_strings(text.as_bytes()),
-                want,
-                "{text}"
-            );
-        }
     }
 
     #[test]

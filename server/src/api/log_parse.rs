@@ -1,16 +1,14 @@
 //! A log batch read without copying (`POST /api/v1/logs`): a server-side mirror of
 //! `wire::logs::LogBatch` (both shapes: `records`, and `files` of grouped records) whose texts
 //! borrow from the request body where JSON allows it and whose `fields` are kept as the JSON
-//! text sent, checked ([`check_fields`]: an object of at most `MAX_FIELDS` entries, every
-//! string valid) without building a `Value`: that text is what is stored. `log_batch` checks
-//! what is read here; a body this reading refuses is read again as `LogBatch` for the error
-//! message (or for what it accepts besides: integers written as `5.0`).
+//! text sent, checked by `log_fields` without building a `Value`: that text is what is stored.
+//! `log_batch` checks what is read here; a body this reading refuses is read again as
+//! `LogBatch` for the error message (or for what it accepts besides: integers written as `5.0`).
 
 use std::borrow::Cow;
-use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::Deserializer;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use wire::logs::{FileRecord, LogBatch, LogFile, LogRecord, SourceStatus};
@@ -122,7 +120,7 @@ pub struct IncomingFileRecord<'a> {
 }
 
 /// A record's fields as sent: the JSON text of the value (not yet known to be an object:
-/// [`check_fields`]).
+/// `log_fields::check_fields`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawFields<'a>(pub Cow<'a, str>);
 
@@ -203,128 +201,6 @@ impl<'a> From<FileRecord> for IncomingFileRecord<'a> {
     }
 }
 
-/// Checks a record's fields text: a JSON object of at most `max` entries (a name given twice
-/// counts twice), every string in it (names and values, nested ones too) valid, so that it
-/// reads back as a `Map`. Reads it once, allocating only for strings with escapes.
-pub fn check_fields(text: &str, max: usize) -> Result<(), String> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let entries = FieldsSeed { max }
-        .deserialize(&mut de)
-        .map_err(|e| format!("fields: {e}"))?;
-    de.end().map_err(|e| format!("fields: {e}"))?;
-    if entries > max {
-        return Err(format!("at most {max} fields, this record has {entries}"));
-    }
-    Ok(())
-}
-
-/// Reads an object, counting its entries (and stopping past `max`).
-struct FieldsSeed {
-    max: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for FieldsSeed {
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FieldsSeed {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-        let mut n = 0;
-        while map.next_key::<Text>()?.is_some() {
-            map.next_value::<Checked>()?;
-            n += 1;
-            if n > self.max {
-                // The count is what is refused; the rest need not be read.
-                return Ok(n);
-            }
-        }
-        Ok(n)
-    }
-}
-
-/// Any JSON value, its strings checked (a lone surrogate escape is refused, as a `Value`
-/// would refuse it), nothing kept.
-struct Checked;
-
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(CheckedVisitor)
-    }
-}
-
-struct CheckedVisitor;
-
-impl<'de> Visitor<'de> for CheckedVisitor {
-    type Value = Checked;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Checked, E> {
-        Ok(Checked)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_key::<Text>()?.is_some() {
-            map.next_value::<Checked>()?;
-        }
-        Ok(Checked)
-    }
-}
-
-/// A string, checked (its escapes valid), not kept: no copy even when it holds escapes.
-struct Text;
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Text, E> {
-                Ok(Text)
-            }
-        }
-        deserializer.deserialize_str(TextVisitor)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,23 +222,6 @@ mod tests {
         assert!(matches!(file.path, Cow::Borrowed("/w")));
         assert_eq!(file.records[0].fields.0, "{}");
         assert_eq!(file.records[0].offset, 3);
-    }
-
-    #[test]
-    fn fields_must_be_an_object_of_valid_strings_within_the_limit() {
-        for good in [r#"{}"#, r#" {"a" : [1, {"b": "\u00e9"}], "a": null} "#] {
-            check_fields(good, 3).unwrap();
-        }
-        for (bad, why) in [
-            (r#"[]"#, "object"),
-            (r#""x""#, "object"),
-            (r#"{"a":"\ud800"}"#, "escape"),
-            (r#"{"a":{"b":["\udc00"]}}"#, "escape"),
-            (r#"{"a":1,"b":2,"a":3,"c":4}"#, "at most 3"),
-        ] {
-            let error = check_fields(bad, 3).unwrap_err();
-            assert!(error.contains(why), "{bad}: {error}");
-        }
     }
 
     #[test]

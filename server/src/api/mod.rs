@@ -27,6 +27,7 @@ pub mod identity;
 pub mod integrity;
 pub mod inventory;
 pub mod log_batch;
+pub mod log_fields;
 pub mod log_parse;
 pub mod logs;
 pub mod metrics;

@@ -4,17 +4,18 @@
 //! host's sources as last reported; retention by age and by size, a chunk at a time. The API layer (`api::logs`) checks a batch and builds these types; the HTTP shapes
 //! are built there from what is read here.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::DbFuture;
 
-/// A checked record, ready to store (integers in the databases' signed range, no NUL). Its
-/// texts are shared (`Arc<str>`): SQLite binds them without a copy, and the records of one
-/// file share one source, file and path.
+/// A checked record, ready to store (integers in the databases' signed range, no NUL). The
+/// records of one file share one source, file and path (`Arc<str>`); message and fields borrow
+/// from the request body where they can (the body outlives the store).
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewLogRecord {
+pub struct NewLogRecord<'a> {
     /// The source's name.
     pub source: Arc<str>,
     /// The file generation (16 lowercase hex digits).
@@ -28,17 +29,17 @@ pub struct NewLogRecord {
     /// `time` is the read time (the record had no timestamp).
     pub time_from_read: bool,
     /// The message.
-    pub message: Arc<str>,
+    pub message: Cow<'a, str>,
     /// The parsed fields, a JSON object's text (as the agent sent it; its [`field_index`] is
     /// made when a query asks for fields).
-    pub fields: Arc<str>,
+    pub fields: Cow<'a, str>,
     /// Bytes dropped from a long record.
     pub truncated_bytes: Option<i64>,
     /// Why the format did not parse the record.
-    pub parse_error: Option<Arc<str>>,
+    pub parse_error: Option<String>,
 }
 
-impl NewLogRecord {
+impl NewLogRecord<'_> {
     /// The bytes retention by size counts for it: its message and fields.
     pub fn bytes(&self) -> i64 {
         (self.message.len() + self.fields.len()) as i64
@@ -233,7 +234,7 @@ pub trait LogStore: Send + Sync {
     fn store_logs<'a>(
         &'a self,
         host: &'a str,
-        records: &'a [NewLogRecord],
+        records: &'a [NewLogRecord<'_>],
         sources: &'a [NewSourceState],
     ) -> DbFuture<'a, StoredCount>;
 

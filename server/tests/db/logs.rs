@@ -26,7 +26,7 @@ pub fn record(
 pub fn checked(
     records: Vec<Value>,
     sources: Vec<Value>,
-) -> (Vec<NewLogRecord>, Vec<NewSourceState>) {
+) -> (Vec<NewLogRecord<'static>>, Vec<NewSourceState>) {
     let batch: LogBatch =
         serde_json::from_value(json!({"records": records, "sources": sources})).unwrap();
     let checked = check_batch(batch).unwrap();

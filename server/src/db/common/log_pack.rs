@@ -63,7 +63,7 @@ pub struct PackedRecord<'a> {
 }
 
 /// The packed size of a record, before compression.
-pub fn packed_len(record: &NewLogRecord) -> usize {
+pub fn packed_len(record: &NewLogRecord<'_>) -> usize {
     8 + 8
         + 1
         + 8
@@ -99,7 +99,9 @@ fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Packs and compresses records (of one host, source and file, in time order).
-pub fn pack<'a>(records: impl IntoIterator<Item = &'a NewLogRecord>) -> Result<Vec<u8>, DbError> {
+pub fn pack<'a: 'b, 'b>(
+    records: impl IntoIterator<Item = &'b NewLogRecord<'a>>,
+) -> Result<Vec<u8>, DbError> {
     let mut out = vec![FORMAT];
     let mut last_path: Option<&str> = None;
     for record in records {
@@ -250,7 +252,7 @@ impl<'a> Iterator for Records<'a> {
 mod tests {
     use super::*;
 
-    fn record(offset: i64, message: &str, error: Option<&str>) -> NewLogRecord {
+    fn record<'a>(offset: i64, message: &'a str, error: Option<&str>) -> NewLogRecord<'a> {
         NewLogRecord {
             source: "s".into(),
             file: "0123456789abcdef".into(),

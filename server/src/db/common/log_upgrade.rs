@@ -3,6 +3,7 @@
 //! store as an ingest (so a record an ingest already holds in a chunk is not stored twice). A
 //! chunk made of old rows takes the latest `received_at` of its rows.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -77,10 +78,10 @@ where
                     path: Arc::from(row.path.as_str()),
                     time: row.time,
                     time_from_read: row.time_from_read != 0,
-                    message: Arc::from(row.message.as_str()),
-                    fields: Arc::from(row.fields.as_str()),
+                    message: Cow::Borrowed(&row.message),
+                    fields: Cow::Borrowed(&row.fields),
                     truncated_bytes: row.truncated_bytes,
-                    parse_error: row.parse_error.as_deref().map(Arc::from),
+                    parse_error: row.parse_error.clone(),
                 });
             }
             for (host, (records, received)) in &by_host {

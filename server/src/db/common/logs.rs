@@ -60,14 +60,14 @@ pub struct NewChunk {
 pub struct FileBatch<'a> {
     source: &'a Arc<str>,
     file: &'a Arc<str>,
-    pub(super) records: Vec<&'a NewLogRecord>,
+    pub(super) records: Vec<&'a NewLogRecord<'a>>,
     pub(super) chunks: Vec<NewChunk>,
 }
 
 /// Groups records by (source, file) in that order (the order files are locked in, so that two
 /// ingests never wait on each other crosswise), each in offset order without repeated offsets;
 /// returns the groups and how many records repeated an offset of the same batch.
-pub fn group(records: &[NewLogRecord]) -> (Vec<FileBatch<'_>>, u64) {
+pub fn group<'a>(records: &'a [NewLogRecord<'a>]) -> (Vec<FileBatch<'a>>, u64) {
     let mut by_file: BTreeMap<(&str, &str), FileBatch<'_>> = BTreeMap::new();
     for record in records {
         by_file
@@ -100,7 +100,7 @@ pub fn group(records: &[NewLogRecord]) -> (Vec<FileBatch<'_>>, u64) {
 /// [`CHUNK_BYTES`] and [`CHUNK_SPAN`] seconds from earliest to latest record, each in time
 /// order (a record whose time is far from the others' makes a chunk of its own), so that a
 /// query finds every chunk reaching into its range within `CHUNK_SPAN` before it.
-pub fn plan_chunks(records: &[&NewLogRecord]) -> Result<Vec<NewChunk>, DbError> {
+pub fn plan_chunks(records: &[&NewLogRecord<'_>]) -> Result<Vec<NewChunk>, DbError> {
     let mut records = records.to_vec();
     // Stable: records of equal times stay in offset order. Times are finite (checked).
     records.sort_by(|a, b| a.time.total_cmp(&b.time));
@@ -161,7 +161,7 @@ where
     fn store_logs<'a>(
         &'a self,
         host: &'a str,
-        records: &'a [NewLogRecord],
+        records: &'a [NewLogRecord<'_>],
         sources: &'a [NewSourceState],
     ) -> DbFuture<'a, StoredCount> {
         Box::pin(async move {
@@ -445,7 +445,7 @@ where
 mod tests {
     use super::*;
 
-    fn record(file: &str, offset: i64, time: f64, bytes: usize) -> NewLogRecord {
+    fn record(file: &str, offset: i64, time: f64, bytes: usize) -> NewLogRecord<'static> {
         NewLogRecord {
             source: "s".into(),
             file: file.into(),
