@@ -37,9 +37,14 @@ pub struct CheckedBatch<'a> {
 /// ([`IncomingBatch`]); a body that reading refuses is read as `LogBatch`, which names what is
 /// wrong (or accepts it: integers written as `5.0`).
 pub fn parse_batch(body: &[u8]) -> Result<CheckedBatch<'_>, ApiError> {
-    match serde_json::from_slice::<IncomingBatch>(body) {
-        Ok(batch) => check_incoming(batch),
-        Err(_) => check_batch(crate::error::parse_json::<LogBatch>(body)?),
+    // The body's UTF-8 checked once, in one pass (serde_json reading bytes checks each string
+    // it borrows again: 3.5% of Polaris's samples in benchmark P5).
+    let read = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<IncomingBatch>(text).ok());
+    match read {
+        Some(batch) => check_incoming(batch),
+        None => check_batch(crate::error::parse_json::<LogBatch>(body)?),
     }
 }
 

@@ -202,22 +202,7 @@ impl Source for InotifyWatch {
     }
 
     fn wait(&mut self, timeout: Duration, batch: &mut Batch) -> std::io::Result<()> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_fd().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one pollfd for a descriptor this watch owns.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            return if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(())
-            } else {
-                Err(e)
-            };
-        }
+        super::wait_readable(self.fd.as_fd().as_raw_fd(), timeout)?;
         loop {
             let events = match self.fd.read_events() {
                 Ok(events) => events,

@@ -56,6 +56,25 @@ pub trait Source {
     fn wait(&mut self, timeout: Duration, batch: &mut Batch) -> std::io::Result<()>;
 }
 
+/// Waits up to `timeout` for `fd` to be readable (the sources' descriptors do not block: what
+/// is there is read after). A wait a signal interrupted ended early, not badly.
+fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) -> std::io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one pollfd, for a descriptor the caller holds open.
+    if unsafe { libc::poll(&mut pfd, 1, ms) } < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// A tree as the config names it, without a trailing `/` (but `/` itself).
 fn normal(tree: &str) -> Vec<u8> {
     let trimmed = tree.trim_end_matches('/');
