@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     for record in &checked.records {
         assert!(record.offset >= 0 && record.time.is_finite());
         assert!(is_file_generation(&record.file));
-        for text in [&record.message, &record.path, &record.fields] {
+        for text in [&*record.message, &*record.path, &*record.fields] {
             assert!(!text.contains('\0'), "a NUL reaches the database");
         }
         let fields: serde_json::Map<String, serde_json::Value> =
