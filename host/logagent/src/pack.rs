@@ -1,9 +1,10 @@
 //! Polaris's body of a batch, written as the batch's records are taken and compressed as it
 //! grows, so that a batch on its way holds its compressed body and not its records. The body
 //! is `wire::logs::LogBatch` JSON grouped by file (`{"files":[...],"sources":[...]}`, the text
-//! of the tests' reference `batch::write_grouped`) in zstd frames of about [`FRAME_BYTES`] of text each (frames one
-//! after the other are one zstd stream: Polaris reads them as one body, `Content-Encoding:
-//! zstd`); the sources' states are the last frame, written again at each try.
+//! of the tests' reference `batch::write_grouped`) in zstd frames of about [`FRAME_BYTES`] of
+//! text each (frames one after the other are one zstd stream: Polaris reads them as one body,
+//! `Content-Encoding: zstd`); the sources' states are the last frame, written again at each
+//! try.
 
 use std::io::Read as _;
 use std::sync::Arc;

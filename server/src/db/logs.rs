@@ -1,8 +1,9 @@
 //! The database side of log records (issue 16; statements in `common/logs.rs`, stored as
 //! compressed chunks, `common/log_pack.rs`): the records the hosts' `logagent` posts, stored
 //! once per (host, source, file, offset), queried by host, source, time, text and field; each
-//! host's sources as last reported; retention by age and by size, a chunk at a time. The API layer (`api::logs`) checks a batch and builds these types; the HTTP shapes
-//! are built there from what is read here.
+//! host's sources as last reported; retention by age and by size, a chunk at a time. The API
+//! layer (`api::logs`) checks a batch and builds these types; the HTTP shapes are built there
+//! from what is read here.
 
 use std::borrow::Cow;
 use std::sync::Arc;
