@@ -80,7 +80,7 @@ impl Modify for BearerAuth {
         openapi_json,
     ),
     components(schemas(crate::error::ErrorBody, wire::metrics::ValueListJson,
-        wire::logs::LogBatch, wire::logs::LogRecord, wire::logs::LogFile, wire::logs::FileRecord,
+        wire::logs::LogBatch, wire::logs::LogRecord, wire::logs::LogFile, wire::logs::FileRecord, wire::logs::Preset,
         wire::logs::SourceStatus, wire::logs::LogAck,
         wire::integrity::IntegrityReport, wire::integrity::Finding, wire::integrity::IntegrityAck, integrity::FindingState)),
     modifiers(&BearerAuth),

@@ -51,7 +51,8 @@ fn start_agent(config: &Path, log: &Path) -> Child {
 }
 
 /// A Polaris with the host enrolled, and a logagent.conf shipping `<logs>/app.log*` to it as
-/// source `app` with the host's certificate.
+/// source `app` (and `<logs>/access.log` as source `web`, nginx's combined format) with the
+/// host's certificate.
 struct Setup {
     dir: tempfile::TempDir,
     server: ServerProcess,
@@ -79,13 +80,15 @@ impl Setup {
                 "polaris = \"https://{}\"\nca = {:?}\ncert = {:?}\nkey = {:?}\n\
                  state_dir = {:?}\nsocket = {:?}\npoll_ms = 50\nscan_s = 1\nretry_max_s = 1\n\
                  batch_records = 500\n\n\
-                 [[source]]\nname = \"app\"\npath = \"{}/app.log*\"\nformat = \"line\"\n",
+                 [[source]]\nname = \"app\"\npath = \"{}/app.log*\"\nformat = \"line\"\n\n\
+                 [[source]]\nname = \"web\"\npath = \"{}/access.log\"\nformat = \"nginx\"\n",
                 server.http,
                 server.ca,
                 identity.cert,
                 identity.key,
                 dir.path().join("state"),
                 dir.path().join("logagent.sock"),
+                logs.display(),
                 logs.display()
             ),
         )
@@ -207,6 +210,76 @@ fn every_line_is_stored_once_through_a_kill_a_rotation_and_a_polaris_restart() {
         &missing[..missing.len().min(3)]
     );
     assert_eq!(stored.len(), total);
+}
+
+/// The records Polaris holds for the source `web` that `query` (`&field=...`) selects.
+fn web_records(server: &ServerProcess, query: &str) -> Vec<Value> {
+    let path = format!("/api/v1/logs?host={HOST}&source=web{query}");
+    let (status, page) = server.call("GET", &path, None);
+    assert_eq!(status, 200, "{page}");
+    page["records"].as_array().cloned().unwrap_or_default()
+}
+
+/// nginx lines the agent parses: the preset's fields are not sent for the lines its matcher
+/// reads (Polaris reads them from the message, and stores the message alone), and are sent for
+/// the line only the regex reads; either way a query by field finds them, with the same fields.
+#[test]
+fn nginx_lines_are_queried_by_their_fields() {
+    let Setup {
+        dir: _dir,
+        server,
+        logs,
+        config,
+        agent_log,
+        ..
+    } = Setup::new();
+    let lines = [
+        r#"203.0.113.9 - - [04/Dec/2026:11:00:00 +0100] "GET / HTTP/1.1" 200 612 "-" "curl/8""#,
+        r#"203.0.113.9 - bob [04/Dec/2026:11:00:01 +0100] "GET /gone HTTP/1.1" 404 0 "-" "curl/8""#,
+        // A user the matcher leaves to the regex (a non-ASCII character in `\S+`).
+        r#"198.51.100.7 - jösé [04/Dec/2026:11:00:02 +0100] "POST /f HTTP/1.1" 404 12 "https://a/" "Firefox""#,
+        "not a combined line",
+    ];
+    std::fs::write(logs.join("access.log"), lines.join("\n") + "\n").unwrap();
+    let mut agent = start_agent(&config, &agent_log);
+    wait_until(
+        Duration::from_secs(60),
+        "the nginx lines in Polaris",
+        || web_records(&server, "").len() == lines.len(),
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let all = web_records(&server, "");
+    let messages: Vec<&str> = all.iter().filter_map(|r| r["message"].as_str()).collect();
+    assert_eq!(messages, lines);
+    assert_eq!(
+        all[0]["fields"],
+        serde_json::json!({
+            "remote_addr": "203.0.113.9",
+            "remote_user": "-",
+            "time_local": "04/Dec/2026:11:00:00 +0100",
+            "request": "GET / HTTP/1.1",
+            "status": 200,
+            "body_bytes_sent": 612,
+            "http_referer": "-",
+            "http_user_agent": "curl/8",
+        })
+    );
+    assert_eq!(all[2]["fields"]["remote_user"], "jösé");
+    assert_eq!(all[2]["fields"]["body_bytes_sent"], 12);
+    assert_eq!(all[3]["fields"], serde_json::json!({}));
+    assert!(all[3]["parse_error"].as_str().is_some(), "{}", all[3]);
+    let not_found: Vec<Value> = web_records(&server, "&field=status:404")
+        .iter()
+        .map(|r| r["fields"]["remote_user"].clone())
+        .collect();
+    assert_eq!(not_found, ["bob", "jösé"]);
+    let bob = web_records(
+        &server,
+        "&field=remote_user:bob&field=request:GET%20/gone%20HTTP/1.1",
+    );
+    assert_eq!(bob.len(), 1);
+    assert_eq!(bob[0]["fields"]["body_bytes_sent"], 0);
 }
 
 /// A small xorshift generator: random moments, reproducible from the printed seed.

@@ -17,7 +17,9 @@
 //! - [`control`]: `nodusctl` ⇄ `nodus` requests and answers over the agent's unix socket.
 //! - [`metrics`]: the value-list batches nodus's `http` writer posts to Polaris (collectd's
 //!   write_http JSON).
-//! - [`logs`]: the log agent's record batches to Polaris and their acknowledgement.
+//! - [`logs`]: the log agent's record batches to Polaris and their acknowledgement, and the
+//!   nginx/Apache presets whose fields both sides read from a record's message.
+//! - [`json_text`]: JSON strings written as `serde_json` writes them, eight bytes at a time.
 
 pub mod agent;
 pub mod boot;
@@ -25,6 +27,7 @@ pub mod command;
 pub mod control;
 pub mod enroll;
 pub mod integrity;
+pub mod json_text;
 pub mod logs;
 pub mod method;
 pub mod metrics;

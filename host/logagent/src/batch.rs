@@ -12,9 +12,11 @@ use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 use wire::logs::SourceStatus;
 
-use crate::json_text::push_str;
+use wire::json_text::push_str;
+use wire::logs::Preset;
+use wire::logs::combined::Spans;
+
 use crate::pack::Packed;
-use crate::parse::combined::Spans;
 
 /// One record, as `wire::logs::LogRecord` (see there for what each field means).
 #[derive(Debug, Clone, PartialEq)]
@@ -43,27 +45,15 @@ pub enum Fields {
 /// The fields of a line the combined matcher parsed, in the message's bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Combined {
-    /// The preset's field names by span (`None`: not a field) and which spans are numbers.
-    pub preset: &'static Preset,
+    /// The preset: which span is which field, and which are numbers.
+    pub preset: Preset,
     /// The spans, as [`Spans`], narrowed to `u32` (a record is at most 16 MiB).
     pub spans: [Range<u32>; 9],
 }
 
-/// A combined preset's names, and the order the fields are written in (by name, as the sorted
-/// map of `Fields::Map` writes them).
-#[derive(Debug, PartialEq)]
-pub struct Preset {
-    /// Names by span index.
-    pub names: [Option<&'static str>; 9],
-    /// Span indexes of the fields, sorted by name.
-    pub order: &'static [usize],
-    /// Span indexes whose text is written as a number when it is one.
-    pub numbers: &'static [usize],
-}
-
 impl Combined {
     /// The spans of `spans` (every one within a message of at most `u32::MAX` bytes).
-    pub fn new(preset: &'static Preset, spans: Spans) -> Option<Combined> {
+    pub fn new(preset: Preset, spans: Spans) -> Option<Combined> {
         let narrow = |r: &Range<usize>| -> Option<Range<u32>> {
             Some(u32::try_from(r.start).ok()?..u32::try_from(r.end).ok()?)
         };
@@ -82,14 +72,25 @@ impl Combined {
 
     /// The number span `i` holds, when it is a number field and a `u64`.
     fn number(&self, message: &str, i: usize) -> Option<u64> {
-        if !self.preset.numbers.contains(&i) {
-            return None;
-        }
-        self.text(message, i).parse::<u64>().ok()
+        self.preset.number(i, self.text(message, i))
+    }
+
+    /// Writes the fields as the JSON object `serde_json` writes for their map.
+    fn write(&self, out: &mut Vec<u8>, message: &str) {
+        self.preset.write_fields(out, |i| self.text(message, i));
     }
 }
 
 impl Record {
+    /// The preset that read its fields, when the combined matcher did: its group names the
+    /// preset and it is sent without them.
+    pub fn preset(&self) -> Option<Preset> {
+        match &self.fields {
+            Fields::Combined(c) => Some(c.preset),
+            Fields::Map(_) => None,
+        }
+    }
+
     /// The field `name` as a `u64`, if the record has it and it is one.
     pub fn field_u64(&self, name: &str) -> Option<u64> {
         match &self.fields {
@@ -97,9 +98,9 @@ impl Record {
             Fields::Combined(c) => {
                 let i = *c
                     .preset
-                    .numbers
+                    .numbers()
                     .iter()
-                    .find(|i| c.preset.names[**i] == Some(name))?;
+                    .find(|i| c.preset.names()[**i] == Some(name))?;
                 c.number(&self.message, i)
             }
         }
@@ -109,7 +110,7 @@ impl Record {
     pub fn field_count(&self) -> usize {
         match &self.fields {
             Fields::Map(map) => map.len(),
-            Fields::Combined(c) => c.preset.order.len(),
+            Fields::Combined(c) => c.preset.order().len(),
         }
     }
 }
@@ -167,22 +168,20 @@ impl Batch {
 
 /// Writes the start of a `wire::logs::LogBatch` body holding `records` grouped by file
 /// (`{"files":[...]`, each file's source, file and path once, its records after them), to be
-/// ended by [`end_grouped`]. Records of one file that follow each other make one group. The
-/// agent writes bodies with `pack::Packer` (record by record, compressed); this whole-batch
-/// writer is the tests' plain reference for it.
+/// ended by [`end_grouped`]. Records of one file that follow each other make one group, but
+/// that a record the combined matcher read does not join a group without its preset (whose
+/// records carry their fields). The agent writes bodies with `pack::Packer` (record by record,
+/// compressed); this whole-batch writer is the tests' plain reference for it.
 #[cfg(test)]
 pub fn write_grouped(records: &[Record], out: &mut Vec<u8>) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"files\":[");
     let mut rest = records;
     let mut first = true;
     while let Some(head) = rest.first() {
+        let group_of = Group::of(head);
         let n = rest
             .iter()
-            .position(|r| {
-                !(Arc::ptr_eq(&r.file, &head.file) || r.file == head.file)
-                    || !(Arc::ptr_eq(&r.path, &head.path) || r.path == head.path)
-                    || r.source != head.source
-            })
+            .position(|r| !group_of.holds(r))
             .unwrap_or(rest.len());
         let (group, after) = rest.split_at(n);
         rest = after;
@@ -190,12 +189,12 @@ pub fn write_grouped(records: &[Record], out: &mut Vec<u8>) -> serde_json::Resul
             out.push(b',');
         }
         first = false;
-        write_group_head(out, head);
+        write_group_head(out, &group_of);
         for (i, record) in group.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            write_in_group(out, record)?;
+            write_in_group(out, record, &group_of)?;
         }
         out.extend_from_slice(b"]}");
     }
@@ -211,20 +210,58 @@ pub fn end_grouped(out: &mut Vec<u8>, sources: &[SourceStatus]) -> serde_json::R
     Ok(())
 }
 
-/// Opens the group of `r`'s file (`wire::logs::LogFile`): its source, file and path, then
-/// `"records":[`.
-pub fn write_group_head(out: &mut Vec<u8>, r: &Record) {
+/// What the records of one group of a grouped body share (`wire::logs::LogFile`): their
+/// source, file and path, and the preset of the group's first record, if the combined matcher
+/// read it (the group's records that preset read are then sent without their fields).
+#[derive(Debug, Clone)]
+pub struct Group {
+    source: Arc<str>,
+    file: Arc<str>,
+    path: Arc<str>,
+    preset: Option<Preset>,
+}
+
+impl Group {
+    /// The group `r` opens.
+    pub fn of(r: &Record) -> Group {
+        Group {
+            source: r.source.clone(),
+            file: r.file.clone(),
+            path: r.path.clone(),
+            preset: r.preset(),
+        }
+    }
+
+    /// Whether `r` joins it: the same file, path and source, and, if the matcher read it, the
+    /// same preset.
+    pub fn holds(&self, r: &Record) -> bool {
+        let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
+        same(&self.file, &r.file)
+            && same(&self.path, &r.path)
+            && same(&self.source, &r.source)
+            && r.preset().is_none_or(|p| Some(p) == self.preset)
+    }
+}
+
+/// Opens `group` (`wire::logs::LogFile`): its source, file and path, its `preset` if any,
+/// then `"records":[`.
+pub fn write_group_head(out: &mut Vec<u8>, group: &Group) {
     out.extend_from_slice(b"{\"source\":");
-    push_str(out, &r.source);
+    push_str(out, &group.source);
     out.extend_from_slice(b",\"file\":");
-    push_str(out, &r.file);
+    push_str(out, &group.file);
     out.extend_from_slice(b",\"path\":");
-    push_str(out, &r.path);
+    push_str(out, &group.path);
+    if let Some(preset) = group.preset {
+        out.extend_from_slice(b",\"preset\":");
+        push_str(out, preset.name());
+    }
     out.extend_from_slice(b",\"records\":[");
 }
 
-/// Writes `r` as one of a group: `wire::logs::FileRecord`.
-pub fn write_in_group(out: &mut Vec<u8>, r: &Record) -> serde_json::Result<()> {
+/// Writes `r` as one of `group`'s records (`wire::logs::FileRecord`): without its fields
+/// when the group's preset read them.
+pub fn write_in_group(out: &mut Vec<u8>, r: &Record, group: &Group) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"offset\":");
     serde_json::to_writer(&mut *out, &r.offset)?;
     out.extend_from_slice(b",\"time\":");
@@ -234,28 +271,15 @@ pub fn write_in_group(out: &mut Vec<u8>, r: &Record) -> serde_json::Result<()> {
     }
     out.extend_from_slice(b",\"message\":");
     push_str(out, &r.message);
-    out.extend_from_slice(b",\"fields\":");
     match &r.fields {
-        Fields::Map(map) => serde_json::to_writer(&mut *out, map)?,
+        Fields::Combined(c) if group.preset == Some(c.preset) => {}
         Fields::Combined(c) => {
-            out.push(b'{');
-            let mut first = true;
-            for &i in c.preset.order {
-                let Some(name) = c.preset.names[i] else {
-                    continue;
-                };
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                push_str(out, name);
-                out.push(b':');
-                match c.number(&r.message, i) {
-                    Some(n) => serde_json::to_writer(&mut *out, &n)?,
-                    None => push_str(out, c.text(&r.message, i)),
-                }
-            }
-            out.push(b'}');
+            out.extend_from_slice(b",\"fields\":");
+            c.write(out, &r.message);
+        }
+        Fields::Map(map) => {
+            out.extend_from_slice(b",\"fields\":");
+            serde_json::to_writer(&mut *out, map)?;
         }
     }
     if let Some(n) = &r.truncated_bytes {
@@ -318,9 +342,9 @@ struct CombinedFields<'a> {
 impl Serialize for CombinedFields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let c = self.fields;
-        let mut map = serializer.serialize_map(Some(c.preset.order.len()))?;
-        for &i in c.preset.order {
-            let Some(name) = c.preset.names[i] else {
+        let mut map = serializer.serialize_map(Some(c.preset.order().len()))?;
+        for &i in c.preset.order() {
+            let Some(name) = c.preset.names()[i] else {
                 continue;
             };
             match c.number(self.message, i) {

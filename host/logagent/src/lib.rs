@@ -5,7 +5,7 @@
 //! Layout:
 //! - `cli`: the flags; `config`: the TOML configuration, checked (`-t`).
 //! - `parse`: one module per format (`json`, `syslog`, `pattern` for regex/nginx/apache,
-//!   `time` for timestamps; `combined`, the nginx/Apache matcher), all behind
+//!   `time` for timestamps; `combined`, the nginx/Apache matcher, is the wire's), all behind
 //!   [`parse::Format`]; `batch`: the records held and sent (the wire's JSON, fewer allocations).
 //! - `record`: lines into records (multiline rules, `max_record_bytes`).
 //! - `glob`: the paths a source's pattern matches now.
@@ -24,7 +24,6 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod glob;
-pub mod json_text;
 pub mod pack;
 pub mod parse;
 pub mod record;

@@ -7,11 +7,10 @@
 //! try.
 
 use std::io::Read as _;
-use std::sync::Arc;
 
 use wire::logs::{LogBatch, SourceStatus};
 
-use crate::batch::{Fields, Record, end_grouped, write_group_head, write_in_group};
+use crate::batch::{Fields, Group, Record, end_grouped, write_group_head, write_in_group};
 
 /// Text compressed at a time: large enough for zstd to find the repeats of log lines, small
 /// enough that the text waiting to be compressed, and zstd's room for it (545 kB of the
@@ -70,20 +69,6 @@ impl Packed {
     }
 }
 
-/// The source, file and path of the group being written.
-struct Group {
-    source: Arc<str>,
-    file: Arc<str>,
-    path: Arc<str>,
-}
-
-impl Group {
-    fn holds(&self, r: &Record) -> bool {
-        let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
-        same(&self.file, &r.file) && same(&self.path, &r.path) && same(&self.source, &r.source)
-    }
-}
-
 /// Writes the records of one batch after the other into its compressed body.
 pub struct Packer {
     /// One compression context, kept from batch to batch.
@@ -115,26 +100,27 @@ impl Packer {
         })
     }
 
-    /// Writes `record` (in a new group when its file is not the last one's).
+    /// Writes `record` (in a new group when it does not join the last one's: another file, or
+    /// a record the combined matcher read after one it did not).
     pub fn push(&mut self, record: &Record) -> anyhow::Result<()> {
         let text = &mut self.text;
-        match &self.group {
-            Some(group) if group.holds(record) => text.push(b','),
+        let group = match self.group.take() {
+            Some(group) if group.holds(record) => {
+                text.push(b',');
+                group
+            }
             _ => {
                 text.extend_from_slice(if self.records == 0 {
                     b"{\"files\":["
                 } else {
                     b"]},"
                 });
-                write_group_head(text, record);
-                self.group = Some(Group {
-                    source: record.source.clone(),
-                    file: record.file.clone(),
-                    path: record.path.clone(),
-                });
+                let group = Group::of(record);
+                write_group_head(text, &group);
+                group
             }
-        }
-        write_in_group(text, record)?;
+        };
+        write_in_group(text, record, self.group.insert(group))?;
         self.records += 1;
         if self.text.len() >= FRAME_BYTES {
             self.compress()?;
@@ -200,6 +186,10 @@ impl Packer {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use wire::logs::Preset;
+
     use super::*;
     use crate::batch::{Batch, write_grouped};
     use crate::parse::Format;
@@ -296,6 +286,40 @@ mod tests {
         assert_eq!(body.sources, later);
         assert_eq!(body.files.len(), 8, "a group per run of one file's records");
         assert_eq!(body.len(), records.len());
+        assert!(body.files.iter().all(|f| f.preset == Some(Preset::Nginx)));
+        let with_fields: Vec<u64> = body
+            .files
+            .iter()
+            .flat_map(|f| &f.records)
+            .filter(|r| r.fields.is_some())
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(
+            with_fields,
+            [4321 * 200],
+            "only the line the preset did not read carries its fields"
+        );
+    }
+
+    #[test]
+    fn a_line_the_preset_read_after_one_it_did_not_opens_a_group_with_the_preset() {
+        let mut records = records();
+        records[0] = records[4321].clone();
+        records.truncate(3);
+        let mut packer = Packer::new().unwrap();
+        for r in &records {
+            packer.push(r).unwrap();
+        }
+        let mut packed = packer.finish().unwrap();
+        packed.end(&[]).unwrap();
+        let body: LogBatch = serde_json::from_slice(&unzstd(&packed.body)).unwrap();
+        let groups: Vec<(Option<Preset>, usize)> = body
+            .files
+            .iter()
+            .map(|f| (f.preset, f.records.len()))
+            .collect();
+        assert_eq!(groups, [(None, 1), (Some(Preset::Nginx), 2)]);
+        assert_eq!(body.files[0].records[0].fields, Some(Default::default()));
     }
 
     #[test]

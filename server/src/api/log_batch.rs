@@ -9,12 +9,12 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use wire::logs::{LogBatch, MAX_BATCH_RECORDS, MAX_FIELDS, MAX_SOURCE_NAME, SourceStatus};
+use wire::logs::{LogBatch, MAX_BATCH_RECORDS, MAX_FIELDS, MAX_SOURCE_NAME, Preset, SourceStatus};
 
 use super::identity::shorten;
 use super::log_fields::check_fields;
 use super::log_parse::{IncomingBatch, IncomingFileRecord};
-use crate::db::logs::{NewLogRecord, NewSourceState};
+use crate::db::logs::{LogFields, NewLogRecord, NewSourceState};
 use crate::error::ApiError;
 
 /// Most sources one batch may report.
@@ -78,7 +78,7 @@ pub fn check_incoming(batch: IncomingBatch<'_>) -> Result<CheckedBatch<'_>, ApiE
         let (names, record) = record.split();
         let checked = shared
             .file(&names)
-            .and_then(|file| check_record(record, &file));
+            .and_then(|file| check_record(record, &file, None));
         records.push(checked.map_err(|why| ApiError::invalid(format!("record {i}: {why}")))?);
     }
     for (f, group) in batch.files.into_iter().enumerate() {
@@ -87,7 +87,7 @@ pub fn check_incoming(batch: IncomingBatch<'_>) -> Result<CheckedBatch<'_>, ApiE
             .map_err(|why| ApiError::invalid(format!("file {f}: {why}")))?;
         for (i, record) in group.records.into_iter().enumerate() {
             records.push(
-                check_record(record, &file)
+                check_record(record, &file, group.preset)
                     .map_err(|why| ApiError::invalid(format!("file {f} record {i}: {why}")))?,
             );
         }
@@ -144,22 +144,34 @@ impl Shared {
     }
 }
 
+/// Checks a record of a file whose preset is `preset`.
 fn check_record<'a>(
     record: IncomingFileRecord<'a>,
     file: &FileNames,
+    preset: Option<Preset>,
 ) -> Result<NewLogRecord<'a>, String> {
     if !record.time.is_finite() {
         return Err("`time` must be a finite number of Unix seconds".into());
     }
-    let fields = if check_fields(&record.fields.0, MAX_FIELDS)?.spaced {
-        // Pretty-printed by the client: stored (and counted by retention) without its layout.
-        let value: serde_json::Value =
-            serde_json::from_str(&record.fields.0).map_err(|e| format!("fields: {e}"))?;
-        Cow::Owned(value.to_string())
-    } else {
-        record.fields.0
+    let has_nul = record.message.contains('\0');
+    let fields = match (record.fields, preset) {
+        (Some(fields), _) => LogFields::Json(check_sent_fields(fields.0)?),
+        (None, None) => LogFields::Json(Cow::Borrowed("{}")),
+        // The fields of a message with a NUL are stored as text: the message is stored with
+        // U+FFFD in its place, which the preset may not read as it read the NUL.
+        (None, Some(preset)) if has_nul => LogFields::Json(Cow::Owned(
+            preset
+                .fields_text(&record.message)
+                .ok_or_else(|| not_read_by(preset))?,
+        )),
+        (None, Some(preset)) => {
+            if Preset::spans(&record.message).is_none() {
+                return Err(not_read_by(preset));
+            }
+            LogFields::Preset(preset)
+        }
     };
-    let message = if record.message.contains('\0') {
+    let message = if has_nul {
         Cow::Owned(record.message.replace('\0', "\u{fffd}"))
     } else {
         record.message
@@ -179,6 +191,26 @@ fn check_record<'a>(
             .transpose()?,
         parse_error: record.parse_error.as_deref().map(note),
     })
+}
+
+/// A record's `fields` as sent, checked: the text stored.
+fn check_sent_fields(fields: Cow<'_, str>) -> Result<Cow<'_, str>, String> {
+    if check_fields(&fields, MAX_FIELDS)?.spaced {
+        // Pretty-printed by the client: stored (and counted by retention) without its layout.
+        let value: serde_json::Value =
+            serde_json::from_str(&fields).map_err(|e| format!("fields: {e}"))?;
+        Ok(Cow::Owned(value.to_string()))
+    } else {
+        Ok(fields)
+    }
+}
+
+/// Why a record sent without fields in a file with `preset` is refused.
+fn not_read_by(preset: Preset) -> String {
+    format!(
+        "the message is not a line the `{}` preset reads on its own: send its `fields`",
+        preset.name()
+    )
 }
 
 fn check_source(source: SourceStatus) -> Result<NewSourceState, String> {
@@ -274,8 +306,9 @@ mod tests {
         let record = &checked.records[0];
         assert_eq!(&*record.message, "m\u{fffd}x");
         // The fields as sent: NUL stays escaped, in a JSON text that reads back the same.
-        assert!(!record.fields.contains('\0'));
-        let back: Value = serde_json::from_str(&record.fields).unwrap();
+        let fields = record.fields.text(&record.message);
+        assert!(!fields.contains('\0'));
+        let back: Value = serde_json::from_str(&fields).unwrap();
         assert_eq!(back, good()["fields"]);
         assert_eq!(record.offset, 7);
     }
@@ -341,6 +374,52 @@ mod tests {
     }
 
     #[test]
+    fn a_preset_file_s_records_without_fields_keep_the_preset_and_others_refused() {
+        const LINE: &str =
+            r#"::1 - - [04/Dec/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\""#;
+        let body = format!(
+            r#"{{"files":[{{"source":"web","file":"0123456789abcdef","path":"/w","preset":"nginx",
+            "records":[{{"offset":1,"time":2,"message":"{LINE}"}},
+            {{"offset":2,"time":2,"message":"é","fields":{{"a":1}}}},
+            {{"offset":3,"time":2,"message":"{}"}}]}}]}}"#,
+            LINE.replacen("::1", "::1\\u0000", 1)
+        );
+        for checked in [
+            parse_batch(body.as_bytes()).unwrap(),
+            check_batch(serde_json::from_str(&body).unwrap()).unwrap(),
+        ] {
+            let [read, sent, nul] = &checked.records[..] else {
+                panic!("three records")
+            };
+            assert_eq!(read.fields, LogFields::Preset(Preset::Nginx));
+            assert_eq!(read.fields.stored_len(), 0);
+            let fields: Value = serde_json::from_str(&read.fields.text(&read.message)).unwrap();
+            assert_eq!(fields["status"], 200);
+            assert_eq!(fields["remote_addr"], "::1");
+            assert_eq!(sent.fields, LogFields::Json(r#"{"a":1}"#.into()));
+            // A NUL: the message is stored with U+FFFD, its fields as read with the NUL.
+            assert!(nul.message.starts_with("::1\u{fffd} -"));
+            let LogFields::Json(text) = &nul.fields else {
+                panic!("{:?}", nul.fields)
+            };
+            let fields: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(fields["remote_addr"], "::1\u{0}");
+        }
+        let unread = body.replacen(LINE, "not a combined line", 1);
+        let error = parse_batch(unread.as_bytes()).unwrap_err();
+        assert_eq!(error.errcode, 3021);
+        assert!(
+            error.message.contains("file 0 record 0") && error.message.contains("`nginx` preset"),
+            "{}",
+            error.message
+        );
+        // Without a preset, a record without fields has none.
+        let plain = body.replacen(r#""preset":"nginx","#, "", 1);
+        let checked = parse_batch(plain.as_bytes()).unwrap();
+        assert_eq!(checked.records[0].fields, LogFields::Json("{}".into()));
+    }
+
+    #[test]
     fn grouped_records_are_checked_as_records_are() {
         let grouped = br#"{"files":[{"source":"web","file":"0123456789abcdef","path":"/w",
             "records":[{"offset":1,"time":2,"message":"a","fields":{"b":1,"a":"x"}},
@@ -348,17 +427,20 @@ mod tests {
             "records":[{"source":"s","file":"fedcba9876543210","offset":0,"path":"/s",
             "time":1,"message":"first"}]}"#;
         let checked = parse_batch(grouped).unwrap();
-        let seen: Vec<(&str, &str, i64, &str, &str)> = checked
+        let seen: Vec<(&str, &str, i64, &str, String)> = checked
             .records
             .iter()
-            .map(|r| (&*r.source, &*r.path, r.offset, &*r.message, &*r.fields))
+            .map(|r| {
+                let fields = r.fields.text(&r.message).into_owned();
+                (&*r.source, &*r.path, r.offset, &*r.message, fields)
+            })
             .collect();
         assert_eq!(
             seen,
             [
-                ("s", "/s", 0, "first", "{}"),
-                ("web", "/w", 1, "a", r#"{"b":1,"a":"x"}"#),
-                ("web", "/w", 9, "c", "{}")
+                ("s", "/s", 0, "first", "{}".into()),
+                ("web", "/w", 1, "a", r#"{"b":1,"a":"x"}"#.into()),
+                ("web", "/w", 9, "c", "{}".into())
             ]
         );
         assert!(checked.records[2].time_from_read);
@@ -372,7 +454,10 @@ mod tests {
         let owned: LogBatch = serde_json::from_slice(grouped).unwrap();
         let again = check_batch(owned).unwrap();
         assert_eq!(again.records.len(), 3);
-        assert_eq!(&*again.records[1].fields, r#"{"a":"x","b":1}"#);
+        assert_eq!(
+            again.records[1].fields,
+            LogFields::Json(r#"{"a":"x","b":1}"#.into())
+        );
         for (bad, why) in [
             (
                 r#"{"files":[{"source":"","file":"0123456789abcdef","path":"","records":[]}]}"#,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::Deserializer;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use wire::logs::{FileRecord, LogBatch, LogFile, LogRecord, SourceStatus};
+use wire::logs::{FileRecord, LogBatch, LogFile, LogRecord, Preset, SourceStatus};
 
 /// A batch as read from the body.
 #[derive(Deserialize, Debug, Default)]
@@ -70,7 +70,7 @@ impl<'a> IncomingRecord<'a> {
                 time: self.time,
                 time_from_read: self.time_from_read,
                 message: self.message,
-                fields: self.fields,
+                fields: Some(self.fields),
                 truncated_bytes: self.truncated_bytes,
                 parse_error: self.parse_error,
             },
@@ -90,6 +90,9 @@ pub struct IncomingFile<'a> {
     /// The file's path when read.
     #[serde(borrow)]
     pub path: Cow<'a, str>,
+    /// The preset whose fields its records sent without `fields` have.
+    #[serde(default)]
+    pub preset: Option<Preset>,
     /// Its records.
     #[serde(default, borrow)]
     pub records: Vec<IncomingFileRecord<'a>>,
@@ -108,9 +111,9 @@ pub struct IncomingFileRecord<'a> {
     /// The message.
     #[serde(borrow)]
     pub message: Cow<'a, str>,
-    /// The parsed fields: the JSON text sent (`{}` when none).
+    /// The parsed fields: the JSON text sent; absent: none, or those of the file's preset.
     #[serde(default, borrow)]
-    pub fields: RawFields<'a>,
+    pub fields: Option<RawFields<'a>>,
     /// Bytes dropped from a long record.
     #[serde(default)]
     pub truncated_bytes: Option<u64>,
@@ -178,6 +181,7 @@ impl<'a> From<LogFile> for IncomingFile<'a> {
             source: Cow::Owned(file.source),
             file: Cow::Owned(file.file),
             path: Cow::Owned(file.path),
+            preset: file.preset,
             records: file
                 .records
                 .into_iter()
@@ -194,7 +198,7 @@ impl<'a> From<FileRecord> for IncomingFileRecord<'a> {
             time: record.time,
             time_from_read: record.time_from_read,
             message: Cow::Owned(record.message),
-            fields: raw(record.fields),
+            fields: record.fields.map(raw),
             truncated_bytes: record.truncated_bytes,
             parse_error: record.parse_error,
         }
@@ -220,7 +224,7 @@ mod tests {
         assert_eq!(record.fields.0, r#"{"z":1,"a":"x","a":[1,{"b":null}]}"#);
         let file = &batch.files[0];
         assert!(matches!(file.path, Cow::Borrowed("/w")));
-        assert_eq!(file.records[0].fields.0, "{}");
+        assert_eq!(file.records[0].fields, None);
         assert_eq!(file.records[0].offset, 3);
     }
 

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use wire::logs::Preset;
 
 use super::DbFuture;
 
@@ -31,9 +32,8 @@ pub struct NewLogRecord<'a> {
     pub time_from_read: bool,
     /// The message.
     pub message: Cow<'a, str>,
-    /// The parsed fields, a JSON object's text (as the agent sent it; its [`field_index`] is
-    /// made when a query asks for fields).
-    pub fields: Cow<'a, str>,
+    /// The parsed fields.
+    pub fields: LogFields<'a>,
     /// Bytes dropped from a long record.
     pub truncated_bytes: Option<i64>,
     /// Why the format did not parse the record.
@@ -41,9 +41,41 @@ pub struct NewLogRecord<'a> {
 }
 
 impl NewLogRecord<'_> {
-    /// The bytes retention by size counts for it: its message and fields.
+    /// The bytes retention by size counts for it: its message and the fields' text stored.
     pub fn bytes(&self) -> i64 {
-        (self.message.len() + self.fields.len()) as i64
+        (self.message.len() + self.fields.stored_len()) as i64
+    }
+}
+
+/// A record's fields, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogFields<'a> {
+    /// A JSON object's text, as the agent sent it (its [`field_index`] is made when a query
+    /// asks for fields).
+    Json(Cow<'a, str>),
+    /// The fields this preset reads in the record's message (`wire::logs::preset`; checked
+    /// when the record was received): not stored, made again when read.
+    Preset(Preset),
+}
+
+impl LogFields<'_> {
+    /// The fields' JSON text of a record whose message is `message` (`{}` if a preset does not
+    /// read it, which a record checked when received does not come to).
+    pub fn text<'t>(&'t self, message: &str) -> Cow<'t, str> {
+        match self {
+            LogFields::Json(text) => Cow::Borrowed(text),
+            LogFields::Preset(preset) => {
+                Cow::Owned(preset.fields_text(message).unwrap_or_else(|| "{}".into()))
+            }
+        }
+    }
+
+    /// The bytes of fields text stored for it.
+    pub fn stored_len(&self) -> usize {
+        match self {
+            LogFields::Json(text) => text.len(),
+            LogFields::Preset(_) => 0,
+        }
     }
 }
 

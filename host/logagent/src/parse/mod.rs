@@ -3,7 +3,6 @@
 //! nginx/Apache combined presets); `time` reads timestamps. A record that does not parse is
 //! never dropped: it is kept raw in the message, with the reason in `parse_error`.
 
-pub mod combined;
 pub mod json;
 pub mod pattern;
 pub mod syslog;
@@ -12,6 +11,9 @@ pub mod time;
 use serde_json::{Map, Value};
 
 pub use time::TimeFormat;
+/// The presets' hand-written matcher, shared with Polaris (which reads a preset record's
+/// fields from its message with it).
+pub use wire::logs::combined;
 
 use crate::batch::Fields;
 

@@ -7,9 +7,11 @@ use std::cell::{OnceCell, RefCell};
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::combined::{self, Match};
+use wire::logs::Preset;
+use wire::logs::combined::{self, Match};
+
 use super::{Parsed, TimeFormat, TimestampRule, cap_fields};
-use crate::batch::{Combined, Preset};
+use crate::batch::Combined;
 
 /// nginx's `combined`: `$remote_addr - $remote_user [$time_local] "$request" $status
 /// $body_bytes_sent "$http_referer" "$http_user_agent"`.
@@ -46,9 +48,9 @@ pub struct Pattern {
     compiled: OnceCell<Compiled>,
     timestamp: Option<TimestampRule>,
     numbers: &'static [&'static str],
-    /// For the presets: the names of [`combined::Spans`] (`None`: not a field), which
-    /// [`combined::matches`] finds without the regex.
-    preset: Option<&'static Preset>,
+    /// For the presets: which of the [`combined::Spans`] that [`combined::matches`] finds
+    /// without the regex is which field.
+    preset: Option<Preset>,
     /// The last timestamp text read and its time: a log's lines mostly share their second,
     /// and a strftime parse costs more than the rest of the line.
     last_time: RefCell<Option<(String, Option<f64>)>>,
@@ -77,16 +79,16 @@ impl Pattern {
 
     /// The `nginx` or `apache` combined preset.
     pub fn combined(name: &str) -> Pattern {
-        let (pattern, field, numbers, names): (&str, &str, &'static [&'static str], _) =
+        let (pattern, field, numbers, preset): (&str, &str, &'static [&'static str], _) =
             if name == "nginx" {
                 (
                     NGINX_COMBINED,
                     "time_local",
                     &["status", "body_bytes_sent"],
-                    &NGINX,
+                    Preset::Nginx,
                 )
             } else {
-                (APACHE_COMBINED, "time", &["status", "size"], &APACHE)
+                (APACHE_COMBINED, "time", &["status", "size"], Preset::Apache)
             };
         Pattern::with(
             OnceCell::new(),
@@ -96,7 +98,7 @@ impl Pattern {
                 format: TimeFormat::CommonLog,
             }),
             numbers,
-            Some(names),
+            Some(preset),
         )
     }
 
@@ -105,7 +107,7 @@ impl Pattern {
         source: &'static str,
         timestamp: Option<TimestampRule>,
         numbers: &'static [&'static str],
-        preset: Option<&'static Preset>,
+        preset: Option<Preset>,
     ) -> Pattern {
         Pattern {
             source,
@@ -167,7 +169,7 @@ impl Pattern {
             };
             fields.insert(name.to_string(), value);
         };
-        let fast = self.preset.map(|p| (&p.names, combined::matches(text)));
+        let fast = self.preset.map(|p| (p.names(), combined::matches(text)));
         match fast {
             Some((names, Match::Yes(spans))) => {
                 for (name, span) in names.iter().zip(spans) {
@@ -207,39 +209,6 @@ impl Pattern {
         }
     }
 }
-
-/// nginx's combined fields by [`combined::Spans`] index (the ident is not one).
-static NGINX: Preset = Preset {
-    names: [
-        Some("remote_addr"),
-        None,
-        Some("remote_user"),
-        Some("time_local"),
-        Some("request"),
-        Some("status"),
-        Some("body_bytes_sent"),
-        Some("http_referer"),
-        Some("http_user_agent"),
-    ],
-    order: &[6, 7, 8, 0, 2, 4, 5, 3],
-    numbers: &[5, 6],
-};
-/// Apache's combined fields by [`combined::Spans`] index.
-static APACHE: Preset = Preset {
-    names: [
-        Some("host"),
-        Some("ident"),
-        Some("user"),
-        Some("time"),
-        Some("request"),
-        Some("status"),
-        Some("size"),
-        Some("referer"),
-        Some("agent"),
-    ],
-    order: &[8, 0, 1, 7, 4, 6, 5, 3, 2],
-    numbers: &[5, 6],
-};
 
 fn no_match(text: &str) -> Parsed {
     Parsed::raw(text, "the line does not match the pattern")
@@ -368,20 +337,24 @@ mod tests {
 
     #[test]
     fn presets_list_their_fields_sorted_and_their_numbers_as_the_regex_path_does() {
-        for (name, preset) in [("nginx", &NGINX), ("apache", &APACHE)] {
+        for (name, preset) in [("nginx", Preset::Nginx), ("apache", Preset::Apache)] {
             let order: Vec<&str> = preset
-                .order
+                .order()
                 .iter()
-                .filter_map(|i| preset.names[*i])
+                .filter_map(|i| preset.names()[*i])
                 .collect();
             let mut sorted = order.clone();
             sorted.sort_unstable();
             assert_eq!(order, sorted, "{name}");
-            assert_eq!(order.len(), preset.names.iter().flatten().count(), "{name}");
+            assert_eq!(
+                order.len(),
+                preset.names().iter().flatten().count(),
+                "{name}"
+            );
             let numbers: Vec<&str> = preset
-                .numbers
+                .numbers()
                 .iter()
-                .filter_map(|i| preset.names[*i])
+                .filter_map(|i| preset.names()[*i])
                 .collect();
             assert_eq!(numbers, Pattern::combined(name).numbers, "{name}");
         }

@@ -4,22 +4,30 @@
 //! format byte ([`FORMAT`]), each record is:
 //!
 //! `offset` i64, `time` f64, flags u8 (1: time from read, 2: truncated, 4: parse error,
-//! 8: the path of the record before), `truncated_bytes` i64 if flag 2, then `path` unless
-//! flag 8, `message`, `fields` and, if flag 4, `parse_error`, each a u32 length and UTF-8
+//! 8: the path of the record before, 16: fields of a preset), `truncated_bytes` i64 if flag
+//! 2, then `path` unless flag 8, `message`, then the preset as one byte (1 nginx, 2 apache) if
+//! flag 16 or else `fields`, and, if flag 4, `parse_error`; each text a u32 length and UTF-8
 //! bytes.
 //!
 //! Format 1 (chunks written before format 2) held each record's field index after `fields`;
 //! it is still read. Format 2 leaves it out: it was a third of the bytes packed and
 //! compressed per nginx record, and a query asking for fields makes it from `fields`.
+//! Format 3 adds flag 16: a record whose fields a preset reads in its message
+//! ([`LogFields::Preset`]) stores the preset's byte instead of their text (the rest of an
+//! nginx record's packed bytes), and format 2 chunks are read as before.
 //!
 //! The payload is read back from the database only, but a damaged one is an error
 //! ([`DbError::Invalid`]), never a panic.
 
+use wire::logs::Preset;
+
 use crate::db::DbError;
-use crate::db::logs::NewLogRecord;
+use crate::db::logs::{LogFields, NewLogRecord};
 
 /// The packing this module writes.
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
+/// The packing before presets: read, no longer written (format 3 reads it the same way).
+const FORMAT_WITHOUT_PRESETS: u8 = 2;
 /// The packing before, with a field index per record: read, no longer written.
 const FORMAT_WITH_INDEX: u8 = 1;
 /// The zstd level: 1, the fastest, was also the smallest on log lines (`server/Cargo.toml`).
@@ -38,9 +46,28 @@ const TRUNCATED: u8 = 2;
 const PARSE_ERROR: u8 = 4;
 /// Format 2: the record's path is the record before's (not packed again).
 const SAME_PATH: u8 = 8;
+/// Format 3: the record's fields are a preset's, packed as its byte.
+const PRESET_FIELDS: u8 = 16;
+
+/// A preset's byte in a chunk.
+fn preset_byte(preset: Preset) -> u8 {
+    match preset {
+        Preset::Nginx => 1,
+        Preset::Apache => 2,
+    }
+}
+
+/// The preset of a byte [`preset_byte`] wrote.
+fn preset_of(byte: u8) -> Option<Preset> {
+    match byte {
+        1 => Some(Preset::Nginx),
+        2 => Some(Preset::Apache),
+        _ => None,
+    }
+}
 
 /// A stored record as packed in a chunk, its texts borrowed from the unpacked payload.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PackedRecord<'a> {
     /// Byte offset in the file generation.
     pub offset: i64,
@@ -54,8 +81,8 @@ pub struct PackedRecord<'a> {
     pub path: &'a str,
     /// The message.
     pub message: &'a str,
-    /// The fields, a JSON object's text.
-    pub fields: &'a str,
+    /// The fields: a JSON object's text, or a preset's.
+    pub fields: LogFields<'a>,
     /// The fields' index (`logs::field_index`) of a format 1 chunk; `None` in format 2.
     pub field_index: Option<&'a str>,
     /// Why the format did not parse it.
@@ -70,7 +97,7 @@ pub fn packed_len(record: &NewLogRecord<'_>) -> usize {
         + 4 * 4
         + record.path.len()
         + record.message.len()
-        + record.fields.len()
+        + record.fields.stored_len()
         + record.parse_error.as_deref().map_or(0, str::len)
 }
 
@@ -121,6 +148,9 @@ pub fn pack<'a: 'b, 'b>(
         if same_path {
             flags |= SAME_PATH;
         }
+        if let LogFields::Preset(_) = record.fields {
+            flags |= PRESET_FIELDS;
+        }
         out.push(flags);
         if let Some(bytes) = record.truncated_bytes {
             out.extend_from_slice(&bytes.to_le_bytes());
@@ -130,7 +160,10 @@ pub fn pack<'a: 'b, 'b>(
             last_path = Some(&*record.path);
         }
         push_text(&mut out, &record.message);
-        push_text(&mut out, &record.fields);
+        match &record.fields {
+            LogFields::Json(text) => push_text(&mut out, text),
+            LogFields::Preset(preset) => out.push(preset_byte(*preset)),
+        }
         if let Some(error) = &record.parse_error {
             push_text(&mut out, error);
         }
@@ -143,7 +176,7 @@ pub fn unpack(data: &[u8]) -> Result<Vec<u8>, DbError> {
     let packed = zstd::stream::decode_all(data)
         .map_err(|error| DbError::Invalid(format!("a stored log chunk: {error}")))?;
     match packed.first() {
-        Some(&FORMAT | &FORMAT_WITH_INDEX) => Ok(packed),
+        Some(&FORMAT | &FORMAT_WITHOUT_PRESETS | &FORMAT_WITH_INDEX) => Ok(packed),
         other => Err(DbError::Invalid(format!(
             "a stored log chunk of format {other:?}, not {FORMAT}"
         ))),
@@ -208,7 +241,11 @@ impl<'a> Records<'a> {
         };
         self.last_path = Some(path);
         let message = self.text()?;
-        let fields = self.text()?;
+        let fields = if flags & PRESET_FIELDS != 0 {
+            LogFields::Preset(preset_of(self.take(1)?[0]).ok_or_else(damaged)?)
+        } else {
+            LogFields::Json(self.text()?.into())
+        };
         let field_index = if self.with_index {
             Some(self.text()?)
         } else {
@@ -261,7 +298,7 @@ mod tests {
             time: 1.5 + offset as f64,
             time_from_read: offset % 2 == 1,
             message: message.into(),
-            fields: "{\"a\":1}".into(),
+            fields: LogFields::Json("{\"a\":1}".into()),
             truncated_bytes: error.map(|_| 7),
             parse_error: error.map(Into::into),
         }
@@ -271,15 +308,31 @@ mod tests {
     fn records_come_back_as_packed() {
         let mut other = record(20, "other path", None);
         other.path = "/var/log/y.log".into();
+        let mut nginx = record(
+            40,
+            r#"::1 - - [04/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl""#,
+            None,
+        );
+        nginx.fields = LogFields::Preset(Preset::Nginx);
+        let mut apache = record(41, "not read by a preset", None);
+        apache.fields = LogFields::Preset(Preset::Apache);
         let given = [
             record(0, "héllo", None),
             record(9, "", Some("bad json")),
             other,
+            nginx,
             record(30, "back", None),
+            apache,
         ];
         let packed = unpack(&pack(&given).unwrap()).unwrap();
+        assert_eq!(packed[0], FORMAT);
         let back: Vec<PackedRecord> = records(&packed).collect::<Result<_, _>>().unwrap();
-        assert_eq!(back.len(), 4);
+        assert_eq!(back.len(), 6);
+        assert_eq!(
+            back[3].fields.text(back[3].message),
+            r#"{"body_bytes_sent":5,"http_referer":"-","http_user_agent":"curl","remote_addr":"::1","remote_user":"-","request":"GET / HTTP/1.1","status":200,"time_local":"04/Dec/2026:10:00:00 +0000"}"#
+        );
+        assert_eq!(back[5].fields.text(back[5].message), "{}");
         for (back, given) in back.iter().zip(&given) {
             assert_eq!(back.offset, given.offset);
             assert_eq!(back.time.to_bits(), given.time.to_bits());
@@ -287,7 +340,7 @@ mod tests {
             assert_eq!(back.truncated_bytes, given.truncated_bytes);
             assert_eq!(back.message, &*given.message);
             assert_eq!(back.path, &*given.path);
-            assert_eq!(back.fields, &*given.fields);
+            assert_eq!(back.fields, given.fields);
             assert_eq!(back.field_index, None);
             assert_eq!(back.parse_error, given.parse_error.as_deref());
         }

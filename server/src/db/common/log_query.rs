@@ -57,7 +57,7 @@ impl Filter<'_> {
                 let index = match record.field_index {
                     Some(index) => index,
                     None => {
-                        made = field_index_of(record.fields);
+                        made = field_index_of(&record.fields.text(record.message));
                         made.as_str()
                     }
                 };
@@ -77,7 +77,7 @@ fn entry(chunk: &ChunkRow, id: i64, record: &PackedRecord<'_>) -> LogEntry {
         time: record.time,
         time_from_read: record.time_from_read,
         message: record.message.to_owned(),
-        fields: record.fields.to_owned(),
+        fields: record.fields.text(record.message).into_owned(),
         truncated_bytes: record.truncated_bytes.map(unsigned),
         parse_error: record.parse_error.map(str::to_owned),
         received_at: chunk.received_at,

@@ -13,7 +13,7 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, Type};
 use super::logs::{group, plan_chunks, store_files};
 use super::{Dialect, SqlStore};
 use crate::db::DbError;
-use crate::db::logs::NewLogRecord;
+use crate::db::logs::{LogFields, NewLogRecord};
 
 /// Rows moved per transaction.
 const PAGE: i64 = 5000;
@@ -79,7 +79,7 @@ where
                     time: row.time,
                     time_from_read: row.time_from_read != 0,
                     message: Cow::Borrowed(&row.message),
-                    fields: Cow::Borrowed(&row.fields),
+                    fields: LogFields::Json(Cow::Borrowed(&row.fields)),
                     truncated_bytes: row.truncated_bytes,
                     parse_error: row.parse_error.clone(),
                 });

@@ -454,7 +454,7 @@ mod tests {
             time,
             time_from_read: false,
             message: "x".repeat(bytes).into(),
-            fields: "{}".into(),
+            fields: crate::db::logs::LogFields::Json("{}".into()),
             truncated_bytes: None,
             parse_error: None,
         }

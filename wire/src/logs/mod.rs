@@ -10,6 +10,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod combined;
+pub mod preset;
+
+pub use preset::Preset;
+
 /// Most records in one batch; Polaris refuses a larger batch whole (3021).
 pub const MAX_BATCH_RECORDS: usize = 10_000;
 /// Largest request body Polaris accepts on `POST /api/v1/logs`, in bytes.
@@ -54,6 +59,11 @@ pub struct LogFile {
     pub file: String,
     /// The file's path when the records were read.
     pub path: String,
+    /// The combined-log preset the file's source parses with, when the agent leaves out the
+    /// fields it reads: a record sent without `fields` has the fields this preset reads in
+    /// its message ([`Preset::fields`]), and Polaris refuses it if the preset cannot read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
     /// The records, in read order.
     #[serde(default)]
     pub records: Vec<FileRecord>,
@@ -72,9 +82,10 @@ pub struct FileRecord {
     pub time_from_read: bool,
     /// The message, as [`LogRecord::message`].
     pub message: String,
-    /// The fields the source's format parsed, as [`LogRecord::fields`].
-    #[serde(default)]
-    pub fields: Map<String, Value>,
+    /// The fields the source's format parsed, as [`LogRecord::fields`]; absent: none, or,
+    /// in a file with a [`LogFile::preset`], those the preset reads in the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Map<String, Value>>,
     /// Bytes dropped from the end of a long record, as [`LogRecord::truncated_bytes`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated_bytes: Option<u64>,
@@ -84,21 +95,28 @@ pub struct FileRecord {
 }
 
 impl LogBatch {
-    /// Every record, of `records` then of `files`, each with its source, file and path.
+    /// Every record, of `records` then of `files`, each with its source, file and path and
+    /// its fields (a preset's made from the message; none if the preset cannot read it).
     pub fn all_records(self) -> Vec<LogRecord> {
         let mut all = self.records;
         for group in self.files {
-            all.extend(group.records.into_iter().map(|r| LogRecord {
-                source: group.source.clone(),
-                file: group.file.clone(),
-                offset: r.offset,
-                path: group.path.clone(),
-                time: r.time,
-                time_from_read: r.time_from_read,
-                message: r.message,
-                fields: r.fields,
-                truncated_bytes: r.truncated_bytes,
-                parse_error: r.parse_error,
+            let preset = group.preset;
+            all.extend(group.records.into_iter().map(|r| {
+                LogRecord {
+                    source: group.source.clone(),
+                    file: group.file.clone(),
+                    offset: r.offset,
+                    path: group.path.clone(),
+                    time: r.time,
+                    time_from_read: r.time_from_read,
+                    fields: r
+                        .fields
+                        .or_else(|| preset.and_then(|p| p.fields(&r.message)))
+                        .unwrap_or_default(),
+                    message: r.message,
+                    truncated_bytes: r.truncated_bytes,
+                    parse_error: r.parse_error,
+                }
             }));
         }
         all

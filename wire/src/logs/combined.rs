@@ -1,9 +1,10 @@
 //! A hand-written matcher for the nginx/Apache combined presets, exactly as strict as their
-//! regexes (`pattern::NGINX_COMBINED`, `pattern::APACHE_COMBINED`, which differ only in which
-//! groups are named): it finds the same spans, or says the line does not match, or — where
-//! the regex's Unicode classes (`\S`, `\d`) meet a non-ASCII character — says it cannot tell,
-//! and the caller asks the regex. The regex costs ~5,800 instructions per nginx line; this a
-//! few hundred.
+//! regexes (logagent's `parse::pattern::NGINX_COMBINED` and `APACHE_COMBINED`, which differ
+//! only in which groups are named; logagent's tests hold it to them): it finds the same spans,
+//! or says the line does not match, or — where the regex's Unicode classes (`\S`, `\d`) meet a
+//! non-ASCII character — says it cannot tell, and the caller asks the regex. The regex costs
+//! ~5,800 instructions per nginx line; this a few hundred. It is part of the wire contract:
+//! Polaris reads a preset record's fields from its message with it (`preset`).
 //!
 //! The regex, group by group (each greedy run has exactly one way to match, so scanning left
 //! to right without backtracking finds what the regex finds):
