@@ -4,13 +4,14 @@
 //! with a message (3021 from the checks); an accepted batch keeps every record in order
 //! (`records` first, then those of `files`), within the limits of `wire::logs`, with a
 //! 16-hex-digit file, a finite time, no NUL in its texts and fields that read back as a JSON
-//! object of at most `MAX_FIELDS` fields. What `LogBatch` reads the same way is accepted the
-//! same way.
+//! object of at most `MAX_FIELDS` fields; a record kept with its file's preset has a message
+//! the preset reads. What `LogBatch` reads the same way is accepted the same way.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use polaris::api::log_batch::{check_batch, is_file_generation, parse_batch};
-use wire::logs::{LogBatch, MAX_BATCH_RECORDS, MAX_FIELDS};
+use polaris::db::logs::LogFields;
+use wire::logs::{LogBatch, MAX_BATCH_RECORDS, MAX_FIELDS, Preset};
 
 fuzz_target!(|data: &[u8]| {
     let checked = match parse_batch(data) {
@@ -25,11 +26,15 @@ fuzz_target!(|data: &[u8]| {
     for record in &checked.records {
         assert!(record.offset >= 0 && record.time.is_finite());
         assert!(is_file_generation(&record.file));
-        for text in [&*record.message, &*record.path, &*record.fields] {
+        let fields = record.fields.text(&record.message);
+        for text in [&*record.message, &*record.path, &*fields] {
             assert!(!text.contains('\0'), "a NUL reaches the database");
         }
+        if let LogFields::Preset(_) = record.fields {
+            assert!(Preset::spans(&record.message).is_some(), "a preset record it cannot read");
+        }
         let fields: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&record.fields).expect("stored fields are a JSON object");
+            serde_json::from_str(&fields).expect("stored fields are a JSON object");
         assert!(fields.len() <= MAX_FIELDS);
     }
     // A body `LogBatch` reads too: the same records, in the same order.
