@@ -15,7 +15,7 @@ use sqlx::{Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, Type};
 use super::log_pack::{self, CHUNK_SPAN, PackedRecord};
 use super::{Dialect, unsigned};
 use crate::db::DbError;
-use crate::db::logs::{LogEntry, LogQuery, field_index_of, field_line};
+use crate::db::logs::{LogEntry, LogQuery, field_line};
 
 /// Chunks read per statement.
 const CHUNK_PAGE: i64 = 16;
@@ -57,7 +57,7 @@ impl Filter<'_> {
                 let index = match record.field_index {
                     Some(index) => index,
                     None => {
-                        made = field_index_of(&record.fields.text(record.message));
+                        made = record.fields.index(record.message);
                         made.as_str()
                     }
                 };
