@@ -8,6 +8,10 @@
 //! message is such a line, stores the message alone and makes the fields again when they are
 //! read. A record the matcher cannot read alone (a non-ASCII character where the presets'
 //! regexes decide) is sent with its `fields`, as the agent's regex read them.
+//!
+//! The matcher and these tables are part of the wire format and of Polaris's stored chunks (a
+//! record stored with its preset has the fields the matcher reads in its message when it is
+//! read): what a preset reads must not change. A different reading is a new preset name.
 
 use std::ops::Range;
 
