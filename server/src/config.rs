@@ -61,9 +61,10 @@ pub struct LogsConfig {
     /// unit, `s`, `m`, `h` or `d` (`"30d"`); 0 keeps them whatever their age. Default 30 days.
     #[serde(deserialize_with = "seconds_or_text")]
     pub max_age: u64,
-    /// The oldest records are deleted until the messages and fields of the rest total at most
-    /// this many bytes (approximately: the database's own overhead is not counted); 0 = no
-    /// limit. Default 10 GiB.
+    /// The oldest records are deleted until the messages and stored fields of the rest total
+    /// at most this many bytes (approximately: the database's own overhead is not counted; the
+    /// fields of a preset's records, made from their messages when read, count nothing); 0 =
+    /// no limit. Default 10 GiB.
     pub max_bytes: u64,
     /// Seconds between retention rounds (default 60).
     pub retention_interval: u64,
