@@ -10,11 +10,9 @@ use std::sync::Arc;
 
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
-use wire::logs::SourceStatus;
-
 use wire::json_text::push_str;
-use wire::logs::Preset;
 use wire::logs::combined::Spans;
+use wire::logs::{Preset, SourceStatus};
 
 use crate::pack::Packed;
 
@@ -168,10 +166,10 @@ impl Batch {
 
 /// Writes the start of a `wire::logs::LogBatch` body holding `records` grouped by file
 /// (`{"files":[...]`, each file's source, file and path once, its records after them), to be
-/// ended by [`end_grouped`]. Records of one file that follow each other make one group, but
-/// that a record the combined matcher read does not join a group without its preset (whose
-/// records carry their fields). The agent writes bodies with `pack::Packer` (record by record,
-/// compressed); this whole-batch writer is the tests' plain reference for it.
+/// ended by [`end_grouped`]. Records of one file that follow each other make one group, except
+/// that a record the combined matcher read does not join a group without its preset (one whose
+/// first record the matcher did not read). The agent writes bodies with `pack::Packer` (record
+/// by record, compressed); this whole-batch writer is the tests' plain reference for it.
 #[cfg(test)]
 pub fn write_grouped(records: &[Record], out: &mut Vec<u8>) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"files\":[");
