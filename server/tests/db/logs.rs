@@ -389,6 +389,11 @@ pub async fn retention_deletes_the_oldest_by_age_and_size(ctx: Ctx) {
         .unwrap();
     assert_eq!((pruned.by_age, pruned.by_size), (5, 0));
     assert_eq!(kept(ctx.db.clone()).await, [500, 600, 700, 800, 900]);
+    assert_eq!(
+        log_file_rows(&ctx.url).await,
+        1,
+        "F1 has chunks left: its row stays"
+    );
     // At most 250 bytes: the oldest go until three records' 300 bytes are down to 200.
     let pruned = ctx
         .db
@@ -435,9 +440,41 @@ pub async fn retention_deletes_the_oldest_by_age_and_size(ctx: Ctx) {
     assert_eq!(ctx.db.prune_logs(age(550), now).await.unwrap().by_age, 0);
     assert_eq!(kept(ctx.db.clone()).await, [0, 800, 900, 10]);
     // Records 100 s old and older go: the chunk of 800 and 900 (by_age counts records).
+    assert_eq!(log_file_rows(&ctx.url).await, 2);
     assert_eq!(ctx.db.prune_logs(age(5), now).await.unwrap().by_age, 4);
     assert!(kept(ctx.db.clone()).await.is_empty());
     assert_eq!(ctx.db.log_bytes().await.unwrap(), 0);
+    // The files none of whose records are left are forgotten (their lock rows), and a resend
+    // of a forgotten file's records is stored again, once.
+    assert_eq!(log_file_rows(&ctx.url).await, 0);
+    let (records, _) = checked(
+        vec![record("app", F2, 10, now - 10.0, "young", json!({}))],
+        vec![],
+    );
+    let count = ctx.db.store_logs("web1", &records, &[]).await.unwrap();
+    assert_eq!((count.stored, count.duplicates), (1, 0));
+    let count = ctx.db.store_logs("web1", &records, &[]).await.unwrap();
+    assert_eq!((count.stored, count.duplicates), (0, 1));
+    assert_eq!(log_file_rows(&ctx.url).await, 1);
+}
+
+/// The rows of `log_files` (one per file generation an ingest locked).
+async fn log_file_rows(url: &str) -> i64 {
+    use sqlx::Connection as _;
+    macro_rules! count {
+        ($conn:ty) => {{
+            let mut conn = <$conn>::connect(url).await.unwrap();
+            sqlx::query_scalar("SELECT COUNT(*) FROM log_files")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }};
+    }
+    match polaris::db::Backend::of_url(url).unwrap() {
+        polaris::db::Backend::Sqlite => count!(sqlx::SqliteConnection),
+        polaris::db::Backend::MySql => count!(sqlx::MySqlConnection),
+        polaris::db::Backend::Postgres => count!(sqlx::PgConnection),
+    }
 }
 
 /// SQLite's log ingest rate: batches of 2,000 nginx-combined lines (~136 bytes, 8 fields),

@@ -6,7 +6,7 @@
 //! are dropped from the batch (counted as duplicates); with no overlap, the usual case, nothing
 //! is decompressed. Queries are in `log_query`; retention deletes whole chunks, oldest first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -41,6 +41,17 @@ pub struct SourceRow {
     last_error: Option<String>,
     updated: DateTime<Utc>,
     rejected_records: i64,
+}
+
+/// A chunk retention deletes: its id, size and file.
+#[derive(sqlx::FromRow)]
+pub struct OldChunk {
+    id: i64,
+    bytes: i64,
+    records: i64,
+    host: String,
+    source: String,
+    file: String,
 }
 
 /// A chunk to insert: the packed records of one (source, file), in time order.
@@ -151,11 +162,10 @@ where
     for<'a> Option<&'a str>: Type<D> + Encode<'a, D>,
     for<'a> &'a [u8]: Type<D> + Encode<'a, D>,
     for<'r> (i64,): FromRow<'r, D::Row>,
-    for<'r> (i64, i64): FromRow<'r, D::Row>,
-    for<'r> (i64, i64, i64): FromRow<'r, D::Row>,
     for<'r> (Vec<u8>,): FromRow<'r, D::Row>,
     for<'r> (String, i64): FromRow<'r, D::Row>,
     for<'r> SourceRow: FromRow<'r, D::Row>,
+    for<'r> OldChunk: FromRow<'r, D::Row>,
     for<'r> super::log_query::ChunkRow: FromRow<'r, D::Row>,
 {
     fn store_logs<'a>(
@@ -371,15 +381,16 @@ where
     i64: Type<D> + for<'q> Encode<'q, D>,
     f64: Type<D> + for<'q> Encode<'q, D>,
     for<'r> (i64,): FromRow<'r, D::Row>,
-    for<'r> (i64, i64): FromRow<'r, D::Row>,
-    for<'r> (i64, i64, i64): FromRow<'r, D::Row>,
+    for<'a> &'a str: Type<D> + Encode<'a, D>,
+    for<'r> OldChunk: FromRow<'r, D::Row>,
 {
     /// Deletes the chunks whose newest record is older than `time`; returns their records.
     async fn prune_older(&self, time: f64) -> Result<u64, DbError> {
         let mut deleted = 0;
         loop {
-            let old: Vec<(i64, i64)> = sqlx::query_as(D::sql(
-                "SELECT id, records FROM log_chunks WHERE time_max < ? LIMIT ?",
+            let old: Vec<OldChunk> = sqlx::query_as(D::sql(
+                "SELECT id, bytes, records, host, source, file FROM log_chunks \
+                 WHERE time_max < ? LIMIT ?",
             ))
             .bind(time)
             .bind(PRUNE_PAGE)
@@ -402,8 +413,9 @@ where
         let mut excess = total.saturating_sub(i64::try_from(max).unwrap_or(i64::MAX));
         let mut deleted = 0;
         while excess > 0 {
-            let oldest: Vec<(i64, i64, i64)> = sqlx::query_as(D::sql(
-                "SELECT id, bytes, records FROM log_chunks ORDER BY time_max, id LIMIT ?",
+            let oldest: Vec<OldChunk> = sqlx::query_as(D::sql(
+                "SELECT id, bytes, records, host, source, file FROM log_chunks \
+                 ORDER BY time_max, id LIMIT ?",
             ))
             .bind(PRUNE_PAGE)
             .fetch_all(&self.pool)
@@ -412,32 +424,52 @@ where
                 break;
             }
             let mut chunks = Vec::new();
-            for (id, bytes, records) in oldest {
+            for chunk in oldest {
                 if excess <= 0 {
                     break;
                 }
-                chunks.push((id, records));
-                excess -= bytes;
+                excess -= chunk.bytes;
+                chunks.push(chunk);
             }
             deleted += self.delete_chunks(&chunks).await?;
         }
         Ok(deleted)
     }
 
-    /// Deletes chunks given as (id, records); returns the records of those deleted.
-    async fn delete_chunks(&self, chunks: &[(i64, i64)]) -> Result<u64, DbError> {
+    /// Deletes `chunks`, then the `log_files` rows of their files that no chunk is left of;
+    /// returns the records of the chunks.
+    async fn delete_chunks(&self, chunks: &[OldChunk]) -> Result<u64, DbError> {
         let mut delete = QueryBuilder::<D>::new("DELETE FROM log_chunks WHERE id IN (");
         let mut list = delete.separated(", ");
-        for (id, _) in chunks {
-            list.push_bind(*id);
+        for chunk in chunks {
+            list.push_bind(chunk.id);
         }
         delete.push(")");
         delete.build().execute(&self.pool).await?;
-        // A chunk another round deleted meanwhile is counted twice: rounds are one a minute.
-        Ok(chunks
+        let files: BTreeSet<(&str, &str, &str)> = chunks
             .iter()
-            .map(|&(_, records)| unsigned::<u64>(records))
-            .sum())
+            .map(|c| (c.host.as_str(), c.source.as_str(), c.file.as_str()))
+            .collect();
+        for (host, source, file) in files {
+            // The row is only the lock an ingest of the file takes: one deleted while an
+            // ingest of the file holds it (this waits for its commit) is made again by the
+            // next ingest, which finds the chunks as before.
+            sqlx::query(D::sql(
+                "DELETE FROM log_files WHERE host = ? AND source = ? AND file = ? \
+                 AND NOT EXISTS (SELECT 1 FROM log_chunks \
+                 WHERE host = ? AND source = ? AND file = ?)",
+            ))
+            .bind(host)
+            .bind(source)
+            .bind(file)
+            .bind(host)
+            .bind(source)
+            .bind(file)
+            .execute(&self.pool)
+            .await?;
+        }
+        // A chunk another round deleted meanwhile is counted twice: rounds are one a minute.
+        Ok(chunks.iter().map(|c| unsigned::<u64>(c.records)).sum())
     }
 }
 
