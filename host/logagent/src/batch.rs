@@ -12,6 +12,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 use wire::json_text::push_str;
 use wire::logs::combined::Spans;
+use wire::logs::preset::FieldValue;
 use wire::logs::{Preset, SourceStatus};
 
 use crate::pack::Packed;
@@ -341,13 +342,10 @@ impl Serialize for CombinedFields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let c = self.fields;
         let mut map = serializer.serialize_map(Some(c.preset.order().len()))?;
-        for &i in c.preset.order() {
-            let Some(name) = c.preset.names()[i] else {
-                continue;
-            };
-            match c.number(self.message, i) {
-                Some(n) => map.serialize_entry(name, &n)?,
-                None => map.serialize_entry(name, c.text(self.message, i))?,
+        for (name, value) in c.preset.entries(|i| c.text(self.message, i)) {
+            match value {
+                FieldValue::Number(n, _) => map.serialize_entry(name, &n)?,
+                FieldValue::Text(text) => map.serialize_entry(name, text)?,
             }
         }
         map.end()

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use wire::logs::Preset;
+use wire::logs::preset::FieldValue;
 
 use super::DbFuture;
 
@@ -117,14 +118,13 @@ impl LogFields<'_> {
         let Some(spans) = Preset::spans(message) else {
             return index;
         };
-        for &i in preset.order() {
-            let (Some(name), Some(text)) = (preset.names()[i], message.get(spans[i].clone()))
-            else {
-                continue;
-            };
-            match preset.number(i, text) {
-                Some(number) => push_field_line(&mut index, name, &number.to_string()),
-                None => push_field_line(&mut index, name, text),
+        let text_of = |i: usize| message.get(spans[i].clone()).unwrap_or_default();
+        for (name, value) in preset.entries(text_of) {
+            match value {
+                FieldValue::Number(number, _) => {
+                    push_field_line(&mut index, name, &number.to_string());
+                }
+                FieldValue::Text(text) => push_field_line(&mut index, name, text),
             }
             index.push('\n');
         }

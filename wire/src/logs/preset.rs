@@ -33,6 +33,15 @@ pub enum Preset {
     Apache,
 }
 
+/// A field's value as a preset reads it from its span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValue<'t> {
+    /// A number field whose text is a `u64`: the number, and the text it was read from.
+    Number(u64, &'t str),
+    /// Any other field (or a number field whose text is not a `u64`, `-` say): its text.
+    Text(&'t str),
+}
+
 /// A preset's fields by span.
 struct Table {
     /// Names by span index (`None`: the span is not a field).
@@ -125,29 +134,42 @@ impl Preset {
         text.parse().ok()
     }
 
+    /// The fields of a line whose span `i` is `text_of(i)`, named, in the order they are
+    /// written (by name): what every reader of a preset's fields goes through.
+    pub fn entries<'t>(
+        self,
+        text_of: impl Fn(usize) -> &'t str,
+    ) -> impl Iterator<Item = (&'static str, FieldValue<'t>)> {
+        self.order().iter().filter_map(move |&i| {
+            let name = self.names()[i]?;
+            let text = text_of(i);
+            let value = match self.number(i, text) {
+                Some(number) => FieldValue::Number(number, text),
+                None => FieldValue::Text(text),
+            };
+            Some((name, value))
+        })
+    }
+
     /// Writes the fields of a line whose span `i` is `text_of(i)` as a JSON object: the text
     /// `serde_json` writes for the map of them (names sorted, numbers as numbers).
     pub fn write_fields<'t>(self, out: &mut Vec<u8>, text_of: impl Fn(usize) -> &'t str) {
         out.push(b'{');
-        let mut first = true;
-        for &i in self.order() {
-            let Some(name) = self.names()[i] else {
-                continue;
-            };
-            if !first {
+        for (n, (name, value)) in self.entries(text_of).enumerate() {
+            if n > 0 {
                 out.push(b',');
             }
-            first = false;
             push_str(out, name);
             out.push(b':');
-            let text = text_of(i);
-            match self.number(i, text) {
+            match value {
                 // Digits without a leading zero are the number's own text.
-                Some(_) if text.len() == 1 || !text.starts_with(['0', '+']) => {
+                FieldValue::Number(_, text) if text.len() == 1 || !text.starts_with(['0', '+']) => {
                     out.extend_from_slice(text.as_bytes());
                 }
-                Some(number) => out.extend_from_slice(number.to_string().as_bytes()),
-                None => push_str(out, text),
+                FieldValue::Number(number, _) => {
+                    out.extend_from_slice(number.to_string().as_bytes());
+                }
+                FieldValue::Text(text) => push_str(out, text),
             }
         }
         out.push(b'}');
